@@ -1,0 +1,5 @@
+"""`python -m accepted` is the `accepted` command."""
+
+from accepted.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Every server setting, its default, and its environment variable, in one place.
+
+Precedence is flag > `ACCEPTED_<NAME>` environment variable > default. The CLI
+builds `accepted serve`'s flags from `SETTINGS_FIELDS`, so a setting added here
+is a flag, an environment variable and a line of `--help` at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = _setting("127.0.0.1", "address to listen on")
+    port: int = _setting(8000, "TCP port to listen on")
+    db: str = _setting(
+        "./accepted.db", "SQLite file path, or a postgresql:// URL for several nodes"
+    )
+    default_lease: float = _setting(
+        30.0, "seconds a taken job is leased when want_job sends no X-Accepted-Timeout"
+    )
+    max_attempts: int = _setting(
+        5, "hand-outs allowed per job when POST /jobs sends no X-Accepted-Max-Attempts"
+    )
+    max_wait: float = _setting(
+        300.0, "cap, in seconds, on X-Accepted-Block-For and X-Accepted-Wait-Result"
+    )
+    body_limit: int = _setting(1_048_576, "largest request body accepted, in bytes (413 above)")
+    callback_retries: int = _setting(
+        10, "delivery attempts per callback before it is given up"
+    )
+    callback_timeout: float = _setting(10.0, "seconds one callback POST may take")
+    log_level: str = _setting("info", "debug, info, warning or error")
+    pool_size: int = _setting(10, "PostgreSQL connections per node")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `ACCEPTED_*` variables, then explicit overrides (flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.type, raw, env_name(f.name))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+SETTINGS_FIELDS = dataclasses.fields(Settings)
+
+
+def env_name(name: str) -> str:
+    return "ACCEPTED_" + name.upper()
+
+
+def _coerce(type_name: Any, raw: str, where: str) -> Any:
+    kind = {"int": int, "float": float}.get(str(type_name), str)
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{where}={raw!r} is not a valid {type_name}") from exc

@@ -1,0 +1,90 @@
+"""One exception root for everything a client can cause or be told.
+
+Each class carries a stable machine `code` and the HTTP status it maps to, so
+the HTTP layer renders any of them with one handler and the table below is the
+whole error vocabulary of the wire.
+"""
+
+from __future__ import annotations
+
+
+class AcceptedError(Exception):
+    """Root of every domain error; `message` names the field or header at fault."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(AcceptedError):
+    code = "invalid_request"
+    status = 400
+
+
+class MalformedJSON(InvalidRequest):
+    code = "malformed_json"
+
+
+class InvalidField(InvalidRequest):
+    code = "invalid_field"
+
+
+class InvalidHeader(InvalidRequest):
+    code = "invalid_header"
+
+
+class InvalidQuery(InvalidRequest):
+    code = "invalid_query"
+
+
+class NotFound(AcceptedError):
+    code = "not_found"
+    status = 404
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class MethodNotAllowed(AcceptedError):
+    code = "method_not_allowed"
+    status = 405
+
+    def __init__(self, message: str, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class Conflict(AcceptedError):
+    """An illegal transition: the job is not in a state that allows the request."""
+
+    code = "conflict"
+    status = 409
+
+
+class LeaseMismatch(Conflict):
+    code = "lease_mismatch"
+
+
+class JobTimedOut(Conflict):
+    code = "job_timed_out"
+
+
+class PayloadTooLarge(AcceptedError):
+    code = "payload_too_large"
+    status = 413
+
+
+class StoreUnavailable(AcceptedError):
+    """The database could not be reached or refused the write; nothing was acknowledged."""
+
+    code = "store_unavailable"
+    status = 503
+
+
+class ShuttingDown(AcceptedError):
+    code = "shutting_down"
+    status = 503

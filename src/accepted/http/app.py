@@ -1,0 +1,141 @@
+"""The ASGI application: the composition root that wires store, service,
+background tasks and routes together, and the lifespan that starts and stops them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from accepted.config import Settings
+from accepted.errors import AcceptedError, MethodNotAllowed, NotFound
+from accepted.http import render
+from accepted.http.asgi import Receive, Scope, Send
+from accepted.http.handlers import Context
+from accepted.http.request import Request, Response
+from accepted.http.routes import ROUTES, Router
+from accepted.service.jobs import JobService
+from accepted.service.maintenance import Maintenance
+from accepted.service.signals import Signals
+from accepted.store import JobStore, open_store
+from accepted.store.base import Due
+from accepted.tasks.base import TaskGroup
+from accepted.tasks.callbacks import CallbackSender
+from accepted.tasks.sweeps import sweep_tasks
+
+log = logging.getLogger("accepted")
+
+
+class App:
+    """An ASGI app. `begin_shutdown` answers pending long-polls before the server stops."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.signals = Signals()
+        is_postgres = settings.db.startswith(("postgresql://", "postgres://"))
+        self.service = JobService(
+            store,
+            self.signals,
+            default_lease=settings.default_lease,
+            max_attempts=settings.max_attempts,
+            recheck_interval=1.0 if is_postgres else None,
+        )
+        self.context = Context(self.service, settings, clock)
+        self.router = Router(ROUTES)
+        maintenance = Maintenance(self.service, callback_retries=settings.callback_retries)
+        max_sleep = 1.0 if is_postgres else 60.0
+        self.callbacks = CallbackSender(
+            maintenance,
+            render.job_json,
+            timeout=settings.callback_timeout,
+            alarm=self.signals.alarms[Due.CALLBACK],
+            clock=clock,
+            max_sleep=max_sleep,
+        )
+        self.tasks = TaskGroup(
+            [*sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
+             self.callbacks]
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self._dispatch(scope, receive)
+        except AcceptedError as error:
+            response = error_response(error)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            response = error_response(AcceptedError("internal error; see the server log"))
+        await response.send(send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
+        found = self.router.match(scope["path"])
+        if found is None:
+            raise NotFound(f"no route {scope['path']}")
+        route, params = found
+        handler = route.methods.get(scope["method"])
+        if handler is None:
+            allowed = tuple(route.methods)
+            raise MethodNotAllowed(
+                f"{scope['method']} is not allowed on {route.path}; use {', '.join(allowed)}",
+                allowed,
+            )
+        return await handler(self.context, Request(scope, receive, params))
+
+    async def startup(self) -> None:
+        await self.store.open()
+        self.tasks.start()
+        self.context.ready = True
+
+    def begin_shutdown(self) -> None:
+        """Stop waiting: blocked takers answer 204, result waiters the job as it is."""
+        self.context.stopping = True
+        self.signals.close()
+
+    async def shutdown(self) -> None:
+        self.begin_shutdown()
+        await self.tasks.stop()
+        await self.callbacks.close()
+        await self.store.close()
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.error("startup failed: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def error_response(error: AcceptedError) -> Response:
+    extra = []
+    if isinstance(error, MethodNotAllowed):
+        extra.append((b"allow", ", ".join(error.allow).encode()))
+    return Response.json(error.status, render.error_json(error), *extra)
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> App:
+    """Build the app for `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    return App(settings, open_store(settings.db, pool_size=settings.pool_size), clock=clock)

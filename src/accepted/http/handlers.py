@@ -1,0 +1,157 @@
+"""One function per endpoint: parse and check the request, call one service
+method, render the answer. No rules live here, and no SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from accepted.config import Settings
+from accepted.errors import JobNotFound, ShuttingDown
+from accepted.http import parse, render
+from accepted.http.parse import EnqueueBody, ReportBody, WantJobBody
+from accepted.http.request import Request, Response
+from accepted.service.jobs import JobService, NewJob, Report
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Context:
+    """What handlers share: built once by `create_app`."""
+
+    service: JobService
+    settings: Settings
+    clock: Callable[[], float] = time.time
+    ready: bool = False
+    stopping: bool = False
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def _job_id(request: Request) -> str:
+    raw = request.params["id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise JobNotFound(f"no job {raw!r} (job ids are UUIDs)") from None
+
+
+async def enqueue(ctx: Context, request: Request) -> Response:
+    body = parse.decode(await request.body(ctx.settings.body_limit), EnqueueBody)
+    new = NewJob(
+        queue=parse.queue_name(body.queue, "queue"),
+        params=body.params,
+        priority=_priority(request),
+        delay=parse.seconds(request, b"x-accepted-delay") or 0.0,
+        result_ttl=parse.seconds(request, b"x-accepted-result-ttl"),
+        callback_url=parse.callback_url(request),
+        job_timeout=parse.seconds(request, b"x-accepted-job-timeout", positive=True),
+        max_attempts=parse.integer(request, b"x-accepted-max-attempts", 1, None),
+    )
+    job = await ctx.service.enqueue(new, ctx.clock())
+    location = f"/jobs/{job.id}".encode()
+    return Response.json(202, render.job_json(job), (b"location", location))
+
+
+def _priority(request: Request) -> int:
+    value = parse.integer(request, b"x-accepted-priority", 0, 3)
+    return 1 if value is None else value
+
+
+async def get_job(ctx: Context, request: Request) -> Response:
+    job_id = _job_id(request)
+    wait = parse.seconds(request, b"x-accepted-wait-result")
+    if wait is None or wait == 0:
+        return Response.json(200, render.job_json(await ctx.service.get(job_id)))
+    waited = ctx.service.wait_result(job_id, min(wait, ctx.settings.max_wait))
+    job = await _unless_disconnected(request, waited)
+    if job is None:
+        return Response.empty(204)  # the client hung up; nobody reads this
+    return Response.json(200, render.job_json(job))
+
+
+async def want_job(ctx: Context, request: Request) -> Response:
+    queues = await _wanted_queues(ctx, request)
+    block = parse.seconds(request, b"x-accepted-block-for", "block") or 0.0
+    lease = parse.seconds(request, b"x-accepted-timeout", "timeout", positive=True)
+    count = parse.integer(request, b"x-accepted-count", 1, 1000, "count")
+    take = ctx.service.take(
+        queues,
+        ctx.clock(),
+        lease_seconds=lease,
+        block=0.0 if ctx.stopping else min(block, ctx.settings.max_wait),
+        count=count or 1,
+    )
+    jobs = await (_unless_disconnected(request, take) if block > 0 else take)
+    if count is not None:
+        return Response.json(200, render.jobs_json(jobs or [], with_lease=True))
+    if not jobs:
+        return Response.empty(204)
+    return Response.json(200, render.job_json(jobs[0], with_lease=True))
+
+
+async def _wanted_queues(ctx: Context, request: Request) -> list[str] | None:
+    """Queues named by ?queue=... and/or a {"queues": [...]} body; None means any."""
+    named = [parse.queue_name(q, "query parameter 'queue'") for q in request.query("queue")]
+    raw = await request.body(ctx.settings.body_limit)
+    if raw.strip():
+        body = parse.decode(raw, WantJobBody)
+        if body.queues is not None:
+            named += [parse.queue_name(q, "queues[] in the body") for q in body.queues]
+    return named or None
+
+
+async def report(ctx: Context, request: Request) -> Response:
+    job_id = _job_id(request)
+    body = parse.decode(await request.body(ctx.settings.body_limit), ReportBody)
+    status = parse.report_status(body.status)
+    outcome = Report(
+        status=status,
+        result=body.result,
+        lease=request.header(b"x-accepted-lease"),
+        lease_seconds=parse.seconds(request, b"x-accepted-timeout", positive=True),
+    )
+    job = await ctx.service.report(job_id, outcome, ctx.clock())
+    return Response.json(200, render.job_json(job))
+
+
+async def delete_job(ctx: Context, request: Request) -> Response:
+    job = await ctx.service.cancel(_job_id(request), ctx.clock())
+    return Response.json(200, render.job_json(job))
+
+
+async def healthz(ctx: Context, request: Request) -> Response:
+    if not ctx.ready or ctx.stopping:
+        raise ShuttingDown("the server is starting or stopping")
+    return Response.json(200, b'{"status":"ok"}')
+
+
+async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
+    """Run a long wait, abandoning it (None) if the client hangs up meanwhile.
+
+    A long-poll whose client has gone would otherwise hold its place in line
+    and could be handed a job nobody receives.
+    """
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if gone.done() and not gone.cancelled():
+            return None
+        raise
+
+
+async def _disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,164 @@
+"""Turning headers, query parameters and bodies into checked values.
+
+Every failure raises an `InvalidRequest` subclass whose message names the
+header, parameter or field at fault, so a client can fix its request from the
+error alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import msgspec
+
+from accepted.errors import (
+    InvalidField,
+    InvalidHeader,
+    InvalidQuery,
+    InvalidRequest,
+    MalformedJSON,
+)
+from accepted.http.request import Request
+from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, JobStatus
+
+MAX_QUEUE_NAME = 255
+
+
+class EnqueueBody(msgspec.Struct):
+    queue: str
+    params: msgspec.Raw = JSON_EMPTY_OBJECT
+
+
+class WantJobBody(msgspec.Struct):
+    queues: list[str] | None = None
+
+
+class ReportBody(msgspec.Struct):
+    status: str
+    result: msgspec.Raw = JSON_NULL
+
+
+_DECODERS: dict[type, msgspec.json.Decoder] = {  # type: ignore[type-arg]
+    t: msgspec.json.Decoder(t) for t in (EnqueueBody, WantJobBody, ReportBody)
+}
+
+
+T = TypeVar("T")
+
+
+def decode(body: bytes, kind: type[T]) -> T:
+    """Decode a JSON object body into `kind`, with errors a client can act on."""
+    try:
+        value: T = _DECODERS[kind].decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidField(f"request body: {_field_message(exc)}") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedJSON(f"request body is not valid JSON: {exc}") from None
+    return value
+
+
+def _field_message(exc: msgspec.ValidationError) -> str:
+    # msgspec says e.g. "Expected `str`, got `int` - at `$.queue`"; keep it, it names the field.
+    text = str(exc)
+    if text.startswith("Expected `object`"):
+        return "must be a JSON object"
+    return text
+
+
+def queue_name(value: str, where: str) -> str:
+    if not value:
+        raise InvalidField(f"{where} must be a non-empty string")
+    if len(value) > MAX_QUEUE_NAME:
+        raise InvalidField(f"{where} is longer than {MAX_QUEUE_NAME} characters")
+    return value
+
+
+def number(request: Request, header: bytes, alias: str | None = None) -> float | None:
+    """A finite number of seconds from a header (or its query alias), or None if absent."""
+    raw, where = _raw(request, header, alias)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(where, raw, "is not a number") from None
+    if not math.isfinite(value):
+        raise _bad(where, raw, "is not a finite number")
+    return value
+
+
+def seconds(
+    request: Request, header: bytes, alias: str | None = None, *, positive: bool = False
+) -> float | None:
+    value = number(request, header, alias)
+    if value is None:
+        return None
+    if value < 0 or (positive and value == 0):
+        where = _raw(request, header, alias)[1]
+        raise _bad(where, repr(value), "must be > 0" if positive else "must be >= 0")
+    return value
+
+
+def integer(
+    request: Request, header: bytes, low: int, high: int | None, alias: str | None = None
+) -> int | None:
+    raw, where = _raw(request, header, alias)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(where, raw, "is not an integer") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise _bad(where, raw, f"must be an integer {bounds}")
+    return value
+
+
+def callback_url(request: Request) -> str | None:
+    raw = request.header(b"x-accepted-callback-url")
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidHeader(
+            f"X-Accepted-Callback-URL {raw!r} must be an absolute http:// or https:// URL"
+        )
+    return raw
+
+
+def report_status(value: str) -> JobStatus:
+    allowed = (JobStatus.DONE, JobStatus.FAILED, JobStatus.RUNNING, JobStatus.QUEUED)
+    try:
+        status = JobStatus(value)
+    except ValueError:
+        status = None
+    if status not in allowed:
+        names = ", ".join(s.value for s in allowed)
+        raise InvalidField(f"status {value!r} is not one of {names}")
+    assert status is not None
+    return status
+
+
+def _raw(request: Request, header: bytes, alias: str | None) -> tuple[str | None, str]:
+    """The header's value, else the query alias's; and a name for messages."""
+    name = _display(header)
+    value = request.header(header)
+    if value is not None:
+        return value, f"header {name}"
+    if alias is not None:
+        values = request.query(alias)
+        if values:
+            return values[-1], f"query parameter {alias!r} ({name})"
+    return None, name
+
+
+def _display(header: bytes) -> str:
+    return "-".join(part.capitalize() for part in header.decode().split("-"))
+
+
+def _bad(where: str, raw: str, problem: str) -> InvalidRequest:
+    cls = InvalidHeader if where.startswith("header") else InvalidQuery
+    return cls(f"{where} value {raw!r} {problem}")

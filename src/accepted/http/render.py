@@ -1,0 +1,108 @@
+"""Jobs and errors as the JSON the wire carries (the shape docs/http-api.md shows)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from accepted.errors import AcceptedError
+from accepted.types import CallbackState, Job, JobStatus
+
+
+class CallbackView(msgspec.Struct):
+    url: str
+    state: CallbackState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+class JobView(msgspec.Struct):
+    id: str
+    queue: str
+    status: JobStatus
+    priority: int
+    params: msgspec.Raw
+    result: msgspec.Raw
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime
+    lease_expires_at: datetime | None
+    timeout: float | None
+    deadline_at: datetime | None
+    result_ttl: float | None
+    expires_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    callback: CallbackView | None
+    # The lease token goes only to the worker it was handed to.
+    lease: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorView(msgspec.Struct):
+    error: ErrorBody
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def _time(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def job_view(job: Job, *, with_lease: bool = False) -> JobView:
+    callback = None
+    if job.callback_url is not None and job.callback_state is not None:
+        callback = CallbackView(
+            url=job.callback_url,
+            state=job.callback_state,
+            attempts=job.callback_attempts,
+            next_attempt_at=_time(job.callback_next_at),
+            last_error=job.callback_last_error,
+        )
+    return JobView(
+        id=job.id,
+        queue=job.queue,
+        status=job.status,
+        priority=job.priority,
+        params=job.params,
+        result=job.result,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        created_at=datetime.fromtimestamp(job.created_at, UTC),
+        updated_at=datetime.fromtimestamp(job.updated_at, UTC),
+        due_at=datetime.fromtimestamp(job.due_at, UTC),
+        lease_expires_at=_time(job.lease_expires_at),
+        timeout=job.timeout,
+        deadline_at=_time(job.deadline_at),
+        result_ttl=job.result_ttl,
+        expires_at=_time(job.expires_at),
+        finished_at=_time(job.finished_at),
+        error=job.error,
+        callback=callback,
+        lease=job.lease if with_lease and job.lease is not None else msgspec.UNSET,
+    )
+
+
+def job_json(job: Job, *, with_lease: bool = False) -> bytes:
+    return _encoder.encode(job_view(job, with_lease=with_lease))
+
+
+def jobs_json(jobs: list[Job], *, with_lease: bool = False) -> bytes:
+    return _encoder.encode([job_view(job, with_lease=with_lease) for job in jobs])
+
+
+def encode(value: object) -> bytes:
+    return _encoder.encode(value)
+
+
+def error_json(error: AcceptedError) -> bytes:
+    return _encoder.encode(ErrorView(ErrorBody(code=error.code, message=error.message)))

@@ -1,0 +1,63 @@
+"""The route table: every path, method and handler of the API on one screen.
+
+`/jobs` and `/jobs/`, `/want_job` and `/want_job/` are the same route: the
+router drops one trailing slash before matching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from accepted.http import handlers, meta
+from accepted.http.handlers import Context
+from accepted.http.request import Request, Response
+
+Handler = Callable[[Context, Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str  # "/jobs/{id}": one trailing {name} segment at most
+    methods: dict[str, Handler]
+    summary: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/jobs", {"POST": handlers.enqueue}, "Enqueue a job"),
+    Route(
+        "/jobs/{id}",
+        {"GET": handlers.get_job, "PUT": handlers.report, "DELETE": handlers.delete_job},
+        "Read, report on, or delete a job",
+    ),
+    Route("/want_job", {"POST": handlers.want_job}, "Take a job (long-poll)"),
+    Route("/healthz", {"GET": handlers.healthz}, "Readiness"),
+    Route("/openapi.json", {"GET": meta.openapi}, "This API as OpenAPI 3.1"),
+    Route("/docs", {"GET": meta.docs}, "Human-readable API docs"),
+)
+
+
+class Router:
+    """Exact paths by dict lookup; `/prefix/{name}` by splitting off the last segment."""
+
+    def __init__(self, routes: tuple[Route, ...]) -> None:
+        self.exact: dict[str, Route] = {}
+        self.prefixed: dict[str, tuple[str, Route]] = {}
+        for route in routes:
+            if route.path.endswith("}"):
+                prefix, _, name = route.path.rpartition("/")
+                self.prefixed[prefix] = (name.strip("{}"), route)
+            else:
+                self.exact[route.path] = route
+
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        route = self.exact.get(path)
+        if route is not None:
+            return route, {}
+        prefix, _, last = path.rpartition("/")
+        found = self.prefixed.get(prefix)
+        if found is not None and last:
+            return found[1], {found[0]: last}
+        return None

@@ -1,0 +1,255 @@
+"""The job service: what each endpoint means, independent of HTTP and of SQL.
+
+Every method takes `now` (seconds since the epoch) from its caller instead of
+reading a clock, so the rules run the same under a fake clock in tests.
+Waiting (long-polls, result waits) is on events from `Signals`, never a loop
+of sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from accepted.errors import JobNotFound
+from accepted.service import rules
+from accepted.service.signals import Signals
+from accepted.store.base import Decide, Due, JobStore
+from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, CallbackState, Job, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What a producer asks for; already validated by the caller."""
+
+    queue: str
+    params: msgspec.Raw = field(default_factory=lambda: JSON_EMPTY_OBJECT)
+    priority: int = 1
+    delay: float = 0.0
+    result_ttl: float | None = None
+    callback_url: str | None = None
+    job_timeout: float | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a worker reports in PUT /jobs/<id>."""
+
+    status: JobStatus
+    result: msgspec.Raw | None = None
+    lease: str | None = None
+    lease_seconds: float | None = None
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        signals: Signals,
+        *,
+        default_lease: float,
+        max_attempts: int,
+        recheck_interval: float | None = None,
+    ) -> None:
+        self.store = store
+        self.signals = signals
+        self.default_lease = default_lease
+        self.max_attempts = max_attempts
+        # Takers re-look this often even without a wake-up: a missed cross-node
+        # notification then only delays a hand-out, never strands it.
+        self.recheck_interval = recheck_interval
+        self._background: set[asyncio.Future[Job]] = set()
+
+    # -- producers -------------------------------------------------------------
+
+    async def enqueue(self, new: NewJob, now: float) -> Job:
+        return (await self.enqueue_many([new], now))[0]
+
+    async def enqueue_many(self, batch: Sequence[NewJob], now: float) -> list[Job]:
+        """Insert all or none; 202 may go out once this returns."""
+        jobs = [self._build(new, now) for new in batch]
+        await self.store.insert_jobs(jobs)
+        self._announce_new(jobs)
+        return jobs
+
+    def _build(self, new: NewJob, now: float) -> Job:
+        due_at = now + new.delay
+        return Job(
+            id=str(uuid.uuid4()),
+            queue=new.queue,
+            status=JobStatus.DELAYED if new.delay > 0 else JobStatus.QUEUED,
+            priority=new.priority,
+            params=new.params,
+            max_attempts=new.max_attempts or self.max_attempts,
+            created_at=now,
+            updated_at=now,
+            due_at=due_at,
+            timeout=new.job_timeout,
+            deadline_at=None if new.job_timeout is None else due_at + new.job_timeout,
+            result_ttl=new.result_ttl,
+            callback_url=new.callback_url,
+            callback_state=None if new.callback_url is None else CallbackState.WAITING,
+        )
+
+    def _announce_new(self, jobs: Sequence[Job]) -> None:
+        self.signals.jobs_available(j for j in jobs if j.status is JobStatus.QUEUED)
+        for job in jobs:
+            if job.status is JobStatus.DELAYED:
+                self.signals.deadline(Due.DELAYED, job.due_at)
+            self.signals.deadline(Due.DEADLINE, job.deadline_at)
+
+    # -- readers ---------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"no job {job_id}")
+        return job
+
+    async def wait_result(self, job_id: str, wait: float) -> Job:
+        """The job once final, or as it is after `wait` seconds."""
+        results = self.signals.results
+        future = results.add(job_id)  # before reading, so no final event slips between
+        try:
+            job = await self.get(job_id)
+            if job.is_final or wait <= 0 or results.closed:
+                return job
+            await asyncio.wait([future], timeout=wait)
+            if future.done() and not future.cancelled():
+                return future.result()  # final, or its last state if it was deleted
+            return await self.get(job_id)  # timed out, or the server is shutting down
+        finally:
+            results.remove(job_id, future)
+
+    # -- workers ---------------------------------------------------------------
+
+    async def take(
+        self,
+        queues: Sequence[str] | None,
+        now: float,
+        *,
+        lease_seconds: float | None = None,
+        block: float = 0.0,
+        count: int = 1,
+    ) -> list[Job]:
+        """Up to `count` jobs, waiting up to `block` seconds for the first to arrive.
+
+        Blocked takers are served in arrival order: a new job wakes the one
+        that has waited longest for its queue.
+        """
+        lease = self.default_lease if lease_seconds is None else lease_seconds
+        takers = self.signals.takers
+        if block <= 0 or takers.closed:
+            return await self._claim(queues, count, now, lease)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + block
+        clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
+        taker = takers.add(queues)  # before the first look, so no wake-up slips between
+        try:
+            while True:
+                taker.consume()
+                jobs = await self._claim(queues, count, clock_offset + loop.time(), lease)
+                if jobs or takers.closed:
+                    return jobs
+                wait = give_up_at - loop.time()
+                if self.recheck_interval is not None:
+                    wait = min(wait, self.recheck_interval)
+                if wait <= 0:
+                    return []
+                try:
+                    async with asyncio.timeout(wait):
+                        await taker.event.wait()
+                except TimeoutError:
+                    if loop.time() >= give_up_at:
+                        return []
+        finally:
+            takers.remove(taker)
+
+    async def _claim(
+        self, queues: Sequence[str] | None, count: int, now: float, lease: float
+    ) -> list[Job]:
+        tokens = [secrets.token_hex(12) for _ in range(count)]
+        expires = now + lease
+        claim = asyncio.ensure_future(self.store.claim_jobs(queues, count, now, tokens, expires))
+        try:
+            jobs = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            # The taker is gone (hung up, shutdown); what the claim took goes back.
+            claim.add_done_callback(lambda done: self._release_orphans(done, now))
+            raise
+        if jobs:
+            self.signals.deadline(Due.LEASE, expires)
+        return jobs
+
+    def _release_orphans(self, claim: asyncio.Future[list[Job]], now: float) -> None:
+        if claim.cancelled() or claim.exception() is not None:
+            return
+        for job in claim.result():
+            task = asyncio.ensure_future(self.store.update_job(job.id, _releaser(job, now)))
+            task.add_done_callback(self._after_release)
+            self._background.add(task)
+
+    def _after_release(self, task: asyncio.Future[Job]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is None:
+            self.after_change(task.result())
+
+    async def report(self, job_id: str, report: Report, now: float) -> Job:
+        """PUT /jobs/<id>: done, failed, heartbeat (running) or give back (queued)."""
+        job = await self.store.update_job(job_id, self._decision(report, now))
+        self.after_change(job)
+        return job
+
+    async def report_many(
+        self, reports: Sequence[tuple[str, Report]], now: float
+    ) -> list[Job | Exception]:
+        """Several reports in one transaction; each succeeds or fails on its own."""
+        outcomes = await self.store.update_jobs(
+            [(job_id, self._decision(report, now)) for job_id, report in reports]
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, Job):
+                self.after_change(outcome)
+        return outcomes
+
+    def _decision(self, report: Report, now: float) -> Decide:
+        status, lease = report.status, report.lease
+        if status in (JobStatus.DONE, JobStatus.FAILED):
+            result = JSON_NULL if report.result is None else report.result
+            return lambda job: rules.complete(job, status, result, lease, now)
+        if status is JobStatus.RUNNING:
+            seconds = self.default_lease if report.lease_seconds is None else report.lease_seconds
+            return lambda job: rules.heartbeat(job, lease, seconds, now)
+        return lambda job: rules.give_back(job, lease, now)
+
+    async def cancel(self, job_id: str, now: float) -> Job:
+        """DELETE: the job is gone; the answer is its last state (cancelled if not final)."""
+        job = await self.store.delete_job(job_id)
+        if not job.is_final:
+            job = msgspec.structs.replace(job, status=JobStatus.CANCELLED, updated_at=now)
+        self.signals.results.job_final(job)
+        return job
+
+    # -- shared by the service and the background tasks ------------------------
+
+    def after_change(self, job: Job) -> None:
+        """Wake whoever a job's new state concerns."""
+        if job.status is JobStatus.QUEUED:
+            self.signals.takers.job_available(job.queue)
+        elif job.is_final:
+            self.signals.results.job_final(job)
+            if job.callback_state is CallbackState.PENDING:
+                self.signals.deadline(Due.CALLBACK, job.callback_next_at)
+            self.signals.deadline(Due.EXPIRED, job.expires_at)
+
+
+
+def _releaser(job: Job, now: float) -> Decide:
+    lease = job.lease or ""
+    return lambda current: rules.release(current, lease, now)

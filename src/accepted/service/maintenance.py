@@ -1,0 +1,72 @@
+"""The time-driven rules: delays coming due, leases and job timeouts running out,
+finished jobs expiring, callbacks coming due.
+
+Each method handles one batch of due rows at `now` and tells when to look
+again, so its task can sleep exactly until then. Every sweep re-checks its
+condition under the store's row lock, which makes it idempotent: several nodes
+sweeping at once re-enqueue a job once.
+"""
+
+from __future__ import annotations
+
+import random
+
+from accepted.service import rules
+from accepted.service.jobs import JobService
+from accepted.store.base import Decide, Due
+from accepted.types import Job
+
+SWEEP_BATCH = 500
+_rng = random.Random()
+
+
+class Maintenance:
+    def __init__(self, jobs: JobService, *, callback_retries: int, batch: int = SWEEP_BATCH):
+        self.jobs = jobs
+        self.store = jobs.store
+        self.callback_retries = callback_retries
+        self.batch = batch
+
+    async def _sweep(self, due: Due, now: float, decide: Decide) -> float | None:
+        changed = await self.store.sweep(due, now, decide, self.batch)
+        for job in changed:
+            self.jobs.after_change(job)
+        if len(changed) >= self.batch:
+            return now  # more may be due: go again at once
+        return await self.store.next_due(due)
+
+    async def promote_delayed(self, now: float) -> float | None:
+        return await self._sweep(Due.DELAYED, now, lambda job: rules.promote(job, now))
+
+    async def expire_leases(self, now: float) -> float | None:
+        return await self._sweep(Due.LEASE, now, lambda job: rules.expire_lease(job, now))
+
+    async def time_out_jobs(self, now: float) -> float | None:
+        return await self._sweep(Due.DEADLINE, now, lambda job: rules.time_out(job, now))
+
+    async def purge_expired(self, now: float) -> float | None:
+        purged = await self.store.purge_expired(now, self.batch)
+        if len(purged) >= self.batch:
+            return now
+        return await self.store.next_due(Due.EXPIRED)
+
+    async def hold_due_callbacks(self, now: float, hold: float) -> list[Job]:
+        """Callbacks to deliver now, each hidden from other deliverers for `hold` s."""
+        return await self.store.sweep(
+            Due.CALLBACK, now, lambda job: rules.hold_callback(job, now, hold), self.batch
+        )
+
+    async def next_callback_due(self) -> float | None:
+        return await self.store.next_due(Due.CALLBACK)
+
+    async def callback_outcome(self, job_id: str, error: str | None, now: float) -> Job:
+        """Record one delivery attempt: delivered when error is None, else retry or give up."""
+        retries = self.callback_retries
+        if error is None:
+            decide: Decide = lambda job: rules.callback_delivered(job, now)  # noqa: E731
+        else:
+            decide = lambda job: rules.callback_failed(job, now, error, retries, _rng)  # noqa: E731
+        job = await self.store.update_job(job_id, decide)
+        self.jobs.signals.deadline(Due.CALLBACK, job.callback_next_at)
+        self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
+        return job

@@ -1,0 +1,183 @@
+"""The job state machine as pure functions: (job, input, now) -> new job, or an error.
+
+These are the `Decide` functions the store applies under its row lock. They
+read no clock and do no I/O, so every rule is unit-tested by calling it.
+See docs/state-machine.md for the picture.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+
+from accepted.errors import Conflict, JobTimedOut, LeaseMismatch
+from accepted.types import CallbackState, Job, JobStatus
+
+replace = msgspec.structs.replace
+
+# Callback retry backoff: 1 s, 2 s, 4 s ... capped, each with up to 25 % jitter.
+CALLBACK_BACKOFF_BASE = 1.0
+CALLBACK_BACKOFF_CAP = 600.0
+
+
+def finish(job: Job, status: JobStatus, result: msgspec.Raw, now: float, error: str | None) -> Job:
+    """Make a job final: keep its result, schedule its removal and its callback."""
+    return replace(
+        job,
+        status=status,
+        result=result,
+        error=error,
+        updated_at=now,
+        finished_at=now,
+        lease=None,
+        lease_expires_at=None,
+        expires_at=None if job.result_ttl is None else now + job.result_ttl,
+        callback_state=None if job.callback_url is None else CallbackState.PENDING,
+        callback_next_at=None if job.callback_url is None else now,
+    )
+
+
+def check_reportable(job: Job, lease: str | None, now: float) -> None:
+    """Raise unless a worker may report on this job now (with this lease, if sent)."""
+    if job.status is not JobStatus.RUNNING:
+        raise Conflict(f"job {job.id} is {job.status}; only a running job can be reported on")
+    if lease is not None and lease != job.lease:
+        raise LeaseMismatch(
+            f"X-Accepted-Lease does not match job {job.id}'s current lease "
+            "(it expired and the job was handed out again, or was given back)"
+        )
+    if job.deadline_at is not None and now >= job.deadline_at:
+        raise JobTimedOut(f"job {job.id} passed its job timeout")
+
+
+def complete(
+    job: Job, status: JobStatus, result: msgspec.Raw, lease: str | None, now: float
+) -> Job:
+    """PUT done / failed."""
+    check_reportable(job, lease, now)
+    return finish(job, status, result, now, error=None)
+
+
+def heartbeat(job: Job, lease: str | None, lease_seconds: float, now: float) -> Job:
+    """PUT running: the lease starts afresh."""
+    check_reportable(job, lease, now)
+    return replace(job, lease_expires_at=now + lease_seconds, updated_at=now)
+
+
+def give_back(job: Job, lease: str | None, now: float) -> Job:
+    """PUT queued: back to the queue at once, unless that was its last allowed attempt."""
+    check_reportable(job, lease, now)
+    return requeue(job, now, why="given back")
+
+
+def requeue(job: Job, now: float, why: str) -> Job:
+    """A hand-out ended without a result: queue it again, or fail it if out of attempts.
+
+    It keeps its due time, so abandoned work is retried before newer work of
+    the same priority.
+    """
+    if job.attempts >= job.max_attempts:
+        return finish(
+            job,
+            JobStatus.FAILED,
+            job.result,
+            now,
+            error=f"{why} on its last allowed attempt ({job.attempts} of {job.max_attempts})",
+        )
+    return replace(job, status=JobStatus.QUEUED, lease=None, lease_expires_at=None, updated_at=now)
+
+
+def release(job: Job, lease: str, now: float) -> Job | None:
+    """Undo a hand-out whose taker vanished before receiving it; the attempt is not counted."""
+    if job.status is not JobStatus.RUNNING or job.lease != lease:
+        return None
+    return replace(
+        job,
+        status=JobStatus.QUEUED,
+        attempts=job.attempts - 1,
+        lease=None,
+        lease_expires_at=None,
+        updated_at=now,
+    )
+
+
+def expire_lease(job: Job, now: float) -> Job | None:
+    """Sweep rule: a running job whose lease ran out goes back (or fails)."""
+    if job.status is not JobStatus.RUNNING or job.lease_expires_at is None:
+        return None
+    if job.lease_expires_at > now:
+        return None
+    return requeue(job, now, why="lease expired")
+
+
+def promote(job: Job, now: float) -> Job | None:
+    """Sweep rule: a delayed job whose time has come is queued."""
+    if job.status is not JobStatus.DELAYED or job.due_at > now:
+        return None
+    return replace(job, status=JobStatus.QUEUED, updated_at=now)
+
+
+def time_out(job: Job, now: float) -> Job | None:
+    """Sweep rule: a job not final by its deadline fails and is never handed out again."""
+    if job.is_final or job.deadline_at is None or job.deadline_at > now:
+        return None
+    return finish(
+        job,
+        JobStatus.FAILED,
+        job.result,
+        now,
+        error=f"job timeout: not finished within {job.timeout:g} s of its due time",
+    )
+
+
+def hold_callback(job: Job, now: float, hold: float) -> Job | None:
+    """Sweep rule: take a due callback for delivery, hiding it from others for `hold` s.
+
+    If this node dies mid-delivery the hold runs out and another node retries.
+    """
+    if job.callback_state is not CallbackState.PENDING or job.callback_next_at is None:
+        return None
+    if job.callback_next_at > now:
+        return None
+    return replace(job, callback_next_at=now + hold)
+
+
+def callback_delivered(job: Job, now: float) -> Job | None:
+    if job.callback_state is not CallbackState.PENDING:
+        return None
+    return replace(
+        job,
+        callback_state=CallbackState.DELIVERED,
+        callback_attempts=job.callback_attempts + 1,
+        callback_next_at=None,
+        callback_last_error=None,
+        updated_at=now,
+    )
+
+
+def callback_failed(
+    job: Job, now: float, error: str, retries: int, rng: random.Random | None = None
+) -> Job | None:
+    """A delivery failed: retry with exponential backoff and jitter, or give up."""
+    if job.callback_state is not CallbackState.PENDING:
+        return None
+    attempts = job.callback_attempts + 1
+    if attempts >= retries:
+        return replace(
+            job,
+            callback_state=CallbackState.GAVE_UP,
+            callback_attempts=attempts,
+            callback_next_at=None,
+            callback_last_error=error,
+            updated_at=now,
+        )
+    delay = min(CALLBACK_BACKOFF_BASE * 2 ** (attempts - 1), CALLBACK_BACKOFF_CAP)
+    delay *= 1 + 0.25 * (rng or random).random()
+    return replace(
+        job,
+        callback_attempts=attempts,
+        callback_next_at=now + delay,
+        callback_last_error=error,
+        updated_at=now,
+    )

@@ -1,0 +1,182 @@
+"""In-process wake-ups: long-polling takers, result waiters, and task alarms.
+
+Nothing here polls. A taker blocked in want_job waits on its own event, which
+`job_available` sets for the longest-waiting taker of that queue; a GET waiting
+for a result waits on a future resolved when the job becomes final; each
+background task sleeps until its next deadline or until an alarm says an
+earlier one appeared. A PostgreSQL node feeds the same calls from LISTEN, so
+wake-ups cross nodes without this module knowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterable, Sequence
+
+from accepted.store.base import Due
+from accepted.types import Job
+
+ANY_QUEUE: str | None = None
+
+
+class Taker:
+    """One blocked want_job. `queue_token` is the queue whose job woke it, if any."""
+
+    __slots__ = ("event", "keys", "queue_token", "seq")
+
+    def __init__(self, seq: int, keys: tuple[str | None, ...]) -> None:
+        self.seq = seq
+        self.keys = keys
+        self.event = asyncio.Event()
+        self.queue_token: str | None = None
+
+    def consume(self) -> None:
+        """About to look for a job: any wake-up so far is used up by that look."""
+        self.event.clear()
+        self.queue_token = None
+
+
+class Takers:
+    """Blocked takers in arrival order; a new job wakes the longest-waiting match."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str | None, dict[int, Taker]] = {}
+        self._seq = itertools.count()
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len({t.seq for waiting in self._by_key.values() for t in waiting.values()})
+
+    def add(self, queues: Sequence[str] | None) -> Taker:
+        keys: tuple[str | None, ...] = (ANY_QUEUE,) if queues is None else tuple(set(queues))
+        taker = Taker(next(self._seq), keys)
+        for key in keys:
+            self._by_key.setdefault(key, {})[taker.seq] = taker
+        if self.closed:
+            taker.event.set()
+        return taker
+
+    def remove(self, taker: Taker) -> None:
+        for key in taker.keys:
+            waiting = self._by_key.get(key)
+            if waiting is not None:
+                waiting.pop(taker.seq, None)
+                if not waiting:
+                    del self._by_key[key]
+        # A wake-up it received but never acted on belongs to the next in line.
+        if taker.event.is_set() and not self.closed and taker.queue_token is not None:
+            self.job_available(taker.queue_token, 1)
+
+    def job_available(self, queue: str, count: int = 1) -> None:
+        """`count` jobs became takeable in `queue`: wake that many takers, oldest first."""
+        for _ in range(count):
+            taker = self._oldest_idle(queue)
+            if taker is None:
+                return
+            taker.queue_token = queue
+            taker.event.set()
+
+    def _oldest_idle(self, queue: str) -> Taker | None:
+        best: Taker | None = None
+        for key in (queue, ANY_QUEUE):
+            for taker in self._by_key.get(key, {}).values():
+                if not taker.event.is_set():
+                    if best is None or taker.seq < best.seq:
+                        best = taker
+                    break
+        return best
+
+    def close(self) -> None:
+        """Shutdown: every taker stops waiting and answers with what it has."""
+        self.closed = True
+        for waiting in self._by_key.values():
+            for taker in waiting.values():
+                taker.event.set()
+
+
+class ResultWaiters:
+    """GETs waiting for jobs to become final, by job id."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, set[asyncio.Future[Job]]] = {}
+        self.closed = False
+
+    def add(self, job_id: str) -> asyncio.Future[Job]:
+        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._by_id.setdefault(job_id, set()).add(future)
+        return future
+
+    def remove(self, job_id: str, future: asyncio.Future[Job]) -> None:
+        waiting = self._by_id.get(job_id)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                del self._by_id[job_id]
+
+    def job_final(self, job: Job) -> None:
+        """The job is final (or gone, `job` then being its last state): answer its waiters."""
+        for future in self._by_id.pop(job.id, ()):
+            if not future.done():
+                future.set_result(job)
+
+    def wants(self, job_id: str) -> bool:
+        return job_id in self._by_id
+
+    def close(self) -> None:
+        self.closed = True
+        for waiting in self._by_id.values():
+            for future in waiting:
+                if not future.done():
+                    future.cancel()
+        self._by_id.clear()
+
+
+class Alarm:
+    """Wakes a background task early when a deadline sooner than its sleep appears."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._sleeping_until: float | None = None
+
+    def poke(self, at: float) -> None:
+        if self._sleeping_until is None or at < self._sleeping_until:
+            self._event.set()
+
+    async def sleep_until(self, at: float | None, now: float, cap: float) -> None:
+        """Sleep until `at` (at most `cap` seconds), or until poked with an earlier time."""
+        delay = cap if at is None else min(max(at - now, 0.0), cap)
+        self._sleeping_until = now + delay
+        try:
+            if delay > 0:
+                async with asyncio.timeout(delay):
+                    await self._event.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._sleeping_until = None
+            self._event.clear()
+
+
+class Signals:
+    """Everything the service wakes, in one object handed to the service and tasks."""
+
+    def __init__(self) -> None:
+        self.takers = Takers()
+        self.results = ResultWaiters()
+        self.alarms = {due: Alarm() for due in Due}
+
+    def jobs_available(self, jobs: Iterable[Job]) -> None:
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.queue] = counts.get(job.queue, 0) + 1
+        for queue, count in counts.items():
+            self.takers.job_available(queue, count)
+
+    def deadline(self, due: Due, at: float | None) -> None:
+        if at is not None:
+            self.alarms[due].poke(at)
+
+    def close(self) -> None:
+        self.takers.close()
+        self.results.close()

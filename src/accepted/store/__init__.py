@@ -1,0 +1,18 @@
+"""Storage backends behind one `JobStore` protocol, chosen by the `--db` target."""
+
+from __future__ import annotations
+
+from accepted.store.base import Decide, Due, JobStore
+
+__all__ = ["Decide", "Due", "JobStore", "open_store"]
+
+
+def open_store(target: str, *, pool_size: int = 10) -> JobStore:
+    """The backend for a `--db` target: a postgresql:// URL, else a SQLite file path."""
+    if target.startswith(("postgresql://", "postgres://")):
+        from accepted.store.postgres import PostgresStore
+
+        return PostgresStore(target, pool_size=pool_size)
+    from accepted.store.sqlite import SqliteStore, sqlite_path
+
+    return SqliteStore(sqlite_path(target))

@@ -1,0 +1,113 @@
+"""The storage contract: what every backend (SQLite, PostgreSQL) must do.
+
+The service owns the rules (which transitions are legal, what a lease expiry
+turns a job into); the store owns atomicity. Where a rule needs the current
+state of a row, the service hands the store a `Decide` function and the store
+applies it inside one transaction with the row locked, so a rule is never
+checked against a state that changed before the write.
+
+Every method is one transaction: it either happens whole or not at all. Driver
+exceptions never escape: an unreachable or failing database raises
+`StoreUnavailable`, and nothing of that call was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Protocol
+
+from accepted.types import Job
+
+Decide = Callable[[Job], Job | None]
+"""Given a job's current row, return its new row, or None to leave it alone.
+
+It may raise an `AcceptedError`; the store then writes nothing and re-raises.
+It must be pure and fast: the store may call it with a row lock held (or on
+the SQLite writer thread), and may call it again on retry.
+"""
+
+
+class Due(StrEnum):
+    """The kinds of deadline a background task sweeps for."""
+
+    DELAYED = "delayed"  # delayed jobs whose due_at has come
+    LEASE = "lease"  # running jobs whose lease_expires_at has passed
+    DEADLINE = "deadline"  # delayed, queued or running jobs past their deadline_at
+    CALLBACK = "callback"  # pending callbacks whose callback_next_at has come
+    EXPIRED = "expired"  # final jobs past expires_at with no pending callback
+
+
+class JobStore(Protocol):
+    """One typed interface over the job table; see the module docstring for atomicity."""
+
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema. Safe when several nodes start at once."""
+
+    async def close(self) -> None:
+        """Finish what was submitted, then release connections. Idempotent."""
+
+    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        """Persist new jobs, all or none, durably before returning."""
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job's committed state, or None when there is no such job."""
+
+    async def claim_jobs(
+        self,
+        queues: Sequence[str] | None,
+        count: int,
+        now: float,
+        leases: Sequence[str],
+        lease_expires_at: float,
+    ) -> list[Job]:
+        """Hand out up to `count` queued jobs of `queues` (None: any queue).
+
+        Picks the lowest priority number, then the earliest due_at, then the
+        oldest insertion; skips jobs whose deadline_at has passed. Each claimed
+        job becomes `running` with `attempts + 1`, the next token of `leases`
+        and `lease_expires_at`. Concurrent claims never return the same job.
+        """
+        ...
+
+    async def update_job(self, job_id: str, decide: Decide) -> Job:
+        """Apply `decide` to the locked row and write its answer.
+
+        Returns the row as it stands afterwards (unchanged when decide returned
+        None). Raises `JobNotFound` when there is no such job, or whatever
+        `decide` raised, in which case nothing was written.
+        """
+        ...
+
+    async def update_jobs(
+        self, changes: Sequence[tuple[str, Decide]]
+    ) -> list[Job | Exception]:
+        """`update_job` for several jobs in one transaction, each independently.
+
+        One job's error (returned in its place) does not stop the others.
+        """
+        ...
+
+    async def delete_job(self, job_id: str) -> Job:
+        """Remove the job; return the row as it was. Raises `JobNotFound`."""
+        ...
+
+    async def sweep(self, due: Due, now: float, decide: Decide, limit: int) -> list[Job]:
+        """Apply `decide` to up to `limit` rows of kind `due` whose time is <= now.
+
+        Returns the rows that changed. Rows locked by another node's sweep are
+        skipped, not waited for; `decide` must re-check the condition, which
+        makes a sweep idempotent.
+        """
+        ...
+
+    async def purge_expired(self, now: float, limit: int) -> list[str]:
+        """Delete up to `limit` final jobs past expires_at with no pending callback.
+
+        Returns their ids.
+        """
+        ...
+
+    async def next_due(self, due: Due) -> float | None:
+        """The earliest time at which a row of kind `due` comes due, or None."""
+        ...

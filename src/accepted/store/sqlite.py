@@ -1,0 +1,257 @@
+"""The embedded backend: one SQLite file, WAL, every commit fsynced.
+
+All SQL runs on the `SqliteWriter` thread, so the functions here that take a
+connection are plain synchronous code executed inside one transaction.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
+from accepted.store.base import Decide, Due
+from accepted.store.migrations import load_migrations
+from accepted.store.sqlite_writer import SqliteWriter
+from accepted.types import CallbackState, Job, JobStatus
+
+COLUMNS = tuple(f.name for f in msgspec.structs.fields(Job))
+_COLUMN_LIST = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_MUTABLE = tuple(c for c in COLUMNS if c not in ("id", "queue", "created_at"))
+_UPDATE = f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _MUTABLE)} WHERE id = ?"
+_SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
+
+# Which rows each sweep looks at, and the column holding their time.
+_DUE_WHERE: dict[Due, tuple[str, str]] = {
+    Due.DELAYED: ("status = 'delayed'", "due_at"),
+    Due.LEASE: ("status = 'running'", "lease_expires_at"),
+    Due.DEADLINE: (
+        "deadline_at IS NOT NULL AND status IN ('delayed', 'queued', 'running')",
+        "deadline_at",
+    ),
+    Due.CALLBACK: ("callback_state = 'pending'", "callback_next_at"),
+    Due.EXPIRED: (
+        "expires_at IS NOT NULL AND (callback_state IS NULL OR callback_state != 'pending')",
+        "expires_at",
+    ),
+}
+
+
+class SqliteStore:
+    """`JobStore` on a SQLite file; see `store.base` for each method's contract."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock_file: IO[bytes] | None = None
+        self._writer = SqliteWriter(self._connect)
+
+    @property
+    def commits(self) -> int:
+        return self._writer.commits
+
+    async def open(self) -> None:
+        self._take_file_lock()
+        self._writer.start()
+
+    async def close(self) -> None:
+        self._writer.stop()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _take_file_lock(self) -> None:
+        """Refuse a second server on the same file: its wake-ups would not reach ours."""
+        lock_path = self.path + ".lock"
+        handle = open(lock_path, "ab")  # noqa: SIM115 - held for the store's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise StoreUnavailable(
+                f"{self.path} is in use by another accepted server "
+                "(several nodes need a postgresql:// database)"
+            ) from exc
+        self._lock_file = handle
+
+    def _connect(self) -> sqlite3.Connection:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: each commit fsyncs the WAL, so an acknowledged write survives power loss.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        _migrate(conn)
+        return conn
+
+    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        rows = [_to_row(job) for job in jobs]
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(_INSERT, rows)
+
+        await self._writer.run(work)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self._writer.run(lambda conn: _get(conn, job_id))
+
+    async def claim_jobs(
+        self,
+        queues: Sequence[str] | None,
+        count: int,
+        now: float,
+        leases: Sequence[str],
+        lease_expires_at: float,
+    ) -> list[Job]:
+        where = "status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?)"
+        args: list[Any] = [now]
+        if queues is not None:
+            where += f" AND queue IN ({', '.join('?' * len(queues))})"
+            args.extend(queues)
+        pick = f"SELECT seq FROM jobs WHERE {where} ORDER BY priority, due_at, seq LIMIT ?"
+        claim = (
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "
+            "lease_expires_at = ?, updated_at = ? WHERE seq = ? "
+            f"RETURNING {_COLUMN_LIST}"
+        )
+
+        def work(conn: sqlite3.Connection) -> list[Job]:
+            seqs = [row[0] for row in conn.execute(pick, [*args, count])]
+            return [
+                _from_row(conn.execute(claim, (lease, lease_expires_at, now, seq)).fetchone())
+                for seq, lease in zip(seqs, leases, strict=False)
+            ]
+
+        return await self._writer.run(work)
+
+    async def update_job(self, job_id: str, decide: Decide) -> Job:
+        return await self._writer.run(lambda conn: _update(conn, job_id, decide))
+
+    async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
+        def work(conn: sqlite3.Connection) -> list[Job | Exception]:
+            results: list[Job | Exception] = []
+            for job_id, decide in changes:
+                conn.execute("SAVEPOINT one")
+                try:
+                    results.append(_update(conn, job_id, decide))
+                except AcceptedError as exc:
+                    conn.execute("ROLLBACK TO one")
+                    results.append(exc)
+                conn.execute("RELEASE one")
+            return results
+
+        return await self._writer.run(work)
+
+    async def delete_job(self, job_id: str) -> Job:
+        def work(conn: sqlite3.Connection) -> Job:
+            row = conn.execute(
+                f"DELETE FROM jobs WHERE id = ? RETURNING {_COLUMN_LIST}", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise JobNotFound(f"no job {job_id}")
+            return _from_row(row)
+
+        return await self._writer.run(work)
+
+    async def sweep(self, due: Due, now: float, decide: Decide, limit: int) -> list[Job]:
+        where, column = _DUE_WHERE[due]
+        query = f"{_SELECT} WHERE {where} AND {column} <= ? ORDER BY {column} LIMIT ?"
+
+        def work(conn: sqlite3.Connection) -> list[Job]:
+            changed = []
+            for row in conn.execute(query, (now, limit)).fetchall():
+                job = _from_row(row)
+                new = decide(job)
+                if new is not None:
+                    conn.execute(_UPDATE, _update_args(new))
+                    changed.append(new)
+            return changed
+
+        return await self._writer.run(work)
+
+    async def purge_expired(self, now: float, limit: int) -> list[str]:
+        where, column = _DUE_WHERE[Due.EXPIRED]
+        query = (
+            f"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE {where} "
+            f"AND {column} <= ? LIMIT ?) RETURNING id"
+        )
+        return await self._writer.run(
+            lambda conn: [row[0] for row in conn.execute(query, (now, limit))]
+        )
+
+    async def next_due(self, due: Due) -> float | None:
+        where, column = _DUE_WHERE[due]
+        query = f"SELECT min({column}) FROM jobs WHERE {where}"
+        return await self._writer.run(lambda conn: conn.execute(query).fetchone()[0])
+
+
+def _get(conn: sqlite3.Connection, job_id: str) -> Job | None:
+    row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else _from_row(row)
+
+
+def _update(conn: sqlite3.Connection, job_id: str, decide: Decide) -> Job:
+    job = _get(conn, job_id)
+    if job is None:
+        raise JobNotFound(f"no job {job_id}")
+    new = decide(job)
+    if new is None:
+        return job
+    conn.execute(_UPDATE, _update_args(new))
+    return new
+
+
+def _to_row(job: Job) -> tuple[Any, ...]:
+    return tuple(_column_value(getattr(job, c)) for c in COLUMNS)
+
+
+def _update_args(job: Job) -> tuple[Any, ...]:
+    return (*(_column_value(getattr(job, c)) for c in _MUTABLE), job.id)
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, msgspec.Raw):
+        return bytes(value)
+    return value
+
+
+def _from_row(row: Sequence[Any]) -> Job:
+    values = dict(zip(COLUMNS, row, strict=True))
+    values["status"] = JobStatus(values["status"])
+    values["params"] = msgspec.Raw(values["params"])
+    values["result"] = msgspec.Raw(values["result"])
+    if values["callback_state"] is not None:
+        values["callback_state"] = CallbackState(values["callback_state"])
+    return Job(**values)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the numbered migrations not yet applied; PRAGMA user_version counts them."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, sql in load_migrations("sqlite"):
+        if number <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in sql.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def sqlite_path(target: str) -> str:
+    """The file path named by `--db` (a plain path, or a sqlite:/// URL)."""
+    for prefix in ("sqlite:///", "sqlite://"):
+        if target.startswith(prefix):
+            return target[len(prefix) :]
+    return os.fspath(target)

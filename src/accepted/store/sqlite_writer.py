@@ -1,0 +1,155 @@
+"""One thread owns the SQLite connection and commits concurrent calls together.
+
+SQLite allows one writer at a time, and a durable commit costs an fsync. So
+rather than a thread hop and an fsync per request, every store call becomes a
+function queued to this thread; the thread takes everything queued so far,
+runs each in its own SAVEPOINT inside one transaction, commits once (one
+fsync), and only then settles the callers' futures. Nothing is acknowledged
+before the commit that made it durable, and under load the cost of the fsync
+is shared by the whole batch (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from accepted.errors import AcceptedError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], Any]
+_Item = tuple[Work, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_STOP = object()
+
+MAX_BATCH = 512
+
+
+class SqliteWriter:
+    """Runs functions on the connection's own thread, batching their commits."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self.commits = 0  # how many transactions were committed (fsyncs), for benchmarks
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="accepted-sqlite", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise StoreUnavailable(f"cannot open the database: {self._start_error}")
+
+    def stop(self) -> None:
+        """Run what is queued, commit it, close the connection. Blocks until done."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._thread = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in a transaction on the writer thread; return once it is committed."""
+        if self._thread is None:
+            raise StoreUnavailable("the database is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((work, future, loop))
+        return await future
+
+    def _main(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to start()
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                batch, stopping = self._take_batch()
+                if batch:
+                    self._run_batch(conn, batch)
+                if stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _take_batch(self) -> tuple[list[_Item], bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch: list[_Item] = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for work, _future, _loop in batch:
+                outcomes.append(_run_one(conn, work))
+            conn.execute("COMMIT")
+            self.commits += 1
+        except sqlite3.Error as exc:
+            log.error("sqlite transaction failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failure = StoreUnavailable(f"the database refused the write: {exc}")
+            outcomes = [(False, failure)] * len(batch)
+        _settle_all(batch, outcomes)
+
+
+def _run_one(conn: sqlite3.Connection, work: Work) -> tuple[bool, Any]:
+    """Run one call inside a savepoint, so its failure undoes only its own writes."""
+    conn.execute("SAVEPOINT call")
+    try:
+        result = work(conn)
+    except AcceptedError as exc:
+        conn.execute("ROLLBACK TO call")
+        conn.execute("RELEASE call")
+        return False, exc
+    except sqlite3.Error as exc:
+        log.exception("sqlite call failed")
+        conn.execute("ROLLBACK TO call")
+        conn.execute("RELEASE call")
+        return False, StoreUnavailable(f"the database failed: {exc}")
+    conn.execute("RELEASE call")
+    return True, result
+
+
+def _settle_all(batch: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
+    """Hand results back with one wake-up per event loop, not one per call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for (_work, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, ok, value))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.done():  # the caller was cancelled; the write stands regardless
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -1,0 +1,91 @@
+"""Delivers completion callbacks: POST the job JSON to its callback URL.
+
+Deliveries run outside the request that finished the job. The pending
+delivery was recorded in the same transaction as the job becoming final, so
+it survives a crash; each round holds the due callbacks for a while (hidden
+from other nodes), POSTs them concurrently, and records each outcome, retrying
+with exponential backoff and jitter until a 2xx answer or the retry limit.
+Receivers get `X-Accepted-Job-Id` to drop duplicates: delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from accepted.errors import JobNotFound
+from accepted.service.maintenance import Maintenance
+from accepted.tasks.base import Task
+from accepted.types import Job
+
+log = logging.getLogger("accepted.callbacks")
+
+MAX_IN_FLIGHT = 100
+
+
+class CallbackSender(Task):
+    name = "callbacks"
+
+    def __init__(
+        self,
+        maintenance: Maintenance,
+        render: Callable[[Job], bytes],
+        *,
+        timeout: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.maintenance = maintenance
+        self.render = render
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def run_once(self, now: float) -> float | None:
+        # Held long enough for a slow receiver to answer before another node retries.
+        jobs = await self.maintenance.hold_due_callbacks(now, hold=self.timeout * 2 + 5)
+        for job in jobs:
+            delivery = asyncio.create_task(self._deliver(job))
+            self._in_flight.add(delivery)
+            delivery.add_done_callback(self._in_flight.discard)
+        return await self.maintenance.next_callback_due()
+
+    async def _deliver(self, job: Job) -> None:
+        assert job.callback_url is not None
+        async with self._slots:
+            error = await self._post(job.callback_url, job)
+            try:
+                await self.maintenance.callback_outcome(job.id, error, self.clock())
+            except JobNotFound:
+                pass  # deleted or purged meanwhile: nobody left to tell
+            except Exception:
+                log.exception("recording the callback outcome of job %s failed", job.id)
+
+    async def _post(self, url: str, job: Job) -> str | None:
+        """One attempt; None on a 2xx answer, else what went wrong."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        headers = {
+            "content-type": "application/json",
+            "x-accepted-job-id": job.id,
+            "x-accepted-delivery-attempt": str(job.callback_attempts + 1),
+        }
+        try:
+            response = await self._client.post(url, content=self.render(job), headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code}"
+
+    async def close(self) -> None:
+        for delivery in list(self._in_flight):
+            delivery.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()

@@ -1,0 +1,83 @@
+"""The domain's value objects. No I/O here: every layer shares these shapes.
+
+Times are float seconds since the Unix epoch (UTC). They are what the store
+persists and what deadlines are compared in; only the HTTP renderer turns them
+into ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+
+class JobStatus(StrEnum):
+    DELAYED = "delayed"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATUSES = frozenset({JobStatus.DELAYED, JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class CallbackState(StrEnum):
+    """Where a job's completion callback stands; `None` on the job means no callback."""
+
+    WAITING = "waiting"  # the job is not final yet
+    PENDING = "pending"  # final; a delivery is due or in flight
+    DELIVERED = "delivered"
+    GAVE_UP = "gave_up"
+
+
+# JSON text of `null`: a job's result before a worker reports one.
+JSON_NULL = msgspec.Raw(b"null")
+JSON_EMPTY_OBJECT = msgspec.Raw(b"{}")
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """One job as stored. Immutable: a change is a new `Job` (msgspec.structs.replace).
+
+    `params` and `result` are kept as the raw JSON text the client sent, so they
+    are never decoded and re-encoded on the way through.
+    """
+
+    id: str
+    queue: str
+    status: JobStatus
+    priority: int
+    params: msgspec.Raw
+    result: msgspec.Raw = JSON_NULL
+    attempts: int = 0
+    max_attempts: int
+    created_at: float
+    updated_at: float
+    due_at: float
+    # Lease of the current hand-out (running jobs only).
+    lease: str | None = None
+    lease_expires_at: float | None = None
+    # Job timeout: the absolute time by which the job must be final.
+    timeout: float | None = None
+    deadline_at: float | None = None
+    # Result TTL: seconds kept once final, and the absolute removal time.
+    result_ttl: float | None = None
+    expires_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    callback_url: str | None = None
+    callback_state: CallbackState | None = None
+    callback_attempts: int = 0
+    callback_next_at: float | None = None
+    callback_last_error: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
