@@ -35,9 +35,7 @@ class Settings:
         300.0, "cap, in seconds, on X-Accepted-Block-For and X-Accepted-Wait-Result"
     )
     body_limit: int = _setting(1_048_576, "largest request body accepted, in bytes (413 above)")
-    callback_retries: int = _setting(
-        10, "delivery attempts per callback before it is given up"
-    )
+    callback_retries: int = _setting(10, "delivery attempts per callback before it is given up")
     callback_timeout: float = _setting(10.0, "seconds one callback POST may take")
     log_level: str = _setting("info", "debug, info, warning or error")
     pool_size: int = _setting(10, "PostgreSQL connections per node")

@@ -61,8 +61,10 @@ class App:
             max_sleep=max_sleep,
         )
         self.tasks = TaskGroup(
-            [*sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
-             self.callbacks]
+            [
+                *sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
+                self.callbacks,
+            ]
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

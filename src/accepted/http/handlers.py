@@ -7,17 +7,26 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from accepted.config import Settings
-from accepted.errors import JobNotFound, ShuttingDown
+from accepted.errors import InvalidField, JobNotFound, ShuttingDown
 from accepted.http import parse, render
-from accepted.http.parse import EnqueueBody, ReportBody, WantJobBody
+from accepted.http.parse import (
+    BatchItem,
+    BatchReportItem,
+    EnqueueBody,
+    ReportBody,
+    WantJobBody,
+)
 from accepted.http.request import Request, Response
 from accepted.service.jobs import JobService, NewJob, Report
 
 T = TypeVar("T")
+
+# Most jobs (or reports) one batch call may carry.
+MAX_BATCH = 1000
 
 
 @dataclass(slots=True)
@@ -33,7 +42,17 @@ class Context:
 
 
 def _job_id(request: Request) -> str:
-    raw = request.params["id"]
+    return _checked_id(request.params["id"])
+
+
+def _normalized_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return raw
+
+
+def _checked_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
@@ -41,25 +60,78 @@ def _job_id(request: Request) -> str:
 
 
 async def enqueue(ctx: Context, request: Request) -> Response:
-    body = parse.decode(await request.body(ctx.settings.body_limit), EnqueueBody)
-    new = NewJob(
-        queue=parse.queue_name(body.queue, "queue"),
-        params=body.params,
-        priority=_priority(request),
+    raw = await request.body(ctx.settings.body_limit)
+    defaults = _enqueue_headers(request)
+    if parse.is_array(raw):
+        return await _enqueue_batch(ctx, raw, defaults)
+    body: EnqueueBody = parse.decode(raw, EnqueueBody)
+    new = replace(defaults, queue=parse.queue_name(body.queue, "queue"), params=body.params)
+    job = await ctx.service.enqueue(new, ctx.clock())
+    location = f"/jobs/{job.id}".encode()
+    return Response.json(202, render.job_json(job), (b"location", location))
+
+
+def _enqueue_headers(request: Request) -> NewJob:
+    """The X-Accepted-* enqueue headers as a NewJob template (queue still to fill in)."""
+    priority = parse.integer(request, b"x-accepted-priority", 0, 3)
+    return NewJob(
+        queue="",
+        priority=1 if priority is None else priority,
         delay=parse.seconds(request, b"x-accepted-delay") or 0.0,
         result_ttl=parse.seconds(request, b"x-accepted-result-ttl"),
         callback_url=parse.callback_url(request),
         job_timeout=parse.seconds(request, b"x-accepted-job-timeout", positive=True),
         max_attempts=parse.integer(request, b"x-accepted-max-attempts", 1, None),
     )
-    job = await ctx.service.enqueue(new, ctx.clock())
-    location = f"/jobs/{job.id}".encode()
-    return Response.json(202, render.job_json(job), (b"location", location))
 
 
-def _priority(request: Request) -> int:
-    value = parse.integer(request, b"x-accepted-priority", 0, 3)
-    return 1 if value is None else value
+async def _enqueue_batch(ctx: Context, raw: bytes, defaults: NewJob) -> Response:
+    """A JSON array of jobs: all enqueued in one transaction, or none (any error is a 400).
+
+    Headers give every job its defaults; fields of an item override them.
+    """
+    items: list[BatchItem] = parse.decode(raw, list[BatchItem])
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidField(f"a batch holds 1 to {MAX_BATCH} jobs, not {len(items)}")
+    batch = [_batch_job(item, f"[{i}]", defaults) for i, item in enumerate(items)]
+    jobs = await ctx.service.enqueue_many(batch, ctx.clock())
+    return Response.json(202, render.jobs_json(jobs))
+
+
+def _batch_job(item: BatchItem, where: str, defaults: NewJob) -> NewJob:
+    def given(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    return NewJob(
+        queue=parse.queue_name(item.queue, f"{where}.queue"),
+        params=item.params,
+        priority=parse.check_int(
+            given(item.priority, defaults.priority), f"{where}.priority", 0, 3
+        ),
+        delay=parse.check_seconds(given(item.delay, defaults.delay), f"{where}.delay"),
+        result_ttl=_optional(item.result_ttl, defaults.result_ttl, f"{where}.result_ttl"),
+        callback_url=(
+            defaults.callback_url
+            if item.callback_url is None
+            else parse.check_url(item.callback_url, f"{where}.callback_url")
+        ),
+        job_timeout=_optional(
+            item.job_timeout, defaults.job_timeout, f"{where}.job_timeout", positive=True
+        ),
+        max_attempts=(
+            defaults.max_attempts
+            if item.max_attempts is None
+            else parse.check_int(item.max_attempts, f"{where}.max_attempts", 1, None)
+        ),
+    )
+
+
+def _optional(
+    value: float | None, default: float | None, where: str, *, positive: bool = False
+) -> float | None:
+    if value is None:
+        return default
+    return parse.check_seconds(value, where, positive=positive)
 
 
 async def get_job(ctx: Context, request: Request) -> Response:
@@ -117,6 +189,35 @@ async def report(ctx: Context, request: Request) -> Response:
     )
     job = await ctx.service.report(job_id, outcome, ctx.clock())
     return Response.json(200, render.job_json(job))
+
+
+async def report_batch(ctx: Context, request: Request) -> Response:
+    """PUT /jobs with a JSON array of reports: each applied on its own, in one transaction.
+
+    The answer lists, in order, each report's outcome: the job, or its error.
+    """
+    raw = await request.body(ctx.settings.body_limit)
+    items: list[BatchReportItem] = parse.decode(raw, list[BatchReportItem])
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidField(f"a batch holds 1 to {MAX_BATCH} reports, not {len(items)}")
+    reports = [
+        (
+            _normalized_id(item.id),  # an id that is no UUID is simply not found
+            Report(
+                status=parse.report_status(item.status),
+                result=item.result,
+                lease=item.lease,
+                lease_seconds=(
+                    None
+                    if item.timeout is None
+                    else parse.check_seconds(item.timeout, f"[{i}].timeout", positive=True)
+                ),
+            ),
+        )
+        for i, item in enumerate(items)
+    ]
+    outcomes = await ctx.service.report_many(reports, ctx.clock())
+    return Response.json(200, render.outcomes_json(reports, outcomes))
 
 
 async def delete_job(ctx: Context, request: Request) -> Response:

@@ -8,7 +8,7 @@ error alone.
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -31,6 +31,29 @@ class EnqueueBody(msgspec.Struct):
     params: msgspec.Raw = JSON_EMPTY_OBJECT
 
 
+class BatchItem(msgspec.Struct, forbid_unknown_fields=True):
+    """One job of a batch enqueue: the body of a single POST plus its header values."""
+
+    queue: str
+    params: msgspec.Raw = JSON_EMPTY_OBJECT
+    priority: int | None = None
+    delay: float | None = None
+    result_ttl: float | None = None
+    callback_url: str | None = None
+    job_timeout: float | None = None
+    max_attempts: int | None = None
+
+
+class BatchReportItem(msgspec.Struct, forbid_unknown_fields=True):
+    """One report of a batch PUT /jobs."""
+
+    id: str
+    status: str
+    result: msgspec.Raw = JSON_NULL
+    lease: str | None = None
+    timeout: float | None = None
+
+
 class WantJobBody(msgspec.Struct):
     queues: list[str] | None = None
 
@@ -40,18 +63,16 @@ class ReportBody(msgspec.Struct):
     result: msgspec.Raw = JSON_NULL
 
 
-_DECODERS: dict[type, msgspec.json.Decoder] = {  # type: ignore[type-arg]
-    t: msgspec.json.Decoder(t) for t in (EnqueueBody, WantJobBody, ReportBody)
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {
+    t: msgspec.json.Decoder(t)
+    for t in (EnqueueBody, WantJobBody, ReportBody, list[BatchItem], list[BatchReportItem])
 }
 
 
-T = TypeVar("T")
-
-
-def decode(body: bytes, kind: type[T]) -> T:
-    """Decode a JSON object body into `kind`, with errors a client can act on."""
+def decode(body: bytes, kind: Any) -> Any:
+    """Decode a JSON body into `kind` (a Struct, or a list of one) with errors a client can use."""
     try:
-        value: T = _DECODERS[kind].decode(body)
+        value = _DECODERS[kind].decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidField(f"request body: {_field_message(exc)}") from None
     except msgspec.DecodeError as exc:
@@ -62,9 +83,16 @@ def decode(body: bytes, kind: type[T]) -> T:
 def _field_message(exc: msgspec.ValidationError) -> str:
     # msgspec says e.g. "Expected `str`, got `int` - at `$.queue`"; keep it, it names the field.
     text = str(exc)
-    if text.startswith("Expected `object`"):
+    if text.startswith("Expected `object`") and text.endswith("`$`"):
         return "must be a JSON object"
+    if text.startswith("Expected `array`") and text.endswith("`$`"):
+        return "must be a JSON array"
     return text
+
+
+def is_array(body: bytes) -> bool:
+    """Whether a body is a JSON array (a batch) rather than an object."""
+    return body.lstrip()[:1] == b"["
 
 
 def queue_name(value: str, where: str) -> str:
@@ -76,16 +104,16 @@ def queue_name(value: str, where: str) -> str:
 
 
 def number(request: Request, header: bytes, alias: str | None = None) -> float | None:
-    """A finite number of seconds from a header (or its query alias), or None if absent."""
+    """A finite number from a header (or its query alias), or None if absent."""
     raw, where = _raw(request, header, alias)
     if raw is None:
         return None
     try:
         value = float(raw)
     except ValueError:
-        raise _bad(where, raw, "is not a number") from None
+        raise _bad(where, f"value {raw!r} is not a number") from None
     if not math.isfinite(value):
-        raise _bad(where, raw, "is not a finite number")
+        raise _bad(where, f"value {raw!r} is not a finite number")
     return value
 
 
@@ -95,10 +123,7 @@ def seconds(
     value = number(request, header, alias)
     if value is None:
         return None
-    if value < 0 or (positive and value == 0):
-        where = _raw(request, header, alias)[1]
-        raise _bad(where, repr(value), "must be > 0" if positive else "must be >= 0")
-    return value
+    return check_seconds(value, _raw(request, header, alias)[1], positive=positive)
 
 
 def integer(
@@ -110,23 +135,33 @@ def integer(
     try:
         value = int(raw)
     except ValueError:
-        raise _bad(where, raw, "is not an integer") from None
+        raise _bad(where, f"value {raw!r} is not an integer") from None
+    return check_int(value, where, low, high)
+
+
+def check_seconds(value: float, where: str, *, positive: bool = False) -> float:
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise _bad(where, f"value {value!r} must be a number {'> 0' if positive else '>= 0'}")
+    return value
+
+
+def check_int(value: int, where: str, low: int, high: int | None) -> int:
     if value < low or (high is not None and value > high):
         bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise _bad(where, raw, f"must be an integer {bounds}")
+        raise _bad(where, f"value {value!r} must be an integer {bounds}")
     return value
+
+
+def check_url(raw: str, where: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _bad(where, f"{raw!r} must be an absolute http:// or https:// URL")
+    return raw
 
 
 def callback_url(request: Request) -> str | None:
     raw = request.header(b"x-accepted-callback-url")
-    if raw is None:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidHeader(
-            f"X-Accepted-Callback-URL {raw!r} must be an absolute http:// or https:// URL"
-        )
-    return raw
+    return None if raw is None else check_url(raw, "header X-Accepted-Callback-URL")
 
 
 def report_status(value: str) -> JobStatus:
@@ -159,6 +194,10 @@ def _display(header: bytes) -> str:
     return "-".join(part.capitalize() for part in header.decode().split("-"))
 
 
-def _bad(where: str, raw: str, problem: str) -> InvalidRequest:
-    cls = InvalidHeader if where.startswith("header") else InvalidQuery
-    return cls(f"{where} value {raw!r} {problem}")
+def _bad(where: str, problem: str) -> InvalidRequest:
+    """An error of the kind `where` names: a header, a query parameter or a body field."""
+    if where.startswith("header"):
+        return InvalidHeader(f"{where} {problem}")
+    if where.startswith("query"):
+        return InvalidQuery(f"{where} {problem}")
+    return InvalidField(f"{where} {problem}")

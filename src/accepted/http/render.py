@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
 from accepted.errors import AcceptedError
 from accepted.types import CallbackState, Job, JobStatus
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorView(msgspec.Struct):
+    error: ErrorBody
 
 
 class CallbackView(msgspec.Struct):
@@ -40,15 +50,6 @@ class JobView(msgspec.Struct):
     callback: CallbackView | None
     # The lease token goes only to the worker it was handed to.
     lease: str | msgspec.UnsetType = msgspec.UNSET
-
-
-class ErrorBody(msgspec.Struct):
-    code: str
-    message: str
-
-
-class ErrorView(msgspec.Struct):
-    error: ErrorBody
 
 
 _encoder = msgspec.json.Encoder()
@@ -100,8 +101,27 @@ def jobs_json(jobs: list[Job], *, with_lease: bool = False) -> bytes:
     return _encoder.encode([job_view(job, with_lease=with_lease) for job in jobs])
 
 
-def encode(value: object) -> bytes:
-    return _encoder.encode(value)
+class Outcome(msgspec.Struct, omit_defaults=True):
+    """One report of a batch: the job as it now is, or why the report was refused."""
+
+    id: str
+    status: int
+    job: JobView | None = None
+    error: ErrorBody | None = None
+
+
+def outcomes_json(
+    reports: Sequence[tuple[str, object]], outcomes: Sequence[Job | Exception]
+) -> bytes:
+    views = []
+    for (job_id, _), outcome in zip(reports, outcomes, strict=True):
+        if isinstance(outcome, Job):
+            views.append(Outcome(id=job_id, status=200, job=job_view(outcome)))
+        else:
+            error = outcome if isinstance(outcome, AcceptedError) else AcceptedError(str(outcome))
+            body = ErrorBody(code=error.code, message=error.message)
+            views.append(Outcome(id=job_id, status=error.status, error=body))
+    return _encoder.encode(views)
 
 
 def error_json(error: AcceptedError) -> bytes:

@@ -24,7 +24,11 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("/jobs", {"POST": handlers.enqueue}, "Enqueue a job"),
+    Route(
+        "/jobs",
+        {"POST": handlers.enqueue, "PUT": handlers.report_batch},
+        "Enqueue a job (or a JSON array of jobs); report on several jobs at once",
+    ),
     Route(
         "/jobs/{id}",
         {"GET": handlers.get_job, "PUT": handlers.report, "DELETE": handlers.delete_job},

@@ -249,7 +249,6 @@ class JobService:
             self.signals.deadline(Due.EXPIRED, job.expires_at)
 
 
-
 def _releaser(job: Job, now: float) -> Decide:
     lease = job.lease or ""
     return lambda current: rules.release(current, lease, now)

@@ -143,6 +143,9 @@ def hold_callback(job: Job, now: float, hold: float) -> Job | None:
     return replace(job, callback_next_at=now + hold)
 
 
+# Callback bookkeeping leaves updated_at alone: a final job's own state never changes.
+
+
 def callback_delivered(job: Job, now: float) -> Job | None:
     if job.callback_state is not CallbackState.PENDING:
         return None
@@ -152,7 +155,6 @@ def callback_delivered(job: Job, now: float) -> Job | None:
         callback_attempts=job.callback_attempts + 1,
         callback_next_at=None,
         callback_last_error=None,
-        updated_at=now,
     )
 
 
@@ -179,5 +181,4 @@ def callback_failed(
         callback_attempts=attempts,
         callback_next_at=now + delay,
         callback_last_error=error,
-        updated_at=now,
     )

@@ -79,9 +79,7 @@ class JobStore(Protocol):
         """
         ...
 
-    async def update_jobs(
-        self, changes: Sequence[tuple[str, Decide]]
-    ) -> list[Job | Exception]:
+    async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
         """`update_job` for several jobs in one transaction, each independently.
 
         One job's error (returned in its place) does not stop the others.

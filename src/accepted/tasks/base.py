@@ -26,8 +26,9 @@ class Task:
 
     name = "task"
 
-    def __init__(self, alarm: Alarm, *, clock: Callable[[], float] = time.time,
-                 max_sleep: float = 60.0) -> None:
+    def __init__(
+        self, alarm: Alarm, *, clock: Callable[[], float] = time.time, max_sleep: float = 60.0
+    ) -> None:
         self.alarm = alarm
         self.clock = clock
         # Longest sleep even with nothing due: other nodes may add deadlines we
