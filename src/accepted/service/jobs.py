@@ -164,7 +164,7 @@ class JobService:
                     return []
                 try:
                     async with asyncio.timeout(wait):
-                        await taker.event.wait()
+                        await taker.wait()
                 except TimeoutError:
                     if loop.time() >= give_up_at:
                         return []

@@ -23,13 +23,21 @@ ANY_QUEUE: str | None = None
 class Taker:
     """One blocked want_job. `queue_token` is the queue whose job woke it, if any."""
 
-    __slots__ = ("event", "keys", "queue_token", "seq")
+    __slots__ = ("event", "keys", "queue_token", "seq", "waiting")
 
     def __init__(self, seq: int, keys: tuple[str | None, ...]) -> None:
         self.seq = seq
         self.keys = keys
         self.event = asyncio.Event()
         self.queue_token: str | None = None
+        self.waiting = False  # blocked on `event` (not looking for a job right now)
+
+    async def wait(self) -> None:
+        self.waiting = True
+        try:
+            await self.event.wait()
+        finally:
+            self.waiting = False
 
     def consume(self) -> None:
         """About to look for a job: any wake-up so far is used up by that look."""
@@ -46,7 +54,14 @@ class Takers:
         self.closed = False
 
     def __len__(self) -> int:
-        return len({t.seq for waiting in self._by_key.values() for t in waiting.values()})
+        return len(self._all())
+
+    def waiting(self) -> int:
+        """How many takers are blocked right now (for tests and metrics)."""
+        return sum(1 for taker in self._all().values() if taker.waiting)
+
+    def _all(self) -> dict[int, Taker]:
+        return {t.seq: t for waiting in self._by_key.values() for t in waiting.values()}
 
     def add(self, queues: Sequence[str] | None) -> Taker:
         keys: tuple[str | None, ...] = (ANY_QUEUE,) if queues is None else tuple(set(queues))

@@ -1,0 +1,46 @@
+"""Settings: defaults, ACCEPTED_* variables, flags, and what --help shows."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from accepted.cli import build_parser
+from accepted.config import SETTINGS_FIELDS, Settings, env_name
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.db == "./accepted.db"
+    assert settings.body_limit == 1_048_576
+    assert settings.max_attempts >= 3
+
+
+def test_environment_overrides_defaults_and_flags_override_environment() -> None:
+    env = {"ACCEPTED_PORT": "9001", "ACCEPTED_DEFAULT_LEASE": "2.5", "ACCEPTED_HOST": "::1"}
+    settings = Settings.from_env(env, host="127.0.0.2")
+    assert settings.port == 9001 and settings.default_lease == 2.5
+    assert settings.host == "127.0.0.2"
+
+
+def test_a_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="ACCEPTED_PORT"):
+        Settings.from_env({"ACCEPTED_PORT": "eighty"})
+
+
+def test_serve_help_shows_every_setting_its_variable_and_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = Settings()
+    for f in SETTINGS_FIELDS:
+        assert "--" + f.name.replace("_", "-") in text
+        assert env_name(f.name) in text
+        assert f"default {getattr(defaults, f.name)!r}" in text
+
+
+def test_every_setting_is_documented() -> None:
+    assert all(f.metadata.get("help") for f in dataclasses.fields(Settings))

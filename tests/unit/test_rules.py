@@ -1,0 +1,177 @@
+"""The state machine's rules, called directly: no clock, no storage."""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+import pytest
+
+from accepted.errors import Conflict, JobTimedOut, LeaseMismatch
+from accepted.service import rules
+from accepted.types import JSON_EMPTY_OBJECT, CallbackState, Job, JobStatus
+
+T0 = 1_000_000.0
+
+
+def job(**changes: object) -> Job:
+    base = Job(
+        id="j1",
+        queue="q",
+        status=JobStatus.RUNNING,
+        priority=1,
+        params=JSON_EMPTY_OBJECT,
+        attempts=1,
+        max_attempts=3,
+        created_at=T0,
+        updated_at=T0,
+        due_at=T0,
+        lease="L1",
+        lease_expires_at=T0 + 30,
+    )
+    return msgspec.structs.replace(base, **changes)
+
+
+RESULT = msgspec.Raw(b'{"ok":true}')
+
+
+def test_complete_makes_the_job_final_with_its_result() -> None:
+    done = rules.complete(job(), JobStatus.DONE, RESULT, "L1", T0 + 1)
+    assert done.status is JobStatus.DONE
+    assert bytes(done.result) == b'{"ok":true}'
+    assert done.finished_at == T0 + 1
+    assert done.lease is None and done.lease_expires_at is None
+
+
+def test_complete_without_a_lease_is_accepted() -> None:
+    assert rules.complete(job(), JobStatus.FAILED, RESULT, None, T0).status is JobStatus.FAILED
+
+
+def test_a_stale_lease_is_refused() -> None:
+    with pytest.raises(LeaseMismatch):
+        rules.complete(job(), JobStatus.DONE, RESULT, "old", T0)
+
+
+@pytest.mark.parametrize(
+    "status", [JobStatus.QUEUED, JobStatus.DELAYED, JobStatus.DONE, JobStatus.FAILED]
+)
+def test_only_a_running_job_can_be_reported_on(status: JobStatus) -> None:
+    with pytest.raises(Conflict):
+        rules.complete(job(status=status), JobStatus.DONE, RESULT, None, T0)
+
+
+def test_a_report_after_the_job_timeout_is_refused() -> None:
+    with pytest.raises(JobTimedOut):
+        rules.complete(job(deadline_at=T0 + 5), JobStatus.DONE, RESULT, None, T0 + 5)
+
+
+def test_result_ttl_sets_the_removal_time() -> None:
+    done = rules.complete(job(result_ttl=60.0), JobStatus.DONE, RESULT, None, T0)
+    assert done.expires_at == T0 + 60
+
+
+def test_a_final_job_with_a_callback_has_it_pending_at_once() -> None:
+    done = rules.complete(
+        job(callback_url="http://x/", callback_state=CallbackState.WAITING),
+        JobStatus.DONE,
+        RESULT,
+        None,
+        T0,
+    )
+    assert done.callback_state is CallbackState.PENDING
+    assert done.callback_next_at == T0
+
+
+def test_heartbeat_starts_the_lease_afresh() -> None:
+    beat = rules.heartbeat(job(), "L1", 10.0, T0 + 20)
+    assert beat.status is JobStatus.RUNNING
+    assert beat.lease_expires_at == T0 + 30
+
+
+def test_give_back_requeues_keeping_the_due_time() -> None:
+    back = rules.give_back(job(), "L1", T0 + 5)
+    assert back.status is JobStatus.QUEUED
+    assert back.due_at == T0 and back.lease is None
+
+
+def test_give_back_on_the_last_attempt_fails_the_job() -> None:
+    failed = rules.give_back(job(attempts=3), None, T0)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None and "last allowed attempt" in failed.error
+
+
+def test_lease_expiry_requeues_and_then_fails_on_the_last_attempt() -> None:
+    assert rules.expire_lease(job(), T0 + 29) is None
+    back = rules.expire_lease(job(), T0 + 30)
+    assert back is not None and back.status is JobStatus.QUEUED
+    last = rules.expire_lease(job(attempts=3), T0 + 30)
+    assert last is not None and last.status is JobStatus.FAILED
+    assert last.error is not None and "lease expired" in last.error
+
+
+def test_lease_expiry_ignores_jobs_no_longer_running() -> None:
+    assert rules.expire_lease(job(status=JobStatus.DONE), T0 + 99) is None
+
+
+def test_promote_queues_a_delayed_job_once_due() -> None:
+    delayed = job(status=JobStatus.DELAYED, due_at=T0 + 10, lease=None, lease_expires_at=None)
+    assert rules.promote(delayed, T0 + 9.9) is None
+    promoted = rules.promote(delayed, T0 + 10)
+    assert promoted is not None and promoted.status is JobStatus.QUEUED
+
+
+def test_time_out_fails_an_unfinished_job_at_its_deadline() -> None:
+    late = job(status=JobStatus.QUEUED, timeout=5.0, deadline_at=T0 + 5)
+    assert rules.time_out(late, T0 + 4) is None
+    failed = rules.time_out(late, T0 + 5)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.error is not None and "timeout" in failed.error
+
+
+def test_time_out_leaves_final_jobs_alone() -> None:
+    assert rules.time_out(job(status=JobStatus.DONE, deadline_at=T0), T0 + 1) is None
+
+
+def test_release_undoes_a_hand_out_without_counting_it() -> None:
+    released = rules.release(job(attempts=2), "L1", T0)
+    assert released is not None
+    assert released.status is JobStatus.QUEUED and released.attempts == 1
+    assert rules.release(job(), "other", T0) is None
+
+
+def pending(**changes: object) -> Job:
+    return job(
+        status=JobStatus.DONE,
+        callback_url="http://x/",
+        callback_state=CallbackState.PENDING,
+        callback_next_at=T0,
+        **changes,
+    )
+
+
+def test_hold_callback_hides_it_for_the_hold() -> None:
+    held = rules.hold_callback(pending(), T0, hold=25.0)
+    assert held is not None and held.callback_next_at == T0 + 25
+    assert rules.hold_callback(held, T0 + 1, hold=25.0) is None
+
+
+def test_callback_failures_back_off_exponentially_then_give_up() -> None:
+    rng = random.Random(1)
+    current = pending()
+    delays = []
+    for _ in range(3):
+        nxt = rules.callback_failed(current, T0, "HTTP 500", retries=4, rng=rng)
+        assert nxt is not None and nxt.callback_state is CallbackState.PENDING
+        assert nxt.callback_next_at is not None
+        delays.append(nxt.callback_next_at - T0)
+        current = nxt
+    assert 1.0 <= delays[0] <= 1.25 and 2.0 <= delays[1] <= 2.5 and 4.0 <= delays[2] <= 5.0
+    gave_up = rules.callback_failed(current, T0, "HTTP 500", retries=4, rng=rng)
+    assert gave_up is not None and gave_up.callback_state is CallbackState.GAVE_UP
+    assert gave_up.callback_attempts == 4 and gave_up.callback_last_error == "HTTP 500"
+
+
+def test_callback_delivered_is_recorded() -> None:
+    done = rules.callback_delivered(pending(callback_last_error="HTTP 500"), T0)
+    assert done is not None and done.callback_state is CallbackState.DELIVERED
+    assert done.callback_attempts == 1 and done.callback_last_error is None
