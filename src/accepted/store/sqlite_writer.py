@@ -131,6 +131,11 @@ def _run_one(conn: sqlite3.Connection, work: Work) -> tuple[bool, Any]:
         conn.execute("ROLLBACK TO call")
         conn.execute("RELEASE call")
         return False, StoreUnavailable(f"the database failed: {exc}")
+    except Exception as exc:  # a bug in the call: fail it alone, keep the writer alive
+        log.exception("store call failed")
+        conn.execute("ROLLBACK TO call")
+        conn.execute("RELEASE call")
+        return False, exc
     conn.execute("RELEASE call")
     return True, result
 
