@@ -88,6 +88,13 @@ def test_heartbeat_starts_the_lease_afresh() -> None:
     assert beat.lease_expires_at == T0 + 30
 
 
+def test_heartbeat_without_a_length_keeps_the_lease_length() -> None:
+    beat = rules.heartbeat(job(), "L1", None, T0 + 20)  # the lease was 30 s
+    assert beat.lease_expires_at == T0 + 50
+    again = rules.heartbeat(beat, None, None, T0 + 45)
+    assert again.lease_expires_at == T0 + 75
+
+
 def test_give_back_requeues_keeping_the_due_time() -> None:
     back = rules.give_back(job(), "L1", T0 + 5)
     assert back.status is JobStatus.QUEUED

@@ -224,7 +224,7 @@ class JobService:
             result = JSON_NULL if report.result is None else report.result
             return lambda job: rules.complete(job, status, result, lease, now)
         if status is JobStatus.RUNNING:
-            seconds = self.default_lease if report.lease_seconds is None else report.lease_seconds
+            seconds = report.lease_seconds
             return lambda job: rules.heartbeat(job, lease, seconds, now)
         return lambda job: rules.give_back(job, lease, now)
 

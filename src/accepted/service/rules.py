@@ -59,10 +59,21 @@ def complete(
     return finish(job, status, result, now, error=None)
 
 
-def heartbeat(job: Job, lease: str | None, lease_seconds: float, now: float) -> Job:
-    """PUT running: the lease starts afresh."""
+def heartbeat(job: Job, lease: str | None, lease_seconds: float | None, now: float) -> Job:
+    """PUT running: the lease starts afresh, as long as before unless a new length is given."""
     check_reportable(job, lease, now)
+    if lease_seconds is None:
+        lease_seconds = current_lease_length(job)
     return replace(job, lease_expires_at=now + lease_seconds, updated_at=now)
+
+
+def current_lease_length(job: Job) -> float:
+    """The length of a running job's lease: it was set, or last renewed, at updated_at.
+
+    Nothing else touches a running job's updated_at, so the length needs no column.
+    """
+    assert job.lease_expires_at is not None
+    return job.lease_expires_at - job.updated_at
 
 
 def give_back(job: Job, lease: str | None, now: float) -> Job:

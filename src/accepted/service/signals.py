@@ -138,6 +138,15 @@ class ResultWaiters:
     def wants(self, job_id: str) -> bool:
         return job_id in self._by_id
 
+    def waiting(self) -> list[str]:
+        """The ids someone waits on: what to re-check when wake-ups may have been missed."""
+        return list(self._by_id)
+
+    def job_gone(self, job_id: str) -> None:
+        """Deleted on another node (its last state unknown here): the waiters re-read (404)."""
+        for future in self._by_id.pop(job_id, ()):
+            future.cancel()
+
     def close(self) -> None:
         self.closed = True
         for waiting in self._by_id.values():

@@ -1,0 +1,60 @@
+"""Wake-ups from other nodes: turns a shared store's notices into this node's `Signals`.
+
+A notice says only which queue gained jobs or which jobs settled; a result
+waiter needs the job itself, so settled jobs that someone here waits on are
+read back from the store (those nobody waits on cost nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from accepted.errors import AcceptedError
+from accepted.service.signals import Signals
+from accepted.store.base import JobStore
+
+log = logging.getLogger("accepted.crossnode")
+
+
+class CrossNodeWakeups:
+    """The `store.base.Wakeups` of one node."""
+
+    def __init__(self, signals: Signals, store: JobStore) -> None:
+        self.signals = signals
+        self.store = store
+        self._reading: set[asyncio.Task[None]] = set()
+
+    def jobs_available(self, queue: str, count: int) -> None:
+        self.signals.takers.job_available(queue, count)
+
+    def jobs_settled(self, job_ids: Sequence[str]) -> None:
+        wanted = [job_id for job_id in job_ids if self.signals.results.wants(job_id)]
+        if wanted:
+            self._read(wanted)
+
+    def resync(self) -> None:
+        # Takers re-check on their own (`recheck_interval`); result waiters do not.
+        waiting = self.signals.results.waiting()
+        if waiting:
+            self._read(waiting)
+
+    def _read(self, job_ids: list[str]) -> None:
+        task = asyncio.get_running_loop().create_task(self._answer(job_ids))
+        self._reading.add(task)
+        task.add_done_callback(self._reading.discard)
+
+    async def _answer(self, job_ids: list[str]) -> None:
+        results = self.signals.results
+        for job_id in job_ids:
+            try:
+                job = await self.store.get_job(job_id)
+            except AcceptedError as exc:
+                # The waiter still answers when its wait ends; nothing is lost.
+                log.warning("could not read settled job %s: %s", job_id, exc)
+                return
+            if job is None:
+                results.job_gone(job_id)
+            elif job.is_final:
+                results.job_final(job)
