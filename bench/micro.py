@@ -1,0 +1,258 @@
+"""Per-piece costs of the hot paths, in microseconds, in this process:
+`python -m bench.micro`. Where the server profile says "the loop thread spends
+~130 us per enqueue", these say which pieces add up to it, so a proposed change
+comes with the number it can save. Each figure is the best of 5 repeats.
+
+Nothing here starts a server; the SQLite figures use a scratch file in a temp dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import tempfile
+import time
+import timeit
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from accepted.config import Settings
+from accepted.http import handlers, parse, render
+from accepted.http.request import Request
+from accepted.http.routes import ROUTES, Router
+from accepted.store import sqlite as sq
+from accepted.store.sqlite_writer import SqliteWriter
+from accepted.types import Job, JobStatus
+
+BODY = b'{"queue":"bench","params":{"n":1}}'
+SCOPE: dict[str, Any] = {
+    "type": "http",
+    "method": "POST",
+    "path": "/jobs",
+    "query_string": b"",
+    "headers": [
+        (b"host", b"127.0.0.1:8000"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"34"),
+    ],
+    "client": ("127.0.0.1", 5000),
+    "server": ("127.0.0.1", 8000),
+    "scheme": "http",
+}
+
+
+def per_call_us(fn: Callable[[], object], number: int = 20_000) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+
+def a_job(now: float | None = None) -> Job:
+    now = time.time() if now is None else now
+    return Job(
+        id=str(uuid.uuid4()),
+        queue="bench",
+        status=JobStatus.QUEUED,
+        priority=1,
+        params=msgspec.Raw(b'{"n":1}'),
+        max_attempts=5,
+        created_at=now,
+        updated_at=now,
+        due_at=now,
+    )
+
+
+def http_pieces() -> dict[str, float]:
+    job = a_job()
+    router = Router(ROUTES)
+    request = Request(SCOPE, None, {})  # type: ignore[arg-type]
+    plain = msgspec.json.Encoder()
+    return {
+        "Router.match('/jobs')": per_call_us(lambda: router.match("/jobs")),
+        "Request(scope) (dict of headers)": per_call_us(lambda: Request(SCOPE, None, {})),  # type: ignore[arg-type]
+        "parse.decode(body, EnqueueBody)": per_call_us(
+            lambda: parse.decode(BODY, parse.EnqueueBody)
+        ),
+        "handlers._enqueue_headers (6 headers, all absent)": per_call_us(
+            lambda: handlers._enqueue_headers(request)
+        ),
+        "str(uuid.uuid4())": per_call_us(lambda: str(uuid.uuid4())),
+        "Job(...) (25 fields)": per_call_us(lambda: a_job(1.0)),
+        "render.job_json(job) (JobView + 4 datetimes)": per_call_us(lambda: render.job_json(job)),
+        "msgspec encode of the Job itself (float times)": per_call_us(lambda: plain.encode(job)),
+        "secrets.token_hex(12) (one lease)": per_call_us(lambda: secrets.token_hex(12)),
+        "location header f-string + encode": per_call_us(lambda: f"/jobs/{job.id}".encode()),
+    }
+
+
+def proxy_headers_us() -> float:
+    """uvicorn's ProxyHeadersMiddleware, on by default, wraps every request."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    wrapped = ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")
+
+    async def run(n: int, target: Any) -> float:
+        began = time.perf_counter()
+        for _ in range(n):
+            await target(dict(SCOPE), None, None)
+        return time.perf_counter() - began
+
+    n = 50_000
+    with_mw = min(asyncio.run(run(n, wrapped)) for _ in range(3))
+    without = min(asyncio.run(run(n, app)) for _ in range(3))
+    return (with_mw - without) / n * 1e6
+
+
+def store_pieces(directory: Path) -> dict[str, float]:
+    conn = sq.SqliteStore(str(directory / "micro.db"))._connect()
+    n = 2000
+    out: dict[str, float] = {}
+
+    def timed(label: str, fn: Callable[[int], object], count: int = n) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        began = time.perf_counter()
+        for i in range(count):
+            fn(i)
+        out[label] = (time.perf_counter() - began) / count * 1e6
+        conn.execute("COMMIT")
+
+    jobs = [a_job() for _ in range(n)]
+    timed("_to_row(job)", lambda i: sq._to_row(jobs[i]))
+    timed(
+        "INSERT one job (executemany of 1 row)",
+        lambda i: conn.executemany(sq._INSERT, [sq._to_row(jobs[i])]),
+    )
+    timed(
+        "SAVEPOINT + RELEASE (per store call)",
+        lambda i: (conn.execute("SAVEPOINT call"), conn.execute("RELEASE call")),
+    )
+    row = conn.execute(f"{sq._SELECT} WHERE id = ?", (jobs[0].id,)).fetchone()
+    timed("_from_row(row) (dict + zip + Job(**))", lambda i: sq._from_row(row))
+    timed("_get(conn, id) (SELECT by id + _from_row)", lambda i: sq._get(conn, jobs[i].id))
+    claim = (
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "
+        "lease_expires_at = ?, updated_at = ? WHERE seq = (SELECT seq FROM jobs WHERE "
+        "status = 'queued' AND queue = ? AND (deadline_at IS NULL OR deadline_at > ?) "
+        f"ORDER BY priority, due_at, seq LIMIT 1) RETURNING {sq._COLUMN_LIST}"
+    )
+    now = time.time()
+    timed(
+        "claim one (UPDATE .. RETURNING + _from_row)",
+        lambda i: sq._from_row(conn.execute(claim, ("t", now + 30, now, "bench", now)).fetchone()),
+    )
+    running = [job for j in jobs[:n] if (job := sq._get(conn, j.id)) is not None]
+    timed(
+        "UPDATE all 22 mutable columns by id",
+        lambda i: conn.execute(sq._UPDATE, sq._update_args(running[i])),
+        count=len(running),
+    )
+    conn.close()
+    return out
+
+
+def commit_costs(directory: Path) -> dict[str, float]:
+    """One commit of k inserts, synchronous FULL (what we run) vs NORMAL."""
+    out = {}
+    for sync in ("FULL", "NORMAL"):
+        conn = sq.SqliteStore(str(directory / f"commit-{sync}.db"))._connect()
+        conn.execute(f"PRAGMA synchronous = {sync}")
+        for k in (1, 32):
+            rounds = 200
+            began = time.perf_counter()
+            for _ in range(rounds):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(sq._INSERT, [sq._to_row(a_job()) for _ in range(k)])
+                conn.execute("COMMIT")
+            out[f"BEGIN + {k} insert(s) + COMMIT, synchronous={sync}"] = (
+                (time.perf_counter() - began) / rounds * 1e6
+            )
+        conn.close()
+    return out
+
+
+def wal_pages_per_job(directory: Path) -> dict[str, float]:
+    """Pages each commit writes to the WAL (and so fsyncs), per job: random ids
+    dirty a random page of the id index per insert; time-ordered ids append."""
+    from bench.variants import uuid7
+
+    out = {}
+    for name, make_id in (("uuid4", lambda: str(uuid.uuid4())), ("uuid7", lambda: str(uuid7()))):
+        path = directory / f"wal-{name}.db"
+        conn = sq.SqliteStore(str(path))._connect()
+
+        def job(make_id: Callable[[], str] = make_id) -> Job:
+            return msgspec.structs.replace(a_job(), id=make_id())
+
+        conn.execute("BEGIN")
+        conn.executemany(sq._INSERT, [sq._to_row(job()) for _ in range(20_000)])
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        for k in (1, 8, 32):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            rounds = 100
+            for _ in range(rounds):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(sq._INSERT, [sq._to_row(job()) for _ in range(k)])
+                conn.execute("COMMIT")
+            frames = (Path(f"{path}-wal").stat().st_size - 32) / (4096 + 24)
+            out[f"{name} ids, {k} inserts per commit: WAL pages per job"] = frames / rounds / k
+        conn.close()
+    return out
+
+
+def writer_round_trip_us(directory: Path) -> dict[str, float]:
+    """SqliteWriter.run with a no-op: the thread hop, futures and one transaction."""
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(directory / "hop.db"), isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = OFF")  # the hop alone, not the disk
+        return conn
+
+    writer = SqliteWriter(connect)
+    writer.start()
+
+    async def many(concurrent: int, rounds: int) -> float:
+        began = time.perf_counter()
+        for _ in range(rounds):
+            await asyncio.gather(*(writer.run(lambda c: None) for _ in range(concurrent)))
+        return (time.perf_counter() - began) / (rounds * concurrent) * 1e6
+
+    try:
+        return {
+            "SqliteWriter.run(no-op), 1 at a time (latency)": asyncio.run(many(1, 2000)),
+            "SqliteWriter.run(no-op), 32 at once (per call)": asyncio.run(many(32, 200)),
+        }
+    finally:
+        writer.stop()
+
+
+def main() -> None:
+    Settings()  # import check: the app's modules load as the server loads them
+    with tempfile.TemporaryDirectory(prefix="accepted-micro-") as tmp:
+        directory = Path(tmp)
+        sections = {
+            "HTTP layer, per request": http_pieces(),
+            "uvicorn": {"ProxyHeadersMiddleware (proxy_headers=True default)": proxy_headers_us()},
+            "store, per job, inside one transaction (no fsync)": store_pieces(directory),
+            "commit (one transaction)": commit_costs(directory),
+            "WAL pages written per job (pages, not us)": wal_pages_per_job(directory),
+            "writer thread hop": writer_round_trip_us(directory),
+        }
+    for title, figures in sections.items():
+        print(f"\n{title}")
+        unit = "pages" if "pages, not us" in title else "us"
+        for label, value in figures.items():
+            print(f"  {value:10.2f} {unit:<5} {label}")
+
+
+if __name__ == "__main__":
+    main()
