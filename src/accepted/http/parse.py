@@ -24,6 +24,11 @@ from accepted.http.request import Request
 from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, JobStatus
 
 MAX_QUEUE_NAME = 255
+# Far beyond any real delay, TTL, timeout or lease (100 years), and small enough that
+# every time derived from it stays a representable timestamp (no 500 on render).
+MAX_SECONDS = 100 * 365 * 24 * 3600.0
+# Counts with no natural ceiling (max attempts) still fit a 32-bit column.
+MAX_INT = 2**31 - 1
 
 
 class EnqueueBody(msgspec.Struct):
@@ -77,6 +82,8 @@ def decode(body: bytes, kind: Any) -> Any:
         raise InvalidField(f"request body: {_field_message(exc)}") from None
     except msgspec.DecodeError as exc:
         raise MalformedJSON(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJSON("request body is nested too deeply") from None
     return value
 
 
@@ -140,15 +147,16 @@ def integer(
 
 
 def check_seconds(value: float, where: str, *, positive: bool = False) -> float:
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise _bad(where, f"value {value!r} must be a number {'> 0' if positive else '>= 0'}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0) or value > MAX_SECONDS:
+        low = "> 0" if positive else ">= 0"
+        raise _bad(where, f"value {value!r} must be a number {low} and <= {MAX_SECONDS:.0f}")
     return value
 
 
 def check_int(value: int, where: str, low: int, high: int | None) -> int:
-    if value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise _bad(where, f"value {value!r} must be an integer {bounds}")
+    high = MAX_INT if high is None else high
+    if value < low or value > high:
+        raise _bad(where, f"value {value!r} must be an integer from {low} to {high}")
     return value
 
 
