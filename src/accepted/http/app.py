@@ -15,6 +15,7 @@ from accepted.http.asgi import Receive, Scope, Send
 from accepted.http.handlers import Context
 from accepted.http.request import Request, Response
 from accepted.http.routes import ROUTES, Router
+from accepted.service.crossnode import CrossNodeWakeups
 from accepted.service.jobs import JobService
 from accepted.service.maintenance import Maintenance
 from accepted.service.signals import Signals
@@ -48,6 +49,7 @@ class App:
             max_attempts=settings.max_attempts,
             recheck_interval=1.0 if is_postgres else None,
         )
+        store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
         self.context = Context(self.service, settings, clock)
         self.router = Router(ROUTES)
         maintenance = Maintenance(self.service, callback_retries=settings.callback_retries)
@@ -137,7 +139,14 @@ def error_response(error: AcceptedError) -> Response:
     return Response.json(error.status, render.error_json(error), *extra)
 
 
-def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> App:
-    """Build the app for `settings` (default: from the environment)."""
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], float] | None = None
+) -> App:
+    """Build the app for `settings` (default: from the environment).
+
+    The clock defaults to the store's, which on PostgreSQL is the database
+    server's: every node then computes leases and deadlines on one time line.
+    """
     settings = settings or Settings.from_env()
-    return App(settings, open_store(settings.db, pool_size=settings.pool_size), clock=clock)
+    store = open_store(settings.db, pool_size=settings.pool_size)
+    return App(settings, store, clock=clock or store.clock)

@@ -38,8 +38,40 @@ class Due(StrEnum):
     EXPIRED = "expired"  # final jobs past expires_at with no pending callback
 
 
+class Wakeups(Protocol):
+    """What a store shared by several nodes reports about the other nodes' changes.
+
+    A node's own changes are signalled in-process by the service; these calls
+    carry the rest (PostgreSQL: from LISTEN). They only ever hurry a waiter
+    along: a missed one delays it until its next re-check, and loses nothing.
+    """
+
+    def jobs_available(self, queue: str, count: int) -> None:
+        """`count` jobs became takeable in `queue` on another node."""
+
+    def jobs_settled(self, job_ids: Sequence[str]) -> None:
+        """These jobs became final, or were deleted, on another node."""
+
+    def resync(self) -> None:
+        """Notices may have been missed (the listener reconnected): re-check what waits."""
+
+
 class JobStore(Protocol):
     """One typed interface over the job table; see the module docstring for atomicity."""
+
+    def clock(self) -> float:
+        """Seconds since the epoch on the time line every node of this store shares.
+
+        The composition root makes it the service's clock, so leases and
+        deadlines written by nodes with skewed clocks still agree.
+        """
+        ...
+
+    def attach(self, wakeups: Wakeups) -> None:
+        """Report other nodes' changes to `wakeups`; call before `open`.
+
+        A no-op for a store no other node can share (SQLite).
+        """
 
     async def open(self) -> None:
         """Connect, and create or migrate the schema. Safe when several nodes start at once."""

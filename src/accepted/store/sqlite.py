@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +17,7 @@ from typing import IO, Any
 import msgspec
 
 from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
-from accepted.store.base import Decide, Due
+from accepted.store.base import Decide, Due, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import CallbackState, Job, JobStatus
@@ -55,6 +56,12 @@ class SqliteStore:
     @property
     def commits(self) -> int:
         return self._writer.commits
+
+    def clock(self) -> float:
+        return time.time()
+
+    def attach(self, wakeups: Wakeups) -> None:
+        """Nothing to report: one node owns the file, and signals its own changes."""
 
     async def open(self) -> None:
         self._take_file_lock()

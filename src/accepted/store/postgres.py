@@ -1,0 +1,334 @@
+"""The shared backend: any number of nodes on one PostgreSQL database act as one queue.
+
+- Taking a job is one statement (`FOR UPDATE SKIP LOCKED`): concurrent takers
+  on any node never get the same job and never wait on each other.
+- A rule that needs a row's state locks it (`SELECT ... FOR UPDATE`), applies
+  the service's `decide`, and writes, in one transaction. Sweeps lock their
+  batch with `SKIP LOCKED`, so nodes sweeping at once split the work.
+- Writes that make a job takeable, final or gone NOTIFY the other nodes in the
+  same statement (see `postgres_sql`); a `Listener` per node turns the notices
+  into wake-ups and keeps the node on the database's clock.
+- Driver errors never escape: an unreachable database is `StoreUnavailable`
+  (HTTP 503). Getting a connection is retried with backoff; the pool replaces
+  broken connections, so the node recovers by itself when the database returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
+from accepted.store import postgres_sql as sql
+from accepted.store.base import Decide, Due, Wakeups
+from accepted.store.migrations import load_migrations
+from accepted.store.postgres_listen import DbClock, Listener
+from accepted.types import Job
+
+log = logging.getLogger("accepted.store.postgres")
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 5.0  # seconds to open one connection
+ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a free pooled connection
+COMMAND_TIMEOUT = 30.0  # no statement of ours runs this long unless the link is dead
+CONNECT_RETRIES = (0.05, 0.2, 0.5)  # backoff before each retry of getting a connection
+CONFLICT_RETRIES = 5  # serialization failures and deadlocks are retried this often
+IDLE_IN_TRANSACTION_MS = "60000"
+MIGRATION_LOCK = 0x61636365707465  # pg_advisory_xact_lock key: "accepte"
+
+# Errors that mean "the database is not there (right now)", not "our SQL is wrong".
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.ObjectNotInPrerequisiteStateError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+_DRIVER = (asyncpg.PostgresError, asyncpg.InternalClientError, *_UNAVAILABLE)
+
+
+class PostgresStore:
+    """`JobStore` on PostgreSQL; see `store.base` for each method's contract."""
+
+    def __init__(
+        self, url: str, *, pool_size: int = 10, local_clock: Callable[[], float] = time.time
+    ) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.node = secrets.token_hex(6)
+        self._clock = DbClock(local_clock)
+        self._pool: Any = None
+        self._listener = Listener(self._connect_one, self.node, self._clock)
+
+    def clock(self) -> float:
+        return self._clock.now()
+
+    def attach(self, wakeups: Wakeups) -> None:
+        self._listener.wakeups = wakeups
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=CONNECT_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT,
+                server_settings=self._session_settings(""),
+            )
+            async with self._pool.acquire() as conn:
+                await _migrate(conn)
+                await self._clock.sync(conn)
+        except _DRIVER as exc:
+            await self.close()
+            raise StoreUnavailable(f"cannot open the PostgreSQL database: {exc}") from exc
+        self._listener.start()
+
+    async def close(self) -> None:
+        await self._listener.stop()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5.0)
+            except (TimeoutError, *_DRIVER):
+                pool.terminate()
+
+    def _connect_one(self) -> Awaitable[Any]:
+        connecting: Awaitable[Any] = asyncpg.connect(
+            self.url,
+            timeout=CONNECT_TIMEOUT,
+            server_settings=self._session_settings("/listen"),
+        )
+        return connecting
+
+    def _session_settings(self, role: str) -> dict[str, str]:
+        return {
+            "application_name": f"accepted/{self.node}{role}",
+            # Our transactions never pause; one that does belongs to a node cut
+            # off mid-transaction, whose row locks must not outlive it for long.
+            "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_MS,
+        }
+
+    # -- running statements ------------------------------------------------------------
+
+    async def _run(self, work: Callable[[Any], Awaitable[T]], *, transaction: bool = True) -> T:
+        """Run `work` on a pooled connection (in a transaction), mapping driver errors."""
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        for attempt in range(CONFLICT_RETRIES + 1):
+            conn = await self._acquire()
+            try:
+                if not transaction:
+                    return await work(conn)
+                async with conn.transaction():
+                    return await work(conn)
+            except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError) as exc:
+                if attempt == CONFLICT_RETRIES:
+                    raise StoreUnavailable(f"database conflict, retries exhausted: {exc}") from exc
+            except AcceptedError:
+                raise
+            except _UNAVAILABLE as exc:
+                raise StoreUnavailable(f"database unreachable: {exc}") from exc
+            except _DRIVER as exc:
+                log.exception("database error")
+                raise StoreUnavailable(f"database error: {exc}") from exc
+            finally:
+                await self._release(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _acquire(self) -> Any:
+        """A pooled connection. Failing to get one is retried with backoff: nothing ran yet."""
+        for delay in (*CONNECT_RETRIES, None):
+            try:
+                return await self._pool.acquire(timeout=ACQUIRE_TIMEOUT)
+            except _DRIVER as exc:
+                if delay is None:
+                    raise StoreUnavailable(f"database unreachable: {exc}") from exc
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _release(self, conn: Any) -> None:
+        # A broken connection is discarded by the pool, which opens a new one when needed.
+        with contextlib.suppress(*_DRIVER):
+            await self._pool.release(conn)
+
+    # -- the JobStore protocol ---------------------------------------------------------
+
+    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        args = [*sql.column_arrays(jobs, sql.COLUMNS), sql.insert_notices(self.node, jobs)]
+        # One statement: atomic without an explicit transaction.
+        await self._run(lambda conn: conn.execute(sql.INSERT, *args), transaction=False)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        async def work(conn: Any) -> Job | None:
+            record = await conn.fetchrow(sql.SELECT_ONE, job_id)
+            return None if record is None else sql.from_record(record)
+
+        if not _is_uuid(job_id):
+            return None
+        return await self._run(work, transaction=False)
+
+    async def claim_jobs(
+        self,
+        queues: Sequence[str] | None,
+        count: int,
+        now: float,
+        leases: Sequence[str],
+        lease_expires_at: float,
+    ) -> list[Job]:
+        limit = min(count, len(leases))
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        args: list[Any] = [now, limit, list(leases), lease_expires_at]
+        if queues is not None:
+            args.append(queues[0] if len(queues) == 1 else list(queues))
+        query = sql.claim_query(queues)
+
+        async def work(conn: Any) -> list[Job]:
+            records = await conn.fetch(query, *args)
+            return [sql.from_record(r) for r in sorted(records, key=lambda r: r["n"])]
+
+        return await self._run(work, transaction=False)
+
+    async def update_job(self, job_id: str, decide: Decide) -> Job:
+        async def work(conn: Any) -> Job:
+            record = await conn.fetchrow(sql.LOCK_ONE, job_id)
+            if record is None:
+                raise JobNotFound(f"no job {job_id}")
+            job = sql.from_record(record)
+            new = decide(job)
+            if new is None:
+                return job
+            await self._write(conn, [(job, new)])
+            return new
+
+        if not _is_uuid(job_id):
+            raise JobNotFound(f"no job {job_id}")
+        return await self._run(work)
+
+    async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
+        async def work(conn: Any) -> list[Job | Exception]:
+            ids = sorted({job_id for job_id, _ in changes if _is_uuid(job_id)})
+            records = await conn.fetch(sql.LOCK_MANY, ids)
+            before = {job.id: job for job in map(sql.from_record, records)}
+            current = dict(before)
+            results: list[Job | Exception] = []
+            for job_id, decide in changes:
+                results.append(_apply(current, job_id, decide))
+            await self._write(
+                conn, [(before[i], job) for i, job in current.items() if job is not before[i]]
+            )
+            return results
+
+        return await self._run(work)
+
+    async def delete_job(self, job_id: str) -> Job:
+        notice = sql.settled_notices(self.node, [job_id])[0]
+
+        async def work(conn: Any) -> Job:
+            record = await conn.fetchrow(sql.DELETE, job_id, notice)
+            if record is None:
+                raise JobNotFound(f"no job {job_id}")
+            return sql.from_record(record)
+
+        if not _is_uuid(job_id):
+            raise JobNotFound(f"no job {job_id}")
+        return await self._run(work, transaction=False)
+
+    async def sweep(self, due: Due, now: float, decide: Decide, limit: int) -> list[Job]:
+        query = sql.sweep_query(due)
+
+        async def work(conn: Any) -> list[Job]:
+            changes = []
+            for record in await conn.fetch(query, now, limit):
+                job = sql.from_record(record)
+                new = decide(job)
+                if new is not None:
+                    changes.append((job, new))
+            await self._write(conn, changes)
+            return [new for _, new in changes]
+
+        return await self._run(work)
+
+    async def purge_expired(self, now: float, limit: int) -> list[str]:
+        async def work(conn: Any) -> list[str]:
+            return [str(r["id"]) for r in await conn.fetch(sql.PURGE, now, limit)]
+
+        return await self._run(work, transaction=False)
+
+    async def next_due(self, due: Due) -> float | None:
+        query = sql.next_due_query(due)
+
+        async def work(conn: Any) -> float | None:
+            value = await conn.fetchval(query)
+            return None if value is None else float(value)
+
+        return await self._run(work, transaction=False)
+
+    async def _write(self, conn: Any, changes: Sequence[tuple[Job, Job]]) -> None:
+        """Write the new rows and announce what they change, in the caller's transaction."""
+        if not changes:
+            return
+        new_rows = [new for _, new in changes]
+        await conn.execute(
+            sql.UPDATE,
+            *sql.column_arrays(new_rows, ("id", *sql.MUTABLE)),
+            sql.change_notices(self.node, changes),
+        )
+
+
+def _apply(current: dict[str, Job], job_id: str, decide: Decide) -> Job | Exception:
+    """One change of a batch, on the batch's view of the row so far."""
+    job = current.get(job_id) if _is_uuid(job_id) else None
+    if job is None:
+        return JobNotFound(f"no job {job_id}")
+    try:
+        new = decide(job)
+    except AcceptedError as exc:
+        return exc
+    if new is None:
+        return job
+    current[job_id] = new
+    return new
+
+
+def _is_uuid(value: str) -> bool:
+    """Job ids are UUIDs; anything else names no job (and must not reach a uuid column)."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+async def _migrate(conn: Any) -> None:
+    """Apply the numbered migrations not yet applied, one node at a time."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS accepted_migrations ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {r[0] for r in await conn.fetch("SELECT version FROM accepted_migrations")}
+        for number, text in load_migrations("postgres"):
+            if number not in applied:
+                await conn.execute(text)
+                await conn.execute("INSERT INTO accepted_migrations (version) VALUES ($1)", number)
+                log.info("applied migration %04d", number)

@@ -1,0 +1,250 @@
+"""What only the shared backend promises: several nodes at once, notices between
+them, one clock, and riding out a database that goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from accepted.errors import StoreUnavailable
+from accepted.store import Due
+from accepted.store import postgres_sql as sql
+from accepted.store.postgres import PostgresStore
+from accepted.types import JobStatus
+from tests.contract.builders import NOW, make_job, mark, replace
+from tests.support.databases import PG_URL, database, skip_without_postgres
+
+skip_without_postgres()
+pytestmark = pytest.mark.postgres
+
+
+Heard = tuple[str, tuple[str, ...]]
+
+
+class Recorder:
+    """A `Wakeups` that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.heard: list[Heard] = []
+        self.changed = asyncio.Event()
+
+    def jobs_available(self, queue: str, count: int) -> None:
+        self._note(("available", (queue, str(count))))
+
+    def jobs_settled(self, job_ids: Sequence[str]) -> None:
+        self._note(("settled", tuple(sorted(job_ids))))
+
+    def resync(self) -> None:
+        self._note(("resync", ()))
+
+    def _note(self, what: Heard) -> None:
+        self.heard.append(what)
+        self.changed.set()
+
+    def settled(self) -> list[str]:
+        return [i for kind, ids in self.heard if kind == "settled" for i in ids]
+
+    async def hear(self, what: Heard, seconds: float = 2.0) -> None:
+        """Wait until `what` has been heard."""
+        await self.until(lambda: what in self.heard, seconds)
+
+    async def until(self, done: Callable[[], bool], seconds: float = 2.0) -> None:
+        async with asyncio.timeout(seconds):
+            while not done():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    with database("postgres", tmp_path) as target:
+        yield target
+
+
+@pytest.fixture
+async def nodes(url: str) -> AsyncIterator[list[PostgresStore]]:
+    """Three stores on one database, as three nodes would hold them."""
+    stores = [PostgresStore(url, pool_size=3) for _ in range(3)]
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def admin(url: str, *statements: str) -> None:
+    """Run statements on the maintenance database (about our own test database)."""
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_nodes_starting_at_once_migrate_once(url: str, nodes: list[PostgresStore]) -> None:
+    await asyncio.gather(*(store.open() for store in nodes))
+    conn = await asyncpg.connect(url)
+    try:
+        versions = [r[0] for r in await conn.fetch("SELECT version FROM accepted_migrations")]
+    finally:
+        await conn.close()
+    assert versions == [1]
+    job = make_job()
+    await nodes[0].insert_jobs([job])
+    assert await nodes[2].get_job(job.id) == job
+
+
+async def test_other_nodes_hear_of_takeable_settled_and_deleted_jobs(
+    nodes: list[PostgresStore],
+) -> None:
+    here, there = Recorder(), Recorder()
+    writer, listener = nodes[0], nodes[1]
+    writer.attach(here)
+    listener.attach(there)
+    await asyncio.gather(writer.open(), listener.open())
+
+    queued_a = [make_job("a") for _ in range(2)]
+    delayed = make_job("a", status=JobStatus.DELAYED, due_at=NOW - 1)
+    running, doomed, finished = make_job("b"), make_job("b"), make_job("c", JobStatus.DONE)
+    await writer.insert_jobs([*queued_a, delayed, running, doomed, finished])
+    await there.hear(("available", ("b", "2")))
+    assert ("available", ("a", "2")) in there.heard
+
+    # Claims and changes that stay non-final are not announced; requeues are.
+    [claimed] = await writer.claim_jobs(["b"], 1, NOW, ["t"], NOW + 30)
+    await writer.update_job(claimed.id, lambda job: replace(job, lease_expires_at=NOW + 60))
+    await writer.update_job(
+        claimed.id, lambda job: replace(job, status=JobStatus.QUEUED, lease=None)
+    )
+    await there.hear(("available", ("b", "1")))
+    await writer.sweep(Due.DELAYED, NOW, lambda job: replace(job, status=JobStatus.QUEUED), 10)
+    await there.hear(("available", ("a", "1")))
+
+    # Final, and deleted while not final, are announced by id; a final job's deletion is not.
+    done = await writer.update_job(
+        queued_a[0].id, lambda job: replace(job, status=JobStatus.DONE, finished_at=NOW)
+    )
+    await writer.delete_job(finished.id)
+    await writer.delete_job(doomed.id)
+    await there.hear(("settled", (doomed.id,)))
+    assert there.heard == [
+        ("available", ("a", "2")),
+        ("available", ("b", "2")),
+        ("available", ("b", "1")),
+        ("available", ("a", "1")),
+        ("settled", (done.id,)),
+        ("settled", (doomed.id,)),
+    ]
+    assert here.heard == []  # a node acts on its own changes without notices
+
+
+async def test_a_batch_announces_each_settled_job(nodes: list[PostgresStore]) -> None:
+    there = Recorder()
+    nodes[1].attach(there)
+    await asyncio.gather(nodes[0].open(), nodes[1].open())
+    jobs = [make_job(status=JobStatus.RUNNING, deadline_at=NOW - 1) for _ in range(250)]
+    await nodes[0].insert_jobs(jobs)
+    failed = await nodes[0].sweep(
+        Due.DEADLINE, NOW, lambda job: replace(job, status=JobStatus.FAILED), 1000
+    )
+    assert len(failed) == 250
+    await there.until(lambda: len(there.settled()) >= 250)
+    settled = there.settled()
+    assert sorted(settled) == sorted(j.id for j in jobs)
+
+
+async def test_a_reconnected_listener_asks_for_a_resync(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    there = Recorder()
+    nodes[1].attach(there)
+    await asyncio.gather(nodes[0].open(), nodes[1].open())
+    await admin(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE application_name = 'accepted/{nodes[1].node}/listen'",
+    )
+    await there.hear(("resync", ()), seconds=5.0)
+    job = make_job("after")
+    await nodes[0].insert_jobs([job])
+    await there.hear(("available", ("after", "1")))
+
+
+async def test_the_clock_is_the_databases_whatever_the_hosts_say(url: str) -> None:
+    skewed = PostgresStore(url, pool_size=1, local_clock=lambda: time.time() + 3600)
+    await skewed.open()
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            db_now = await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())::float8")
+        finally:
+            await conn.close()
+        assert abs(skewed.clock() - db_now) < 1.0
+    finally:
+        await skewed.close()
+
+
+async def test_an_unreachable_database_is_store_unavailable() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/nowhere", pool_size=1)
+    with pytest.raises(StoreUnavailable):
+        await store.open()
+    await store.close()
+
+
+async def test_a_lost_database_is_503_until_it_returns_then_recovers(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    store = nodes[0]
+    await store.open()
+    job = make_job()
+    await store.insert_jobs([job])
+    name = url.rsplit("/", 1)[1]
+    await admin(
+        url,
+        f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false',
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+    )
+    try:
+        for _ in range(3):  # every call, on stale connections and new ones alike
+            with pytest.raises(StoreUnavailable):
+                await store.get_job(job.id)
+            with pytest.raises(StoreUnavailable):
+                await store.update_job(job.id, mark)
+    finally:
+        await admin(url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert await store.get_job(job.id) == job
+    assert await store.update_job(job.id, mark) == mark(job)
+
+
+async def test_the_claim_and_sweeps_use_their_partial_indexes(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    """Millions of finished rows must not slow a claim: no plan may scan the table."""
+    store = nodes[0]
+    await store.open()
+    finished = [make_job(f"q{i % 50}", JobStatus.DONE) for i in range(20_000)]
+    for start in range(0, len(finished), 5000):
+        await store.insert_jobs(finished[start : start + 5000])
+    await store.insert_jobs([make_job("q1"), make_job("q2", JobStatus.DELAYED)])
+
+    queries: list[tuple[str, list[object]]] = [
+        (sql.claim_query(None), [NOW, 1, ["t"], NOW + 30]),
+        (sql.claim_query(["q1"]), [NOW, 1, ["t"], NOW + 30, "q1"]),
+        (sql.claim_query(["q1", "q2"]), [NOW, 1, ["t"], NOW + 30, ["q1", "q2"]]),
+    ]
+    queries += [(sql.sweep_query(due), [NOW, 100]) for due in Due]
+    queries += [(sql.next_due_query(due), []) for due in Due]
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ANALYZE accepted_jobs")
+        for query, args in queries:
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + query, *args))
+            assert "Seq Scan" not in plan, f"{query}\n{plan}"
+    finally:
+        await conn.close()
