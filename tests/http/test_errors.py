@@ -1,0 +1,292 @@
+"""Bad input: every error is {"error": {"code", "message"}}, with the right status and a
+message naming what is wrong, and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.http.helpers import assert_error, enqueue, get, take, unique_queue
+from tests.support.servers import ServerProcess
+
+MIB = 1024 * 1024
+
+
+def _nothing_enqueued(api: httpx.Client, q: str) -> None:
+    assert take(api, q) is None
+
+
+# -- POST /jobs bodies ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body", [b"{", b'{"queue": "q",}', b"not json", b"\xff\xfe", b'{"queue": "q"} trailing']
+)
+def test_malformed_json_is_400(api: httpx.Client, body: bytes) -> None:
+    error = assert_error(api.post("/jobs", content=body), 400, "json")
+    assert error["code"] == "malformed_json"
+
+
+def test_an_empty_body_is_400(api: httpx.Client) -> None:
+    assert_error(api.post("/jobs", content=b""), 400)
+
+
+def test_deeply_nested_json_is_400_not_a_crash(api: httpx.Client, q: str) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    body = b'{"queue": "' + q.encode() + b'", "params": ' + deep + b"}"
+    assert_error(api.post("/jobs", content=body), 400, "body")
+    _nothing_enqueued(api, q)
+    job = enqueue(api, q)
+    take(api, q)
+    report = b'{"status": "done", "result": ' + deep + b"}"
+    assert_error(api.put(f"/jobs/{job['id']}", content=report), 400, "body")
+    assert get(api, job["id"])["status"] == "running"
+
+
+@pytest.mark.parametrize("body", [b'"q"', b"1", b"null", b"true", b"[]", b'["q"]'])
+def test_a_body_that_is_not_an_object_is_400(api: httpx.Client, body: bytes) -> None:
+    # (A non-empty JSON array of job objects is a batch: an extension, tested elsewhere.)
+    error = assert_error(api.post("/jobs", content=body), 400)
+    if not body.startswith(b"["):
+        assert "object" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"params": {}}, {"queue": ""}, {"queue": 1}, {"queue": None}, {"queue": ["a"]},
+     {"queue": {"name": "a"}}, {"queue": True}],
+    ids=["missing", "missing-with-params", "empty", "int", "null", "list", "object", "bool"],
+)
+def test_a_missing_empty_or_non_string_queue_is_400(api: httpx.Client, body: object) -> None:
+    assert_error(api.post("/jobs", json=body), 400, "queue")
+
+
+def test_a_bad_enqueue_leaves_nothing_behind(api: httpx.Client, q: str) -> None:
+    assert_error(api.post("/jobs", json={"queue": q, "params": 1}, headers={
+        "X-Accepted-Priority": "9"}), 400)
+    assert_error(api.post("/jobs", json={"queue": q}, headers={
+        "X-Accepted-Callback-URL": "nope"}), 400)
+    _nothing_enqueued(api, q)
+
+
+# -- POST /jobs headers -----------------------------------------------------------
+
+ENQUEUE_HEADERS = [
+    ("X-Accepted-Priority", value) for value in ("-1", "4", "x", "1.5", "", "1e0")
+] + [
+    ("X-Accepted-Delay", value) for value in ("-1", "x", "nan", "inf", "", "1e20")
+] + [
+    ("X-Accepted-Result-TTL", value) for value in ("-0.5", "soon", "inf", "1e300")
+] + [
+    ("X-Accepted-Job-Timeout", value) for value in ("0", "-1", "x", "nan", "1e20")
+] + [
+    ("X-Accepted-Max-Attempts", value) for value in ("0", "-2", "x", "2.5", "9" * 20)
+] + [
+    ("X-Accepted-Callback-URL", value)
+    for value in ("ftp://example.com/", "not a url", "/relative/path", "http://", "mailto:a@b")
+]
+
+
+@pytest.mark.parametrize(("header", "value"), ENQUEUE_HEADERS)
+def test_an_enqueue_header_out_of_range_or_not_a_number_is_400(
+    api: httpx.Client, q: str, header: str, value: str
+) -> None:
+    response = api.post("/jobs", json={"queue": q}, headers={header: value})
+    assert_error(response, 400, header)
+    _nothing_enqueued(api, q)
+
+
+def test_a_bad_header_is_named_whatever_case_it_was_sent_in(api: httpx.Client, q: str) -> None:
+    response = api.post("/jobs", json={"queue": q}, headers={"x-accepted-priority": "7"})
+    assert_error(response, 400, "X-Accepted-Priority")
+
+
+# -- POST /want_job -----------------------------------------------------------------
+
+WANT_JOB_BAD = [
+    ({"X-Accepted-Block-For": "-1"}, {}, "X-Accepted-Block-For"),
+    ({"X-Accepted-Block-For": "x"}, {}, "X-Accepted-Block-For"),
+    ({"X-Accepted-Block-For": "nan"}, {}, "X-Accepted-Block-For"),
+    ({}, {"block": "-1"}, "block"),
+    ({}, {"block": "soon"}, "block"),
+    ({"X-Accepted-Timeout": "0"}, {}, "X-Accepted-Timeout"),
+    ({"X-Accepted-Timeout": "-1"}, {}, "X-Accepted-Timeout"),
+    ({"X-Accepted-Timeout": "x"}, {}, "X-Accepted-Timeout"),
+    ({"X-Accepted-Timeout": "1e308"}, {}, "X-Accepted-Timeout"),
+    ({}, {"timeout": "0"}, "timeout"),
+    ({}, {"timeout": "x"}, "timeout"),
+    ({}, {"queue": ""}, "queue"),
+]
+
+
+@pytest.mark.parametrize(("headers", "query", "named"), WANT_JOB_BAD)
+def test_a_bad_want_job_header_or_query_is_400_and_takes_nothing(
+    api: httpx.Client, q: str, headers: dict[str, str], query: dict[str, str], named: str
+) -> None:
+    job = enqueue(api, q)
+    params = {"queue": q, **query} if "queue" not in query else query
+    assert_error(api.post("/want_job", params=params, headers=headers), 400, named)
+    assert get(api, job["id"]) == job
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"[]", b'"q"', b'{"queues": "q"}', b'{"queues": [1]}', b'{"queues": [""]}',
+     b'{"queues": [null]}', b'{"queues": {"a": 1}}'],
+)
+def test_a_bad_want_job_body_is_400_and_takes_nothing(
+    api: httpx.Client, q: str, body: bytes
+) -> None:
+    job = enqueue(api, q)
+    response = api.post("/want_job", content=body)
+    error = assert_error(response, 400)
+    if body.startswith(b'{"queues"'):
+        assert "queues" in error["message"]
+    assert get(api, job["id"]) == job
+
+
+# -- PUT and GET ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body", [b"{", b"[]", b"null", b'{"status": 1}', b'{"status": null}', b"{}"]
+)
+def test_a_bad_report_body_is_400_and_changes_nothing(
+    api: httpx.Client, q: str, body: bytes
+) -> None:
+    enqueue(api, q)
+    job = take(api, q)
+    assert job is not None
+    assert_error(api.put(f"/jobs/{job['id']}", content=body), 400)
+    after = get(api, job["id"])
+    assert (after["status"], after["lease_expires_at"]) == ("running", job["lease_expires_at"])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "1e308"])
+def test_a_bad_heartbeat_timeout_is_400(api: httpx.Client, q: str, value: str) -> None:
+    enqueue(api, q)
+    job = take(api, q)
+    assert job is not None
+    response = api.put(f"/jobs/{job['id']}", json={"status": "running"},
+                       headers={"X-Accepted-Timeout": value})
+    assert_error(response, 400, "X-Accepted-Timeout")
+    assert get(api, job["id"])["lease_expires_at"] == job["lease_expires_at"]
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "nan"])
+def test_a_bad_wait_result_is_400(api: httpx.Client, q: str, value: str) -> None:
+    job = enqueue(api, q)
+    response = api.get(f"/jobs/{job['id']}", headers={"X-Accepted-Wait-Result": value})
+    assert_error(response, 400, "X-Accepted-Wait-Result")
+
+
+# -- routes and methods -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/nope", "/job", "/jobs/a/b", "/want_jobs", "/jobs//", "/healthz/x"]
+)
+def test_an_unknown_route_is_404(api: httpx.Client, path: str) -> None:
+    assert_error(api.get(path), 404)
+    assert_error(api.post(path, json={"queue": "q"}), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/jobs", {"POST"}),
+        ("PATCH", "/jobs/", {"POST"}),
+        ("DELETE", "/jobs", {"POST"}),
+        ("GET", "/want_job", {"POST"}),
+        ("PUT", "/want_job/", {"POST"}),
+        ("POST", "/jobs/{id}", {"GET", "PUT", "DELETE"}),
+        ("PATCH", "/jobs/{id}", {"GET", "PUT", "DELETE"}),
+        ("POST", "/healthz", {"GET"}),
+    ],
+)
+def test_a_wrong_method_is_405_with_allow(
+    api: httpx.Client, q: str, method: str, path: str, allowed: set[str]
+) -> None:
+    job = enqueue(api, q)
+    response = api.request(method, path.format(id=job["id"]), json={"queue": q})
+    assert_error(response, 405, method)
+    assert {m.strip() for m in response.headers["allow"].split(",")} >= allowed
+    assert get(api, job["id"]) == job
+    assert take(api, q, block_for=0)["id"] == job["id"]  # type: ignore[index]
+    assert take(api, q) is None  # the 405 made no second job
+
+
+# -- body size ---------------------------------------------------------------------------
+
+
+def test_a_body_just_under_the_limit_is_accepted(api: httpx.Client, q: str) -> None:
+    filler = "x" * (MIB - 100)
+    response = api.post("/jobs", content=f'{{"queue": "{q}", "params": "{filler}"}}')
+    assert response.status_code == 202
+    assert len(get(api, response.json()["id"])["params"]) == len(filler)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/jobs"), ("POST", "/want_job"), ("PUT", "/jobs/{id}")]
+)
+def test_a_body_over_1_mib_is_413(api: httpx.Client, q: str, method: str, path: str) -> None:
+    job = enqueue(api, q)
+    body = f'{{"queue": "{q}", "params": "{"x" * MIB}"}}'
+    response = api.request(method, path.format(id=job["id"]), content=body)
+    assert_error(response, 413, "limit")
+    assert get(api, job["id"]) == job
+    assert take(api, q)["id"] == job["id"]  # type: ignore[index]
+    assert take(api, q) is None
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    yield b'{"queue": "streamed", "params": "'
+    sent = 0
+    while sent < total:
+        yield b"x" * size
+        sent += size
+    yield b'"}'
+
+
+def test_a_streamed_oversized_body_is_refused_and_the_server_stays_healthy(
+    shared_server: ServerProcess, api: httpx.Client
+) -> None:
+    # A chunked upload has no Content-Length: the limit must hold while reading.
+    try:
+        response = api.post("/jobs", content=_chunks(8 * MIB))
+    except httpx.TransportError:
+        pass  # the server may answer 413 and close before the upload ends
+    else:
+        assert_error(response, 413, "limit")
+    assert api.get("/healthz").status_code == 200
+    assert take(api, "streamed") is None
+    assert enqueue(api, unique_queue())["status"] == "queued"
+
+
+def test_a_lying_content_length_is_refused(shared_server: ServerProcess) -> None:
+    # Declares 2 MiB, sends a little: refused on the declaration, not after waiting.
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2097152\r\n\r\n{\"queue\": \"q\"}"
+        )
+        head = sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413")
+
+
+def test_healthz(api: httpx.Client) -> None:
+    for path in ("/healthz", "/healthz/"):
+        response = api.get(path)
+        assert response.status_code == 200
+
+
+def test_an_unknown_job_id_of_any_shape_is_404(api: httpx.Client) -> None:
+    for job_id in (str(uuid.uuid4()), "x", "%20", "00000000-0000-0000-0000-00000000000g"):
+        assert_error(api.get(f"/jobs/{job_id}"), 404)
+        assert_error(api.delete(f"/jobs/{job_id}"), 404)
+        assert_error(api.put(f"/jobs/{job_id}", json={"status": "done"}), 404)

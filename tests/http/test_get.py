@@ -1,0 +1,127 @@
+"""GET /jobs/<id>, and X-Accepted-Wait-Result: answered the moment the job is final."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.http.helpers import (
+    PROMPT,
+    Background,
+    assert_error,
+    enqueue,
+    get,
+    note_latency,
+    report,
+    settle,
+    take,
+    timestamp,
+)
+
+WAIT_30 = {"X-Accepted-Wait-Result": "30"}
+
+
+def test_get_answers_the_job(api: httpx.Client, q: str) -> None:
+    job = enqueue(api, q, {"k": "v"}, priority=2)
+    response = api.get(f"/jobs/{job['id']}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == job
+
+
+def test_get_follows_the_job_through_its_life(api: httpx.Client, q: str) -> None:
+    job = enqueue(api, q)
+    taken = take(api, q)
+    assert taken is not None
+    seen = get(api, job["id"])
+    assert (seen["status"], seen["attempts"]) == ("running", 1)
+    assert "lease" not in seen  # the token goes only to the worker holding it
+    report(api, job["id"], "done", [1, 2, 3])
+    seen = get(api, job["id"])
+    assert (seen["status"], seen["result"]) == ("done", [1, 2, 3])
+
+
+def test_get_trailing_slash(api: httpx.Client, q: str) -> None:
+    job = enqueue(api, q)
+    assert api.get(f"/jobs/{job['id']}/").json()["id"] == job["id"]
+
+
+@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid", "1234"])
+def test_get_unknown_or_malformed_id_is_404(api: httpx.Client, job_id: str) -> None:
+    assert_error(api.get(f"/jobs/{job_id}"), 404, job_id)
+
+
+@pytest.mark.parametrize(("status", "result"), [("done", {"ok": True}), ("failed", "boom")])
+def test_wait_result_answers_as_soon_as_the_job_is_reported_final(
+    api: httpx.Client, q: str, api_runner: Background, status: str, result: object
+) -> None:
+    job = enqueue(api, q)
+    take(api, q)
+    waiting = api_runner.request("GET", f"/jobs/{job['id']}", headers=WAIT_30)
+    settle()
+    assert not waiting.done()
+    put_at = time.monotonic()
+    put = report(api, job["id"], status, result)
+    assert put.status_code == 200
+    answer = waiting.result(timeout=10)
+    assert answer.response.status_code == 200
+    body = answer.response.json()
+    assert (body["status"], body["result"]) == (status, result)
+    assert answer.done_at - put_at < PROMPT
+    note_latency(f"wait-result wake after PUT {status}", answer.done_at - put_at)
+
+
+def test_wait_result_answers_when_the_job_times_out(
+    api: httpx.Client, q: str, api_runner: Background
+) -> None:
+    job = enqueue(api, q, job_timeout=0.6)
+    waiting = api_runner.request("GET", f"/jobs/{job['id']}", headers=WAIT_30)
+    answer = waiting.result(timeout=10)
+    body = answer.response.json()
+    assert body["status"] == "failed" and "timeout" in body["error"].lower()
+    assert time.time() - timestamp(body["deadline_at"]) < PROMPT
+
+
+def test_wait_result_answers_when_the_job_is_deleted(
+    api: httpx.Client, q: str, api_runner: Background
+) -> None:
+    job = enqueue(api, q)
+    waiting = api_runner.request("GET", f"/jobs/{job['id']}", headers=WAIT_30)
+    settle()
+    deleted_at = time.monotonic()
+    deleted = api.delete(f"/jobs/{job['id']}")
+    assert deleted.status_code == 200
+    answer = waiting.result(timeout=10)
+    assert answer.response.status_code == 200
+    assert answer.response.json()["status"] == "cancelled"
+    assert answer.done_at - deleted_at < PROMPT
+    note_latency("wait-result wake after DELETE", answer.done_at - deleted_at)
+
+
+def test_wait_result_returns_the_job_as_it_is_when_the_wait_ends(
+    api: httpx.Client, q: str
+) -> None:
+    job = enqueue(api, q)
+    started = time.monotonic()
+    response = api.get(f"/jobs/{job['id']}", headers={"x-accepted-wait-result": "0.5"})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+    assert 0.45 <= elapsed < 0.5 + PROMPT
+
+
+def test_wait_result_on_a_final_job_answers_at_once(api: httpx.Client, q: str) -> None:
+    job = enqueue(api, q)
+    take(api, q)
+    report(api, job["id"], "done", "r")
+    started = time.monotonic()
+    response = api.get(f"/jobs/{job['id']}", headers=WAIT_30)
+    assert time.monotonic() - started < PROMPT
+    assert response.json()["result"] == "r"
+
+
+def test_wait_result_on_an_unknown_job_is_404(api: httpx.Client) -> None:
+    assert_error(api.get(f"/jobs/{uuid.uuid4()}", headers=WAIT_30), 404)
