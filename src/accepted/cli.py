@@ -1,21 +1,58 @@
-"""The `accepted` command. `accepted serve` runs the server; each setting of
-`config.Settings` is one of its flags, with its ACCEPTED_* variable and default
-shown by `--help`."""
+"""The `accepted` command.
+
+`accepted serve` runs the server; each setting of `config.Settings` is one of
+its flags, with its ACCEPTED_* variable and default shown by `--help`.
+`accepted worker` runs a Python function for each job of some queues;
+`accepted enqueue | get | delete` are the client for people and scripts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
 
 __all__ = ["main"]
 
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+EXIT_CODES = """\
+exit codes of enqueue, get and delete:
+  0    ok; with --wait (or get of a finished job): the job is done
+  1    the job failed
+  2    usage: bad arguments, or input the server refused
+  3    no such job
+  4    the job was deleted (cancelled) while being waited on
+  5    --wait ran out before the job finished
+  6    the server could not be reached, or answered with an error
+  130  interrupted (Ctrl-C)
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accepted", description="A job queue over plain HTTP.")
+    parser = argparse.ArgumentParser(
+        prog="accepted",
+        description="A job queue over plain HTTP.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands)
+    common = _client_options()
+    _add_worker(commands, common)
+    _add_enqueue(commands, common)
+    _add_get(commands, common)
+    _add_delete(commands, common)
+    return parser
+
+
+def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="run the server",
@@ -33,7 +70,139 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{f.metadata['help']} [env {env_name(f.name)}; "
             f"default {getattr(defaults, f.name)!r}]",
         )
+
+
+def _client_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=os.environ.get("ACCEPTED_URL") or DEFAULT_URL,
+        help=f"the server [env ACCEPTED_URL; default {DEFAULT_URL}]",
+    )
+    return common
+
+
+def _client_command(
+    commands: Any, common: argparse.ArgumentParser, name: str, help: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        parents=[common],
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print the job as one line of JSON")
     return parser
+
+
+def _wait_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--wait",
+        type=_seconds,
+        nargs="?",
+        const=math.inf,
+        metavar="SECONDS",
+        help=f"{what} wait until the job is finished (at most SECONDS; no limit if "
+        "SECONDS is left out), then print it with its result",
+    )
+
+
+def _add_worker(commands: Any, common: argparse.ArgumentParser) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run a Python function for each job of some queues",
+        description="Take jobs from the queues and run the function for each: params "
+        "that are a JSON object become keyword arguments, any other value the one "
+        "positional argument. The return value is the job's result; an exception "
+        "fails the job. SIGTERM or Ctrl-C stops taking jobs, lets running ones "
+        "finish within --grace seconds, and gives the rest back to their queue; "
+        "a second signal gives them back at once.",
+        parents=[common],
+    )
+    worker.add_argument("function", metavar="module:function", help="the job function")
+    worker.add_argument(
+        "--queue",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        help="a queue to take from (repeat for several; default: any queue)",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="jobs run at once [1]"
+    )
+    worker.add_argument(
+        "--lease",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds each job is leased for [30]",
+    )
+    worker.add_argument(
+        "--grace",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds running jobs get at shutdown [30]",
+    )
+    worker.add_argument(
+        "--poll",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds one long-poll for jobs lasts [30]",
+    )
+    worker.add_argument(
+        "--log-level", default="info", metavar="LEVEL", help="debug, info, warning or error [info]"
+    )
+
+
+def _add_enqueue(commands: Any, common: argparse.ArgumentParser) -> None:
+    enqueue = _client_command(commands, common, "enqueue", "add a job to a queue")
+    enqueue.add_argument("queue", metavar="QUEUE")
+    enqueue.add_argument(
+        "params",
+        metavar="PARAMS_JSON",
+        nargs="?",
+        help="the job's params as JSON ('-' reads them from stdin; default {})",
+    )
+    enqueue.add_argument(
+        "--priority", type=int, metavar="0-3", help="0 (taken first) to 3; default 1"
+    )
+    enqueue.add_argument(
+        "--delay", type=_seconds, metavar="SECONDS", help="seconds before any worker gets it"
+    )
+    enqueue.add_argument(
+        "--result-ttl", type=_seconds, metavar="SECONDS", help="seconds it is kept once finished"
+    )
+    enqueue.add_argument("--callback-url", metavar="URL", help="URL the finished job is POSTed to")
+    enqueue.add_argument(
+        "--job-timeout", type=_seconds, metavar="SECONDS", help="seconds it has to finish"
+    )
+    enqueue.add_argument("--max-attempts", type=int, metavar="N", help="times it may be handed out")
+    _wait_option(enqueue, "after enqueueing,")
+
+
+def _add_get(commands: Any, common: argparse.ArgumentParser) -> None:
+    get = _client_command(commands, common, "get", "show a job")
+    get.add_argument("id", metavar="ID")
+    _wait_option(get, "first")
+
+
+def _add_delete(commands: Any, common: argparse.ArgumentParser) -> None:
+    delete = _client_command(commands, common, "delete", "delete a job (cancelling it)")
+    delete.add_argument("id", metavar="ID")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds >= 0")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,13 +215,92 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"accepted: {exc}", file=sys.stderr)
             return 2
         return serve(settings)
-    return 2
+    if args.command == "worker":
+        return worker(args)
+    return client_command(args)
 
 
 def serve(settings: Settings) -> int:
     from accepted.http.server import run
 
     return run(settings)
+
+
+def worker(args: argparse.Namespace) -> int:
+    from accepted.worker import load_function, run_worker
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.log_level.lower() != "debug":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
+    sys.path.insert(0, os.getcwd())  # `accepted worker tasks:run` finds ./tasks.py
+    try:
+        function = load_function(args.function)
+        run_worker(
+            function,
+            url=args.url,
+            queues=args.queues,
+            concurrency=args.concurrency,
+            lease=args.lease,
+            grace=args.grace,
+            poll=args.poll,
+        )
+    except ValueError as exc:
+        print(f"accepted worker: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def client_command(args: argparse.Namespace) -> int:
+    from accepted.client import Client, commands
+    from accepted.errors import AcceptedError
+
+    output = commands.Output(
+        sys.stdout,
+        sys.stderr,
+        as_json=args.json,
+        progress=sys.stdout.isatty() and sys.stderr.isatty(),
+    )
+    try:
+        with Client(args.url) as client:
+            if args.command == "enqueue":
+                return commands.enqueue(client, output, **_enqueue_arguments(args))
+            if args.command == "get":
+                return commands.get(client, output, args.id, args.wait)
+            return commands.delete(client, output, args.id)
+    except ValueError as exc:
+        output.error(str(exc))
+        return commands.ExitCode.USAGE
+    except AcceptedError as exc:
+        output.error(str(exc))
+        return commands.exit_code_for(exc)
+    except KeyboardInterrupt:
+        return commands.ExitCode.INTERRUPTED
+    except BrokenPipeError:  # `accepted get ID | head -1`: the reader left; so do we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return commands.ExitCode.OK
+
+
+def _enqueue_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    from accepted.client.commands import parse_params
+    from accepted.client.models import OMITTED
+
+    params = OMITTED
+    if args.params is not None:
+        params = parse_params(sys.stdin.read() if args.params == "-" else args.params)
+    return {
+        "queue": args.queue,
+        "params": params,
+        "wait": args.wait,
+        "priority": args.priority,
+        "delay": args.delay,
+        "result_ttl": args.result_ttl,
+        "callback_url": args.callback_url,
+        "job_timeout": args.job_timeout,
+        "max_attempts": args.max_attempts,
+    }
 
 
 if __name__ == "__main__":

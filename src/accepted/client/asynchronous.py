@@ -1,0 +1,191 @@
+"""`AsyncClient`: the asyncio twin of `Client`, method for method, over the same core."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from accepted.client import core
+from accepted.client.errors import WaitTimeout
+from accepted.client.models import OMITTED, Job, NewJob
+from accepted.types import JobStatus
+
+T = TypeVar("T")
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """An asyncio client of one accepted server; `async with` closes its pool.
+
+    Same arguments and behaviour as `Client`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.1,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.policy = core.RetryPolicy(retries=retries, backoff=backoff)
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers={"user-agent": core.USER_AGENT, **(headers or {})},
+            timeout=timeout,
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- producers -----------------------------------------------------------
+
+    async def enqueue(
+        self,
+        queue: str,
+        params: Any = OMITTED,
+        *,
+        priority: int | None = None,
+        delay: float | None = None,
+        result_ttl: float | None = None,
+        callback_url: str | None = None,
+        job_timeout: float | None = None,
+        max_attempts: int | None = None,
+    ) -> Job:
+        """Add a job to `queue`; any argument left out takes the server's default."""
+        call = core.enqueue(
+            queue,
+            params,
+            priority=priority,
+            delay=delay,
+            result_ttl=result_ttl,
+            callback_url=callback_url,
+            job_timeout=job_timeout,
+            max_attempts=max_attempts,
+        )
+        return await self.send(call)
+
+    async def enqueue_many(self, jobs: Iterable[NewJob | Mapping[str, Any]]) -> list[Job]:
+        """Add several jobs in one request: all of them, or (on any error) none."""
+        return await self.send(core.enqueue_many(jobs))
+
+    async def get(self, job_id: str, wait: float | None = None) -> Job:
+        """The job; with `wait`, held until it is final or `wait` seconds pass."""
+        return await self.send(core.get(job_id, wait))
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109
+        """The job once final; raises `WaitTimeout` if `timeout` seconds pass first.
+
+        A job deleted meanwhile comes back `cancelled` (or, deleted between two
+        of the wait's requests, raises `JobNotFound`).
+
+        (`timeout` rather than asyncio.timeout: it spans several requests and
+        mirrors `Client.wait`.)
+        """
+        plan = core.WaitPlan(timeout, time.monotonic())
+        while True:
+            asked, sent = plan.next_wait(time.monotonic()), time.monotonic()
+            job = await self.get(job_id, wait=asked)
+            if job.is_final:
+                return job
+            if plan.expired(time.monotonic()):
+                raise WaitTimeout(f"job {job_id} is still {job.status} after {timeout} s", job)
+            await asyncio.sleep(plan.pause(asked, time.monotonic() - sent))
+
+    async def delete(self, job_id: str) -> Job:
+        """Remove the job (cancelling it if not final); returns it as it was."""
+        return await self.send(core.delete(job_id))
+
+    # -- workers -------------------------------------------------------------
+
+    async def take(
+        self,
+        queues: str | Sequence[str] | None = None,
+        *,
+        block: float = 0.0,
+        lease: float | None = None,
+    ) -> Job | None:
+        """Take the next job of `queues` (any queue if None), waiting up to `block` seconds.
+
+        Cancelling a blocked take is safe: the server puts back a job it had
+        claimed for a taker that hung up.
+        """
+        taken: Job | None = await self.send(core.take(queues, block=block, lease=lease))
+        return taken
+
+    async def take_many(
+        self,
+        queues: str | Sequence[str] | None = None,
+        *,
+        count: int,
+        block: float = 0.0,
+        lease: float | None = None,
+    ) -> list[Job]:
+        """Up to `count` jobs at once; waits up to `block` seconds for the first."""
+        call = core.take(queues, block=block, lease=lease, count=count)
+        taken: list[Job] = await self.send(call)
+        return taken
+
+    async def complete(self, job: Job, result: Any = None) -> Job:
+        """Report the job done with `result` (any JSON value)."""
+        return await self.send(core.report(job, JobStatus.DONE, result))
+
+    async def fail(self, job: Job, result: Any = None) -> Job:
+        """Report the job failed; `result` says why."""
+        return await self.send(core.report(job, JobStatus.FAILED, result))
+
+    async def heartbeat(self, job: Job, *, lease: float | None = None) -> Job:
+        """Start the job's lease afresh: `lease` seconds, or as long as it was."""
+        return await self.send(core.report(job, JobStatus.RUNNING, lease=lease))
+
+    async def give_back(self, job: Job) -> Job:
+        """Put the job back in its queue at once, unfinished."""
+        return await self.send(core.report(job, JobStatus.QUEUED))
+
+    # -- sending -------------------------------------------------------------
+
+    async def send(self, call: core.Call[T]) -> T:
+        """Send `call`, retrying as its `retry` allows, and read its answer."""
+        timeout = httpx.Timeout(self.timeout, read=self.timeout + call.hold)
+        for attempt in itertools.count():
+            try:
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    headers=call.headers,
+                    params=call.query,
+                    content=call.body,
+                    timeout=timeout,
+                )
+            except httpx.TransportError as exc:
+                delay = self.policy.delay(call, attempt, error=exc)
+                if delay is None:
+                    raise core.transport_error(call, exc) from exc
+            else:
+                answer = core.Answer(response.status_code, response.headers, response.content)
+                delay = self.policy.delay(call, attempt, status=answer.status)
+                if delay is None:
+                    return call.read(answer)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")

@@ -1,0 +1,150 @@
+"""What `accepted enqueue | get | delete` do, once their arguments are parsed.
+
+Each returns the process's exit code (see `ExitCode`); output goes to the
+given streams, readable by default and one JSON line per job with `as_json`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from accepted.client.display import Progress, format_job
+from accepted.client.errors import WaitTimeout
+from accepted.client.models import Job
+from accepted.client.sync import Client
+from accepted.errors import (
+    AcceptedError,
+    InvalidRequest,
+    JobNotFound,
+    NotFound,
+    PayloadTooLarge,
+)
+from accepted.types import JobStatus
+
+__all__ = ["ExitCode", "Output", "delete", "enqueue", "exit_code_for", "get", "parse_params"]
+
+
+class ExitCode(enum.IntEnum):
+    """What the exit status of `accepted enqueue | get | delete` means."""
+
+    OK = 0  # done, or (without --wait) the request succeeded
+    FAILED = 1  # the job failed
+    USAGE = 2  # bad arguments, or input the server refused (400, 413)
+    NOT_FOUND = 3  # no such job (never was, deleted, or removed after its result TTL)
+    CANCELLED = 4  # the job was deleted while being waited on
+    WAIT_TIMEOUT = 5  # --wait ran out before the job finished
+    UNAVAILABLE = 6  # the server could not be reached, or answered with an error
+    INTERRUPTED = 130  # Ctrl-C
+
+
+# A final job's status, as the exit code of a command that waited for it.
+_BY_STATUS = {
+    JobStatus.DONE: ExitCode.OK,
+    JobStatus.FAILED: ExitCode.FAILED,
+    JobStatus.CANCELLED: ExitCode.CANCELLED,
+}
+
+# Each GET of a wait shown on a terminal is at most this long, so the progress
+# line moves; the answer still comes the moment the job is final.
+PROGRESS_TICK = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    out: TextIO
+    err: TextIO
+    as_json: bool = False
+    progress: bool = False  # both streams are a terminal: show progress on long waits
+
+    def job(self, job: Job) -> None:
+        if self.as_json:
+            self.out.write(json.dumps(job.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            self.out.write(format_job(job) + "\n")
+
+    def error(self, message: str) -> None:
+        self.err.write(f"accepted: {message}\n")
+
+
+def exit_code_for(error: AcceptedError) -> ExitCode:
+    if isinstance(error, NotFound):
+        return ExitCode.NOT_FOUND
+    if isinstance(error, InvalidRequest | PayloadTooLarge):
+        return ExitCode.USAGE
+    return ExitCode.UNAVAILABLE
+
+
+def parse_params(text: str) -> Any:
+    """PARAMS_JSON as given on the command line; ValueError says what is wrong."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"PARAMS_JSON is not valid JSON: {exc}") from None
+
+
+def enqueue(
+    client: Client, output: Output, queue: str, params: Any, wait: float | None, **options: Any
+) -> ExitCode:
+    job = client.enqueue(queue, params, **options)
+    if wait is None:
+        output.job(job)
+        return ExitCode.OK
+    return _waited(client, output, job, wait)
+
+
+def get(client: Client, output: Output, job_id: str, wait: float | None) -> ExitCode:
+    job = client.get(job_id)
+    if wait is None:
+        output.job(job)
+        return _BY_STATUS.get(job.status, ExitCode.OK)
+    return _waited(client, output, job, wait)
+
+
+def delete(client: Client, output: Output, job_id: str) -> ExitCode:
+    output.job(client.delete(job_id))
+    return ExitCode.OK
+
+
+def _waited(client: Client, output: Output, job: Job, wait: float) -> ExitCode:
+    """Wait up to `wait` seconds (inf: no limit) for `job` to be final, then print it."""
+    try:
+        job = _wait(client, output, job, wait)
+    except JobNotFound:  # between two of the wait's requests: the job was deleted
+        output.error(f"job {job.id} was deleted while being waited on")
+        return ExitCode.CANCELLED
+    output.job(job)
+    if not job.is_final:
+        output.error(f"job {job.id} is still {job.status} after {wait:g} s")
+        return ExitCode.WAIT_TIMEOUT
+    return _BY_STATUS[job.status]
+
+
+def _wait(client: Client, output: Output, job: Job, wait: float) -> Job:
+    deadline = time.monotonic() + wait
+    progress = Progress(output.err, f"job {job.id}") if output.progress else None
+    try:
+        while not job.is_final:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return job
+            if progress is None:
+                job = _wait_quietly(client, job, None if math.isinf(left) else left)
+                continue
+            progress.update(job)
+            job = client.get(job.id, wait=min(left, PROGRESS_TICK))
+        return job
+    finally:
+        if progress is not None:
+            progress.clear()
+
+
+def _wait_quietly(client: Client, job: Job, timeout: float | None) -> Job:
+    try:
+        return client.wait(job.id, timeout)
+    except WaitTimeout as exc:
+        return exc.job

@@ -1,0 +1,350 @@
+"""The client's core, shared by `Client` and `AsyncClient`, doing no I/O at all.
+
+Each API call is built here as a `Call`: the request to send, how to read its
+answer, and whether it may be retried. The two clients only send calls and
+sleep between retries, each in its own way, so both speak the protocol
+identically and every rule of it is tested once, without a socket.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from accepted.client.errors import (
+    BY_STATUS,
+    SERVER_ERRORS,
+    RequestTimeout,
+    ServerError,
+    TransportError,
+    UnexpectedResponse,
+)
+from accepted.client.models import OMITTED, Job, NewJob
+from accepted.errors import AcceptedError, MethodNotAllowed
+from accepted.types import JobStatus
+
+T = TypeVar("T")
+
+USER_AGENT = "accepted-python"
+# A wait() longer than this is several GETs in a row, so no proxy or server cap
+# (the server's max_wait) ever sees one very long request.
+WAIT_CHUNK = 60.0
+
+
+class Retry(enum.Enum):
+    """Which failures a call may be sent again after."""
+
+    NEVER = "never"  # a take: a retried take could be handed a second job
+    UNSENT = "unsent"  # only when the server surely did nothing: no connection, or a 503
+    ALWAYS = "always"  # a read: any transport failure too
+
+
+# Failures that happen before a request leaves: the server cannot have acted on it.
+_UNSENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A server answer, stripped of the HTTP library that fetched it."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One request of the API and how to read what comes back."""
+
+    method: str
+    path: str
+    read: Callable[[Answer], T]
+    headers: dict[str, str] = field(default_factory=dict)
+    query: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    # Seconds the server may hold the request (a long-poll), added to the read timeout.
+    hold: float = 0.0
+    retry: Retry = Retry.UNSENT
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often, and how patiently, a failed call is sent again."""
+
+    retries: int = 3
+    backoff: float = 0.1  # seconds before the first retry; doubled each time
+    max_backoff: float = 5.0
+
+    def delay(
+        self,
+        call: Call[Any],
+        attempt: int,
+        *,
+        error: Exception | None = None,
+        status: int | None = None,
+    ) -> float | None:
+        """Seconds to sleep before sending `call` again, or None to stop here.
+
+        `attempt` counts from 0 (the first send). Pass the transport `error`
+        it failed with, or the `status` it was answered with.
+        """
+        if attempt >= self.retries or not _retryable(call.retry, error, status):
+            return None
+        base = min(self.backoff * 2.0**attempt, self.max_backoff)
+        return base * random.uniform(0.5, 1.0)  # jitter: clients that failed together spread out
+
+
+def _retryable(retry: Retry, error: Exception | None, status: int | None) -> bool:
+    if retry is Retry.NEVER:
+        return False
+    if error is not None:
+        return retry is Retry.ALWAYS or isinstance(error, _UNSENT_ERRORS)
+    return status == 503
+
+
+def transport_error(call: Call[Any], error: Exception) -> TransportError:
+    """The client's error for a transport failure of `call`."""
+    what = f"{call.method} {call.path}: {type(error).__name__}: {error}".rstrip(": ")
+    if isinstance(error, httpx.TimeoutException):
+        return RequestTimeout(f"no answer in time to {what}")
+    return TransportError(f"could not reach the server for {what}")
+
+
+# -- reading answers ---------------------------------------------------------
+
+
+class _ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+class _ErrorAnswer(msgspec.Struct):
+    error: _ErrorBody
+
+
+_job_decoder = msgspec.json.Decoder(Job)
+_jobs_decoder = msgspec.json.Decoder(list[Job])
+_error_decoder = msgspec.json.Decoder(_ErrorAnswer)
+_encoder = msgspec.json.Encoder()
+
+
+def error_from(answer: Answer) -> AcceptedError:
+    """The exception an error answer stands for: the server's own class when it names one."""
+    try:
+        body = _error_decoder.decode(answer.content).error
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        text = answer.content[:200].decode("utf-8", "replace")
+        return ServerError(f"HTTP {answer.status}: {text}", answer.status)
+    cls = SERVER_ERRORS.get(body.code) or BY_STATUS.get(answer.status)
+    if cls is None:
+        return ServerError(body.message, answer.status, body.code)
+    if cls is MethodNotAllowed:
+        allow = tuple(m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip())
+        return MethodNotAllowed(body.message, allow)
+    error = cls(body.message)
+    error.code = body.code  # the server's word, even when only its family is known here
+    return error
+
+
+def _check(answer: Answer, expected: int) -> None:
+    if answer.status == expected:
+        return
+    if answer.status >= 400:
+        raise error_from(answer)
+    raise UnexpectedResponse(f"expected HTTP {expected}, got {answer.status}", answer.status)
+
+
+def _decode(decoder: msgspec.json.Decoder[T], answer: Answer) -> T:
+    try:
+        return decoder.decode(answer.content)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise UnexpectedResponse(f"unreadable answer: {exc}", answer.status) from None
+
+
+def read_job(expected: int) -> Callable[[Answer], Job]:
+    def read(answer: Answer) -> Job:
+        _check(answer, expected)
+        return _decode(_job_decoder, answer)
+
+    return read
+
+
+def read_jobs(expected: int) -> Callable[[Answer], list[Job]]:
+    def read(answer: Answer) -> list[Job]:
+        _check(answer, expected)
+        return _decode(_jobs_decoder, answer)
+
+    return read
+
+
+def read_taken(answer: Answer) -> Job | None:
+    """A take's answer: 204 means no job came."""
+    if answer.status == 204:
+        return None
+    _check(answer, 200)
+    return _decode(_job_decoder, answer)
+
+
+# -- building calls ----------------------------------------------------------
+
+
+def _seconds(value: float) -> str:
+    return str(value) if isinstance(value, int) else repr(float(value))
+
+
+def _job_path(job_id: str) -> str:
+    return "/jobs/" + quote(str(job_id), safe="")
+
+
+def enqueue(
+    queue: str,
+    params: Any = OMITTED,
+    *,
+    priority: int | None = None,
+    delay: float | None = None,
+    result_ttl: float | None = None,
+    callback_url: str | None = None,
+    job_timeout: float | None = None,
+    max_attempts: int | None = None,
+) -> Call[Job]:
+    headers = {"content-type": "application/json"}
+    options = {
+        "x-accepted-priority": None if priority is None else str(int(priority)),
+        "x-accepted-delay": None if delay is None else _seconds(delay),
+        "x-accepted-result-ttl": None if result_ttl is None else _seconds(result_ttl),
+        "x-accepted-callback-url": callback_url,
+        "x-accepted-job-timeout": None if job_timeout is None else _seconds(job_timeout),
+        "x-accepted-max-attempts": None if max_attempts is None else str(int(max_attempts)),
+    }
+    headers.update({k: v for k, v in options.items() if v is not None})
+    body: dict[str, Any] = {"queue": queue}
+    if params is not OMITTED:
+        body["params"] = params
+    return Call("POST", "/jobs", read_job(202), headers, body=_encoder.encode(body))
+
+
+def enqueue_many(jobs: Iterable[NewJob | Mapping[str, Any]]) -> Call[list[Job]]:
+    """One POST of a JSON array: all the jobs are enqueued, or none."""
+    items = [_batch_item(job) for job in jobs]
+    if not items:
+        raise ValueError("enqueue_many needs at least one job")
+    headers = {"content-type": "application/json"}
+    return Call("POST", "/jobs", read_jobs(202), headers, body=_encoder.encode(items))
+
+
+def _batch_item(job: NewJob | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(job, Mapping):
+        return dict(job)
+    item = {
+        "queue": job.queue,
+        "params": job.params,
+        "priority": job.priority,
+        "delay": job.delay,
+        "result_ttl": job.result_ttl,
+        "callback_url": job.callback_url,
+        "job_timeout": job.job_timeout,
+        "max_attempts": job.max_attempts,
+    }
+    return {k: v for k, v in item.items() if v is not None and v is not OMITTED}
+
+
+def get(job_id: str, wait: float | None = None) -> Call[Job]:
+    headers = {}
+    hold = 0.0
+    if wait is not None and wait > 0:
+        headers["x-accepted-wait-result"] = _seconds(wait)
+        hold = float(wait)
+    return Call("GET", _job_path(job_id), read_job(200), headers, hold=hold, retry=Retry.ALWAYS)
+
+
+def take(
+    queues: str | Sequence[str] | None = None,
+    *,
+    block: float = 0.0,
+    lease: float | None = None,
+    count: int | None = None,
+) -> Call[Any]:
+    """POST /want_job; with `count`, the answer is a list (maybe empty) instead of a job."""
+    if isinstance(queues, str):
+        queues = [queues]
+    headers = {}
+    if block > 0:
+        headers["x-accepted-block-for"] = _seconds(block)
+    if lease is not None:
+        headers["x-accepted-timeout"] = _seconds(lease)
+    read: Callable[[Answer], Any] = read_taken
+    if count is not None:
+        headers["x-accepted-count"] = str(int(count))
+        read = read_jobs(200)
+    query = tuple(("queue", q) for q in queues or ())
+    return Call("POST", "/want_job", read, headers, query, hold=max(block, 0.0), retry=Retry.NEVER)
+
+
+def report(
+    job: Job, status: JobStatus, result: Any = None, *, lease: float | None = None
+) -> Call[Job]:
+    """PUT /jobs/<id>, carrying the job's lease token so a stale twin is refused (409)."""
+    headers = {"content-type": "application/json"}
+    if job.lease is not None:
+        headers["x-accepted-lease"] = job.lease
+    if lease is not None:
+        headers["x-accepted-timeout"] = _seconds(lease)
+    body = _encoder.encode({"status": status.value, "result": result})
+    read = _keep_lease(job.lease) if status is JobStatus.RUNNING else read_job(200)
+    return Call("PUT", _job_path(job.id), read, headers, body=body)
+
+
+def _keep_lease(lease: str | None) -> Callable[[Answer], Job]:
+    """A heartbeat's answer omits the lease token; the job is still ours, so keep it on."""
+
+    def read(answer: Answer) -> Job:
+        return msgspec.structs.replace(read_job(200)(answer), lease=lease)
+
+    return read
+
+
+def delete(job_id: str) -> Call[Job]:
+    return Call("DELETE", _job_path(job_id), read_job(200))
+
+
+# -- waiting -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WaitPlan:
+    """`wait()`'s schedule: GETs of at most WAIT_CHUNK seconds until final or out of time.
+
+    Times come from the caller's monotonic clock.
+    """
+
+    timeout: float | None
+    started: float
+
+    def remaining(self, now: float) -> float | None:
+        if self.timeout is None:
+            return None
+        return max(self.timeout - (now - self.started), 0.0)
+
+    def next_wait(self, now: float) -> float:
+        left = self.remaining(now)
+        return WAIT_CHUNK if left is None else min(left, WAIT_CHUNK)
+
+    def expired(self, now: float) -> bool:
+        left = self.remaining(now)
+        return left is not None and left <= 0
+
+    @staticmethod
+    def pause(asked: float, took: float) -> float:
+        """Seconds to pause when the server let go long before asked (it is stopping).
+
+        Without it a stopping server, which answers waits at once, would be
+        asked again and again in a tight loop.
+        """
+        return 0.5 if asked >= 1.0 and took < asked / 2 else 0.0

@@ -1,0 +1,91 @@
+"""What the client hands back and takes in: jobs as a worker or producer sees them.
+
+`Job` mirrors the JSON the server sends (docs/http-api.md): times are
+timezone-aware `datetime`s, `params` and `result` are plain decoded JSON.
+Fields a newer server adds are ignored, so an older client keeps working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from accepted.types import CallbackState, JobStatus
+
+__all__ = ["OMITTED", "Callback", "Job", "JobStatus", "NewJob"]
+
+
+class Callback(msgspec.Struct, frozen=True, kw_only=True):
+    """Where delivery of the job's completion callback stands."""
+
+    url: str
+    state: CallbackState
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """One job, as the server last described it. Immutable: ask again for news."""
+
+    id: str
+    queue: str
+    status: JobStatus
+    priority: int = 1
+    params: Any = None
+    result: Any = None
+    attempts: int = 0
+    max_attempts: int | None = None
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    timeout: float | None = None
+    deadline_at: datetime | None = None
+    result_ttl: float | None = None
+    expires_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    callback: Callback | None = None
+    # Only on a job handed out by take(): the token its reports must carry.
+    lease: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        """done, failed or cancelled: the job will never change again."""
+        return self.status.is_final
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job as JSON-ready builtins (times as ISO 8601 strings)."""
+        value: dict[str, Any] = msgspec.to_builtins(self)
+        return value
+
+
+class _Omitted:
+    """Marks an argument not given, where `None` is itself a value one could send."""
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED: Any = _Omitted()
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job of `enqueue_many`: the arguments of `enqueue`, as a value.
+
+    A field left at its default takes the server's default.
+    """
+
+    queue: str
+    params: Any = OMITTED
+    priority: int | None = None
+    delay: float | None = None
+    result_ttl: float | None = None
+    callback_url: str | None = None
+    job_timeout: float | None = None
+    max_attempts: int | None = None

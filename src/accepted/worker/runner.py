@@ -1,0 +1,329 @@
+"""The worker loop: take jobs, run them, keep their leases alive, report, stop cleanly.
+
+One long-poll takes as many jobs as there are free slots, so an idle worker
+holds one open request and a busy one none. Each running job has a heartbeat
+task that renews its lease every third of it. On `stop()` the worker takes
+no more jobs, gives running ones `grace` seconds to finish, then gives back
+the rest (PUT status `queued`); a second `stop()` skips what is left of the
+grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from accepted.client import AsyncClient, Job
+from accepted.client.core import WaitPlan
+from accepted.errors import AcceptedError, Conflict, NotFound
+from accepted.worker import invoke
+
+__all__ = ["Worker", "current_job"]
+
+log = logging.getLogger("accepted.worker")
+
+# The most jobs one take may ask for (the server's X-Accepted-Count limit).
+MAX_TAKE = 1000
+# Pauses after a failed take: the server is down or refusing; do not hammer it.
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+# How long giving back the unfinished jobs may take at shutdown.
+GIVE_BACK_TIMEOUT = 5.0
+
+_current: contextvars.ContextVar[Job] = contextvars.ContextVar("accepted_current_job")
+
+
+def current_job() -> Job:
+    """The job the calling job function is running for (its id, attempts, params...).
+
+    Raises LookupError outside a job function.
+    """
+    return _current.get()
+
+
+@dataclass(slots=True)
+class _Running:
+    job: Job
+    task: asyncio.Task[None] | None = None
+    started: float = field(default_factory=time.monotonic)
+    lost: bool = False  # the server refused a heartbeat: someone else holds the job now
+    abandoned: bool = False  # given back at shutdown: its result goes nowhere
+
+
+class Worker:
+    """Runs `function` for jobs of `queues` (all queues if None), `concurrency` at a time.
+
+    Pass `url` (the worker owns its client) or a `client` it only borrows.
+    `lease` is the lease asked for each job, `poll` the long-poll length.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        url: str | None = None,
+        client: AsyncClient | None = None,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 1,
+        lease: float = 30.0,
+        grace: float = 30.0,
+        poll: float = 30.0,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ValueError("give the worker a url or a client, not both")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if lease <= 0 or grace < 0 or poll < 0:
+            raise ValueError("lease must be > 0, grace and poll >= 0")
+        self.function = function
+        self.url = url
+        self.client = client
+        self.queues = list(queues) if queues else None
+        self.concurrency = concurrency
+        self.lease = lease
+        self.grace = grace
+        self.poll = poll
+        self.name = getattr(function, "__qualname__", repr(function))
+        self._active: dict[str, _Running] = {}
+        self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self._freed = asyncio.Event()
+
+    @property
+    def running(self) -> list[Job]:
+        """The jobs being worked on right now."""
+        return [r.job for r in self._active.values()]
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Stop taking jobs and shut down; called again, skip the rest of the grace period.
+
+        Safe to call from a signal handler installed with loop.add_signal_handler.
+        """
+        if self._stopping.is_set():
+            self._hurry.set()
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Work until `stop()`; returns once running jobs are finished or given back."""
+        # Patient retries: a result should outlive a restart of the server.
+        client = self.client or AsyncClient(self.url or "", retries=6, backoff=0.2)
+        self.client = client
+        where = ", ".join(self.queues) if self.queues else "any queue"
+        log.info(
+            "worker %s: taking from %s (concurrency %d, lease %g s)",
+            self.name,
+            where,
+            self.concurrency,
+            self.lease,
+        )
+        try:
+            await self._take_loop(client)
+            await self._drain(client)
+        finally:
+            if self.url is not None:
+                await client.aclose()
+                self.client = None
+        log.info("worker %s: stopped", self.name)
+
+    # -- taking ----------------------------------------------------------------
+
+    async def _take_loop(self, client: AsyncClient) -> None:
+        backoff = BACKOFF_FIRST
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._active)
+            if free <= 0:
+                self._freed.clear()
+                await self._until(self._freed)
+                continue
+            sent = time.monotonic()
+            try:
+                jobs = await self._take(client, min(free, MAX_TAKE))
+            except AcceptedError as exc:
+                log.warning("worker %s: take failed (%s); again in %.1f s", self.name, exc, backoff)
+                await self._until(self._stopping, limit=backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = BACKOFF_FIRST
+            for job in jobs:
+                self._start(client, job)
+            if not jobs:
+                # A server that is stopping answers long-polls at once: do not spin on it.
+                pause = WaitPlan.pause(self.poll, time.monotonic() - sent)
+                await self._until(self._stopping, limit=pause)
+
+    async def _take(self, client: AsyncClient, count: int) -> list[Job]:
+        """A long-poll for up to `count` jobs, abandoned (the server then puts back
+        whatever it had claimed for us) as soon as the worker is told to stop."""
+        take = asyncio.ensure_future(
+            client.take_many(self.queues, count=count, block=self.poll, lease=self.lease)
+        )
+        try:
+            await self._until(take)
+        finally:
+            if not take.done():
+                take.cancel()
+                with suppress(asyncio.CancelledError):
+                    await take
+        return [] if take.cancelled() else take.result()
+
+    async def _until(
+        self, what: asyncio.Event | asyncio.Future[Any], limit: float | None = None
+    ) -> None:
+        """Wait for `what`, or until the worker is told to stop, or `limit` seconds."""
+        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._stopping.wait())}
+        target = asyncio.ensure_future(what.wait()) if isinstance(what, asyncio.Event) else what
+        waits.add(target)
+        try:
+            await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                if waiting is not what and not waiting.done():
+                    waiting.cancel()
+
+    # -- running -------------------------------------------------------------
+
+    def _start(self, client: AsyncClient, job: Job) -> None:
+        running = _Running(job)
+        self._active[job.id] = running
+        running.task = asyncio.create_task(self._process(client, running), name=f"job {job.id}")
+        running.task.add_done_callback(lambda _: self._finished(job.id))
+
+    def _finished(self, job_id: str) -> None:
+        self._active.pop(job_id, None)
+        self._freed.set()
+
+    async def _process(self, client: AsyncClient, running: _Running) -> None:
+        job = running.job
+        log.debug("job %s (%s, attempt %d) started", job.id, job.queue, job.attempts)
+        beat = asyncio.create_task(self._heartbeats(client, running))
+        try:
+            done, result = await self._invoke(job)
+        finally:
+            beat.cancel()
+        if running.abandoned:
+            return  # given back at shutdown; the function ignored its cancellation
+        if running.lost:
+            log.warning("job %s: result dropped; the job's lease was lost", job.id)
+            return
+        await self._report(client, running, done, result)
+
+    async def _invoke(self, job: Job) -> tuple[bool, Any]:
+        """(True, value) if the function returned a JSON value, else (False, why)."""
+        _current.set(job)  # in this task's own context, so only this job sees it
+        try:
+            value = await invoke.call(self.function, job.params, name=f"job-{job.id}")
+        except Exception as exc:
+            return False, invoke.describe_failure(exc)
+        try:
+            msgspec.json.encode(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            failure = invoke.describe_failure(exc)
+            failure["error"] = f"the job function's return value is not JSON: {exc}"
+            return False, failure
+        return True, value
+
+    async def _heartbeats(self, client: AsyncClient, running: _Running) -> None:
+        interval = self.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                running.job = await client.heartbeat(running.job, lease=self.lease)
+            except (Conflict, NotFound) as exc:
+                running.lost = True
+                log.warning(
+                    "job %s: lease lost (%s); its result will be dropped", running.job.id, exc
+                )
+                return
+            except AcceptedError as exc:
+                log.warning("job %s: heartbeat failed (%s); trying again", running.job.id, exc)
+
+    async def _report(
+        self, client: AsyncClient, running: _Running, done: bool, result: Any
+    ) -> None:
+        job = running.job
+        took = time.monotonic() - running.started
+        try:
+            if done:
+                await client.complete(job, result)
+            else:
+                await client.fail(job, result)
+        except (Conflict, NotFound) as exc:
+            log.warning("job %s: result dropped; the server refused it: %s", job.id, exc)
+            return
+        except AcceptedError as exc:
+            log.error(
+                "job %s: could not report (%s); it runs again when its lease expires", job.id, exc
+            )
+            return
+        if done:
+            log.info("job %s (%s) done in %.3f s", job.id, job.queue, took)
+        else:
+            log.warning(
+                "job %s (%s) failed in %.3f s: %s", job.id, job.queue, took, result["error"]
+            )
+
+    # -- stopping ------------------------------------------------------------
+
+    async def _drain(self, client: AsyncClient) -> None:
+        """Let running jobs finish within the grace period, then give back the rest."""
+        if self._active and not self._hurry.is_set():
+            log.info(
+                "worker %s: stopping; %d job(s) get %g s to finish",
+                self.name,
+                len(self._active),
+                self.grace,
+            )
+            tasks = [r.task for r in self._active.values() if r.task is not None]
+            everything = asyncio.ensure_future(asyncio.wait(tasks))
+            await self._until_hurried(everything, self.grace)
+        unfinished = list(self._active.values())
+        if not unfinished:
+            return
+        for running in unfinished:
+            running.abandoned = True
+            if running.task is not None:
+                running.task.cancel()  # a thread runs on, but its result goes nowhere
+        await asyncio.gather(
+            *(r.task for r in unfinished if r.task is not None), return_exceptions=True
+        )
+        try:
+            async with asyncio.timeout(GIVE_BACK_TIMEOUT):
+                await asyncio.gather(*(self._give_back(client, r.job) for r in unfinished))
+        except TimeoutError:
+            log.error(
+                "worker %s: giving back timed out; those jobs run again when their leases expire",
+                self.name,
+            )
+
+    async def _until_hurried(self, work: asyncio.Future[Any], limit: float) -> None:
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        try:
+            await asyncio.wait({work, hurry}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurry.cancel()
+            work.cancel()
+
+    async def _give_back(self, client: AsyncClient, job: Job) -> None:
+        try:
+            await client.give_back(job)
+        except (Conflict, NotFound) as exc:
+            log.info("job %s: not given back, the server says: %s", job.id, exc)
+        except AcceptedError as exc:
+            log.error(
+                "job %s: could not give back (%s); it runs again when its lease expires",
+                job.id,
+                exc,
+            )
+        else:
+            log.info("job %s: unfinished, given back to %s", job.id, job.queue)

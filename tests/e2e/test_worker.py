@@ -1,0 +1,197 @@
+"""The worker runner end to end: real server, real `accepted worker` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from accepted.client import AsyncClient, Client, JobStatus
+from accepted.worker import Worker
+from tests.e2e import worker_jobs
+from tests.e2e.workers import PATIENCE, StartWorker, start_worker, wait_until_running
+from tests.support.servers import ServerProcess
+
+__all__ = ["start_worker"]  # the fixture, used by name
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[Client]:
+    with Client(server.url) as client:
+        yield client
+
+
+def test_a_job_is_run_and_its_return_value_is_the_result(
+    client: Client, start_worker: StartWorker
+) -> None:
+    start_worker("add", "--queue", "add")
+    job = client.enqueue("add", {"a": 2, "b": 3})
+    done = client.wait(job.id, PATIENCE)
+    assert done.status is JobStatus.DONE and done.result == 5 and done.attempts == 1
+
+
+def test_params_other_than_an_object_are_the_one_argument(
+    client: Client, start_worker: StartWorker
+) -> None:
+    start_worker("echo", "--queue", "echo", "--concurrency", "3")
+    jobs = [client.enqueue("echo", value) for value in ([1, 2], "text", None)]
+    results = [client.wait(job.id, PATIENCE).result for job in jobs]
+    assert results == [{"echo": [1, 2]}, {"echo": "text"}, {"echo": None}]
+
+
+def test_a_coroutine_function_runs_and_sees_its_job(
+    client: Client, start_worker: StartWorker
+) -> None:
+    start_worker("async_add", "--queue", "aio")
+    job = client.enqueue("aio", {"a": 1, "b": 2})
+    assert client.wait(job.id, PATIENCE).result == {"sum": 3, "attempt": 1}
+
+
+def test_an_exception_fails_the_job_with_error_and_traceback(
+    client: Client, start_worker: StartWorker
+) -> None:
+    worker = start_worker("explode", "--queue", "boom")
+    job = client.enqueue("boom", {"message": "kaboom"})
+    failed = client.wait(job.id, PATIENCE)
+    assert failed.status is JobStatus.FAILED and failed.attempts == 1
+    assert failed.result["error"] == "ValueError: kaboom"
+    assert failed.result["type"] == "ValueError"
+    trace = failed.result["traceback"]
+    assert "in explode" in trace and "raise ValueError(message)" in trace
+    assert "invoke.py" not in trace  # the runner's own frames are left out
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert f"job {job.id} (boom) failed" in worker.log
+
+
+def test_a_return_value_that_is_not_json_fails_the_job(
+    client: Client, start_worker: StartWorker
+) -> None:
+    start_worker("not_json", "--queue", "odd")
+    failed = client.wait(client.enqueue("odd").id, PATIENCE)
+    assert failed.status is JobStatus.FAILED
+    assert "not JSON" in failed.result["error"]
+
+
+def test_heartbeats_keep_a_long_job_past_its_lease(
+    client: Client, start_worker: StartWorker
+) -> None:
+    # Lease 1 s, job 3 s: without heartbeats the lease would expire, and with
+    # max_attempts=1 the job would fail instead of being retried.
+    start_worker("sleep", "--queue", "long", "--lease", "1")
+    job = client.enqueue("long", {"seconds": 3}, max_attempts=1)
+    done = client.wait(job.id, PATIENCE)
+    assert done.status is JobStatus.DONE and done.result == "slept 3"
+    assert done.attempts == 1
+
+
+def test_a_job_of_a_killed_worker_is_run_again_by_another(
+    client: Client, start_worker: StartWorker
+) -> None:
+    first = start_worker("hang_on_first_attempt", "--queue", "fragile", "--lease", "1")
+    job = client.enqueue("fragile")
+    wait_until_running(client, job.id)
+    first.signal(signal.SIGKILL)
+    first.wait()
+    start_worker("hang_on_first_attempt", "--queue", "fragile", "--lease", "1")
+    done = client.wait(job.id, PATIENCE)
+    assert done.status is JobStatus.DONE
+    assert done.result == {"attempt": 2} and done.attempts == 2
+
+
+def test_sigterm_lets_running_jobs_finish_within_grace_and_gives_back_the_rest(
+    client: Client, start_worker: StartWorker
+) -> None:
+    worker = start_worker("sleep", "--queue", "s", "--concurrency", "2", "--grace", "3")
+    short = client.enqueue("s", {"seconds": 0.5})
+    long = client.enqueue("s", {"seconds": 120})
+    wait_until_running(client, short.id)
+    wait_until_running(client, long.id)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert client.get(short.id).status is JobStatus.DONE
+    back = client.get(long.id)
+    assert back.status is JobStatus.QUEUED and back.attempts == 1
+    assert "given back" in worker.log
+
+
+def test_a_second_signal_gives_jobs_back_at_once(client: Client, start_worker: StartWorker) -> None:
+    # Grace 120 s: only the second signal can end this worker within PATIENCE.
+    worker = start_worker("sleep", "--queue", "s", "--grace", "120")
+    job = client.enqueue("s", {"seconds": 120})
+    wait_until_running(client, job.id)
+    worker.signal(signal.SIGINT)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert client.get(job.id).status is JobStatus.QUEUED
+
+
+def test_an_idle_worker_stops_at_once(client: Client, start_worker: StartWorker) -> None:
+    worker = start_worker("add", "--queue", "idle", "--poll", "120")
+    job = client.enqueue("idle", {"a": 1, "b": 1})
+    client.wait(job.id, PATIENCE)  # the worker is up and long-polling again
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert "stopped" in worker.log
+
+
+def test_a_result_the_server_refuses_with_409_is_dropped_and_logged(
+    client: Client, start_worker: StartWorker
+) -> None:
+    worker = start_worker("sleep", "--queue", "t")
+    client.wait(client.enqueue("t", {"seconds": 0}).id, PATIENCE)  # the worker is polling
+    # No heartbeat comes within 3 s (lease 30 s): the refusal comes at the report.
+    late = client.enqueue("t", {"seconds": 3}, job_timeout=1.5, priority=0)
+    after = client.enqueue("t", {"seconds": 0}, priority=3)
+    timed_out = client.wait(late.id, PATIENCE)
+    assert timed_out.status is JobStatus.FAILED and "timeout" in (timed_out.error or "")
+    client.wait(after.id, PATIENCE)  # one slot: `late` has been reported by now
+    assert timed_out.attempts == 1
+    assert f"job {late.id}: result dropped; the server refused it" in worker.log
+
+
+def test_a_lost_lease_stops_heartbeats_and_drops_the_result(
+    client: Client, start_worker: StartWorker
+) -> None:
+    worker = start_worker("sleep", "--queue", "lost", "--lease", "0.6")
+    job = client.enqueue("lost", {"seconds": 1.5})
+    wait_until_running(client, job.id)
+    client.delete(job.id)
+    client.wait(client.enqueue("lost", {"seconds": 0}).id, PATIENCE)
+    assert f"job {job.id}: lease lost" in worker.log
+    assert f"job {job.id}: result dropped" in worker.log
+
+
+def test_a_function_that_cannot_be_loaded_is_a_usage_error(start_worker: StartWorker) -> None:
+    worker = start_worker("no_such_function")
+    assert worker.wait() == 2
+    assert "no_such_function" in worker.log
+
+
+# -- from Python -------------------------------------------------------------
+
+
+async def test_the_worker_runs_in_process(server: ServerProcess) -> None:
+    async with AsyncClient(server.url) as client:
+        worker = Worker(worker_jobs.async_add, client=client, queues=["py"], concurrency=2)
+        running = asyncio.create_task(worker.run())
+        jobs = [await client.enqueue("py", {"a": n, "b": n}) for n in range(4)]
+        results = [(await client.wait(job.id, PATIENCE)).result for job in jobs]
+        worker.stop()
+        await asyncio.wait_for(running, PATIENCE)
+    assert [r["sum"] for r in results] == [0, 2, 4, 6]
+
+
+async def test_an_unfinished_coroutine_is_cancelled_and_given_back(server: ServerProcess) -> None:
+    async with AsyncClient(server.url) as client:
+        worker = Worker(worker_jobs.async_sleep, client=client, queues=["py"], grace=0.2)
+        running = asyncio.create_task(worker.run())
+        job = await client.enqueue("py", {"seconds": 120})
+        while not worker.running:  # noqa: ASYNC110 - an in-process look, no event to await
+            await asyncio.sleep(0.01)
+        worker.stop()
+        await asyncio.wait_for(running, PATIENCE)
+        back = await client.get(job.id)
+    assert back.status is JobStatus.QUEUED and back.attempts == 1
