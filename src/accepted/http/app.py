@@ -101,6 +101,7 @@ class App:
 
     async def startup(self) -> None:
         await self.store.open()
+        await self.callbacks.start()
         self.tasks.start()
         self.context.ready = True
 

@@ -198,8 +198,13 @@ def _raw(request: Request, header: bytes, alias: str | None) -> tuple[str | None
     return None, name
 
 
+_ACRONYMS = {"ttl": "TTL", "url": "URL"}
+
+
 def _display(header: bytes) -> str:
-    return "-".join(part.capitalize() for part in header.decode().split("-"))
+    """A header's name as the docs spell it: x-accepted-result-ttl -> X-Accepted-Result-TTL."""
+    parts = header.decode().split("-")
+    return "-".join(_ACRONYMS.get(part, part.capitalize()) for part in parts)
 
 
 def _bad(where: str, problem: str) -> InvalidRequest:

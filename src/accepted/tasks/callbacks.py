@@ -46,6 +46,11 @@ class CallbackSender(Task):
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
+    async def start(self) -> None:
+        """Open the HTTP client up front, so the first callback is not slowed by it."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+
     async def run_once(self, now: float) -> float | None:
         # Held long enough for a slow receiver to answer before another node retries.
         jobs = await self.maintenance.hold_due_callbacks(now, hold=self.timeout * 2 + 5)
@@ -68,8 +73,8 @@ class CallbackSender(Task):
 
     async def _post(self, url: str, job: Job) -> str | None:
         """One attempt; None on a 2xx answer, else what went wrong."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+        await self.start()
+        assert self._client is not None
         headers = {
             "content-type": "application/json",
             "x-accepted-job-id": job.id,
