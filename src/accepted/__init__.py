@@ -1,8 +1,8 @@
 """accepted: a job-queue server with a plain HTTP interface, and its Python client.
 
 `accepted.Client` / `accepted.AsyncClient` talk to a server; the exceptions they
-raise are exported here too. `accepted.Job` is the server's stored job; the
-client's view of a job is `accepted.client.Job`.
+raise are exported here too. `accepted.Job` is a job as the client returns it;
+the server's stored record is `accepted.types.Job`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from accepted.client import (
     AsyncClient,
     Client,
     ClientError,
+    Job,
     NewJob,
     RequestTimeout,
     ServerError,
@@ -35,7 +36,7 @@ from accepted.errors import (
     ShuttingDown,
     StoreUnavailable,
 )
-from accepted.types import CallbackState, Job, JobStatus
+from accepted.types import CallbackState, JobStatus
 
 __all__ = [
     "AcceptedError",
