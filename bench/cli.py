@@ -59,8 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch", type=int, default=d.batch, help="cycle-batch: jobs per call [%(default)s]"
     )
-    p.add_argument("--batch-producers", type=int, default=d.batch_producers)
-    p.add_argument("--batch-workers", type=int, default=d.batch_workers)
+    p.add_argument(
+        "--batch-producers",
+        type=int,
+        default=d.batch_producers,
+        help="cycle-batch: producer connections [%(default)s]",
+    )
+    p.add_argument(
+        "--batch-workers",
+        type=int,
+        default=d.batch_workers,
+        help="cycle-batch: worker connections [%(default)s]",
+    )
     p.add_argument(
         "--drain-jobs",
         type=int,

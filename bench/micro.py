@@ -9,6 +9,7 @@ Nothing here starts a server; the SQLite figures use a scratch file in a temp di
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import sqlite3
 import tempfile
@@ -206,6 +207,100 @@ def wal_pages_per_job(directory: Path) -> dict[str, float]:
     return out
 
 
+_CLAIM_ONE = (
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "
+    "lease_expires_at = ?, updated_at = ? WHERE seq = ? "
+    f"RETURNING {sq._COLUMN_LIST}"
+)
+_PICK = (
+    "SELECT seq FROM jobs WHERE status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?) "
+    "AND queue IN (?) ORDER BY priority, due_at, seq LIMIT ?"
+)
+_CLAIM_MANY = (
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+    "lease = lower(hex(randomblob(12))), lease_expires_at = ?, updated_at = ? "
+    f"WHERE seq IN ({_PICK}) RETURNING {sq._COLUMN_LIST}"
+)
+_DONE_NARROW = (
+    "UPDATE jobs SET status = 'done', result = ?, updated_at = ?, finished_at = ?, "
+    "lease = NULL, lease_expires_at = NULL, "
+    "expires_at = CASE WHEN result_ttl IS NULL THEN NULL ELSE ? + result_ttl END, "
+    "callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, "
+    "callback_next_at = CASE WHEN callback_url IS NULL THEN NULL ELSE ? END "
+    "WHERE id = ? AND status = 'running' AND lease = ? "
+    f"RETURNING {sq._COLUMN_LIST}"
+)
+
+
+def _complete(job: Job, *, now: float) -> Job:
+    from accepted.service import rules
+
+    return rules.complete(job, JobStatus.DONE, msgspec.Raw(b'{"ok":true}'), job.lease, now)
+
+
+def batch_paths(directory: Path, size: int = 100, rounds: int = 30) -> dict[str, float]:
+    """Per job, for batches of `size`: claiming and reporting done, as the SQLite
+    store does it now and in one statement per batch / per job (no fsync)."""
+    conn = sq.SqliteStore(str(directory / "batch.db"))._connect()
+    conn.execute("PRAGMA synchronous = OFF")
+    totals = {k: 0.0 for k in ("claim-now", "claim-one-statement", "done-now", "done-narrow")}
+    result = msgspec.Raw(b'{"ok":true}')
+    for r in range(rounds):
+        conn.execute("BEGIN")
+        conn.executemany(sq._INSERT, [sq._to_row(a_job()) for _ in range(size)])
+        conn.execute("COMMIT")
+        now = time.time()
+        many = r % 2 == 1
+        conn.execute("BEGIN")
+        began = time.perf_counter()
+        if many:
+            taken = [
+                sq._from_row(row)
+                for row in conn.execute(_CLAIM_MANY, (now + 30, now, now, "bench", size))
+            ]
+        else:
+            seqs = [row[0] for row in conn.execute(_PICK, (now, "bench", size))]
+            taken = [
+                sq._from_row(
+                    conn.execute(_CLAIM_ONE, (secrets.token_hex(12), now + 30, now, seq)).fetchone()
+                )
+                for seq in seqs
+            ]
+        totals["claim-one-statement" if many else "claim-now"] += time.perf_counter() - began
+        began = time.perf_counter()
+        for job in taken:
+            if many:
+                sq._from_row(
+                    conn.execute(
+                        _DONE_NARROW, (bytes(result), now, now, now, now, job.id, job.lease)
+                    ).fetchone()
+                )
+            else:
+                conn.execute("SAVEPOINT one")
+                sq._update(conn, job.id, functools.partial(_complete, now=now))
+                conn.execute("RELEASE one")
+        totals["done-narrow" if many else "done-now"] += time.perf_counter() - began
+        conn.execute("COMMIT")
+    conn.close()
+    per_job = rounds // 2 * size
+    return {
+        f"claim {size}: SELECT seqs, then one UPDATE..RETURNING per job (now)": totals["claim-now"]
+        / per_job
+        * 1e6,
+        f"claim {size}: one UPDATE..WHERE seq IN (..) RETURNING, leases from randomblob()": totals[
+            "claim-one-statement"
+        ]
+        / per_job
+        * 1e6,
+        "done: SAVEPOINT + SELECT + rules.complete + UPDATE 22 columns (now)": totals["done-now"]
+        / per_job
+        * 1e6,
+        "done: one conditional UPDATE..RETURNING of the changed columns": totals["done-narrow"]
+        / per_job
+        * 1e6,
+    }
+
+
 def writer_round_trip_us(directory: Path) -> dict[str, float]:
     """SqliteWriter.run with a no-op: the thread hop, futures and one transaction."""
 
@@ -245,6 +340,7 @@ def main() -> None:
             "store, per job, inside one transaction (no fsync)": store_pieces(directory),
             "commit (one transaction)": commit_costs(directory),
             "WAL pages written per job (pages, not us)": wal_pages_per_job(directory),
+            "batch paths, per job (no fsync)": batch_paths(directory),
             "writer thread hop": writer_round_trip_us(directory),
         }
     for title, figures in sections.items():

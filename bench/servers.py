@@ -269,6 +269,14 @@ class RunningServer:
         self.stop()
         raise RuntimeError(f"server not ready in {STARTUP_TIMEOUT}s:\n{self.log_path.read_text()}")
 
+    @property
+    def loop_pid(self) -> int | None:
+        """The process running the app's event loop: granian's is its worker."""
+        if self.tree is None:
+            return None
+        pids = self.tree.pids()
+        return pids[-1] if self.spec.stack == "granian" and len(pids) > 1 else pids[0]
+
     def snapshot(self) -> Snapshot:
         # Under granian the loop runs in a worker process, not the first one's main thread.
         return _snapshot(self.tree, self.fsyncs, loop_thread=self.spec.stack == "uvicorn")
@@ -326,6 +334,10 @@ class ExternalServer:
         self.port = int(port or 80)
         self.tree = ProcessTree(pid) if pid is not None else None
         self.fsyncs: FsyncCounter | None = None
+
+    @property
+    def loop_pid(self) -> int | None:
+        return None if self.tree is None else self.tree.pid
 
     def start(self) -> ExternalServer:
         if _status(self.port, "/healthz") != 200:

@@ -26,11 +26,11 @@ class Options:
     duration: float = 5.0  # seconds per throughput workload (and per latency workload at most)
     procs: int = 2  # client processes
     connections: int = 32  # enqueue/constant: keep-alive connections in all
-    producers: int = 4  # cycle: producer connections in all
-    workers: int = 8  # cycle and drain: worker connections in all
+    producers: int = 16  # cycle: producer connections in all
+    workers: int = 32  # cycle and drain: worker connections in all
     batch: int = 100  # cycle-batch: jobs per call
-    batch_producers: int = 2
-    batch_workers: int = 4
+    batch_producers: int = 4
+    batch_workers: int = 8
     drain_jobs: int = 20_000
     samples: int = 1000  # latency workloads
     settle_ms: float = 2.0
@@ -98,12 +98,13 @@ class Bench:
     @contextlib.contextmanager
     def measuring(self, r: Result, server: Server) -> Iterator[None]:
         """The measured window of a workload; sampled by py-spy with --profile."""
-        if self.o.profile is None or server.tree is None:
+        pid = server.loop_pid
+        if self.o.profile is None or pid is None:
             yield
             return
         self.o.profile.mkdir(parents=True, exist_ok=True)
         out = self.o.profile / f"{r.workload}-{r.stack}-{r.run}"
-        with Profiler(server.tree.pid, out):
+        with Profiler(pid, out):
             yield
         collapsed = out.with_suffix(".txt")
         if collapsed.exists():
