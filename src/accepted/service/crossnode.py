@@ -25,6 +25,7 @@ class CrossNodeWakeups:
         self.signals = signals
         self.store = store
         self._reading: set[asyncio.Task[None]] = set()
+        self._resyncing: asyncio.Task[None] | None = None
 
     def jobs_available(self, queue: str, count: int) -> None:
         self.signals.takers.job_available(queue, count)
@@ -36,14 +37,16 @@ class CrossNodeWakeups:
 
     def resync(self) -> None:
         # Takers re-check on their own (`recheck_interval`); result waiters do not.
+        # One resync at a time: with many waiters a round takes a while.
         waiting = self.signals.results.waiting()
-        if waiting:
-            self._read(waiting)
+        if waiting and (self._resyncing is None or self._resyncing.done()):
+            self._resyncing = self._read(waiting)
 
-    def _read(self, job_ids: list[str]) -> None:
+    def _read(self, job_ids: list[str]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._answer(job_ids))
         self._reading.add(task)
         task.add_done_callback(self._reading.discard)
+        return task
 
     async def _answer(self, job_ids: list[str]) -> None:
         results = self.signals.results

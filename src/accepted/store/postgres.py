@@ -5,9 +5,9 @@
 - A rule that needs a row's state locks it (`SELECT ... FOR UPDATE`), applies
   the service's `decide`, and writes, in one transaction. Sweeps lock their
   batch with `SKIP LOCKED`, so nodes sweeping at once split the work.
-- Writes that make a job takeable, final or gone NOTIFY the other nodes in the
-  same statement (see `postgres_sql`); a `Listener` per node turns the notices
-  into wake-ups and keeps the node on the database's clock.
+- Writes that make a job takeable, final or gone are announced to the other
+  nodes (NOTIFY) just after they commit; each node's `Link` turns the others'
+  notices into wake-ups and keeps the node on the database's clock.
 - Driver errors never escape: an unreachable database is `StoreUnavailable`
   (HTTP 503). Getting a connection is retried with backoff; the pool replaces
   broken connections, so the node recovers by itself when the database returns.
@@ -30,7 +30,7 @@ from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
 from accepted.store import postgres_sql as sql
 from accepted.store.base import Decide, Due, Wakeups
 from accepted.store.migrations import load_migrations
-from accepted.store.postgres_listen import DbClock, Listener
+from accepted.store.postgres_link import DbClock, Link
 from accepted.types import Job
 
 log = logging.getLogger("accepted.store.postgres")
@@ -71,13 +71,13 @@ class PostgresStore:
         self.node = secrets.token_hex(6)
         self._clock = DbClock(local_clock)
         self._pool: Any = None
-        self._listener = Listener(self._connect_one, self.node, self._clock)
+        self._link = Link(self._connect_one, self.node, self._clock)
 
     def clock(self) -> float:
         return self._clock.now()
 
     def attach(self, wakeups: Wakeups) -> None:
-        self._listener.wakeups = wakeups
+        self._link.wakeups = wakeups
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -89,18 +89,18 @@ class PostgresStore:
                 max_size=self.pool_size,
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
+                reset=_keep_session,
                 server_settings=self._session_settings(""),
             )
             async with self._pool.acquire() as conn:
                 await _migrate(conn)
-                await self._clock.sync(conn)
+            await self._link.start()
         except _DRIVER as exc:
             await self.close()
             raise StoreUnavailable(f"cannot open the PostgreSQL database: {exc}") from exc
-        self._listener.start()
 
     async def close(self) -> None:
-        await self._listener.stop()
+        await self._link.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -112,7 +112,11 @@ class PostgresStore:
         connecting: Awaitable[Any] = asyncpg.connect(
             self.url,
             timeout=CONNECT_TIMEOUT,
-            server_settings=self._session_settings("/listen"),
+            server_settings={
+                **self._session_settings("/link"),
+                # Only notices are written here, and they need not be durable.
+                "synchronous_commit": "off",
+            },
         )
         return connecting
 
@@ -172,9 +176,13 @@ class PostgresStore:
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
         if not jobs:
             return
-        args = [*sql.column_arrays(jobs, sql.COLUMNS), sql.insert_notices(self.node, jobs)]
+        if len(jobs) == 1:
+            query, args = sql.INSERT_ONE, sql.column_values(jobs[0])
+        else:
+            query, args = sql.INSERT, sql.column_arrays(jobs, sql.COLUMNS)
         # One statement: atomic without an explicit transaction.
-        await self._run(lambda conn: conn.execute(sql.INSERT, *args), transaction=False)
+        await self._run(lambda conn: conn.execute(query, *args), transaction=False)
+        self._link.announce(sql.newly_takeable((None, job) for job in jobs), ())
 
     async def get_job(self, job_id: str) -> Job | None:
         async def work(conn: Any) -> Job | None:
@@ -208,7 +216,10 @@ class PostgresStore:
         return await self._run(work, transaction=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
+        changes: list[tuple[Job, Job]] = []
+
         async def work(conn: Any) -> Job:
+            changes.clear()  # a retried transaction starts over
             record = await conn.fetchrow(sql.LOCK_ONE, job_id)
             if record is None:
                 raise JobNotFound(f"no job {job_id}")
@@ -216,56 +227,65 @@ class PostgresStore:
             new = decide(job)
             if new is None:
                 return job
-            await self._write(conn, [(job, new)])
+            changes.append((job, new))
+            await _write(conn, changes)
             return new
 
         if not _is_uuid(job_id):
             raise JobNotFound(f"no job {job_id}")
-        return await self._run(work)
+        result = await self._run(work)
+        self._announce(changes)
+        return result
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
+        written: list[tuple[Job, Job]] = []
+
         async def work(conn: Any) -> list[Job | Exception]:
             ids = sorted({job_id for job_id, _ in changes if _is_uuid(job_id)})
             records = await conn.fetch(sql.LOCK_MANY, ids)
             before = {job.id: job for job in map(sql.from_record, records)}
             current = dict(before)
-            results: list[Job | Exception] = []
-            for job_id, decide in changes:
-                results.append(_apply(current, job_id, decide))
-            await self._write(
-                conn, [(before[i], job) for i, job in current.items() if job is not before[i]]
-            )
+            results = [_apply(current, job_id, decide) for job_id, decide in changes]
+            written[:] = [(before[i], job) for i, job in current.items() if job is not before[i]]
+            await _write(conn, written)
             return results
 
-        return await self._run(work)
+        results = await self._run(work)
+        self._announce(written)
+        return results
 
     async def delete_job(self, job_id: str) -> Job:
-        notice = sql.settled_notices(self.node, [job_id])[0]
-
         async def work(conn: Any) -> Job:
-            record = await conn.fetchrow(sql.DELETE, job_id, notice)
+            record = await conn.fetchrow(sql.DELETE, job_id)
             if record is None:
                 raise JobNotFound(f"no job {job_id}")
             return sql.from_record(record)
 
         if not _is_uuid(job_id):
             raise JobNotFound(f"no job {job_id}")
-        return await self._run(work, transaction=False)
+        job = await self._run(work, transaction=False)
+        if not job.is_final:  # waiters elsewhere stop waiting; for a final job none are left
+            self._link.announce((), (job.id,))
+        return job
 
     async def sweep(self, due: Due, now: float, decide: Decide, limit: int) -> list[Job]:
         query = sql.sweep_query(due)
 
+        changes: list[tuple[Job, Job]] = []
+
         async def work(conn: Any) -> list[Job]:
-            changes = []
+            changes.clear()  # a retried transaction starts over
             for record in await conn.fetch(query, now, limit):
                 job = sql.from_record(record)
                 new = decide(job)
                 if new is not None:
                     changes.append((job, new))
-            await self._write(conn, changes)
+            await _write(conn, changes)
             return [new for _, new in changes]
 
-        return await self._run(work)
+        changed = await self._run(work)
+        self._announce(changes)
+        return changed
 
     async def purge_expired(self, now: float, limit: int) -> list[str]:
         async def work(conn: Any) -> list[str]:
@@ -282,16 +302,28 @@ class PostgresStore:
 
         return await self._run(work, transaction=False)
 
-    async def _write(self, conn: Any, changes: Sequence[tuple[Job, Job]]) -> None:
-        """Write the new rows and announce what they change, in the caller's transaction."""
-        if not changes:
-            return
+    def _announce(self, changes: Sequence[tuple[Job, Job]]) -> None:
+        """Tell the other nodes what committed changes made takeable or final."""
+        if changes:
+            self._link.announce(sql.newly_takeable(changes), sql.newly_settled(changes))
+
+
+async def _write(conn: Any, changes: Sequence[tuple[Job, Job]]) -> None:
+    """Write the new rows of (old, new) pairs, in the caller's transaction."""
+    if len(changes) == 1:
+        await conn.execute(sql.UPDATE_ONE, *sql.column_values(changes[0][1], ("id", *sql.MUTABLE)))
+    elif changes:
         new_rows = [new for _, new in changes]
-        await conn.execute(
-            sql.UPDATE,
-            *sql.column_arrays(new_rows, ("id", *sql.MUTABLE)),
-            sql.change_notices(self.node, changes),
-        )
+        await conn.execute(sql.UPDATE, *sql.column_arrays(new_rows, ("id", *sql.MUTABLE)))
+
+
+async def _keep_session(conn: Any) -> None:
+    """Releasing a connection skips asyncpg's reset query (a round trip per call).
+
+    Nothing here changes session state: no SET, LISTEN, cursors or session
+    advisory locks on pooled connections (the pool still rolls back an open
+    transaction).
+    """
 
 
 def _apply(current: dict[str, Job], job_id: str, decide: Decide) -> Job | Exception:

@@ -1,10 +1,21 @@
-"""A PostgreSQL node's links to the others: LISTEN for their changes, and the shared clock.
+"""A PostgreSQL node's link to the others: their notices in, ours out, and the shared clock.
 
-Both run on one dedicated connection, kept alive by one task: it listens,
-reads the database clock every few seconds (which doubles as a check that
-the connection still works), and reconnects with backoff when it fails.
-Notices only hurry waiters along; after a reconnect, when some may have been
-missed, the node is told to re-check (`Wakeups.resync`).
+One dedicated connection per node, kept alive by one task: it LISTENs, sends
+this node's notices, reads the database clock every few seconds (which also
+checks that the connection still works), and reconnects with backoff.
+
+Why notices are not sent inside the writing transactions: PostgreSQL
+serializes the commits of all transactions that NOTIFY (a database-wide lock
+held through the commit's WAL flush), so every enqueue and report would wait
+for the previous one's fsync. Instead each write commits alone, and the node
+announces what it changed just after, on this connection, whose session
+commits asynchronously (a notice need not be durable). While one batch is
+being sent the next accumulates, so under load one statement carries many.
+
+Notices only hurry waiters along. Those missed (the link was down, or a node
+died between a commit and its notice) are covered by re-checks: takers look
+again every second, and `Wakeups.resync` is called after every reconnect and
+every few seconds, so result waiters re-read their jobs.
 """
 
 from __future__ import annotations
@@ -13,22 +24,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
 
 from accepted.store.base import Wakeups
-from accepted.store.postgres_sql import CHANNEL
+from accepted.store.postgres_sql import CHANNEL, NOTIFY
 
 log = logging.getLogger("accepted.store.postgres")
 
-CLOCK_REFRESH = 5.0  # seconds between readings of the database clock
+CHECK_INTERVAL = 5.0  # seconds between clock readings and resyncs
 CHECK_TIMEOUT = 5.0  # a reading slower than this means the connection is gone
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
+MAX_HELD_IDS = 100_000  # settled ids kept while the link is down; beyond, resync covers
 _SAMPLES = 3
 
 _DB_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
+_LINK_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class DbClock:
@@ -43,7 +56,6 @@ class DbClock:
     def __init__(self, local: Callable[[], float] = time.time) -> None:
         self.local = local
         self.offset = 0.0
-        self.synced = False
 
     def now(self) -> float:
         return self.local() + self.offset
@@ -60,69 +72,153 @@ class DbClock:
                 best = sample
         assert best is not None
         self.offset = best[1]
-        self.synced = True
 
 
-class Listener:
-    """Keeps a LISTEN connection open and passes other nodes' notices to `wakeups`."""
+class Outbox:
+    """What this node's writes changed and the others have not been told yet, merged.
 
-    def __init__(
-        self,
-        connect: Callable[[], Any],
-        node: str,
-        clock: DbClock,
-    ) -> None:
+    Payloads are "<kind> <node> <rest>": kind q (rest "<count> <queue>": jobs
+    became takeable) or s (rest "<id>,<id>...": jobs became final or were
+    deleted). The node id lets each node skip its own notices.
+    """
+
+    MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
+    IDS_PER_NOTICE = 200
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.available: dict[str, int] = {}
+        self.settled: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.available or self.settled)
+
+    def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
+        for queue in takeable:
+            self.available[queue] = self.available.get(queue, 0) + 1
+        self.settled.extend(settled)
+        del self.settled[:-MAX_HELD_IDS]
+
+    def take(self) -> Outbox:
+        """Everything held, as its own outbox; this one is left empty."""
+        batch = Outbox(self.node)
+        batch.available, self.available = self.available, {}
+        batch.settled, self.settled = self.settled, []
+        return batch
+
+    def put_back(self, batch: Outbox) -> None:
+        for queue, count in batch.available.items():
+            self.available[queue] = self.available.get(queue, 0) + count
+        self.settled[:0] = batch.settled
+
+    def payloads(self) -> list[str]:
+        found = []
+        for queue, count in self.available.items():
+            payload = f"q {self.node} {count} {queue}"
+            # A name too long to announce is not: its takers find the job at their re-check.
+            if len(payload.encode()) < self.MAX_PAYLOAD:
+                found.append(payload)
+        step = self.IDS_PER_NOTICE
+        for i in range(0, len(self.settled), step):
+            found.append(f"s {self.node} " + ",".join(self.settled[i : i + step]))
+        return found
+
+
+class Link:
+    """Keeps the node's link connection open; see the module docstring."""
+
+    def __init__(self, connect: Callable[[], Any], node: str, clock: DbClock) -> None:
         self._connect = connect
         self.node = node
         self.clock = clock
         self.wakeups: Wakeups | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.outbox = Outbox(node)
         self._conn: Any = None
+        self._busy = asyncio.Lock()  # one statement at a time on the connection
+        self._task: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="pg-listener")
+    async def start(self) -> None:
+        """Connect and listen before returning, so the node hears from its first request."""
+        lost = await self._listen()
+        self._task = asyncio.create_task(self._run(lost), name="pg-link")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        await self._drop()
+        for task in (self._task, self._sender):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._task = self._sender = None
+        self._drop()
 
-    async def _run(self) -> None:
+    def announce(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
+        """Tell the other nodes, soon, about jobs that became takeable or settled."""
+        self.outbox.add(takeable, settled)
+        self._kick()
+
+    def _kick(self) -> None:
+        if self.outbox and self._conn is not None and (self._sender is None or self._sender.done()):
+            self._sender = asyncio.create_task(self._send(), name="pg-notify")
+
+    async def _send(self) -> None:
+        while self.outbox and self._conn is not None:
+            batch = self.outbox.take()
+            try:
+                async with self._busy:
+                    await self._conn.execute(NOTIFY, batch.payloads())
+            except _LINK_ERRORS as exc:
+                self.outbox.put_back(batch)  # sent after the reconnect
+                log.debug("notice not sent (%s); kept for the reconnect", exc)
+                return
+
+    async def _run(self, lost: asyncio.Event | None) -> None:
         failures = 0
         while True:
             try:
-                await self._listen()
-                if failures and self.wakeups is not None:
-                    self.wakeups.resync()
+                if lost is None:
+                    lost = await self._listen()
+                    self._resync()  # notices may have been missed while away
                 failures = 0
-                await self._keep_checking()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                self._kick()
+                await self._keep_checking(lost)
+            except _LINK_ERRORS as exc:
                 delay = RECONNECT_BACKOFF[min(failures, len(RECONNECT_BACKOFF) - 1)]
                 failures += 1
-                log.warning("listener connection lost (%s); reconnecting in %.2f s", exc, delay)
-                await self._drop()
+                log.warning("link to the database lost (%s); reconnecting in %.2f s", exc, delay)
+                self._drop()
+                lost = None
                 await asyncio.sleep(delay)
 
-    async def _listen(self) -> None:
-        self._conn = await self._connect()
-        await self._conn.add_listener(CHANNEL, self._on_notice)
-        await self.clock.sync(self._conn)
-
-    async def _keep_checking(self) -> None:
-        """Re-read the clock every few seconds; return to reconnect once the link drops."""
+    async def _listen(self) -> asyncio.Event:
+        conn = await self._connect()
         lost = asyncio.Event()
-        self._conn.add_termination_listener(lambda conn: lost.set())
+        conn.add_termination_listener(lambda _: lost.set())
+        try:
+            await conn.add_listener(CHANNEL, self._on_notice)
+            await self.clock.sync(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        self._conn = conn
+        return lost
+
+    async def _keep_checking(self, lost: asyncio.Event) -> None:
+        """Re-read the clock and resync every few seconds; raise once the link drops."""
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CLOCK_REFRESH):
+                async with asyncio.timeout(CHECK_INTERVAL):
                     await lost.wait()
             if lost.is_set() or self._conn.is_closed():
-                raise asyncpg.InterfaceError("listener connection closed")
-            await self.clock.sync(self._conn)
+                raise asyncpg.InterfaceError("link connection closed")
+            async with self._busy:
+                await self.clock.sync(self._conn)
+            self._resync()
 
-    async def _drop(self) -> None:
+    def _resync(self) -> None:
+        if self.wakeups is not None:
+            self.wakeups.resync()
+
+    def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.terminate()

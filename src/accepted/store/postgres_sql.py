@@ -1,9 +1,4 @@
-"""The PostgreSQL backend's SQL and row mapping, kept apart from its connection logic.
-
-Every write that makes a job takeable, final or gone also sends a NOTIFY in
-the same statement, so other nodes hear of it exactly when it commits (and
-never of a write that rolled back).
-"""
+"""The PostgreSQL backend's SQL and row mapping, kept apart from its connection logic."""
 
 from __future__ import annotations
 
@@ -55,27 +50,32 @@ _LIST = ", ".join(COLUMNS)
 _J_LIST = ", ".join(f"j.{c}" for c in COLUMNS)
 _ACTIVE = "('delayed', 'queued', 'running')"
 
-# Sends each payload of the text[] parameter $n on the channel.
-_NOTIFY_ALL = "SELECT pg_notify('{channel}', p) FROM unnest(${n}::text[]) AS p"
-
 
 def _unnest(columns: Sequence[str], first: int) -> str:
     args = ", ".join(f"${first + i}::{COLUMN_TYPES[c]}[]" for i, c in enumerate(columns))
     return f"unnest({args})"
 
 
-INSERT = (
-    f"WITH inserted AS (INSERT INTO {TABLE} ({_LIST}) "
-    f"SELECT * FROM {_unnest(COLUMNS, 1)}) "
-    + _NOTIFY_ALL.format(channel=CHANNEL, n=len(COLUMNS) + 1)
+# A batch goes in as one array per column; one job (the common case) as plain
+# parameters, which asyncpg encodes faster.
+INSERT = f"INSERT INTO {TABLE} ({_LIST}) SELECT * FROM {_unnest(COLUMNS, 1)}"
+INSERT_ONE = (
+    f"INSERT INTO {TABLE} ({_LIST}) VALUES "
+    f"({', '.join(f'${i + 1}::{COLUMN_TYPES[c]}' for i, c in enumerate(COLUMNS))})"
 )
 
-# Writes the new rows of jobs, by id, and sends the payloads in the last parameter.
+# Writes the new rows of jobs, matched by id.
 UPDATE = (
-    f"WITH changed AS (UPDATE {TABLE} AS j SET ({', '.join(MUTABLE)}) = "
+    f"UPDATE {TABLE} AS j SET ({', '.join(MUTABLE)}) = "
     f"({', '.join('u.' + c for c in MUTABLE)}) "
     f"FROM {_unnest(('id', *MUTABLE), 1)} AS u(id, {', '.join(MUTABLE)}) "
-    "WHERE j.id = u.id) " + _NOTIFY_ALL.format(channel=CHANNEL, n=len(MUTABLE) + 2)
+    "WHERE j.id = u.id"
+)
+
+UPDATE_ONE = (
+    f"UPDATE {TABLE} SET ({', '.join(MUTABLE)}) = "
+    f"({', '.join(f'${i + 2}::{COLUMN_TYPES[c]}' for i, c in enumerate(MUTABLE))}) "
+    "WHERE id = $1"
 )
 
 SELECT_ONE = f"SELECT {_LIST} FROM {TABLE} WHERE id = $1"
@@ -83,12 +83,10 @@ LOCK_ONE = SELECT_ONE + " FOR UPDATE"
 # Locks in id order, so two batches naming the same jobs cannot deadlock.
 LOCK_MANY = f"SELECT {_LIST} FROM {TABLE} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 
-# The deleted row, and a notice for waiters if it was not final yet.
-DELETE = (
-    f"WITH gone AS (DELETE FROM {TABLE} WHERE id = $1 RETURNING {_LIST}), "
-    f"told AS (SELECT pg_notify('{CHANNEL}', $2) FROM gone WHERE status IN {_ACTIVE}) "
-    f"SELECT {_LIST}, (SELECT count(*) FROM told) AS told FROM gone"
-)
+DELETE = f"DELETE FROM {TABLE} WHERE id = $1 RETURNING {_LIST}"
+
+# Sends each payload of the text[] parameter on the channel.
+NOTIFY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"
 
 
 def claim_query(queues: Sequence[str] | None) -> str:
@@ -155,6 +153,11 @@ def column_arrays(jobs: Sequence[Job], columns: Sequence[str]) -> list[list[Any]
     return [[_value(getattr(job, c)) for job in jobs] for c in columns]
 
 
+def column_values(job: Job, columns: Sequence[str] = COLUMNS) -> list[Any]:
+    """The job's values of `columns`, for INSERT_ONE and UPDATE_ONE."""
+    return [_value(getattr(job, c)) for c in columns]
+
+
 def _value(value: Any) -> Any:
     if isinstance(value, msgspec.Raw):
         return bytes(value)
@@ -173,51 +176,18 @@ def from_record(record: Any) -> Job:
     return Job(**values)
 
 
-# -- notices -----------------------------------------------------------------------
-# Payloads are "<kind> <node> <rest>": kind q (rest "<count> <queue>": jobs became
-# takeable) or s (rest "<id>,<id>...": jobs became final or were deleted). The
-# node lets each node skip its own notices, which it has already acted on.
-
-MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
-_IDS_PER_NOTICE = 200
+# -- what a change announces ----------------------------------------------------------
 
 
-def available_notice(node: str, queue: str, count: int) -> str | None:
-    payload = f"q {node} {count} {queue}"
-    # A name too long to announce is not announced: its takers find the job
-    # at their next re-check instead.
-    return payload if len(payload.encode()) < MAX_PAYLOAD else None
-
-
-def settled_notices(node: str, job_ids: Sequence[str]) -> list[str]:
+def newly_takeable(changes: Iterable[tuple[Job | None, Job]]) -> list[str]:
+    """Queues of (old, new) pairs that became queued, once per job (old None: inserted)."""
     return [
-        f"s {node} " + ",".join(job_ids[i : i + _IDS_PER_NOTICE])
-        for i in range(0, len(job_ids), _IDS_PER_NOTICE)
+        new.queue
+        for old, new in changes
+        if new.status is JobStatus.QUEUED and (old is None or old.status is not JobStatus.QUEUED)
     ]
 
 
-def change_notices(node: str, changes: Iterable[tuple[Job, Job]]) -> list[str]:
-    """What to announce for (old, new) row pairs: newly takeable and newly final jobs."""
-    counts: dict[str, int] = {}
-    settled: list[str] = []
-    for old, new in changes:
-        if new.status is JobStatus.QUEUED and old.status is not JobStatus.QUEUED:
-            counts[new.queue] = counts.get(new.queue, 0) + 1
-        elif new.is_final and not old.is_final:
-            settled.append(new.id)
-    return [*_available(node, counts), *settled_notices(node, settled)]
-
-
-def insert_notices(node: str, jobs: Iterable[Job]) -> list[str]:
-    counts: dict[str, int] = {}
-    for job in jobs:
-        if job.status is JobStatus.QUEUED:
-            counts[job.queue] = counts.get(job.queue, 0) + 1
-    return list(_available(node, counts))
-
-
-def _available(node: str, counts: dict[str, int]) -> Iterable[str]:
-    for queue, count in counts.items():
-        notice = available_notice(node, queue, count)
-        if notice is not None:
-            yield notice
+def newly_settled(changes: Iterable[tuple[Job, Job]]) -> list[str]:
+    """Ids of (old, new) pairs that became final."""
+    return [new.id for old, new in changes if new.is_final and not old.is_final]
