@@ -93,6 +93,41 @@ def _frame_name(frame: str) -> str:
     return f"{path}:{m.group('func')}"
 
 
+# Innermost frame first: the first that matches names the layer a sample is charged to.
+LAYERS: tuple[tuple[str, str], ...] = (
+    ("accepted/store/", "store (SQL, rows, writer hand-off)"),
+    ("accepted/service/", "service (rules, ids, wake-ups)"),
+    ("accepted/http/render", "render (job JSON)"),
+    ("accepted/http/", "accepted HTTP layer (parse, headers, dispatch)"),
+    ("uvicorn/", "uvicorn protocol + ASGI send"),
+    ("asyncio/", "event loop (uvloop C: epoll, socket I/O, HTTP parsing, tasks)"),
+    ("granian", "granian"),
+)
+
+
+def layers(collapsed: Path) -> dict[str, dict[str, float]]:
+    """Per thread, the share of samples charged to each layer of the code."""
+    out: dict[str, Counter[str]] = {}
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        thread = frames[0] if frames[0].startswith(("thread", "process")) else "all"
+        layer = "other"
+        for frame in reversed(frames):
+            name = _frame_name(frame)
+            match = next((label for prefix, label in LAYERS if name.startswith(prefix)), None)
+            if match is not None:
+                layer = match
+                break
+        out.setdefault(thread, Counter())[layer] += int(count)
+    return {
+        thread: {k: round(100 * v / sum(c.values()), 1) for k, v in c.most_common()}
+        for thread, c in out.items()
+    }
+
+
 def summarize(collapsed: Path, top: int = 25) -> str:
     """Inclusive and self sample shares of the busiest functions, per thread."""
     per_thread: dict[str, tuple[Counter[str], Counter[str], list[int]]] = {}
@@ -109,7 +144,10 @@ def summarize(collapsed: Path, top: int = 25) -> str:
             inclusive[name] += int(count)
         if body:
             own[body[-1]] += int(count)
-    lines = []
+    lines = ["== by layer (% of each thread's samples)"]
+    for thread, shares in layers(collapsed).items():
+        lines.append(f"  {thread}")
+        lines += [f"    {share:5.1f}  {label}" for label, share in shares.items()]
     for thread, (inclusive, own, total) in sorted(per_thread.items(), key=lambda t: -t[1][2][0]):
         n = total[0]
         lines.append(f"== {thread}: {n} samples ({n / RATE:.1f} s at {RATE} Hz)")
