@@ -238,7 +238,9 @@ def report(results: Sequence[Result], repeat: int) -> None:
     print(table(shown))
     checks = verdicts(shown)
     if checks:
-        print("\nissue 4 targets")
+        kinds = {r.db for r in shown}
+        note = "" if kinds == {"sqlite"} else f" (set for SQLite; this run: {', '.join(kinds)})"
+        print(f"\nissue 4 targets{note}")
         print("\n".join(checks))
 
 

@@ -21,8 +21,10 @@ class Features:
     batch_report: str | None
 
     def batch_missing(self) -> str | None:
-        missing = [m for m in (self.batch_enqueue, self.batch_take, self.batch_report) if m]
-        return "; ".join(missing) or None
+        """The first batch call the server lacks (the later ones were not tried)."""
+        return next(
+            (m for m in (self.batch_enqueue, self.batch_take, self.batch_report) if m), None
+        )
 
 
 def _call(
