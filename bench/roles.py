@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,18 @@ async def _connect(spec: ClientSpec, n: int) -> list[Connection]:
     return list(await asyncio.gather(*(Connection.open(spec.host, spec.port) for _ in range(n))))
 
 
+def _task(work: Coroutine[Any, Any, None], tally: Tally) -> asyncio.Task[None]:
+    """A connection's loop; a dropped connection ends it and counts as an error."""
+
+    async def guarded() -> None:
+        try:
+            await work
+        except (ConnectionError, OSError) as exc:
+            tally.error(f"connection lost: {exc}")
+
+    return asyncio.create_task(guarded())
+
+
 def _close(conns: list[Connection]) -> None:
     for conn in conns:
         conn.close()
@@ -180,8 +192,8 @@ async def cycle(spec: ClientSpec, start: Callable[[], None]) -> Tally:
     backlog = _Backlog(spec.backlog)
     start()
     tally.started = time.monotonic()
-    tasks = [asyncio.create_task(_producer(c, spec, tally, backlog)) for c in producers]
-    tasks += [asyncio.create_task(_worker(c, spec, tally, backlog)) for c in workers]
+    tasks = [_task(_producer(c, spec, tally, backlog), tally) for c in producers]
+    tasks += [_task(_worker(c, spec, tally, backlog), tally) for c in workers]
     await until_deadline(tasks, spec.duration)
     tally.finished = time.monotonic()
     _close(producers + workers)
@@ -195,7 +207,7 @@ async def enqueue(spec: ClientSpec, start: Callable[[], None]) -> Tally:
     backlog = _Backlog(0)
     start()
     tally.started = time.monotonic()
-    tasks = [asyncio.create_task(_producer(c, spec, tally, backlog)) for c in producers]
+    tasks = [_task(_producer(c, spec, tally, backlog), tally) for c in producers]
     await until_deadline(tasks, spec.duration)
     tally.finished = time.monotonic()
     tally.counts["jobs"] = tally.counts["enqueued"]
@@ -225,9 +237,7 @@ async def drain(spec: ClientSpec, start: Callable[[], None]) -> Tally:
     workers = await _connect(spec, spec.workers)
     start()
     tally.started = time.monotonic()
-    await until_deadline(
-        [asyncio.create_task(_drainer(c, spec, tally)) for c in workers], spec.duration
-    )
+    await until_deadline([_task(_drainer(c, spec, tally), tally) for c in workers], spec.duration)
     tally.finished = time.monotonic()
     _close(workers)
     return tally
