@@ -16,7 +16,14 @@ from bench.loadgen import _FORK, Fleet, Role, Tally, run_fleet
 from bench.profile import Profiler, summarize
 from bench.results import Result, percentiles_ms
 from bench.roles import ClientSpec
-from bench.servers import ExternalServer, RunningServer, Server, ServerSpec, strace_available
+from bench.servers import (
+    ExternalServer,
+    ProcessTree,
+    RunningServer,
+    Server,
+    ServerSpec,
+    strace_available,
+)
 
 HOST = "127.0.0.1"
 
@@ -313,29 +320,9 @@ class Bench:
             without = Result("idle")
             self._fleet(without, server, roles.enqueue, probe)
             rss_before = tree.rss_bytes() if tree is not None else None
-            files_before = tree.open_files() if tree is not None else 0
-            stop = _FORK.Event()
-            hold = replace(
-                self.spec(server, self.queue("idle"), block=300.0, stop=stop),
-                duration=self.o.duration * 4 + 300,
-            )
-            holders = Fleet(
-                roles.idle_holder, [replace(hold, producers=k) for k in _chunks(n, 5000)]
-            ).start()
-            try:
-                if not holders.go(timeout=300):
-                    r.skipped = "the idle connections could not all be opened"
-                    stop.set()
-                    r.error_samples = [e for t in holders.results(30) for e in t.errors][:5]
-                    return r
-                if tree is not None:
-                    _await_files(tree, files_before + n * 0.99, timeout=60)
-                time.sleep(1.0)  # let the server finish parsing the parked requests
+            with self._parked(server, n) as held:
                 rss_with = tree.rss_bytes() if tree is not None else None
                 self._fleet(r, server, roles.enqueue, probe)
-            finally:
-                stop.set()
-                held = holders.results(60)
         r.extra["held"] = sum(t.counts["held"] for t in held)
         r.extra["answered_early"] = sum(t.counts["answered_early"] for t in held)
         r.errors += sum(t.counts["errors"] for t in held)
@@ -349,6 +336,32 @@ class Bench:
             r.extra["p99_ratio"] = round(p99_with / p99_without, 2)
         return r
 
+    @contextlib.contextmanager
+    def _parked(self, server: Server, n: int) -> Iterator[list[Tally]]:
+        """`n` connections parked in want_job for the `with` block; their tallies after it."""
+        tree = server.tree
+        files_before = tree.open_files() if tree is not None else 0
+        stop = _FORK.Event()
+        hold = replace(
+            self.spec(server, self.queue("idle"), block=300.0, stop=stop),
+            duration=self.o.duration * 4 + 300,  # the holders' own bound, should we vanish
+        )
+        holders = Fleet(roles.idle_holder, [replace(hold, producers=k) for k in _chunks(n, 5000)])
+        held: list[Tally] = []
+        holders.start()
+        try:
+            if not holders.go(timeout=300):
+                stop.set()
+                errors = [e for t in holders.results(30) for e in t.errors][:3]
+                raise RuntimeError(f"the idle connections could not all be opened: {errors}")
+            if tree is not None:
+                _await_files(tree, files_before + n * 0.99, timeout=60)
+            time.sleep(1.0)  # let the server finish parsing the parked requests
+            yield held
+        finally:
+            stop.set()
+            held += holders.results(60)
+
 
 def _span(tallies: list[Tally]) -> float:
     """From the first client's start to the last one's end (runs that stop early)."""
@@ -361,9 +374,9 @@ def _chunks(total: int, size: int) -> list[int]:
     return [min(size, total - i) for i in range(0, total, size)]
 
 
-def _await_files(tree: object, at_least: float, timeout: float) -> None:
+def _await_files(tree: ProcessTree, at_least: float, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and tree.open_files() < at_least:  # type: ignore[attr-defined]
+    while time.monotonic() < deadline and tree.open_files() < at_least:
         time.sleep(0.1)  # the server accepts on its own schedule; nothing to await
 
 
