@@ -251,3 +251,45 @@ async def _until(condition: object) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("condition never held")
+
+
+async def test_a_new_job_is_handed_straight_to_a_blocked_taker(service: JobService) -> None:
+    waiting = asyncio.create_task(service.take(["q"], T0, block=30, lease_seconds=7))
+    await _until_waiting(service, 1)
+    job = await service.enqueue(NewJob("q"), T0 + 1)
+    assert job.status is JobStatus.RUNNING and job.attempts == 1  # handed out in its insert
+    [taken] = await asyncio.wait_for(waiting, 5)
+    assert taken.id == job.id and taken.lease == job.lease
+    assert taken.lease_expires_at == T0 + 1 + 7
+    stored = await service.get(job.id)
+    assert stored.status is JobStatus.RUNNING and stored.lease == taken.lease
+
+
+async def test_a_taker_gone_before_its_hand_off_lands_gives_the_job_back(
+    service: JobService,
+) -> None:
+    waiting = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until_waiting(service, 1)
+    enqueue = asyncio.create_task(service.enqueue(NewJob("q"), T0))
+    await asyncio.sleep(0)  # the insert is on its way for the blocked taker ...
+    waiting.cancel()  # ... which hangs up before it commits
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    job = await enqueue
+    for _ in range(100):  # each look is a store round trip, after which the release has run
+        current = await service.get(job.id)
+        if current.status is JobStatus.QUEUED and not service._background:
+            break
+    [again] = await service.take(["q"], T0)
+    assert again.id == job.id and again.attempts == 1
+
+
+async def test_a_batch_fills_a_counting_taker_before_the_next(service: JobService) -> None:
+    first = asyncio.create_task(service.take(["q"], T0, block=30, count=2))
+    await _until_waiting(service, 1)
+    second = asyncio.create_task(service.take(["q"], T0, block=30, count=2))
+    await _until_waiting(service, 2)
+    jobs = await service.enqueue_many([NewJob("q") for _ in range(3)], T0)
+    got_first, got_second = await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert [j.id for j in got_first] == [jobs[0].id, jobs[1].id]
+    assert [j.id for j in got_second] == [jobs[2].id]

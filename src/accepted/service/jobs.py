@@ -18,7 +18,7 @@ import msgspec
 
 from accepted.errors import JobNotFound
 from accepted.service import rules
-from accepted.service.signals import Signals
+from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, JobStore
 from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, CallbackState, Job, JobStatus
 
@@ -72,11 +72,61 @@ class JobService:
         return (await self.enqueue_many([new], now))[0]
 
     async def enqueue_many(self, batch: Sequence[NewJob], now: float) -> list[Job]:
-        """Insert all or none; 202 may go out once this returns."""
+        """Insert all or none; 202 may go out once this returns.
+
+        A job that a blocked taker is waiting for is inserted already running
+        under that taker's lease and handed to it when the insert commits: the
+        taker needs no claim of its own, so the wake-up costs one commit, not two.
+        """
         jobs = [self._build(new, now) for new in batch]
-        await self.store.insert_jobs(jobs)
+        handoffs = self._plan_handoffs(jobs, now)
+        insert = asyncio.ensure_future(self.store.insert_jobs(jobs))
+        if handoffs:
+            # Runs even if this request is cancelled: the takers must hear either way.
+            insert.add_done_callback(lambda done: self._settle_handoffs(done, handoffs, now))
+        await asyncio.shield(insert)
         self._announce_new(jobs)
         return jobs
+
+    def _plan_handoffs(self, jobs: list[Job], now: float) -> list[tuple[Taker, list[Job]]]:
+        """Set blocked takers aside for the queued jobs of `jobs`, oldest taker first."""
+        takers = self.signals.takers
+        if takers.idle == 0:
+            return []
+        plan: list[tuple[Taker, list[Job]]] = []
+        for i, job in enumerate(jobs):
+            if job.status is not JobStatus.QUEUED:
+                continue
+            found = next(
+                (p for p in plan if len(p[1]) < p[0].count and p[0].matches(job.queue)), None
+            )
+            if found is None:
+                taker = takers.reserve(job.queue)
+                if taker is None:
+                    continue
+                found = (taker, [])
+                plan.append(found)
+            taker, given = found
+            expires = now + taker.lease_seconds
+            jobs[i] = rules.hand_out(job, secrets.token_hex(12), expires, now)
+            given.append(jobs[i])
+        return plan
+
+    def _settle_handoffs(
+        self,
+        insert: asyncio.Future[None],
+        handoffs: list[tuple[Taker, list[Job]]],
+        now: float,
+    ) -> None:
+        failed = insert.cancelled() or insert.exception() is not None
+        for taker, given in handoffs:
+            if failed:
+                taker.reserved = 0  # nothing was written; it goes on waiting
+            elif taker.abandoned:
+                self._release(given, now)  # it left while the insert was in flight
+            else:
+                taker.hand(given)
+                self.signals.deadline(Due.LEASE, given[0].lease_expires_at)
 
     def _build(self, new: NewJob, now: float) -> Job:
         due_at = now + new.delay
@@ -150,10 +200,13 @@ class JobService:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + block
         clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
-        taker = takers.add(queues)  # before the first look, so no wake-up slips between
+        # Registered before the first look, so no wake-up slips between.
+        taker = takers.add(queues, lease, count)
         try:
             while True:
                 taker.consume()
+                if taker.handed:
+                    return taker.take_handed()
                 jobs = await self._claim(queues, count, clock_offset + loop.time(), lease)
                 if jobs or takers.closed:
                     return jobs
@@ -166,10 +219,12 @@ class JobService:
                     async with asyncio.timeout(wait):
                         await taker.wait()
                 except TimeoutError:
-                    if loop.time() >= give_up_at:
+                    if loop.time() >= give_up_at and not taker.handed:
                         return []
         finally:
             takers.remove(taker)
+            if taker.handed:  # handed jobs, but cancelled before returning them
+                self._release(taker.take_handed(), clock_offset + loop.time())
 
     async def _claim(
         self, queues: Sequence[str] | None, count: int, now: float, lease: float
@@ -190,7 +245,11 @@ class JobService:
     def _release_orphans(self, claim: asyncio.Future[list[Job]], now: float) -> None:
         if claim.cancelled() or claim.exception() is not None:
             return
-        for job in claim.result():
+        self._release(claim.result(), now)
+
+    def _release(self, jobs: Sequence[Job], now: float) -> None:
+        """Give back jobs handed to a taker that is gone; their attempt is not counted."""
+        for job in jobs:
             task = asyncio.ensure_future(self.store.update_job(job.id, _releaser(job, now)))
             task.add_done_callback(self._after_release)
             self._background.add(task)

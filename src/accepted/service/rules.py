@@ -99,6 +99,18 @@ def requeue(job: Job, now: float, why: str) -> Job:
     return replace(job, status=JobStatus.QUEUED, lease=None, lease_expires_at=None, updated_at=now)
 
 
+def hand_out(job: Job, lease: str, lease_expires_at: float, now: float) -> Job:
+    """A queued job given to a worker: what a store's claim does, for a job not yet stored."""
+    return replace(
+        job,
+        status=JobStatus.RUNNING,
+        attempts=job.attempts + 1,
+        lease=lease,
+        lease_expires_at=lease_expires_at,
+        updated_at=now,
+    )
+
+
 def release(job: Job, lease: str, now: float) -> Job | None:
     """Undo a hand-out whose taker vanished before receiving it; the attempt is not counted."""
     if job.status is not JobStatus.RUNNING or job.lease != lease:

@@ -21,23 +21,68 @@ ANY_QUEUE: str | None = None
 
 
 class Taker:
-    """One blocked want_job. `queue_token` is the queue whose job woke it, if any."""
+    """One blocked want_job.
 
-    __slots__ = ("event", "keys", "queue_token", "seq", "waiting")
+    It is woken in one of two ways: `queue_token` (a job became takeable in
+    that queue: go and claim it), or `handed` (an enqueue inserted jobs already
+    running under this taker's lease: nothing to claim, one commit saved).
+    """
 
-    def __init__(self, seq: int, keys: tuple[str | None, ...]) -> None:
+    __slots__ = (
+        "abandoned",
+        "count",
+        "event",
+        "handed",
+        "keys",
+        "lease_seconds",
+        "owner",
+        "queue_token",
+        "reserved",
+        "seq",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        owner: Takers,
+        seq: int,
+        keys: tuple[str | None, ...],
+        lease_seconds: float,
+        count: int,
+    ) -> None:
+        self.owner = owner
         self.seq = seq
         self.keys = keys
+        self.lease_seconds = lease_seconds
+        self.count = count
         self.event = asyncio.Event()
         self.queue_token: str | None = None
         self.waiting = False  # blocked on `event` (not looking for a job right now)
+        self.reserved = 0  # jobs an enqueue in flight is inserting for it
+        self.handed: list[Job] = []  # jobs inserted for it, committed, not yet returned
+        self.abandoned = False  # gone while reserved: what lands for it goes back
+
+    def matches(self, queue: str) -> bool:
+        return ANY_QUEUE in self.keys or queue in self.keys
 
     async def wait(self) -> None:
         self.waiting = True
+        self.owner.idle += 1
         try:
             await self.event.wait()
         finally:
             self.waiting = False
+            self.owner.idle -= 1
+
+    def hand(self, jobs: list[Job]) -> None:
+        """An enqueue committed jobs for this taker: wake it with them."""
+        self.reserved = 0
+        self.handed.extend(jobs)
+        self.event.set()
+
+    def take_handed(self) -> list[Job]:
+        jobs, self.handed = self.handed, []
+        return jobs
 
     def consume(self) -> None:
         """About to look for a job: any wake-up so far is used up by that look."""
@@ -52,20 +97,23 @@ class Takers:
         self._by_key: dict[str | None, dict[int, Taker]] = {}
         self._seq = itertools.count()
         self.closed = False
+        self.idle = 0  # takers blocked on their event right now
 
     def __len__(self) -> int:
         return len(self._all())
 
     def waiting(self) -> int:
         """How many takers are blocked right now (for tests and metrics)."""
-        return sum(1 for taker in self._all().values() if taker.waiting)
+        return self.idle
 
     def _all(self) -> dict[int, Taker]:
         return {t.seq: t for waiting in self._by_key.values() for t in waiting.values()}
 
-    def add(self, queues: Sequence[str] | None) -> Taker:
+    def add(
+        self, queues: Sequence[str] | None, lease_seconds: float = 30.0, count: int = 1
+    ) -> Taker:
         keys: tuple[str | None, ...] = (ANY_QUEUE,) if queues is None else tuple(set(queues))
-        taker = Taker(next(self._seq), keys)
+        taker = Taker(self, next(self._seq), keys, lease_seconds, count)
         for key in keys:
             self._by_key.setdefault(key, {})[taker.seq] = taker
         if self.closed:
@@ -79,9 +127,21 @@ class Takers:
                 waiting.pop(taker.seq, None)
                 if not waiting:
                     del self._by_key[key]
+        if taker.reserved:
+            taker.abandoned = True  # the enqueue in flight gives its jobs back
         # A wake-up it received but never acted on belongs to the next in line.
         if taker.event.is_set() and not self.closed and taker.queue_token is not None:
             self.job_available(taker.queue_token, 1)
+
+    def reserve(self, queue: str) -> Taker | None:
+        """The longest-waiting blocked taker of `queue`, set aside for a hand-off."""
+        if self.idle == 0 or self.closed:
+            return None
+        taker = self._oldest_idle(queue)
+        if taker is not None and taker.waiting:
+            taker.reserved = 1
+            return taker
+        return None
 
     def job_available(self, queue: str, count: int = 1) -> None:
         """`count` jobs became takeable in `queue`: wake that many takers, oldest first."""
@@ -96,7 +156,7 @@ class Takers:
         best: Taker | None = None
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
-                if not taker.event.is_set():
+                if not taker.event.is_set() and not taker.reserved:
                     if best is None or taker.seq < best.seq:
                         best = taker
                     break
