@@ -15,9 +15,9 @@ from accepted.errors import StoreUnavailable
 from accepted.store import Due
 from accepted.store import postgres_sql as sql
 from accepted.store.postgres import PostgresStore
-from accepted.types import JobStatus
+from accepted.types import Job, JobStatus
 from tests.contract.builders import NOW, make_job, mark, replace
-from tests.support.databases import PG_URL, database, skip_without_postgres
+from tests.support.databases import PG_URL, database, run_sync, skip_without_postgres
 
 skip_without_postgres()
 pytestmark = pytest.mark.postgres
@@ -81,9 +81,14 @@ async def nodes(url: str) -> AsyncIterator[list[PostgresStore]]:
             await store.close()
 
 
-async def admin(url: str, *statements: str) -> None:
+async def admin(*statements: str) -> None:
     """Run statements on the maintenance database (about our own test database)."""
-    conn = await asyncpg.connect(PG_URL)
+    await execute(PG_URL, *statements)
+
+
+async def execute(url: str, *statements: str) -> None:
+    """Run statements on the database at `url`, as another client would."""
+    conn = await asyncpg.connect(url)
     try:
         for statement in statements:
             await conn.execute(statement)
@@ -170,7 +175,6 @@ async def test_a_reconnected_listener_asks_for_a_resync(
     nodes[1].attach(there)
     await asyncio.gather(nodes[0].open(), nodes[1].open())
     await admin(
-        url,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         f"WHERE application_name = 'accepted/{nodes[1].node}/link'",
     )
@@ -210,7 +214,6 @@ async def test_a_lost_database_is_503_until_it_returns_then_recovers(
     await store.insert_jobs([job])
     name = url.rsplit("/", 1)[1]
     await admin(
-        url,
         f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false',
         f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
     )
@@ -221,7 +224,7 @@ async def test_a_lost_database_is_503_until_it_returns_then_recovers(
             with pytest.raises(StoreUnavailable):
                 await store.update_job(job.id, mark)
     finally:
-        await admin(url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     assert await store.get_job(job.id) == job
     assert await store.update_job(job.id, mark) == mark(job)
 
@@ -262,7 +265,6 @@ async def test_notices_of_writes_made_while_the_link_is_down_follow_when_it_retu
     writer = nodes[0]
     await asyncio.gather(writer.open(), nodes[1].open())
     await admin(
-        url,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         f"WHERE application_name = 'accepted/{writer.node}/link'",
     )
@@ -270,3 +272,24 @@ async def test_notices_of_writes_made_while_the_link_is_down_follow_when_it_retu
     await writer.insert_jobs([job])  # the pool is unaffected: the write commits at once
     assert await nodes[1].get_job(job.id) == job
     await there.hear(("available", ("late", "1")), seconds=5.0)
+
+
+async def test_a_rule_that_loses_a_race_is_applied_again_to_the_winner(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    store = nodes[0]
+    await store.open()
+    job = make_job()
+    await store.insert_jobs([job])
+    seen: list[Job] = []
+
+    def decide(current: Job) -> Job:
+        seen.append(current)
+        if len(seen) == 1:  # another node writes the row between our read and our write
+            run_sync(execute(url, f"UPDATE accepted_jobs SET attempts = 7 WHERE id = '{job.id}'"))
+        return replace(current, error=f"decided on attempts={current.attempts}")
+
+    result = await store.update_job(job.id, decide)
+    assert [j.attempts for j in seen] == [0, 7]
+    assert result == replace(job, attempts=7, error="decided on attempts=7")
+    assert await store.get_job(job.id) == result

@@ -2,9 +2,12 @@
 
 - Taking a job is one statement (`FOR UPDATE SKIP LOCKED`): concurrent takers
   on any node never get the same job and never wait on each other.
-- A rule that needs a row's state locks it (`SELECT ... FOR UPDATE`), applies
-  the service's `decide`, and writes, in one transaction. Sweeps lock their
-  batch with `SKIP LOCKED`, so nodes sweeping at once split the work.
+- A rule on one job (`update_job`) reads the row, applies the service's
+  `decide`, and writes only if the row is still the version it read (a
+  compare-and-set on `xmin`); after a few lost races it locks the row
+  (`SELECT ... FOR UPDATE`) instead. Batches lock their rows in id order, and
+  sweeps lock their batch with `SKIP LOCKED`, so nodes sweeping at once split
+  the work.
 - Writes that make a job takeable, final or gone are announced to the other
   nodes (NOTIFY) just after they commit; each node's `Link` turns the others'
   notices into wake-ups and keeps the node on the database's clock.
@@ -42,6 +45,7 @@ ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a free pooled connection
 COMMAND_TIMEOUT = 30.0  # no statement of ours runs this long unless the link is dead
 CONNECT_RETRIES = (0.05, 0.2, 0.5)  # backoff before each retry of getting a connection
 CONFLICT_RETRIES = 5  # serialization failures and deadlocks are retried this often
+OPTIMISTIC_TRIES = 3  # compare-and-set attempts before update_job locks the row
 IDLE_IN_TRANSACTION_MS = "60000"
 MIGRATION_LOCK = 0x61636365707465  # pg_advisory_xact_lock key: "accepte"
 
@@ -216,9 +220,32 @@ class PostgresStore:
         return await self._run(work, transaction=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
+        """Read, decide, and write only if the row is still the version read.
+
+        A compare-and-set on the row version (`xmin`) in two round trips,
+        where lock-then-write takes four (BEGIN, SELECT FOR UPDATE, UPDATE,
+        COMMIT): the rule is still applied to exactly the row it replaces. If
+        the row changed in between, decide runs again on the new one; a row
+        changing under us that often is locked instead, so the call always ends.
+        """
         changes: list[tuple[Job, Job]] = []
 
-        async def work(conn: Any) -> Job:
+        async def optimistic(conn: Any) -> Job | None:
+            for _ in range(OPTIMISTIC_TRIES):
+                record = await conn.fetchrow(sql.SELECT_VERSION, job_id)
+                if record is None:
+                    raise JobNotFound(f"no job {job_id}")
+                job = sql.from_record(record)
+                new = decide(job)
+                if new is None:
+                    return job
+                args = [*sql.column_values(new, ("id", *sql.MUTABLE)), record["version"]]
+                if await conn.execute(sql.UPDATE_IF_VERSION, *args) == "UPDATE 1":
+                    changes.append((job, new))
+                    return new
+            return None
+
+        async def locked(conn: Any) -> Job:
             changes.clear()  # a retried transaction starts over
             record = await conn.fetchrow(sql.LOCK_ONE, job_id)
             if record is None:
@@ -233,7 +260,9 @@ class PostgresStore:
 
         if not _is_uuid(job_id):
             raise JobNotFound(f"no job {job_id}")
-        result = await self._run(work)
+        result = await self._run(optimistic, transaction=False)
+        if result is None:
+            result = await self._run(locked)
         self._announce(changes)
         return result
 

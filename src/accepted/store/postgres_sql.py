@@ -79,6 +79,10 @@ UPDATE_ONE = (
 )
 
 SELECT_ONE = f"SELECT {_LIST} FROM {TABLE} WHERE id = $1"
+# The row with its version (the id of the transaction that wrote it), and the
+# write that applies only to that version.
+SELECT_VERSION = f"SELECT xmin AS version, {_LIST} FROM {TABLE} WHERE id = $1"
+UPDATE_IF_VERSION = UPDATE_ONE + f" AND xmin = ${len(MUTABLE) + 2}::xid"
 LOCK_ONE = SELECT_ONE + " FOR UPDATE"
 # Locks in id order, so two batches naming the same jobs cannot deadlock.
 LOCK_MANY = f"SELECT {_LIST} FROM {TABLE} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
