@@ -8,6 +8,7 @@ error alone.
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -201,6 +202,7 @@ def _raw(request: Request, header: bytes, alias: str | None) -> tuple[str | None
 _ACRONYMS = {"ttl": "TTL", "url": "URL"}
 
 
+@cache
 def _display(header: bytes) -> str:
     """A header's name as the docs spell it: x-accepted-result-ttl -> X-Accepted-Result-TTL."""
     parts = header.decode().split("-")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import msgspec
 
 from accepted.errors import JobNotFound
 from accepted.service import rules
+from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, JobStore
 from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, CallbackState, Job, JobStatus
@@ -131,7 +131,7 @@ class JobService:
     def _build(self, new: NewJob, now: float) -> Job:
         due_at = now + new.delay
         return Job(
-            id=str(uuid.uuid4()),
+            id=new_job_id(),
             queue=new.queue,
             status=JobStatus.DELAYED if new.delay > 0 else JobStatus.QUEUED,
             priority=new.priority,

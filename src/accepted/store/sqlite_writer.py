@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], Any]
-_Item = tuple[Work, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Item = tuple[Work, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 _STOP = object()
 
 MAX_BATCH = 512
@@ -58,13 +58,19 @@ class SqliteWriter:
         self._thread.join()
         self._thread = None
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` in a transaction on the writer thread; return once it is committed."""
+    async def run(
+        self, work: Callable[[sqlite3.Connection], T], *, one_statement: bool = False
+    ) -> T:
+        """Run `work` in a transaction on the writer thread; return once it is committed.
+
+        `one_statement`: work runs a single SQL statement, atomic by itself, so
+        it needs no savepoint of its own to fail without a trace.
+        """
         if self._thread is None:
             raise StoreUnavailable("the database is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((work, future, loop))
+        self._queue.put((work, future, loop, one_statement))
         return await future
 
     def _main(self) -> None:
@@ -104,8 +110,8 @@ class SqliteWriter:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for work, _future, _loop in batch:
-                outcomes.append(_run_one(conn, work))
+            for work, _future, _loop, one_statement in batch:
+                outcomes.append(_run_one(conn, work, savepoint=not one_statement))
             conn.execute("COMMIT")
             self.commits += 1
         except sqlite3.Error as exc:
@@ -117,33 +123,32 @@ class SqliteWriter:
         _settle_all(batch, outcomes)
 
 
-def _run_one(conn: sqlite3.Connection, work: Work) -> tuple[bool, Any]:
+def _run_one(conn: sqlite3.Connection, work: Work, *, savepoint: bool) -> tuple[bool, Any]:
     """Run one call inside a savepoint, so its failure undoes only its own writes."""
-    conn.execute("SAVEPOINT call")
+    if savepoint:
+        conn.execute("SAVEPOINT call")
     try:
         result = work(conn)
-    except AcceptedError as exc:
-        conn.execute("ROLLBACK TO call")
-        conn.execute("RELEASE call")
+    except Exception as exc:
+        if savepoint:
+            conn.execute("ROLLBACK TO call")
+            conn.execute("RELEASE call")
+        if isinstance(exc, AcceptedError):
+            return False, exc
+        if isinstance(exc, sqlite3.Error):
+            log.exception("sqlite call failed")
+            return False, StoreUnavailable(f"the database failed: {exc}")
+        log.exception("store call failed")  # a bug in the call: it fails alone
         return False, exc
-    except sqlite3.Error as exc:
-        log.exception("sqlite call failed")
-        conn.execute("ROLLBACK TO call")
+    if savepoint:
         conn.execute("RELEASE call")
-        return False, StoreUnavailable(f"the database failed: {exc}")
-    except Exception as exc:  # a bug in the call: fail it alone, keep the writer alive
-        log.exception("store call failed")
-        conn.execute("ROLLBACK TO call")
-        conn.execute("RELEASE call")
-        return False, exc
-    conn.execute("RELEASE call")
     return True, result
 
 
 def _settle_all(batch: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
     """Hand results back with one wake-up per event loop, not one per call."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-    for (_work, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+    for (_work, future, loop, _one), (ok, value) in zip(batch, outcomes, strict=True):
         by_loop.setdefault(loop, []).append((future, ok, value))
     for loop, settled in by_loop.items():
         with contextlib.suppress(RuntimeError):  # that loop closed: nobody waits any more
