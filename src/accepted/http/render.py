@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import msgspec
 
@@ -55,8 +56,15 @@ class JobView(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
+@lru_cache(maxsize=4096)
+def _at(value: float) -> datetime:
+    # Cached: a job's times repeat (created = updated = due at enqueue), and a
+    # batch shares one `now`, so most conversions are hits.
+    return datetime.fromtimestamp(value, UTC)
+
+
 def _time(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    return None if value is None else _at(value)
 
 
 def job_view(job: Job, *, with_lease: bool = False) -> JobView:
@@ -78,9 +86,9 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
         result=job.result,
         attempts=job.attempts,
         max_attempts=job.max_attempts,
-        created_at=datetime.fromtimestamp(job.created_at, UTC),
-        updated_at=datetime.fromtimestamp(job.updated_at, UTC),
-        due_at=datetime.fromtimestamp(job.due_at, UTC),
+        created_at=_at(job.created_at),
+        updated_at=_at(job.updated_at),
+        due_at=_at(job.due_at),
         lease_expires_at=_time(job.lease_expires_at),
         timeout=job.timeout,
         deadline_at=_time(job.deadline_at),

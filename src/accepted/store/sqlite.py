@@ -106,7 +106,7 @@ class SqliteStore:
         await self._writer.run(work)
 
     async def get_job(self, job_id: str) -> Job | None:
-        return await self._writer.run(lambda conn: _get(conn, job_id), one_statement=True)
+        return await self._writer.run(lambda conn: _get(conn, job_id), savepoint=False)
 
     async def claim_jobs(
         self,
@@ -141,25 +141,36 @@ class SqliteStore:
                 rows.sort(key=lambda row: row[:3])
             return [_from_row(row[3:]) for row in rows]
 
-        return await self._writer.run(work, one_statement=True)
+        return await self._writer.run(work, savepoint=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
-        return await self._writer.run(lambda conn: _update(conn, job_id, decide))
+        # decide runs before the one UPDATE: a refusal has written nothing.
+        return await self._writer.run(lambda conn: _update(conn, job_id, decide), savepoint=False)
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
+        ids = list({job_id for job_id, _ in changes})
+
         def work(conn: sqlite3.Connection) -> list[Job | Exception]:
+            # One read for the batch; each decide runs before its own single
+            # UPDATE, so a refused change has written nothing and needs no savepoint.
+            current = _get_many(conn, ids)
             results: list[Job | Exception] = []
             for job_id, decide in changes:
-                conn.execute("SAVEPOINT one")
+                job = current.get(job_id)
                 try:
-                    results.append(_update(conn, job_id, decide))
+                    if job is None:
+                        raise JobNotFound(f"no job {job_id}")
+                    new = decide(job)
                 except AcceptedError as exc:
-                    conn.execute("ROLLBACK TO one")
                     results.append(exc)
-                conn.execute("RELEASE one")
+                    continue
+                if new is not None:
+                    _write_changes(conn, job, new)
+                    current[job_id] = job = new
+                results.append(job)
             return results
 
-        return await self._writer.run(work)
+        return await self._writer.run(work, savepoint=False)
 
     async def delete_job(self, job_id: str) -> Job:
         def work(conn: sqlite3.Connection) -> Job:
@@ -202,13 +213,24 @@ class SqliteStore:
         where, column = _DUE_WHERE[due]
         query = f"SELECT min({column}) FROM jobs WHERE {where}"
         return await self._writer.run(
-            lambda conn: conn.execute(query).fetchone()[0], one_statement=True
+            lambda conn: conn.execute(query).fetchone()[0], savepoint=False
         )
 
 
 def _get(conn: sqlite3.Connection, job_id: str) -> Job | None:
     row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
     return None if row is None else _from_row(row)
+
+
+def _get_many(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Job]:
+    found: dict[str, Job] = {}
+    for start in range(0, len(ids), 500):  # well under SQLite's bound-parameter limit
+        chunk = ids[start : start + 500]
+        query = f"{_SELECT} WHERE id IN ({', '.join('?' * len(chunk))})"
+        for row in conn.execute(query, chunk):
+            job = _from_row(row)
+            found[job.id] = job
+    return found
 
 
 def _update(conn: sqlite3.Connection, job_id: str, decide: Decide) -> Job:
