@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from accepted.errors import StoreUnavailable
 from accepted.store import JobStore
 from accepted.types import Job, JobStatus
 from tests.contract.builders import NOW, make_job
@@ -124,7 +125,10 @@ async def test_concurrent_claims_from_several_nodes_never_share_a_job(
     store: JobStore, open_new_store: OpenStore, is_shared: bool
 ) -> None:
     if not is_shared:
-        pytest.skip("one node per SQLite file")
+        # SQLite: a second server on the same file is refused, so no two nodes share one.
+        with pytest.raises(StoreUnavailable, match="in use by another accepted server"):
+            await open_new_store()
+        return
     nodes = [store, await open_new_store(), await open_new_store()]
     jobs = [make_job(queue=f"q{i % 2}") for i in range(60)]
     await store.insert_jobs(jobs)
