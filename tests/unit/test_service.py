@@ -243,14 +243,20 @@ async def _until_waiting(service: JobService, count: int) -> None:
     await _until(lambda: service.signals.takers.waiting() >= count)
 
 
-async def _until(condition: object) -> None:
-    """Yield to the loop until `condition()` holds: awaits progress, never a timed sleep."""
+async def _until(condition: object, limit: float = 30.0) -> None:
+    """Yield to the loop until `condition()` holds.
+
+    It checks after every turn of the loop (no fixed sleep to hope on); the
+    limit is in seconds, not turns, because the store's thread may need a
+    while for its answers on a loaded machine.
+    """
     assert callable(condition)
-    for _ in range(10_000):
-        if condition():
-            return
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + limit
+    while not condition():
+        if loop.time() > give_up:
+            raise AssertionError("condition never held")
         await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 async def test_a_new_job_is_handed_straight_to_a_blocked_taker(service: JobService) -> None:
