@@ -31,6 +31,7 @@ import asyncpg
 
 from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
 from accepted.store import postgres_sql as sql
+from accepted.store import rows
 from accepted.store.base import Decide, Due, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
@@ -183,7 +184,7 @@ class PostgresStore:
         if len(jobs) == 1:
             query, args = sql.INSERT_ONE, sql.column_values(jobs[0])
         else:
-            query, args = sql.INSERT, sql.column_arrays(jobs, sql.COLUMNS)
+            query, args = sql.INSERT, sql.column_arrays(jobs, rows.COLUMNS)
         # One statement: atomic without an explicit transaction.
         await self._run(lambda conn: conn.execute(query, *args), transaction=False)
         self._link.announce(sql.newly_takeable((None, job) for job in jobs), ())
@@ -239,7 +240,7 @@ class PostgresStore:
                 new = decide(job)
                 if new is None:
                     return job
-                args = [*sql.column_values(new, ("id", *sql.MUTABLE)), record["version"]]
+                args = [*sql.column_values(new, ("id", *rows.MUTABLE)), record["version"]]
                 if await conn.execute(sql.UPDATE_IF_VERSION, *args) == "UPDATE 1":
                     changes.append((job, new))
                     return new
@@ -340,10 +341,10 @@ class PostgresStore:
 async def _write(conn: Any, changes: Sequence[tuple[Job, Job]]) -> None:
     """Write the new rows of (old, new) pairs, in the caller's transaction."""
     if len(changes) == 1:
-        await conn.execute(sql.UPDATE_ONE, *sql.column_values(changes[0][1], ("id", *sql.MUTABLE)))
+        await conn.execute(sql.UPDATE_ONE, *sql.column_values(changes[0][1], ("id", *rows.MUTABLE)))
     elif changes:
         new_rows = [new for _, new in changes]
-        await conn.execute(sql.UPDATE, *sql.column_arrays(new_rows, ("id", *sql.MUTABLE)))
+        await conn.execute(sql.UPDATE, *sql.column_arrays(new_rows, ("id", *rows.MUTABLE)))
 
 
 async def _keep_session(conn: Any) -> None:

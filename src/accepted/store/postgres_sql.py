@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgspec
-
 from accepted.store.base import Due
-from accepted.types import CallbackState, Job, JobStatus
+from accepted.store.rows import COLUMNS, MUTABLE, column_value, job_from_columns
+from accepted.types import Job, JobStatus
 
 TABLE = "accepted_jobs"
 CHANNEL = "accepted_jobs"
@@ -41,10 +40,8 @@ COLUMN_TYPES: dict[str, str] = {
     "callback_next_at": "float8",
     "callback_last_error": "text",
 }
-COLUMNS = tuple(f.name for f in msgspec.structs.fields(Job))
 if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
     raise RuntimeError(f"postgres columns out of step with Job: {set(COLUMNS) ^ set(COLUMN_TYPES)}")
-MUTABLE = tuple(c for c in COLUMNS if c not in ("id", "queue", "created_at"))
 
 _LIST = ", ".join(COLUMNS)
 _J_LIST = ", ".join(f"j.{c}" for c in COLUMNS)
@@ -154,30 +151,19 @@ PURGE = (
 
 def column_arrays(jobs: Sequence[Job], columns: Sequence[str]) -> list[list[Any]]:
     """One array per column, for an `unnest` of the jobs."""
-    return [[_value(getattr(job, c)) for job in jobs] for c in columns]
+    return [[column_value(getattr(job, c)) for job in jobs] for c in columns]
 
 
 def column_values(job: Job, columns: Sequence[str] = COLUMNS) -> list[Any]:
     """The job's values of `columns`, for INSERT_ONE and UPDATE_ONE."""
-    return [_value(getattr(job, c)) for c in columns]
-
-
-def _value(value: Any) -> Any:
-    if isinstance(value, msgspec.Raw):
-        return bytes(value)
-    return value
+    return [column_value(getattr(job, c)) for c in columns]
 
 
 def from_record(record: Any) -> Job:
     """A Job from an asyncpg Record holding (at least) every column."""
     values = {c: record[c] for c in COLUMNS}
     values["id"] = str(values["id"])
-    values["status"] = JobStatus(values["status"])
-    values["params"] = msgspec.Raw(values["params"])
-    values["result"] = msgspec.Raw(values["result"])
-    if values["callback_state"] is not None:
-        values["callback_state"] = CallbackState(values["callback_state"])
-    return Job(**values)
+    return job_from_columns(values)
 
 
 # -- what a change announces ----------------------------------------------------------

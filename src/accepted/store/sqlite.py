@@ -21,13 +21,12 @@ import msgspec
 from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
 from accepted.store.base import Decide, Due, Wakeups
 from accepted.store.migrations import load_migrations
+from accepted.store.rows import COLUMNS, MUTABLE, column_value, job_from_columns
 from accepted.store.sqlite_writer import SqliteWriter
-from accepted.types import CallbackState, Job, JobStatus
+from accepted.types import Job
 
-COLUMNS = tuple(f.name for f in msgspec.structs.fields(Job))
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_MUTABLE = tuple(c for c in COLUMNS if c not in ("id", "queue", "created_at"))
 _SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
 
 # Which rows each sweep looks at, and the column holding their time.
@@ -246,7 +245,7 @@ def _update(conn: sqlite3.Connection, job_id: str, decide: Decide) -> Job:
 
 
 def _to_row(job: Job) -> list[Any]:
-    return [_column_value(value) for value in _COLUMNS_OF(job)]
+    return [column_value(value) for value in _COLUMNS_OF(job)]
 
 
 _COLUMNS_OF = operator.attrgetter(*COLUMNS)
@@ -259,38 +258,26 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> None:
     same value; assigning all columns made every report rewrite all seven
     indexes (40 us a row, against a few us for the two or three it touches).
     """
-    old_values, new_values = _MUTABLE_OF(old), _MUTABLE_OF(new)
+    old_values, new_values = MUTABLE_OF(old), MUTABLE_OF(new)
     changed = tuple(
         i for i, (a, b) in enumerate(zip(old_values, new_values, strict=True)) if a != b
     )
     if changed:
-        args = [_column_value(new_values[i]) for i in changed]
+        args = [column_value(new_values[i]) for i in changed]
         args.append(new.id)
         conn.execute(_update_sql(changed), args)
 
 
-_MUTABLE_OF = operator.attrgetter(*_MUTABLE)
+MUTABLE_OF = operator.attrgetter(*MUTABLE)
 
 
 @lru_cache(maxsize=256)
 def _update_sql(changed: tuple[int, ...]) -> str:
-    return f"UPDATE jobs SET {', '.join(_MUTABLE[i] + ' = ?' for i in changed)} WHERE id = ?"
-
-
-def _column_value(value: Any) -> Any:
-    if isinstance(value, msgspec.Raw):
-        return bytes(value)
-    return value
+    return f"UPDATE jobs SET {', '.join(MUTABLE[i] + ' = ?' for i in changed)} WHERE id = ?"
 
 
 def _from_row(row: Sequence[Any]) -> Job:
-    values = dict(zip(COLUMNS, row, strict=True))
-    values["status"] = JobStatus(values["status"])
-    values["params"] = msgspec.Raw(values["params"])
-    values["result"] = msgspec.Raw(values["result"])
-    if values["callback_state"] is not None:
-        values["callback_state"] = CallbackState(values["callback_state"])
-    return Job(**values)
+    return job_from_columns(dict(zip(COLUMNS, row, strict=True)))
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
