@@ -26,7 +26,6 @@ class JobStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
-ACTIVE_STATUSES = frozenset({JobStatus.DELAYED, JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class CallbackState(StrEnum):

@@ -66,6 +66,16 @@ def test_a_missing_empty_or_non_string_queue_is_400(api: httpx.Client, body: obj
     assert_error(api.post("/jobs", json=body), 400, "queue")
 
 
+@pytest.mark.parametrize(
+    "name", ["a\u0000b", "line\nbreak", "\u007f"], ids=["nul", "newline", "del"]
+)
+def test_a_queue_name_with_a_control_character_is_400(api: httpx.Client, name: str) -> None:
+    assert_error(api.post("/jobs", json={"queue": name}), 400, "queue", "control")
+    assert_error(api.post("/want_job", json={"queues": [name]}), 400, "queue", "control")
+    batch = [{"queue": "ok", "callback_url": "http://127.0.0.1:9/a\u0000b"}]
+    assert_error(api.post("/jobs", json=batch), 400, "callback_url")
+
+
 def test_a_bad_enqueue_leaves_nothing_behind(api: httpx.Client, q: str) -> None:
     assert_error(api.post("/jobs", json={"queue": q, "params": 1}, headers={
         "X-Accepted-Priority": "9"}), 400)

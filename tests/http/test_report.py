@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.http.helpers import (
+    PROMPT,
     JobJSON,
     assert_error,
     enqueue,
@@ -79,6 +80,18 @@ def test_a_heartbeat_without_a_timeout_keeps_the_lease_length(api: httpx.Client,
     assert length(report(api, job["id"], "running").json()) == pytest.approx(0.5, abs=0.01)
     report(api, job["id"], "running", timeout=120)
     assert length(report(api, job["id"], "running").json()) == pytest.approx(120, abs=0.01)
+
+
+def test_a_heartbeat_that_shortens_the_lease_is_acted_on_at_the_new_expiry(
+    api: httpx.Client, q: str
+) -> None:
+    job = _running(api, q, lease=60)
+    beat = report(api, job["id"], "running", lease=job["lease"], timeout=0.3).json()
+    started = time.monotonic()
+    again = take(api, q, block_for=20)  # answered when the shortened lease runs out
+    assert again is not None and again["id"] == job["id"]
+    assert time.monotonic() - started < 0.3 + PROMPT
+    assert time.time() >= timestamp(beat["lease_expires_at"]) - 0.05
 
 
 def test_heartbeats_keep_a_job_past_its_first_lease_and_stopping_them_lets_it_expire(

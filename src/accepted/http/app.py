@@ -114,6 +114,7 @@ class App:
         self.begin_shutdown()
         await self.tasks.stop()
         await self.callbacks.close()
+        await self.service.drain()
         await self.store.close()
 
     async def lifespan(self, receive: Receive, send: Send) -> None:

@@ -108,6 +108,8 @@ def queue_name(value: str, where: str) -> str:
         raise InvalidField(f"{where} must be a non-empty string")
     if len(value) > MAX_QUEUE_NAME:
         raise InvalidField(f"{where} is longer than {MAX_QUEUE_NAME} characters")
+    if not value.isprintable():
+        raise InvalidField(f"{where} {value!r} has a control character")
     return value
 
 
@@ -163,7 +165,7 @@ def check_int(value: int, where: str, low: int, high: int | None) -> int:
 
 def check_url(raw: str, where: str) -> str:
     parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc or not raw.isprintable():
         raise _bad(where, f"{raw!r} must be an absolute http:// or https:// URL")
     return raw
 

@@ -84,6 +84,8 @@ class Response:
         return cls(status, b"", [])
 
     async def send(self, send: Any) -> None:
-        headers = [*self.headers, (b"content-length", str(len(self.body)).encode())]
+        headers = self.headers
+        if self.status != 204:  # RFC 9110: a 204 carries no Content-Length
+            headers = [*headers, (b"content-length", str(len(self.body)).encode())]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})

@@ -9,6 +9,7 @@ of sleeps.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, JobStore
 from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, CallbackState, Job, JobStatus
+
+log = logging.getLogger("accepted.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +84,9 @@ class JobService:
         jobs = [self._build(new, now) for new in batch]
         handoffs = self._plan_handoffs(jobs, now)
         insert = asyncio.ensure_future(self.store.insert_jobs(jobs))
-        if handoffs:
-            # Runs even if this request is cancelled: the takers must hear either way.
-            insert.add_done_callback(lambda done: self._settle_handoffs(done, handoffs, now))
+        # Runs even if this request is cancelled: takers and alarms must hear either way.
+        insert.add_done_callback(lambda done: self._after_insert(done, jobs, handoffs, now))
         await asyncio.shield(insert)
-        self._announce_new(jobs)
         return jobs
 
     def _plan_handoffs(self, jobs: list[Job], now: float) -> list[tuple[Taker, list[Job]]]:
@@ -112,21 +113,25 @@ class JobService:
             given.append(jobs[i])
         return plan
 
-    def _settle_handoffs(
+    def _after_insert(
         self,
         insert: asyncio.Future[None],
+        jobs: list[Job],
         handoffs: list[tuple[Taker, list[Job]]],
         now: float,
     ) -> None:
-        failed = insert.cancelled() or insert.exception() is not None
+        if insert.cancelled() or insert.exception() is not None:
+            for taker, _ in handoffs:
+                taker.reserved = 0  # nothing was written: it looks again, as if woken
+                taker.event.set()
+            return
         for taker, given in handoffs:
-            if failed:
-                taker.reserved = 0  # nothing was written; it goes on waiting
-            elif taker.abandoned:
+            self.signals.deadline(Due.LEASE, given[0].lease_expires_at)
+            if taker.abandoned:
                 self._release(given, now)  # it left while the insert was in flight
             else:
                 taker.hand(given)
-                self.signals.deadline(Due.LEASE, given[0].lease_expires_at)
+        self._announce_new(jobs)
 
     def _build(self, new: NewJob, now: float) -> Job:
         due_at = now + new.delay
@@ -256,8 +261,18 @@ class JobService:
 
     def _after_release(self, task: asyncio.Future[Job]) -> None:
         self._background.discard(task)
-        if not task.cancelled() and task.exception() is None:
-            self.after_change(task.result())
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            # The job stays running under its lease; the reaper re-queues it then.
+            log.warning("giving back a job whose taker left failed: %s", task.exception())
+            return
+        self.after_change(task.result())
+
+    async def drain(self) -> None:
+        """Wait for releases still in flight (at shutdown, before the store closes)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def report(self, job_id: str, report: Report, now: float) -> Job:
         """PUT /jobs/<id>: done, failed, heartbeat (running) or give back (queued)."""
@@ -301,6 +316,8 @@ class JobService:
         """Wake whoever a job's new state concerns."""
         if job.status is JobStatus.QUEUED:
             self.signals.takers.job_available(job.queue)
+        elif job.status is JobStatus.RUNNING:
+            self.signals.deadline(Due.LEASE, job.lease_expires_at)  # a heartbeat may shorten it
         elif job.is_final:
             self.signals.results.job_final(job)
             if job.callback_state is CallbackState.PENDING:

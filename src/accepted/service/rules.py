@@ -195,7 +195,6 @@ def callback_failed(
             callback_attempts=attempts,
             callback_next_at=None,
             callback_last_error=error,
-            updated_at=now,
         )
     delay = min(CALLBACK_BACKOFF_BASE * 2 ** (attempts - 1), CALLBACK_BACKOFF_CAP)
     delay *= 1 + 0.25 * (rng or random).random()

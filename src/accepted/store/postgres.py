@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
+from accepted.errors import AcceptedError, InvalidRequest, JobNotFound, StoreUnavailable
 from accepted.store import postgres_sql as sql
 from accepted.store import rows
 from accepted.store.base import Decide, Due, Wakeups
@@ -153,6 +153,10 @@ class PostgresStore:
                 raise
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable(f"database unreachable: {exc}") from exc
+            except asyncpg.DataError as exc:
+                # A value the database cannot hold (e.g. a NUL byte in text) got past the
+                # HTTP checks: the client's input, not an outage.
+                raise InvalidRequest(f"a value cannot be stored: {exc}") from exc
             except _DRIVER as exc:
                 log.exception("database error")
                 raise StoreUnavailable(f"database error: {exc}") from exc

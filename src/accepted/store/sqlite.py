@@ -116,23 +116,21 @@ class SqliteStore:
         leases: Sequence[str],
         lease_expires_at: float,
     ) -> list[Job]:
-        where = "status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?)"
-        args: list[Any] = [now]
-        if queues is not None:
-            where += f" AND queue IN ({', '.join('?' * len(queues))})"
-            args.extend(queues)
+        limit = min(count, len(leases))  # one job per lease token
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        candidates, args = _claim_candidates(queues, now, limit)
         # One statement picks the best `count` jobs and marks them running; the
         # n-th picked job gets the n-th lease token of the JSON array bound last.
         claim = (
-            "WITH picked AS (SELECT seq, row_number() OVER "
+            f"WITH candidates AS ({candidates}), picked AS (SELECT seq, row_number() OVER "
             "(ORDER BY priority, due_at, seq) - 1 AS n "
-            f"FROM jobs WHERE {where} ORDER BY priority, due_at, seq LIMIT ?) "
+            "FROM candidates ORDER BY priority, due_at, seq LIMIT ?) "
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
             "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
             "updated_at = ? FROM picked WHERE jobs.seq = picked.seq "
             f"RETURNING priority, due_at, seq, {_COLUMN_LIST}"
         )
-        limit = min(count, len(leases))  # one job per lease token
         tokens = msgspec.json.encode(list(leases[:limit])).decode()
 
         def work(conn: sqlite3.Connection) -> list[Job]:
@@ -152,7 +150,7 @@ class SqliteStore:
 
         def work(conn: sqlite3.Connection) -> list[Job | Exception]:
             # One read for the batch; each decide runs before its own single
-            # UPDATE, so a refused change has written nothing and needs no savepoint.
+            # UPDATE, so a refused change has written nothing of its own.
             current = _get_many(conn, ids)
             results: list[Job | Exception] = []
             for job_id, decide in changes:
@@ -170,7 +168,7 @@ class SqliteStore:
                 results.append(job)
             return results
 
-        return await self._writer.run(work, savepoint=False)
+        return await self._writer.run(work)
 
     async def delete_job(self, job_id: str) -> Job:
         def work(conn: sqlite3.Connection) -> Job:
@@ -215,6 +213,30 @@ class SqliteStore:
         return await self._writer.run(
             lambda conn: conn.execute(query).fetchone()[0], savepoint=False
         )
+
+
+_QUEUED = "status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?)"
+_BEST = "ORDER BY priority, due_at, seq LIMIT ?"
+
+
+def _claim_candidates(
+    queues: Sequence[str] | None, now: float, limit: int
+) -> tuple[str, list[Any]]:
+    """The best `limit` takeable rows of each named queue (or of all), and their args.
+
+    Each queue is read through its own index in order and stops after `limit`
+    rows; `queue IN (...)` instead would sort the whole backlog of every queue.
+    """
+    if queues is None:
+        return f"SELECT seq, priority, due_at FROM jobs WHERE {_QUEUED} {_BEST}", [now, limit]
+    parts, args = [], []
+    for queue in dict.fromkeys(queues):
+        parts.append(
+            f"SELECT * FROM (SELECT seq, priority, due_at FROM jobs "
+            f"WHERE {_QUEUED} AND queue = ? {_BEST})"
+        )
+        args += [now, queue, limit]
+    return " UNION ALL ".join(parts), args
 
 
 def _get(conn: sqlite3.Connection, job_id: str) -> Job | None:

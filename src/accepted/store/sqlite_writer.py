@@ -111,6 +111,11 @@ class SqliteWriter:
             conn.execute("BEGIN IMMEDIATE")
             for work, _future, _loop, savepoint in batch:
                 outcomes.append(_run_one(conn, work, savepoint=savepoint))
+                if not conn.in_transaction:
+                    # SQLITE_FULL, I/O and out-of-memory errors roll back the whole
+                    # transaction: later calls would run in autocommit, and the
+                    # batch's fate must be one.
+                    raise sqlite3.OperationalError(f"transaction rolled back: {outcomes[-1][1]}")
             conn.execute("COMMIT")
             self.commits += 1
         except sqlite3.Error as exc:
