@@ -153,9 +153,9 @@ async def test_callback_is_pending_until_delivered_and_delays_the_purge(
     [taken] = await service.take(None, T0)
     done = await service.report(taken.id, DONE, T0)
     assert done.callback_state is CallbackState.PENDING
-    held = await maintenance.hold_due_callbacks(T0, hold=30)
+    held = await maintenance.hold_due_callbacks(T0, hold=30, limit=10)
     assert [j.id for j in held] == [taken.id]
-    assert await maintenance.hold_due_callbacks(T0 + 1, hold=30) == []  # held, not resent
+    assert await maintenance.hold_due_callbacks(T0 + 1, hold=30, limit=10) == []  # held, not resent
     await maintenance.purge_expired(T0 + 5)
     assert (await service.get(taken.id)).callback_state is CallbackState.PENDING
     failed = await maintenance.callback_outcome(taken.id, "HTTP 503", T0 + 2)

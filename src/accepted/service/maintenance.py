@@ -50,10 +50,10 @@ class Maintenance:
             return now
         return await self.store.next_due(Due.EXPIRED)
 
-    async def hold_due_callbacks(self, now: float, hold: float) -> list[Job]:
-        """Callbacks to deliver now, each hidden from other deliverers for `hold` s."""
+    async def hold_due_callbacks(self, now: float, hold: float, limit: int) -> list[Job]:
+        """Up to `limit` callbacks due now, each hidden from other deliverers for `hold` s."""
         return await self.store.sweep(
-            Due.CALLBACK, now, lambda job: rules.hold_callback(job, now, hold), self.batch
+            Due.CALLBACK, now, lambda job: rules.hold_callback(job, now, hold), limit
         )
 
     async def next_callback_due(self) -> float | None:

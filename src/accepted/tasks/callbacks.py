@@ -44,7 +44,6 @@ class CallbackSender(Task):
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def start(self) -> None:
         """Open the HTTP client up front, so the first callback is not slowed by it."""
@@ -53,23 +52,32 @@ class CallbackSender(Task):
 
     async def run_once(self, now: float) -> float | None:
         # Held long enough for a slow receiver to answer before another node retries.
-        jobs = await self.maintenance.hold_due_callbacks(now, hold=self.timeout * 2 + 5)
+        # Take no more than there are free delivery slots: a callback held while
+        # it waits for a slot could see its hold run out and be sent twice.
+        free = MAX_IN_FLIGHT - len(self._in_flight)
+        if free <= 0:
+            return None  # every slot busy: a finishing delivery pokes the alarm
+        jobs = await self.maintenance.hold_due_callbacks(now, self.timeout * 2 + 5, free)
         for job in jobs:
             delivery = asyncio.create_task(self._deliver(job))
             self._in_flight.add(delivery)
-            delivery.add_done_callback(self._in_flight.discard)
+            delivery.add_done_callback(self._delivered)
         return await self.maintenance.next_callback_due()
+
+    def _delivered(self, delivery: asyncio.Task[None]) -> None:
+        self._in_flight.discard(delivery)
+        if len(self._in_flight) == MAX_IN_FLIGHT - 1:
+            self.alarm.poke(0.0)  # a slot came free: due callbacks may be waiting for it
 
     async def _deliver(self, job: Job) -> None:
         assert job.callback_url is not None
-        async with self._slots:
-            error = await self._post(job.callback_url, job)
-            try:
-                await self.maintenance.callback_outcome(job.id, error, self.clock())
-            except JobNotFound:
-                pass  # deleted or purged meanwhile: nobody left to tell
-            except Exception:
-                log.exception("recording the callback outcome of job %s failed", job.id)
+        error = await self._post(job.callback_url, job)
+        try:
+            await self.maintenance.callback_outcome(job.id, error, self.clock())
+        except JobNotFound:
+            pass  # deleted or purged meanwhile: nobody left to tell
+        except Exception:
+            log.exception("recording the callback outcome of job %s failed", job.id)
 
     async def _post(self, url: str, job: Job) -> str | None:
         """One attempt; None on a 2xx answer, else what went wrong."""
