@@ -248,6 +248,7 @@ def test_a_killed_nodes_pending_callback_is_delivered_by_another(
         until(lambda: get(http, job["id"])["callback"]["state"] == "delivered", timeout=10)
 
 
+@pytest.mark.documents("any-503")
 def test_a_node_answers_503_while_its_database_is_unreachable_then_recovers(
     start_nodes: StartNodes, pg_target: str
 ) -> None:

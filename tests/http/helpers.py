@@ -11,15 +11,18 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from accepted.config import Settings
+from accepted.http.app import App, create_app
 
 JobJSON = dict[str, Any]
 
@@ -177,6 +180,28 @@ def background(base_url: str) -> Iterator[Background]:
         yield runner
     finally:
         runner.close()
+
+
+@asynccontextmanager
+async def in_process(
+    db: str, clock: Callable[[], float] | None = None, *, start: bool = True
+) -> AsyncIterator[tuple[App, httpx.AsyncClient]]:
+    """The real app on a real SQLite file, called in-process (no socket).
+
+    Only for answers a server process never lets a client see on demand: the
+    /healthz 503 before startup, a report that beats the job-timeout sweep (with
+    `clock` held still), the 500 of an unexpected error.
+    """
+    app = create_app(Settings(db=db), clock=clock)
+    if start:
+        await app.startup()
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            yield app, client
+    finally:
+        if start:
+            await app.shutdown()
 
 
 def note_latency(name: str, seconds: float) -> None:

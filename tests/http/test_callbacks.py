@@ -44,6 +44,7 @@ def test_a_callback_is_pending_until_the_job_is_final(
 
 
 @pytest.mark.parametrize("status", ["done", "failed"])
+@pytest.mark.documents("decision-lease-token")
 def test_the_final_job_is_posted_within_a_second(
     api: httpx.Client, q: str, receiver: CallbackReceiver, status: str
 ) -> None:
@@ -137,3 +138,33 @@ def test_an_unreachable_receiver_is_recorded_as_the_error(start_server: StartSer
     assert gave_up["callback"]["attempts"] == 1
     assert gave_up["callback"]["last_error"]
     assert gave_up["status"] == "failed"  # the job itself is untouched by the delivery
+
+
+@pytest.mark.documents("decision-ttl-callback")
+def test_a_job_past_its_result_ttl_is_kept_while_its_callback_is_pending(
+    api: httpx.Client, q: str, receiver: CallbackReceiver
+) -> None:
+    receiver.hold = True  # the delivery stays in flight until released
+    job = enqueue(api, q, callback_url=receiver.url, result_ttl=0)
+    assert take(api, q) is not None
+    assert report(api, job["id"], "done", "kept").status_code == 200
+    assert receiver.holding.wait(10)
+    kept = get(api, job["id"])  # its TTL of 0 has passed, but the callback is pending
+    assert (kept["result"], kept["callback"]["state"]) == ("kept", "pending")
+    receiver.release.set()
+    receiver.wait_for(1)
+    until(lambda: api.get(f"/jobs/{job['id']}").status_code == 404)  # removed once delivered
+
+
+@pytest.mark.documents("delete-200")
+def test_a_deleted_job_gets_no_callback(
+    api: httpx.Client, q: str, receiver: CallbackReceiver
+) -> None:
+    cancelled = enqueue(api, q, callback_url=receiver.url)
+    assert take(api, q) is not None
+    assert api.delete(f"/jobs/{cancelled['id']}").json()["status"] == "cancelled"
+    finished = _finish(api, q, receiver.url, "done", 1)
+    (delivery,) = receiver.wait_for(1)
+    assert delivery.body["id"] == finished["id"]
+    until(lambda: get(api, finished["id"])["callback"]["state"] == "delivered")
+    assert [d.body["id"] for d in receiver.deliveries] == [finished["id"]]

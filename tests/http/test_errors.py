@@ -4,14 +4,19 @@ message naming what is wrong, and nothing is half-written.
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
+import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.http.helpers import assert_error, enqueue, get, take, unique_queue
+from tests.http.helpers import assert_error, enqueue, get, in_process, take, unique_queue
 from tests.support.servers import ServerProcess
 
 MIB = 1024 * 1024
@@ -27,6 +32,7 @@ def _nothing_enqueued(api: httpx.Client, q: str) -> None:
 @pytest.mark.parametrize(
     "body", [b"{", b'{"queue": "q",}', b"not json", b"\xff\xfe", b'{"queue": "q"} trailing']
 )
+@pytest.mark.documents("enqueue-400")
 def test_malformed_json_is_400(api: httpx.Client, body: bytes) -> None:
     error = assert_error(api.post("/jobs", content=body), 400, "json")
     assert error["code"] == "malformed_json"
@@ -49,6 +55,7 @@ def test_deeply_nested_json_is_400_not_a_crash(api: httpx.Client, q: str) -> Non
 
 
 @pytest.mark.parametrize("body", [b'"q"', b"1", b"null", b"true", b"[]", b'["q"]'])
+@pytest.mark.documents("enqueue-400")
 def test_a_body_that_is_not_an_object_is_400(api: httpx.Client, body: bytes) -> None:
     # (A non-empty JSON array of job objects is a batch: an extension, tested elsewhere.)
     error = assert_error(api.post("/jobs", content=body), 400)
@@ -62,13 +69,15 @@ def test_a_body_that_is_not_an_object_is_400(api: httpx.Client, body: bytes) -> 
      {"queue": {"name": "a"}}, {"queue": True}],
     ids=["missing", "missing-with-params", "empty", "int", "null", "list", "object", "bool"],
 )
+@pytest.mark.documents("enqueue-400", "decision-queue-names")
 def test_a_missing_empty_or_non_string_queue_is_400(api: httpx.Client, body: object) -> None:
-    assert_error(api.post("/jobs", json=body), 400, "queue")
+    assert assert_error(api.post("/jobs", json=body), 400, "queue")["code"] == "invalid_field"
 
 
 @pytest.mark.parametrize(
     "name", ["a\u0000b", "line\nbreak", "\u007f"], ids=["nul", "newline", "del"]
 )
+@pytest.mark.documents("decision-queue-names", "want-400")
 def test_a_queue_name_with_a_control_character_is_400(api: httpx.Client, name: str) -> None:
     assert_error(api.post("/jobs", json={"queue": name}), 400, "queue", "control")
     assert_error(api.post("/want_job", json={"queues": [name]}), 400, "queue", "control")
@@ -103,11 +112,12 @@ ENQUEUE_HEADERS = [
 
 
 @pytest.mark.parametrize(("header", "value"), ENQUEUE_HEADERS)
+@pytest.mark.documents("enqueue-400")
 def test_an_enqueue_header_out_of_range_or_not_a_number_is_400(
     api: httpx.Client, q: str, header: str, value: str
 ) -> None:
     response = api.post("/jobs", json={"queue": q}, headers={header: value})
-    assert_error(response, 400, header)
+    assert assert_error(response, 400, header)["code"] == "invalid_header"
     _nothing_enqueued(api, q)
 
 
@@ -135,12 +145,15 @@ WANT_JOB_BAD = [
 
 
 @pytest.mark.parametrize(("headers", "query", "named"), WANT_JOB_BAD)
+@pytest.mark.documents("want-400")
 def test_a_bad_want_job_header_or_query_is_400_and_takes_nothing(
     api: httpx.Client, q: str, headers: dict[str, str], query: dict[str, str], named: str
 ) -> None:
     job = enqueue(api, q)
     params = {"queue": q, **query} if "queue" not in query else query
-    assert_error(api.post("/want_job", params=params, headers=headers), 400, named)
+    error = assert_error(api.post("/want_job", params=params, headers=headers), 400, named)
+    expected = "invalid_header" if headers else "invalid_query"
+    assert error["code"] == ("invalid_field" if named == "queue" else expected)
     assert get(api, job["id"]) == job
 
 
@@ -149,6 +162,7 @@ def test_a_bad_want_job_header_or_query_is_400_and_takes_nothing(
     [b"{", b"[]", b'"q"', b'{"queues": "q"}', b'{"queues": [1]}', b'{"queues": [""]}',
      b'{"queues": [null]}', b'{"queues": {"a": 1}}'],
 )
+@pytest.mark.documents("want-400")
 def test_a_bad_want_job_body_is_400_and_takes_nothing(
     api: httpx.Client, q: str, body: bytes
 ) -> None:
@@ -166,6 +180,7 @@ def test_a_bad_want_job_body_is_400_and_takes_nothing(
 @pytest.mark.parametrize(
     "body", [b"{", b"[]", b"null", b'{"status": 1}', b'{"status": null}', b"{}"]
 )
+@pytest.mark.documents("report-400")
 def test_a_bad_report_body_is_400_and_changes_nothing(
     api: httpx.Client, q: str, body: bytes
 ) -> None:
@@ -178,21 +193,23 @@ def test_a_bad_report_body_is_400_and_changes_nothing(
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "x", "1e308"])
+@pytest.mark.documents("report-400")
 def test_a_bad_heartbeat_timeout_is_400(api: httpx.Client, q: str, value: str) -> None:
     enqueue(api, q)
     job = take(api, q)
     assert job is not None
     response = api.put(f"/jobs/{job['id']}", json={"status": "running"},
                        headers={"X-Accepted-Timeout": value})
-    assert_error(response, 400, "X-Accepted-Timeout")
+    assert assert_error(response, 400, "X-Accepted-Timeout")["code"] == "invalid_header"
     assert get(api, job["id"])["lease_expires_at"] == job["lease_expires_at"]
 
 
 @pytest.mark.parametrize("value", ["x", "-1", "nan"])
+@pytest.mark.documents("get-400")
 def test_a_bad_wait_result_is_400(api: httpx.Client, q: str, value: str) -> None:
     job = enqueue(api, q)
     response = api.get(f"/jobs/{job['id']}", headers={"X-Accepted-Wait-Result": value})
-    assert_error(response, 400, "X-Accepted-Wait-Result")
+    assert assert_error(response, 400, "X-Accepted-Wait-Result")["code"] == "invalid_header"
 
 
 # -- routes and methods -------------------------------------------------------------------
@@ -201,9 +218,10 @@ def test_a_bad_wait_result_is_400(api: httpx.Client, q: str, value: str) -> None
 @pytest.mark.parametrize(
     "path", ["/", "/nope", "/job", "/jobs/a/b", "/want_jobs", "/jobs//", "/healthz/x"]
 )
+@pytest.mark.documents("any-404-route")
 def test_an_unknown_route_is_404(api: httpx.Client, path: str) -> None:
-    assert_error(api.get(path), 404)
-    assert_error(api.post(path, json={"queue": "q"}), 404)
+    assert assert_error(api.get(path), 404)["code"] == "not_found"
+    assert assert_error(api.post(path, json={"queue": "q"}), 404)["code"] == "not_found"
 
 
 @pytest.mark.parametrize(
@@ -219,12 +237,13 @@ def test_an_unknown_route_is_404(api: httpx.Client, path: str) -> None:
         ("POST", "/healthz", {"GET"}),
     ],
 )
+@pytest.mark.documents("any-405")
 def test_a_wrong_method_is_405_with_allow(
     api: httpx.Client, q: str, method: str, path: str, allowed: set[str]
 ) -> None:
     job = enqueue(api, q)
     response = api.request(method, path.format(id=job["id"]), json={"queue": q})
-    assert_error(response, 405, method)
+    assert assert_error(response, 405, method)["code"] == "method_not_allowed"
     assert {m.strip() for m in response.headers["allow"].split(",")} >= allowed
     assert get(api, job["id"]) == job
     assert take(api, q, block_for=0)["id"] == job["id"]  # type: ignore[index]
@@ -242,13 +261,15 @@ def test_a_body_just_under_the_limit_is_accepted(api: httpx.Client, q: str) -> N
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("POST", "/jobs"), ("POST", "/want_job"), ("PUT", "/jobs/{id}")]
+    ("method", "path"),
+    [("POST", "/jobs"), ("POST", "/want_job"), ("PUT", "/jobs/{id}"), ("PUT", "/jobs")],
 )
+@pytest.mark.documents("any-413", "enqueue-413")
 def test_a_body_over_1_mib_is_413(api: httpx.Client, q: str, method: str, path: str) -> None:
     job = enqueue(api, q)
     body = f'{{"queue": "{q}", "params": "{"x" * MIB}"}}'
     response = api.request(method, path.format(id=job["id"]), content=body)
-    assert_error(response, 413, "limit")
+    assert assert_error(response, 413, "limit")["code"] == "payload_too_large"
     assert get(api, job["id"]) == job
     assert take(api, q)["id"] == job["id"]  # type: ignore[index]
     assert take(api, q) is None
@@ -263,6 +284,7 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
     yield b'"}'
 
 
+@pytest.mark.documents("enqueue-413")
 def test_a_streamed_oversized_body_is_refused_and_the_server_stays_healthy(
     shared_server: ServerProcess, api: httpx.Client
 ) -> None:
@@ -278,6 +300,7 @@ def test_a_streamed_oversized_body_is_refused_and_the_server_stays_healthy(
     assert enqueue(api, unique_queue())["status"] == "queued"
 
 
+@pytest.mark.documents("enqueue-413")
 def test_a_lying_content_length_is_refused(shared_server: ServerProcess) -> None:
     # Declares 2 MiB, sends a little: refused on the declaration, not after waiting.
     with socket.create_connection(("127.0.0.1", shared_server.port), timeout=10) as sock:
@@ -289,14 +312,82 @@ def test_a_lying_content_length_is_refused(shared_server: ServerProcess) -> None
     assert head.startswith(b"HTTP/1.1 413")
 
 
+@pytest.mark.documents("healthz-200")
 def test_healthz(api: httpx.Client) -> None:
     for path in ("/healthz", "/healthz/"):
         response = api.get(path)
         assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.documents("get-404", "delete-404", "report-404")
 def test_an_unknown_job_id_of_any_shape_is_404(api: httpx.Client) -> None:
     for job_id in (str(uuid.uuid4()), "x", "%20", "00000000-0000-0000-0000-00000000000g"):
         assert_error(api.get(f"/jobs/{job_id}"), 404)
         assert_error(api.delete(f"/jobs/{job_id}"), 404)
         assert_error(api.put(f"/jobs/{job_id}", json={"status": "done"}), 404)
+
+
+# -- answers a client cannot cause at will ---------------------------------------------
+
+
+@pytest.mark.documents("any-503")
+def test_a_write_the_database_refuses_is_503_and_nothing_is_acknowledged(
+    backend: str, db_target: str, server: ServerProcess, http: httpx.Client
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("holds SQLite's write lock; PostgreSQL outages: tests/e2e/test_multinode.py")
+    # Another process holds the write lock past the server's busy timeout (5 s).
+    blocker = sqlite3.connect(db_target, isolation_level=None, timeout=1)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        response = http.post("/jobs", json={"queue": "locked"})
+        assert assert_error(response, 503)["code"] == "store_unavailable"
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert take(http, "locked") is None  # the refused enqueue left nothing behind
+    assert enqueue(http, "locked")["status"] == "queued"  # and a retry succeeds
+
+
+@pytest.mark.documents("healthz-503")
+async def test_healthz_is_503_while_the_server_starts_and_stops(tmp_path: Path) -> None:
+    async with in_process(str(tmp_path / "a.db"), start=False) as (app, client):
+        starting = await client.get("/healthz")
+        assert assert_error(starting, 503)["code"] == "shutting_down"
+        await app.startup()
+        try:
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            app.begin_shutdown()
+            stopping = await client.get("/healthz")
+            assert assert_error(stopping, 503)["code"] == "shutting_down"
+        finally:
+            await app.shutdown()
+
+
+@pytest.mark.documents("any-500")
+async def test_an_unexpected_error_is_500_in_the_error_shape_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No request a client can send reaches this: an ASGI scope without headers
+    # (a server bug) makes the request object itself fail.
+    async with in_process(str(tmp_path / "a.db")) as (app, _):
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> MutableMapping[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": f"/jobs/{uuid.uuid4()}"}
+        with caplog.at_level(logging.ERROR, logger="accepted"):
+            await app.handle(scope, receive, send)
+    start, body = sent
+    assert start["status"] == 500
+    assert (b"content-type", b"application/json") in start["headers"]
+    error = json.loads(body["body"])
+    assert set(error) == {"error"} and error["error"]["code"] == "error"
+    assert error["error"]["message"]
+    assert any(record.exc_info for record in caplog.records)  # the traceback is logged

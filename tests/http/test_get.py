@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -24,6 +25,7 @@ from tests.http.helpers import (
 WAIT_30 = {"X-Accepted-Wait-Result": "30"}
 
 
+@pytest.mark.documents("get-200")
 def test_get_answers_the_job(api: httpx.Client, q: str) -> None:
     job = enqueue(api, q, {"k": "v"}, priority=2)
     response = api.get(f"/jobs/{job['id']}")
@@ -32,6 +34,7 @@ def test_get_answers_the_job(api: httpx.Client, q: str) -> None:
     assert response.json() == job
 
 
+@pytest.mark.documents("get-200", "decision-lease-token")
 def test_get_follows_the_job_through_its_life(api: httpx.Client, q: str) -> None:
     job = enqueue(api, q)
     taken = take(api, q)
@@ -50,11 +53,13 @@ def test_get_trailing_slash(api: httpx.Client, q: str) -> None:
 
 
 @pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid", "1234"])
+@pytest.mark.documents("get-404")
 def test_get_unknown_or_malformed_id_is_404(api: httpx.Client, job_id: str) -> None:
-    assert_error(api.get(f"/jobs/{job_id}"), 404, job_id)
+    assert assert_error(api.get(f"/jobs/{job_id}"), 404, job_id)["code"] == "job_not_found"
 
 
 @pytest.mark.parametrize(("status", "result"), [("done", {"ok": True}), ("failed", "boom")])
+@pytest.mark.documents("get-wait-200")
 def test_wait_result_answers_as_soon_as_the_job_is_reported_final(
     api: httpx.Client, q: str, api_runner: Background, status: str, result: object
 ) -> None:
@@ -74,6 +79,7 @@ def test_wait_result_answers_as_soon_as_the_job_is_reported_final(
     note_latency(f"wait-result wake after PUT {status}", answer.done_at - put_at)
 
 
+@pytest.mark.documents("get-wait-200")
 def test_wait_result_answers_when_the_job_times_out(
     api: httpx.Client, q: str, api_runner: Background
 ) -> None:
@@ -85,6 +91,7 @@ def test_wait_result_answers_when_the_job_times_out(
     assert time.time() - timestamp(body["deadline_at"]) < PROMPT
 
 
+@pytest.mark.documents("get-wait-200", "delete-200")
 def test_wait_result_answers_when_the_job_is_deleted(
     api: httpx.Client, q: str, api_runner: Background
 ) -> None:
@@ -101,6 +108,7 @@ def test_wait_result_answers_when_the_job_is_deleted(
     note_latency("wait-result wake after DELETE", answer.done_at - deleted_at)
 
 
+@pytest.mark.documents("get-wait-200")
 def test_wait_result_returns_the_job_as_it_is_when_the_wait_ends(
     api: httpx.Client, q: str
 ) -> None:
@@ -113,6 +121,7 @@ def test_wait_result_returns_the_job_as_it_is_when_the_wait_ends(
     assert 0.45 <= elapsed < 0.5 + PROMPT
 
 
+@pytest.mark.documents("get-wait-200")
 def test_wait_result_on_a_final_job_answers_at_once(api: httpx.Client, q: str) -> None:
     job = enqueue(api, q)
     take(api, q)
@@ -123,5 +132,27 @@ def test_wait_result_on_a_final_job_answers_at_once(api: httpx.Client, q: str) -
     assert response.json()["result"] == "r"
 
 
+@pytest.mark.documents("get-404")
 def test_wait_result_on_an_unknown_job_is_404(api: httpx.Client) -> None:
-    assert_error(api.get(f"/jobs/{uuid.uuid4()}", headers=WAIT_30), 404)
+    error = assert_error(api.get(f"/jobs/{uuid.uuid4()}", headers=WAIT_30), 404)
+    assert error["code"] == "job_not_found"
+
+
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+
+
+@pytest.mark.documents("decision-times")
+def test_times_are_iso_8601_utc_with_a_z_and_microseconds(api: httpx.Client, q: str) -> None:
+    enqueue(api, q, job_timeout=60, result_ttl=60)
+    taken = take(api, q)
+    assert taken is not None
+    done = report(api, taken["id"], "done").json()
+    times = [taken["lease_expires_at"]] + [
+        done[name]
+        for name in ("created_at", "updated_at", "due_at", "deadline_at", "expires_at",
+                     "finished_at")
+    ]
+    for value in times:
+        assert ISO_UTC.fullmatch(value), value
+        timestamp(value)
+    assert any("." in value for value in times)  # fractions of a second are kept

@@ -61,6 +61,7 @@ def field_names(struct: type[msgspec.Struct]) -> set[str]:
 # -- served by a real server ---------------------------------------------------
 
 
+@pytest.mark.documents("openapi-200")
 def test_openapi_json_is_a_valid_openapi_3_1_document(http: httpx.Client) -> None:
     response = http.get("/openapi.json")
     assert response.status_code == 200
@@ -84,6 +85,7 @@ def test_openapi_paths_and_methods_are_the_route_table(http: httpx.Client) -> No
     assert documented == routed
 
 
+@pytest.mark.documents("docs-200")
 def test_docs_page_is_self_contained_html_naming_every_path(http: httpx.Client) -> None:
     response = http.get("/docs")
     assert response.status_code == 200

@@ -6,11 +6,13 @@ import signal
 import time
 
 import httpx
+import pytest
 
 from tests.http.helpers import PROMPT, Background, enqueue, get, settle
 from tests.support.servers import ServerProcess
 
 
+@pytest.mark.documents("want-204", "get-wait-200")
 def test_sigterm_answers_pending_long_polls_and_exits_0(
     server: ServerProcess, http: httpx.Client, runner: Background
 ) -> None:

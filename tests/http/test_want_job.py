@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import httpx
@@ -25,12 +26,14 @@ from tests.http.helpers import (
 from tests.support.servers import ServerProcess
 
 
+@pytest.mark.documents("want-204")
 def test_an_empty_queue_answers_204(http: httpx.Client) -> None:
     response = http.post("/want_job")
     assert response.status_code == 204
     assert response.content == b""
 
 
+@pytest.mark.documents("want-200", "decision-lease-token", "decision-attempts")
 def test_the_answer_is_the_running_job_with_a_lease(api: httpx.Client, q: str) -> None:
     job = enqueue(api, q, {"n": 1})
     response = api.post("/want_job", params={"queue": q})
@@ -39,6 +42,7 @@ def test_the_answer_is_the_running_job_with_a_lease(api: httpx.Client, q: str) -
     assert taken["id"] == job["id"]
     assert (taken["status"], taken["attempts"], taken["params"]) == ("running", 1, {"n": 1})
     assert isinstance(taken["lease"], str) and taken["lease"]
+    assert timestamp(taken["lease_expires_at"]) > timestamp(taken["updated_at"])
 
 
 def test_no_queue_named_means_any_queue(http: httpx.Client) -> None:
@@ -119,6 +123,7 @@ def test_a_given_back_job_goes_before_newer_work(api: httpx.Client, q: str) -> N
      ({}, {"block": "30"})],
     ids=["header", "header-upper-case", "query-alias"],
 )
+@pytest.mark.documents("want-block")
 def test_a_blocked_taker_gets_a_job_the_moment_it_arrives(
     api: httpx.Client,
     q: str,
@@ -139,6 +144,7 @@ def test_a_blocked_taker_gets_a_job_the_moment_it_arrives(
     note_latency("blocked want_job wake after enqueue", answer.done_at - enqueued_at)
 
 
+@pytest.mark.documents("want-204")
 def test_a_block_with_nothing_arriving_answers_204_after_the_wait(
     api: httpx.Client, q: str
 ) -> None:
@@ -149,6 +155,7 @@ def test_a_block_with_nothing_arriving_answers_204_after_the_wait(
     assert 0.45 <= elapsed < 0.5 + PROMPT
 
 
+@pytest.mark.documents("want-block")
 def test_a_blocked_taker_is_woken_by_a_lease_expiring(
     api: httpx.Client, q: str, api_runner: Background
 ) -> None:
@@ -165,6 +172,7 @@ def test_a_blocked_taker_is_woken_by_a_lease_expiring(
     note_latency("blocked want_job wake after lease expiry", time.time() - expired_at)
 
 
+@pytest.mark.documents("want-block", "report-queued-200")
 def test_a_blocked_taker_is_woken_by_a_give_back(
     api: httpx.Client, q: str, api_runner: Background
 ) -> None:
@@ -214,6 +222,7 @@ def test_the_server_default_lease_applies_without_a_timeout(
         assert again is not None and (again["id"], again["attempts"]) == (job["id"], 2)
 
 
+@pytest.mark.documents("want-block")
 def test_blocked_takers_are_served_first_come_first_served(
     api: httpx.Client, q: str, api_runner: Background
 ) -> None:
@@ -226,6 +235,7 @@ def test_blocked_takers_are_served_first_come_first_served(
         assert taker.result(timeout=10).response.json()["id"] == job["id"]
 
 
+@pytest.mark.documents("want-200")
 async def test_each_job_goes_to_exactly_one_of_many_blocked_takers(
     server: ServerProcess,
 ) -> None:
@@ -249,6 +259,7 @@ async def test_each_job_goes_to_exactly_one_of_many_blocked_takers(
     assert sorted(got) == sorted(enqueued)  # every job once, none twice
 
 
+@pytest.mark.documents("want-200")
 def test_concurrent_takers_without_blocking_never_share_a_job(
     api: httpx.Client, q: str, api_runner: Background
 ) -> None:
@@ -260,6 +271,7 @@ def test_concurrent_takers_without_blocking_never_share_a_job(
     assert set(ids) == enqueued
 
 
+@pytest.mark.documents("decision-caps")
 def test_the_server_caps_long_waits_at_its_max_wait(start_server: StartServer) -> None:
     server = start_server(ACCEPTED_MAX_WAIT="0.5")
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
@@ -270,3 +282,62 @@ def test_the_server_caps_long_waits_at_its_max_wait(start_server: StartServer) -
         elapsed = time.monotonic() - started
     assert waited.status_code == 200 and waited.json()["status"] == "queued"
     assert 0.9 <= elapsed < 1.0 + 2 * PROMPT
+
+
+# -- counts, and takers that hang up -------------------------------------------------
+
+
+@pytest.mark.documents("want-count-200", "decision-count")
+@pytest.mark.parametrize(
+    ("headers", "query"), [({"X-Accepted-Count": "3"}, {}), ({}, {"count": "3"})],
+    ids=["header", "query-alias"],
+)
+def test_a_count_answers_an_array_of_up_to_that_many_jobs(
+    api: httpx.Client, q: str, headers: dict[str, str], query: dict[str, str]
+) -> None:
+    jobs = [enqueue(api, q, {"n": n}) for n in range(4)]
+    response = api.post("/want_job", params={"queue": q, **query}, headers=headers)
+    assert response.status_code == 200
+    taken = response.json()
+    assert [t["id"] for t in taken] == [j["id"] for j in jobs[:3]]
+    for job in taken:
+        assert (job["status"], job["attempts"]) == ("running", 1)
+        assert job["lease_expires_at"] is not None
+    assert len({job["lease"] for job in taken}) == 3  # a lease each
+    rest = api.post("/want_job", params={"queue": q, **query}, headers=headers).json()
+    assert [t["id"] for t in rest] == [jobs[3]["id"]]
+    empty = api.post("/want_job", params={"queue": q, **query}, headers=headers)
+    assert (empty.status_code, empty.json()) == (200, [])  # not 204
+
+
+@pytest.mark.documents("want-count-200", "want-block")
+def test_a_blocked_count_takes_what_is_there_once_something_arrives(
+    api: httpx.Client, q: str, api_runner: Background
+) -> None:
+    waiting = api_runner.request(
+        "POST", "/want_job", params={"queue": q, "count": "5", "block": "30"}
+    )
+    settle()
+    assert not waiting.done()
+    jobs = api.post("/jobs", json=[{"queue": q}, {"queue": q}]).json()
+    answer = waiting.result(timeout=10).response
+    assert answer.status_code == 200
+    assert sorted(t["id"] for t in answer.json()) == sorted(j["id"] for j in jobs)
+
+
+@pytest.mark.documents("decision-hangup", "want-block")
+def test_a_blocked_taker_that_hangs_up_gets_nothing_and_costs_no_attempt(
+    api: httpx.Client, q: str, shared_server: ServerProcess
+) -> None:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /want_job?queue={q}&block=30 HTTP/1.1\r\nHost: x\r\n"
+            "Content-Length: 0\r\n\r\n".encode()
+        )
+        settle()
+    # Whether the server heard the hang-up before this enqueue or in the same
+    # instant, the job ends up queued, untaken, with no attempt counted.
+    job = enqueue(api, q)
+    until(lambda: (j := get(api, job["id"]))["status"] == "queued" and j["attempts"] == 0)
+    taken = take(api, q)
+    assert taken is not None and (taken["id"], taken["attempts"]) == (job["id"], 1)
