@@ -334,21 +334,26 @@ def test_an_unknown_job_id_of_any_shape_is_404(api: httpx.Client) -> None:
 
 @pytest.mark.documents("any-503")
 def test_a_write_the_database_refuses_is_503_and_nothing_is_acknowledged(
-    backend: str, db_target: str, server: ServerProcess, http: httpx.Client
+    tmp_path: Path,
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("holds SQLite's write lock; PostgreSQL outages: tests/e2e/test_multinode.py")
+    # SQLite only: PostgreSQL outages are tests/e2e/test_multinode.py's.
+    db = str(tmp_path / "locked.db")
+    server = ServerProcess(db=db, log_path=tmp_path / "server.log").start()
     # Another process holds the write lock past the server's busy timeout (5 s).
-    blocker = sqlite3.connect(db_target, isolation_level=None, timeout=1)
+    blocker = sqlite3.connect(db, isolation_level=None, timeout=1)
     try:
-        blocker.execute("BEGIN IMMEDIATE")
-        response = http.post("/jobs", json={"queue": "locked"})
-        assert assert_error(response, 503)["code"] == "store_unavailable"
+        with httpx.Client(base_url=server.url, timeout=30.0) as http:
+            try:
+                blocker.execute("BEGIN IMMEDIATE")
+                response = http.post("/jobs", json={"queue": "locked"})
+                assert assert_error(response, 503)["code"] == "store_unavailable"
+            finally:
+                blocker.execute("ROLLBACK")
+            assert take(http, "locked") is None  # the refused enqueue left nothing behind
+            assert enqueue(http, "locked")["status"] == "queued"  # and a retry succeeds
     finally:
-        blocker.execute("ROLLBACK")
         blocker.close()
-    assert take(http, "locked") is None  # the refused enqueue left nothing behind
-    assert enqueue(http, "locked")["status"] == "queued"  # and a retry succeeds
+        server.stop()
 
 
 @pytest.mark.documents("healthz-503")
