@@ -27,6 +27,12 @@ from accepted.tasks.sweeps import sweep_tasks
 
 log = logging.getLogger("accepted")
 
+# How often takers and background tasks re-check a database other nodes share.
+SHARED_RECHECK = 1.0
+# The longest a background task sleeps when it knows of no deadline (one node:
+# every new deadline pokes it, so this is only a safety net).
+LONGEST_SLEEP = 60.0
+
 
 class App:
     """An ASGI app. `begin_shutdown` answers pending long-polls before the server stops."""
@@ -41,19 +47,21 @@ class App:
         self.settings = settings
         self.store = store
         self.signals = Signals()
-        is_postgres = settings.db.startswith(("postgresql://", "postgres://"))
+        # With other nodes on the database, waiters and tasks also re-check on
+        # their own, so a lost cross-node notice only delays, never strands.
+        recheck = SHARED_RECHECK if store.shared else None
         self.service = JobService(
             store,
             self.signals,
             default_lease=settings.default_lease,
             max_attempts=settings.max_attempts,
-            recheck_interval=1.0 if is_postgres else None,
+            recheck_interval=recheck,
         )
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
         self.context = Context(self.service, settings, clock)
         self.router = Router(ROUTES)
         maintenance = Maintenance(self.service, callback_retries=settings.callback_retries)
-        max_sleep = 1.0 if is_postgres else 60.0
+        max_sleep = SHARED_RECHECK if store.shared else LONGEST_SLEEP
         self.callbacks = CallbackSender(
             maintenance,
             render.job_json,

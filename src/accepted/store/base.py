@@ -59,6 +59,11 @@ class Wakeups(Protocol):
 class JobStore(Protocol):
     """One typed interface over the job table; see the module docstring for atomicity."""
 
+    shared: bool
+    """Whether other nodes may use this database at once (PostgreSQL), so changes
+    can happen that this node is not told of in-process: waiters and tasks must
+    then re-check on their own now and then."""
+
     def clock(self) -> float:
         """Seconds since the epoch on the time line every node of this store shares.
 

@@ -78,6 +78,8 @@ class PostgresStore:
         self._pool: Any = None
         self._link = Link(self._connect_one, self.node, self._clock)
 
+    shared = True
+
     def clock(self) -> float:
         return self._clock.now()
 

@@ -57,6 +57,8 @@ class SqliteStore:
     def commits(self) -> int:
         return self._writer.commits
 
+    shared = False  # one server per file (a lock file enforces it)
+
     def clock(self) -> float:
         return time.time()
 
