@@ -11,7 +11,13 @@ import pytest
 from accepted.client import AsyncClient, Client, JobStatus
 from accepted.worker import Worker
 from tests.e2e import worker_jobs
-from tests.e2e.workers import PATIENCE, StartWorker, start_worker, wait_until_running
+from tests.e2e.workers import (
+    PATIENCE,
+    StartWorker,
+    start_worker,
+    wait_until_running,
+    wait_until_started,
+)
 from tests.support.servers import ServerProcess
 
 __all__ = ["start_worker"]  # the fixture, used by name
@@ -107,8 +113,8 @@ def test_sigterm_lets_running_jobs_finish_within_grace_and_gives_back_the_rest(
     worker = start_worker("sleep", "--queue", "s", "--concurrency", "2", "--grace", "3")
     short = client.enqueue("s", {"seconds": 0.5})
     long = client.enqueue("s", {"seconds": 120})
-    wait_until_running(client, short.id)
-    wait_until_running(client, long.id)
+    wait_until_started(worker, short.id)
+    wait_until_started(worker, long.id)
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
     assert client.get(short.id).status is JobStatus.DONE
@@ -121,7 +127,7 @@ def test_a_second_signal_gives_jobs_back_at_once(client: Client, start_worker: S
     # Grace 120 s: only the second signal can end this worker within PATIENCE.
     worker = start_worker("sleep", "--queue", "s", "--grace", "120")
     job = client.enqueue("s", {"seconds": 120})
-    wait_until_running(client, job.id)
+    wait_until_started(worker, job.id)
     worker.signal(signal.SIGINT)
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
@@ -157,7 +163,7 @@ def test_a_lost_lease_stops_heartbeats_and_drops_the_result(
 ) -> None:
     worker = start_worker("sleep", "--queue", "lost", "--lease", "0.6")
     job = client.enqueue("lost", {"seconds": 1.5})
-    wait_until_running(client, job.id)
+    wait_until_started(worker, job.id)
     client.delete(job.id)
     client.wait(client.enqueue("lost", {"seconds": 0}).id, PATIENCE)
     assert f"job {job.id}: lease lost" in worker.log

@@ -64,6 +64,21 @@ def start_worker(server: ServerProcess, tmp_path: Path) -> Iterator[StartWorker]
             worker.proc.wait()
 
 
+def wait_until_started(worker: WorkerProcess, job_id: str) -> None:
+    """Poll the worker's log until it says it started the job.
+
+    "running" on the server is not enough: a job handed to a blocked worker is
+    running from the commit that also sends it, before the worker has read it.
+    """
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        lines = worker.log.splitlines()
+        if any(f"job {job_id} (" in line and line.endswith(" started") for line in lines):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker never started job {job_id}:\n{worker.log}")
+
+
 def wait_until_running(client: Client, job_id: str) -> Job:
     """Poll until a worker has taken the job: the API has no event for "taken"."""
     deadline = time.monotonic() + PATIENCE

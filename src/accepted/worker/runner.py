@@ -205,7 +205,7 @@ class Worker:
 
     async def _process(self, client: AsyncClient, running: _Running) -> None:
         job = running.job
-        log.debug("job %s (%s, attempt %d) started", job.id, job.queue, job.attempts)
+        log.info("job %s (%s, attempt %d) started", job.id, job.queue, job.attempts)
         beat = asyncio.create_task(self._heartbeats(client, running))
         try:
             done, result = await self._invoke(job)
