@@ -270,3 +270,22 @@ async def test_take_from_any_queue(server: ServerProcess, kind: str) -> None:
         async with AsyncClient(server.url) as aclient:
             got = await aclient.take()
     assert got is not None and got.id == job.id
+
+
+async def test_report_many_reports_each_job_on_its_own(api: Api, q: str) -> None:
+    for n in range(3):
+        await api.enqueue(q, {"n": n})
+    first, second, third = await api.take_many(q, count=3)
+    await api.complete(third, "already")
+    outcomes = await api.report_many(
+        [
+            (first, JobStatus.DONE, {"ok": 1}),
+            (second, JobStatus.FAILED, "boom"),
+            (third, JobStatus.DONE, "again"),
+        ]
+    )
+    done, failed, refused = outcomes
+    assert isinstance(done, Job) and done.status is JobStatus.DONE and done.result == {"ok": 1}
+    assert isinstance(failed, Job) and failed.status is JobStatus.FAILED
+    assert isinstance(refused, errors.Conflict)
+    assert (await api.get(third.id)).result == "already"

@@ -14,6 +14,7 @@ import httpx
 from accepted.client import core
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import OMITTED, Job, NewJob
+from accepted.errors import AcceptedError
 from accepted.types import JobStatus
 
 T = TypeVar("T")
@@ -158,6 +159,17 @@ class AsyncClient:
     async def heartbeat(self, job: Job, *, lease: float | None = None) -> Job:
         """Start the job's lease afresh: `lease` seconds, or as long as it was."""
         return await self.send(core.report(job, JobStatus.RUNNING, lease=lease))
+
+    async def report_many(
+        self, reports: Iterable[tuple[Job, JobStatus, Any]]
+    ) -> list[Job | AcceptedError]:
+        """Several reports in one request, e.g. `[(job, JobStatus.DONE, result), ...]`.
+
+        Each succeeds or fails on its own: the list holds, in order, each job as
+        it now is or the error its report met (returned, not raised).
+        """
+        outcomes: list[Job | AcceptedError] = await self.send(core.report_many(reports))
+        return outcomes
 
     async def give_back(self, job: Job) -> Job:
         """Put the job back in its queue at once, unfinished."""

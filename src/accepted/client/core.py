@@ -129,7 +129,17 @@ class _ErrorAnswer(msgspec.Struct):
     error: _ErrorBody
 
 
+class _Outcome(msgspec.Struct):
+    """One report of a batch PUT /jobs: the job as it now is, or why it was refused."""
+
+    id: str
+    status: int
+    job: Job | None = None
+    error: _ErrorBody | None = None
+
+
 _job_decoder = msgspec.json.Decoder(Job)
+_outcomes_decoder = msgspec.json.Decoder(list[_Outcome])
 _jobs_decoder = msgspec.json.Decoder(list[Job])
 _error_decoder = msgspec.json.Decoder(_ErrorAnswer)
 _encoder = msgspec.json.Encoder()
@@ -142,12 +152,16 @@ def error_from(answer: Answer) -> AcceptedError:
     except (msgspec.DecodeError, msgspec.ValidationError):
         text = answer.content[:200].decode("utf-8", "replace")
         return ServerError(f"HTTP {answer.status}: {text}", answer.status)
-    cls = SERVER_ERRORS.get(body.code) or BY_STATUS.get(answer.status)
+    return _error_for(body, answer.status, answer.headers.get("allow", ""))
+
+
+def _error_for(body: _ErrorBody, status: int, allow: str = "") -> AcceptedError:
+    cls = SERVER_ERRORS.get(body.code) or BY_STATUS.get(status)
     if cls is None:
-        return ServerError(body.message, answer.status, body.code)
+        return ServerError(body.message, status, body.code)
     if cls is MethodNotAllowed:
-        allow = tuple(m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip())
-        return MethodNotAllowed(body.message, allow)
+        methods = tuple(m.strip() for m in allow.split(",") if m.strip())
+        return MethodNotAllowed(body.message, methods)
     error = cls(body.message)
     error.code = body.code  # the server's word, even when only its family is known here
     return error
@@ -299,6 +313,34 @@ def report(
     body = _encoder.encode({"status": status.value, "result": result})
     read = _keep_lease(job.lease) if status is JobStatus.RUNNING else read_job(200)
     return Call("PUT", _job_path(job.id), read, headers, body=body)
+
+
+def report_many(
+    reports: Iterable[tuple[Job, JobStatus, Any]],
+) -> Call[list[Job | AcceptedError]]:
+    """PUT /jobs: several reports (each with its job's lease) in one request.
+
+    Each report succeeds or fails on its own; the answer lists, in order, the
+    job as it now is or the error that report met (not raised).
+    """
+    items = []
+    for job, status, result in reports:
+        item: dict[str, Any] = {"id": job.id, "status": status.value, "result": result}
+        if job.lease is not None:
+            item["lease"] = job.lease
+        items.append(item)
+    body = _encoder.encode(items)
+    headers = {"content-type": "application/json"}
+    return Call("PUT", "/jobs", _read_outcomes, headers, body=body)
+
+
+def _read_outcomes(answer: Answer) -> list[Job | AcceptedError]:
+    _check(answer, 200)
+    outcomes = _decode(_outcomes_decoder, answer)
+    return [
+        o.job if o.job is not None else _error_for(o.error or _ErrorBody("error", ""), o.status)
+        for o in outcomes
+    ]
 
 
 def _keep_lease(lease: str | None) -> Callable[[Answer], Job]:

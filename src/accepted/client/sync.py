@@ -13,6 +13,7 @@ import httpx
 from accepted.client import core
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import OMITTED, Job, NewJob
+from accepted.errors import AcceptedError
 from accepted.types import JobStatus
 
 T = TypeVar("T")
@@ -155,6 +156,16 @@ class Client:
     def heartbeat(self, job: Job, *, lease: float | None = None) -> Job:
         """Start the job's lease afresh: `lease` seconds, or as long as it was."""
         return self.send(core.report(job, JobStatus.RUNNING, lease=lease))
+
+    def report_many(
+        self, reports: Iterable[tuple[Job, JobStatus, Any]]
+    ) -> list[Job | AcceptedError]:
+        """Several reports in one request, e.g. `[(job, JobStatus.DONE, result), ...]`.
+
+        Each succeeds or fails on its own: the list holds, in order, each job as
+        it now is or the error its report met (returned, not raised).
+        """
+        return self.send(core.report_many(reports))
 
     def give_back(self, job: Job) -> Job:
         """Put the job back in its queue at once, unfinished."""
