@@ -239,11 +239,7 @@ class PostgresStore:
 
         async def optimistic(conn: Any) -> Job | None:
             for _ in range(OPTIMISTIC_TRIES):
-                record = await conn.fetchrow(sql.SELECT_VERSION, job_id)
-                if record is None:
-                    raise JobNotFound(f"no job {job_id}")
-                job = sql.from_record(record)
-                new = decide(job)
+                record, job, new = await _read_and_decide(conn, sql.SELECT_VERSION, job_id, decide)
                 if new is None:
                     return job
                 args = [*sql.column_values(new, ("id", *rows.MUTABLE)), record["version"]]
@@ -254,11 +250,7 @@ class PostgresStore:
 
         async def locked(conn: Any) -> Job:
             changes.clear()  # a retried transaction starts over
-            record = await conn.fetchrow(sql.LOCK_ONE, job_id)
-            if record is None:
-                raise JobNotFound(f"no job {job_id}")
-            job = sql.from_record(record)
-            new = decide(job)
+            _, job, new = await _read_and_decide(conn, sql.LOCK_ONE, job_id, decide)
             if new is None:
                 return job
             changes.append((job, new))
@@ -375,6 +367,17 @@ def _apply(current: dict[str, Job], job_id: str, decide: Decide) -> Job | Except
         return job
     current[job_id] = new
     return new
+
+
+async def _read_and_decide(
+    conn: Any, query: str, job_id: str, decide: Decide
+) -> tuple[Any, Job, Job | None]:
+    """The job's row (read by `query`), the job, and decide's answer; JobNotFound if none."""
+    record = await conn.fetchrow(query, job_id)
+    if record is None:
+        raise JobNotFound(f"no job {job_id}")
+    job = sql.from_record(record)
+    return record, job, decide(job)
 
 
 def _is_uuid(value: str) -> bool:
