@@ -36,6 +36,7 @@ from accepted.errors import (
     ShuttingDown,
     StoreUnavailable,
 )
+from accepted.signatures import verify_signature
 from accepted.types import CallbackState, JobStatus
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "UnexpectedResponse",
     "WaitTimeout",
     "__version__",
+    "verify_signature",
 ]
 
 __version__ = "0.1.0"

@@ -37,6 +37,9 @@ class Settings:
     body_limit: int = _setting(1_048_576, "largest request body accepted, in bytes (413 above)")
     callback_retries: int = _setting(10, "delivery attempts per callback before it is given up")
     callback_timeout: float = _setting(10.0, "seconds one callback POST may take")
+    callback_secret: str = _setting(
+        "", "secret(s) signing callbacks (Accepted-Signature); comma-separated, the first signs"
+    )
     log_level: str = _setting("info", "debug, info, warning or error")
     pool_size: int = _setting(10, "PostgreSQL connections per node")
 

@@ -221,6 +221,7 @@ class Delivery:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""  # the body as sent, for checking its signature
 
 
 @dataclass
@@ -275,7 +276,7 @@ class CallbackReceiver:
     def _record(self, path: str, headers: dict[str, str], raw: bytes) -> int:
         with self._arrived:
             headers = {k.lower(): v for k, v in headers.items()}
-            self.deliveries.append(Delivery(time.time(), path, headers, json.loads(raw)))
+            self.deliveries.append(Delivery(time.time(), path, headers, json.loads(raw), raw))
             status = self.answers.pop(0) if self.answers else 200
             self._arrived.notify_all()
         return status

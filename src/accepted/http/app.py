@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from accepted import signatures
 from accepted.config import Settings
 from accepted.errors import AcceptedError, MethodNotAllowed, NotFound
 from accepted.http import render
@@ -66,6 +67,7 @@ class App:
             maintenance,
             render.job_json,
             timeout=settings.callback_timeout,
+            secret=next(iter(signatures.secret_list(settings.callback_secret)), None),
             alarm=self.signals.alarms[Due.CALLBACK],
             clock=clock,
             max_sleep=max_sleep,

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from accepted import signatures
 from accepted.errors import JobNotFound
 from accepted.service.maintenance import Maintenance
 from accepted.tasks.base import Task
@@ -36,12 +37,14 @@ class CallbackSender(Task):
         render: Callable[[Job], bytes],
         *,
         timeout: float,
+        secret: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.maintenance = maintenance
         self.render = render
         self.timeout = timeout
+        self.secret = secret or None
         self._client: httpx.AsyncClient | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -83,13 +86,17 @@ class CallbackSender(Task):
         """One attempt; None on a 2xx answer, else what went wrong."""
         await self.start()
         assert self._client is not None
+        body = self.render(job)
         headers = {
             "content-type": "application/json",
             "x-accepted-job-id": job.id,
             "x-accepted-delivery-attempt": str(job.callback_attempts + 1),
         }
+        if self.secret is not None:
+            # Signed at send time, not enqueue time: a retry gets a fresh timestamp.
+            headers["accepted-signature"] = signatures.sign(self.secret, int(self.clock()), body)
         try:
-            response = await self._client.post(url, content=self.render(job), headers=headers)
+            response = await self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:
