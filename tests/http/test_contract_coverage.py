@@ -19,6 +19,7 @@ SECTIONS = {
     "conventions", "the-job-object", "post-jobs", "get-job", "post-want-job", "put-job",
     "put-jobs", "delete-job", "meta", "any-request", "errors", "callbacks", "settings",
     "decisions",
+    "dashboard",
 }
 
 

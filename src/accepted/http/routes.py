@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from accepted.http import handlers, meta
+from accepted.http import dashboard, handlers, meta
 from accepted.http.handlers import Context
 from accepted.http.request import Request, Response
 
@@ -38,6 +38,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/healthz", {"GET": handlers.healthz}, "Readiness"),
     Route("/openapi.json", {"GET": meta.openapi}, "This API as OpenAPI 3.1"),
     Route("/docs", {"GET": meta.docs}, "Human-readable API docs"),
+    # The dashboard: static files of a page that uses the routes above.
+    Route("/", {"GET": dashboard.root}, "Redirect to the dashboard"),
+    Route("/ui", {"GET": dashboard.page}, "The web dashboard"),
+    Route("/ui/{file}", {"GET": dashboard.asset}, "The dashboard's scripts and styles"),
 )
 
 

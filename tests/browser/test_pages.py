@@ -1,0 +1,81 @@
+"""Every page of the dashboard loads, at laptop and at phone width, without a
+script error and without a page wider than the phone."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import open_page
+from tests.browser.support import LAPTOP, PHONE
+from tests.http.helpers import enqueue, unique_queue
+
+
+def pages(api: httpx.Client) -> dict[str, str]:
+    queue = unique_queue("pages")
+    job = enqueue(api, queue, {"to": "ada@example.com"})
+    return {
+        "queues": "/ui",
+        "jobs": "/ui#/jobs",
+        "queue": f"/ui#/queues/{queue}",
+        "job": f"/ui#/jobs/{job['id']}",
+    }
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_every_page_loads_without_errors_and_fits_the_width(
+    browser: Browser, api: httpx.Client, url: str, viewport: dict[str, int]
+) -> None:
+    page, errors = open_page(browser, viewport)
+    try:
+        for name, path in pages(api).items():
+            page.goto(url + path)
+            expect(page.locator("main h1").first).to_be_visible()
+            expect(page.locator("main")).not_to_contain_text("Loading…")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} is {overflow}px wider than the window"
+    finally:
+        page.context.close()
+    assert not errors, errors
+
+
+def test_the_server_address_leads_to_the_dashboard(page: Page, url: str) -> None:
+    page.goto(url + "/")
+    assert page.url.startswith(url + "/ui")
+    expect(page.locator("header .brand")).to_have_text("accepted")
+
+
+def test_a_job_page_shows_its_params_and_times(
+    page: Page, api: httpx.Client, url: str
+) -> None:
+    queue = unique_queue("show")
+    job = enqueue(api, queue, {"to": "grace@example.com", "n": 7})
+    page.goto(f"{url}/ui#/jobs/{job['id']}")
+    expect(page.locator("h1.id")).to_have_text(job["id"])
+    expect(page.locator("main .title .badge")).to_have_text("queued")
+    expect(page.locator("pre.json").first).to_contain_text('"grace@example.com"')
+    expect(page.locator('dd[data-field="created_at"] time')).to_have_attribute(
+        "datetime", job["created_at"]
+    )
+    expect(page.locator(".crumbs")).to_contain_text(queue)
+
+
+def test_delete_asks_first_and_keeping_changes_nothing(
+    page: Page, api: httpx.Client, url: str
+) -> None:
+    job = enqueue(api, unique_queue("delete"), {"x": 1})
+    page.goto(f"{url}/ui#/jobs/{job['id']}")
+    page.locator('button[data-action="delete"]').click()
+    dialog = page.locator("dialog.confirm")
+    expect(dialog).to_contain_text("Delete this job?")
+    dialog.locator('button[data-answer="no"]').click()
+    expect(dialog).to_have_count(0)
+    assert api.get(f"/jobs/{job['id']}").status_code == 200
+
+    page.locator('button[data-action="delete"]').click()
+    dialog.locator('button[data-answer="yes"]').click()
+    expect(page).to_have_url(f"{url}/ui#/queues/{job['queue']}")
+    assert api.get(f"/jobs/{job['id']}").status_code == 404
