@@ -27,6 +27,7 @@ from accepted.http import handlers, parse, render
 from accepted.http.request import Request
 from accepted.http.routes import ROUTES, Router
 from accepted.store import sqlite as sq
+from accepted.store.rows import MUTABLE, column_value
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job, JobStatus
 
@@ -148,9 +149,13 @@ def store_pieces(directory: Path) -> dict[str, float]:
         lambda i: sq._from_row(conn.execute(claim, ("t", now + 30, now, "bench", now)).fetchone()),
     )
     running = [job for j in jobs[:n] if (job := sq._get(conn, j.id)) is not None]
+    every_column = sq._update_sql(tuple(range(len(MUTABLE))))
     timed(
-        "UPDATE all 22 mutable columns by id",
-        lambda i: conn.execute(sq._UPDATE, sq._update_args(running[i])),
+        f"UPDATE all {len(MUTABLE)} mutable columns by id",
+        lambda i: conn.execute(
+            every_column,
+            [*(column_value(v) for v in sq.MUTABLE_OF(running[i])), running[i].id],
+        ),
         count=len(running),
     )
     conn.close()
@@ -180,10 +185,10 @@ def commit_costs(directory: Path) -> dict[str, float]:
 def wal_pages_per_job(directory: Path) -> dict[str, float]:
     """Pages each commit writes to the WAL (and so fsyncs), per job: random ids
     dirty a random page of the id index per insert; time-ordered ids append."""
-    from bench.variants import uuid7
+    from accepted.service.ids import new_job_id
 
     out = {}
-    for name, make_id in (("uuid4", lambda: str(uuid.uuid4())), ("uuid7", lambda: str(uuid7()))):
+    for name, make_id in (("uuid4", lambda: str(uuid.uuid4())), ("uuid7", new_job_id)):
         path = directory / f"wal-{name}.db"
         conn = sq.SqliteStore(str(path))._connect()
 

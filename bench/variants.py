@@ -1,12 +1,13 @@
 """What-if servers: `accepted serve` with one change patched in at start-up, so
 a proposed change can be measured against the real server in the same run
-(`python -m bench --variants uuid7,...`) before anyone edits src/.
+(`python -m bench --variants uuid4,...`) before anyone edits src/.
 
     python -m bench.variants VARIANT serve --port ... --db ...
 
 Variants:
-- `uuid7`: job ids are time-ordered UUIDs (version 7) instead of random ones,
-  so inserts append to the id index instead of dirtying a random page each.
+- `uuid4`: job ids are random UUIDs (version 4) instead of the server's
+  time-ordered UUIDv7, which dirty a random page of the id index per insert:
+  what the time order saves.
 - `normal-sync`: SQLite `synchronous = NORMAL`: no fsync per commit. NOT
   durable; a yardstick for what the fsyncs cost, never a proposal.
 - `no-proxy-headers`: uvicorn without its default ProxyHeadersMiddleware.
@@ -14,10 +15,7 @@ Variants:
 
 from __future__ import annotations
 
-import os
 import sys
-import time
-import types
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,18 +23,10 @@ from typing import Any
 from accepted.cli import main as accepted_main
 
 
-def uuid7() -> uuid.UUID:
-    """RFC 9562 version 7: 48 bits of Unix milliseconds, then 74 random bits."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant
-    return uuid.UUID(int=value)
-
-
-def _uuid7() -> None:
+def _uuid4() -> None:
     from accepted.service import jobs
 
-    jobs.uuid = types.SimpleNamespace(uuid4=uuid7, UUID=uuid.UUID)  # type: ignore[attr-defined,assignment]
+    jobs.new_job_id = lambda: str(uuid.uuid4())  # type: ignore[attr-defined]
 
 
 def _normal_sync() -> None:
@@ -64,7 +54,7 @@ def _no_proxy_headers() -> None:
 
 
 VARIANTS: dict[str, Callable[[], None]] = {
-    "uuid7": _uuid7,
+    "uuid4": _uuid4,
     "normal-sync": _normal_sync,
     "no-proxy-headers": _no_proxy_headers,
 }
