@@ -76,6 +76,13 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     callback_attempts: int = 0
     callback_next_at: float | None = None
     callback_last_error: str | None = None
+    # Retries of a job a worker reports failed: how many were asked for, the
+    # first one's delay in seconds (doubling after), and how many are left.
+    retries: int = 0
+    retry_backoff: float = 1.0
+    retries_left: int = 0
+    # When the current (or, once it ended, the last) hand-out began.
+    started_at: float | None = None
 
     @property
     def is_final(self) -> bool:

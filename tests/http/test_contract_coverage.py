@@ -20,6 +20,8 @@ SECTIONS = {
     "put-jobs", "delete-job", "meta", "any-request", "errors", "callbacks", "settings",
     "decisions",
     "dashboard",
+    # retries
+    "cancel-job", "retry-job",
 }
 
 

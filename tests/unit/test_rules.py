@@ -182,3 +182,54 @@ def test_callback_delivered_is_recorded() -> None:
     done = rules.callback_delivered(pending(callback_last_error="HTTP 500"), T0)
     assert done is not None and done.callback_state is CallbackState.DELIVERED
     assert done.callback_attempts == 1 and done.callback_last_error is None
+
+
+# -- cancel and retry (POST /jobs/{id}/cancel, /retry) ---------------------------
+
+
+@pytest.mark.parametrize("status", [JobStatus.DELAYED, JobStatus.QUEUED, JobStatus.RUNNING])
+def test_cancel_stops_a_job_that_is_not_final(status: JobStatus) -> None:
+    cancelled = rules.cancel(job(status=status, result_ttl=60.0), T0 + 5)
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.is_final
+    assert (cancelled.finished_at, cancelled.updated_at, cancelled.expires_at) == (
+        T0 + 5, T0 + 5, T0 + 65)
+    assert cancelled.lease is None and cancelled.lease_expires_at is None
+
+
+def test_a_cancelled_job_gets_no_callback_and_refuses_its_worker() -> None:
+    running = job(callback_url="http://hook", callback_state=CallbackState.WAITING)
+    cancelled = rules.cancel(running, T0 + 1)
+    assert cancelled.callback_state is CallbackState.WAITING
+    with pytest.raises(Conflict):
+        rules.complete(cancelled, JobStatus.DONE, RESULT, "L1", T0 + 2)
+
+
+@pytest.mark.parametrize("status", [JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED])
+def test_a_final_job_cannot_be_cancelled(status: JobStatus) -> None:
+    with pytest.raises(Conflict, match=str(status)):
+        rules.cancel(job(status=status), T0)
+
+
+@pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])
+def test_retry_starts_a_failed_or_cancelled_job_over(status: JobStatus) -> None:
+    final = job(
+        status=status, result=RESULT, error="why", attempts=3, retries=4, retries_left=0,
+        timeout=10.0, deadline_at=T0 + 10, finished_at=T0 + 1, result_ttl=5.0,
+        expires_at=T0 + 6, lease=None, lease_expires_at=None, callback_url="http://hook",
+        callback_state=CallbackState.DELIVERED, callback_attempts=2,
+    )
+    again = rules.retry(final, T0 + 100)
+    assert again.status is JobStatus.QUEUED
+    assert (again.attempts, bytes(again.result), again.error) == (0, b"null", None)
+    assert again.retries_left == 4
+    assert (again.due_at, again.deadline_at, again.updated_at) == (T0 + 100, T0 + 110, T0 + 100)
+    assert (again.finished_at, again.expires_at) == (None, None)
+    assert again.callback_state is CallbackState.WAITING and again.callback_attempts == 0
+
+
+@pytest.mark.parametrize(
+    "status", [JobStatus.DELAYED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE]
+)
+def test_only_a_failed_or_cancelled_job_can_be_retried(status: JobStatus) -> None:
+    with pytest.raises(Conflict, match=str(status)):
+        rules.retry(job(status=status), T0)

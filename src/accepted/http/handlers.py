@@ -225,6 +225,16 @@ async def delete_job(ctx: Context, request: Request) -> Response:
     return Response.json(200, render.job_json(job))
 
 
+async def cancel_job(ctx: Context, request: Request) -> Response:
+    job = await ctx.service.cancel_job(_job_id(request), ctx.clock())
+    return Response.json(200, render.job_json(job))
+
+
+async def retry_job(ctx: Context, request: Request) -> Response:
+    job = await ctx.service.retry_job(_job_id(request), ctx.clock())
+    return Response.json(200, render.job_json(job))
+
+
 async def healthz(ctx: Context, request: Request) -> Response:
     if not ctx.ready or ctx.stopping:
         raise ShuttingDown("the server is starting or stopping")

@@ -49,6 +49,10 @@ class JobView(msgspec.Struct):
     finished_at: datetime | None
     error: str | None
     callback: CallbackView | None
+    retries: int
+    retry_backoff: float
+    retries_left: int
+    started_at: datetime | None
     # The lease token goes only to the worker it was handed to.
     lease: str | msgspec.UnsetType = msgspec.UNSET
 
@@ -97,6 +101,10 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
         finished_at=_time(job.finished_at),
         error=job.error,
         callback=callback,
+        retries=job.retries,
+        retry_backoff=job.retry_backoff,
+        retries_left=job.retries_left,
+        started_at=_time(job.started_at),
         lease=job.lease if with_lease and job.lease is not None else msgspec.UNSET,
     )
 

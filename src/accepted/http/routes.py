@@ -18,7 +18,7 @@ Handler = Callable[[Context, Request], Awaitable[Response]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    path: str  # "/jobs/{id}": one trailing {name} segment at most
+    path: str  # "/jobs/{id}", "/jobs/{id}/cancel": {name} segments match one segment
     methods: dict[str, Handler]
     summary: str
 
@@ -34,6 +34,10 @@ ROUTES: tuple[Route, ...] = (
         {"GET": handlers.get_job, "PUT": handlers.report, "DELETE": handlers.delete_job},
         "Read, report on, or delete a job",
     ),
+    Route("/jobs/{id}/cancel", {"POST": handlers.cancel_job}, "Cancel a job, keeping it"),
+    Route(
+        "/jobs/{id}/retry", {"POST": handlers.retry_job}, "Queue a failed or cancelled job again"
+    ),
     Route("/want_job", {"POST": handlers.want_job}, "Take a job (long-poll)"),
     Route("/healthz", {"GET": handlers.healthz}, "Readiness"),
     Route("/openapi.json", {"GET": meta.openapi}, "This API as OpenAPI 3.1"),
@@ -46,13 +50,17 @@ ROUTES: tuple[Route, ...] = (
 
 
 class Router:
-    """Exact paths by dict lookup; `/prefix/{name}` by splitting off the last segment."""
+    """Exact paths by dict lookup; `/prefix/{name}` by splitting off the last segment;
+    other paths with a `{name}` segment (`/jobs/{id}/cancel`) segment by segment."""
 
     def __init__(self, routes: tuple[Route, ...]) -> None:
         self.exact: dict[str, Route] = {}
         self.prefixed: dict[str, tuple[str, Route]] = {}
+        self.patterns: list[tuple[list[str], Route]] = []
         for route in routes:
-            if route.path.endswith("}"):
+            if "{" in route.path.rpartition("/")[0]:
+                self.patterns.append((route.path.split("/"), route))
+            elif route.path.endswith("}"):
                 prefix, _, name = route.path.rpartition("/")
                 self.prefixed[prefix] = (name.strip("{}"), route)
             else:
@@ -68,4 +76,18 @@ class Router:
         found = self.prefixed.get(prefix)
         if found is not None and last:
             return found[1], {found[0]: last}
+        return self._match_pattern(path.split("/"))
+
+    def _match_pattern(self, parts: list[str]) -> tuple[Route, dict[str, str]] | None:
+        for pattern, route in self.patterns:
+            if len(pattern) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(pattern, parts, strict=True):
+                if want.startswith("{") and got:
+                    params[want.strip("{}")] = got
+                elif want != got:
+                    break
+            else:
+                return route, params
         return None

@@ -310,12 +310,28 @@ class JobService:
         self.signals.results.job_final(job)
         return job
 
+    async def cancel_job(self, job_id: str, now: float) -> Job:
+        """POST /jobs/{id}/cancel: the job becomes `cancelled` and is kept (see `cancel`)."""
+        job = await self.store.update_job(job_id, lambda current: rules.cancel(current, now))
+        self.after_change(job)
+        return job
+
+    async def retry_job(self, job_id: str, now: float) -> Job:
+        """POST /jobs/{id}/retry: a failed or cancelled job is queued again at once."""
+        job = await self.store.update_job(job_id, lambda current: rules.retry(current, now))
+        self.after_change(job)
+        return job
+
     # -- shared by the service and the background tasks ------------------------
 
     def after_change(self, job: Job) -> None:
         """Wake whoever a job's new state concerns."""
         if job.status is JobStatus.QUEUED:
             self.signals.takers.job_available(job.queue)
+            self.signals.deadline(Due.DEADLINE, job.deadline_at)  # a retry counts it afresh
+        elif job.status is JobStatus.DELAYED:
+            self.signals.deadline(Due.DELAYED, job.due_at)  # waiting out a retry's backoff
+            self.signals.deadline(Due.DEADLINE, job.deadline_at)
         elif job.status is JobStatus.RUNNING:
             self.signals.deadline(Due.LEASE, job.lease_expires_at)  # a heartbeat may shorten it
         elif job.is_final:

@@ -12,7 +12,7 @@ import random
 import msgspec
 
 from accepted.errors import Conflict, JobTimedOut, LeaseMismatch
-from accepted.types import CallbackState, Job, JobStatus
+from accepted.types import JSON_NULL, CallbackState, Job, JobStatus
 
 replace = msgspec.structs.replace
 
@@ -151,6 +151,59 @@ def time_out(job: Job, now: float) -> Job | None:
         job.result,
         now,
         error=f"job timeout: not finished within {job.timeout:g} s of its due time",
+    )
+
+
+def cancel(job: Job, now: float) -> Job:
+    """POST /jobs/{id}/cancel: a job not yet final stops for good, and is kept.
+
+    Unlike a DELETE the row stays, so its history can still be read and it can
+    be retried. A running job's worker finds out at its next report (409). No
+    callback: those are for `done` and `failed`, as for a deleted job.
+    """
+    if job.is_final:
+        raise Conflict(f"job {job.id} is {job.status}; only a job not yet final can be cancelled")
+    return replace(
+        job,
+        status=JobStatus.CANCELLED,
+        updated_at=now,
+        finished_at=now,
+        lease=None,
+        lease_expires_at=None,
+        expires_at=None if job.result_ttl is None else now + job.result_ttl,
+    )
+
+
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def retry(job: Job, now: float) -> Job:
+    """POST /jobs/{id}/retry: a failed or cancelled job starts over, queued at once.
+
+    As if new from now: no attempts, no result, all its retries, its job
+    timeout and callback counted afresh. Its due time is now, so it queues
+    behind work already waiting at its priority.
+    """
+    if job.status not in RETRYABLE:
+        raise Conflict(
+            f"job {job.id} is {job.status}; only a failed or cancelled job can be retried"
+        )
+    return replace(
+        job,
+        status=JobStatus.QUEUED,
+        result=JSON_NULL,
+        error=None,
+        attempts=0,
+        retries_left=job.retries,
+        updated_at=now,
+        due_at=now,
+        deadline_at=None if job.timeout is None else now + job.timeout,
+        finished_at=None,
+        expires_at=None,
+        callback_state=None if job.callback_url is None else CallbackState.WAITING,
+        callback_attempts=0,
+        callback_next_at=None,
+        callback_last_error=None,
     )
 
 

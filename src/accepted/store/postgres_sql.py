@@ -39,6 +39,10 @@ COLUMN_TYPES: dict[str, str] = {
     "callback_attempts": "int4",
     "callback_next_at": "float8",
     "callback_last_error": "text",
+    "retries": "int4",
+    "retry_backoff": "float8",
+    "retries_left": "int4",
+    "started_at": "float8",
 }
 if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
     raise RuntimeError(f"postgres columns out of step with Job: {set(COLUMNS) ^ set(COLUMN_TYPES)}")
