@@ -42,6 +42,11 @@ class Settings:
     )
     log_level: str = _setting("info", "debug, info, warning or error")
     pool_size: int = _setting(10, "PostgreSQL connections per node")
+    shared_recheck: float = _setting(
+        1.0,
+        "PostgreSQL: seconds between a node's own re-checks of the shared database; "
+        "a lost cross-node notice delays a hand-out or a sweep by at most this",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

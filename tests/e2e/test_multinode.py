@@ -40,6 +40,10 @@ pytestmark = pytest.mark.postgres
 
 StartNodes = Callable[..., list[ServerProcess]]
 
+# Nodes whose own re-checks come too late to pass for a wake-up: in tests that
+# time a cross-node wake-up, only the NOTIFY can answer within PROMPT.
+DEAF_TO_RECHECKS = {"ACCEPTED_SHARED_RECHECK": "60"}
+
 
 @pytest.fixture
 def pg_target(tmp_path: Path) -> Iterator[str]:
@@ -125,7 +129,7 @@ def test_concurrent_takers_on_every_node_never_get_the_same_job(
 def test_a_long_poll_on_one_node_gets_a_job_enqueued_on_another(
     start_nodes: StartNodes,
 ) -> None:
-    a, b = start_nodes(2)
+    a, b = start_nodes(2, **DEAF_TO_RECHECKS)
     runner = Background(b.url)
     try:
         for round_ in range(3):
@@ -150,7 +154,7 @@ def test_a_result_wait_on_one_node_answers_when_another_finishes_the_job(
 ) -> None:
     # Result waits have no periodic re-check: only the cross-node notice can answer
     # them before their 30 s are up.
-    a, b = start_nodes(2)
+    a, b = start_nodes(2, **DEAF_TO_RECHECKS)
     runner = Background(b.url)
     try:
         with client(a) as http:
@@ -289,7 +293,7 @@ def test_a_missed_wake_up_only_delays_the_hand_out(
     start_nodes: StartNodes, pg_target: str
 ) -> None:
     """A job whose notice never came still reaches a blocked taker (its re-check)."""
-    a, b = start_nodes(2)
+    a, b = start_nodes(2, ACCEPTED_SHARED_RECHECK="0.5")
     runner = Background(b.url)
     try:
         waiting = runner.request("POST", "/want_job", params={"queue": "deaf"},

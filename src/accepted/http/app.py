@@ -28,8 +28,6 @@ from accepted.tasks.sweeps import sweep_tasks
 
 log = logging.getLogger("accepted")
 
-# How often takers and background tasks re-check a database other nodes share.
-SHARED_RECHECK = 1.0
 # The longest a background task sleeps when it knows of no deadline (one node:
 # every new deadline pokes it, so this is only a safety net).
 LONGEST_SLEEP = 60.0
@@ -50,7 +48,7 @@ class App:
         self.signals = Signals()
         # With other nodes on the database, waiters and tasks also re-check on
         # their own, so a lost cross-node notice only delays, never strands.
-        recheck = SHARED_RECHECK if store.shared else None
+        recheck = settings.shared_recheck if store.shared else None
         self.service = JobService(
             store,
             self.signals,
@@ -62,7 +60,7 @@ class App:
         self.context = Context(self.service, settings, clock)
         self.router = Router(ROUTES)
         maintenance = Maintenance(self.service, callback_retries=settings.callback_retries)
-        max_sleep = SHARED_RECHECK if store.shared else LONGEST_SLEEP
+        max_sleep = settings.shared_recheck if store.shared else LONGEST_SLEEP
         self.callbacks = CallbackSender(
             maintenance,
             render.job_json,
