@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
+from accepted.logs import check_format
 
 __all__ = ["main"]
 
@@ -211,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = {f.name: getattr(args, f.name) for f in SETTINGS_FIELDS}
         try:
             settings = Settings.from_env(**overrides)
+            check_format(settings.log_format)
         except ValueError as exc:
             print(f"accepted: {exc}", file=sys.stderr)
             return 2

@@ -41,6 +41,7 @@ class Settings:
         "", "secret(s) signing callbacks (Accepted-Signature); comma-separated, the first signs"
     )
     log_level: str = _setting("info", "debug, info, warning or error")
+    log_format: str = _setting("text", "text, or json (one object per line, for log shippers)")
     pool_size: int = _setting(10, "PostgreSQL connections per node")
     shared_recheck: float = _setting(
         1.0,

@@ -22,6 +22,8 @@ SECTIONS = {
     "dashboard",
     # retries
     "cancel-job", "retry-job",
+    # events
+    "log",
 }
 
 

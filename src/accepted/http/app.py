@@ -8,14 +8,16 @@ import logging
 import time
 from collections.abc import Callable
 
-from accepted import signatures
+from accepted import __version__, signatures
 from accepted.config import Settings
 from accepted.errors import AcceptedError, MethodNotAllowed, NotFound
 from accepted.http import render
 from accepted.http.asgi import Receive, Scope, Send
 from accepted.http.handlers import Context
+from accepted.http.observe import ROUTE_KEY, Observed
 from accepted.http.request import Request, Response
 from accepted.http.routes import ROUTES, Router
+from accepted.logs import safe_target
 from accepted.service.crossnode import CrossNodeWakeups
 from accepted.service.jobs import JobService
 from accepted.service.maintenance import Maintenance
@@ -59,6 +61,8 @@ class App:
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
         self.context = Context(self.service, settings, clock)
         self.router = Router(ROUTES)
+        # The layers around every request (logging, metrics), outermost first.
+        self.http = Observed(self.handle)
         maintenance = Maintenance(self.service, callback_retries=settings.callback_retries)
         max_sleep = settings.shared_recheck if store.shared else LONGEST_SLEEP
         self.callbacks = CallbackSender(
@@ -79,7 +83,7 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self.handle(scope, receive, send)
+            await self.http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
 
@@ -98,6 +102,7 @@ class App:
         if found is None:
             raise NotFound(f"no route {scope['path']}")
         route, params = found
+        scope[ROUTE_KEY] = route.path
         handler = route.methods.get(scope["method"])
         if handler is None:
             allowed = tuple(route.methods)
@@ -112,6 +117,14 @@ class App:
         await self.callbacks.start()
         self.tasks.start()
         self.context.ready = True
+        settings = self.settings
+        log.info(
+            "accepted %s serving http://%s:%d, database %s",
+            __version__,
+            settings.host,
+            settings.port,
+            safe_target(settings.db),
+        )
 
     def begin_shutdown(self) -> None:
         """Stop waiting: blocked takers answer 204, result waiters the job as it is."""

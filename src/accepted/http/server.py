@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from types import FrameType
 
 import uvicorn
 
+from accepted import logs
 from accepted.config import Settings
 from accepted.http.app import App, create_app
 
@@ -38,10 +38,7 @@ class Server(uvicorn.Server):
 
 
 def run(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -50,6 +47,7 @@ def run(settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         lifespan="on",
+        log_config=None,  # uvicorn's loggers go through ours: one format (logs.py)
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,  # we never read client addresses; saves work on every request
