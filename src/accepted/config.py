@@ -35,6 +35,12 @@ class Settings:
         300.0, "cap, in seconds, on X-Accepted-Block-For and X-Accepted-Wait-Result"
     )
     body_limit: int = _setting(1_048_576, "largest request body accepted, in bytes (413 above)")
+    head_timeout: float = _setting(
+        10.0, "seconds a connection has to send a whole request head before it is closed"
+    )
+    idle_timeout: float = _setting(
+        60.0, "seconds a keep-alive connection may sit idle between requests before it is closed"
+    )
     callback_retries: int = _setting(10, "delivery attempts per callback before it is given up")
     callback_timeout: float = _setting(10.0, "seconds one callback POST may take")
     callback_secret: str = _setting(

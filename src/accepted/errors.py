@@ -88,3 +88,19 @@ class StoreUnavailable(AcceptedError):
 class ShuttingDown(AcceptedError):
     code = "shutting_down"
     status = 503
+
+
+class MalformedRequest(InvalidRequest):
+    """What the HTTP parser refused: a bad request line, a control character in a header, ..."""
+
+    code = "malformed_request"
+
+
+class RequestTimeout(AcceptedError):
+    code = "request_timeout"
+    status = 408
+
+
+class HeadersTooLarge(AcceptedError):
+    code = "headers_too_large"
+    status = 431

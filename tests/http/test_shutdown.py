@@ -45,3 +45,10 @@ def test_acknowledged_jobs_are_there_after_a_clean_restart(
     server.restart()
     with httpx.Client(base_url=server.url) as client:
         assert get(client, job["id"]) == job
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_on_an_idle_server_exits_0(server: ServerProcess, sig: int) -> None:
+    """uvicorn re-raises the signal after its shutdown; our handler makes that a clean exit."""
+    assert server.stop(sig) == 0
+    assert "Traceback" not in server.log_path.read_text()

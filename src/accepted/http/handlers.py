@@ -56,7 +56,7 @@ def _checked_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise JobNotFound(f"no job {raw!r} (job ids are UUIDs)") from None
+        raise JobNotFound(f"no job {parse.shown(raw)} (job ids are UUIDs)") from None
 
 
 async def enqueue(ctx: Context, request: Request) -> Response:

@@ -30,6 +30,10 @@ MAX_QUEUE_NAME = 255
 MAX_SECONDS = 100 * 365 * 24 * 3600.0
 # Counts with no natural ceiling (max attempts) still fit a 32-bit column.
 MAX_INT = 2**31 - 1
+# Longest URL a header or field may carry (SPEC: "a URL-valued header over 2 KiB: 400").
+MAX_URL = 2048
+# How much of a refused value an error message quotes.
+SHOWN = 64
 
 
 class EnqueueBody(msgspec.Struct):
@@ -121,9 +125,9 @@ def number(request: Request, header: bytes, alias: str | None = None) -> float |
     try:
         value = float(raw)
     except ValueError:
-        raise _bad(where, f"value {raw!r} is not a number") from None
+        raise _bad(where, f"value {shown(raw)} is not a number") from None
     if not math.isfinite(value):
-        raise _bad(where, f"value {raw!r} is not a finite number")
+        raise _bad(where, f"value {shown(raw)} is not a finite number")
     return value
 
 
@@ -145,7 +149,7 @@ def integer(
     try:
         value = int(raw)
     except ValueError:
-        raise _bad(where, f"value {raw!r} is not an integer") from None
+        raise _bad(where, f"value {shown(raw)} is not an integer") from None
     return check_int(value, where, low, high)
 
 
@@ -164,10 +168,19 @@ def check_int(value: int, where: str, low: int, high: int | None) -> int:
 
 
 def check_url(raw: str, where: str) -> str:
+    if len(raw) > MAX_URL:
+        raise _bad(where, f"is {len(raw)} characters long; the limit is {MAX_URL}")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc or not raw.isprintable():
-        raise _bad(where, f"{raw!r} must be an absolute http:// or https:// URL")
+        raise _bad(where, f"{shown(raw)} must be an absolute http:// or https:// URL")
     return raw
+
+
+def shown(raw: str) -> str:
+    """A refused value as an error message quotes it: whole if short, else its start."""
+    if len(raw) <= SHOWN:
+        return repr(raw)
+    return f"{raw[:SHOWN]!r}... ({len(raw)} characters)"
 
 
 def callback_url(request: Request) -> str | None:
@@ -183,7 +196,7 @@ def report_status(value: str) -> JobStatus:
         status = None
     if status not in allowed:
         names = ", ".join(s.value for s in allowed)
-        raise InvalidField(f"status {value!r} is not one of {names}")
+        raise InvalidField(f"status {shown(value)} is not one of {names}")
     assert status is not None
     return status
 

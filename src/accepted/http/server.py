@@ -3,6 +3,11 @@
 On SIGTERM or SIGINT uvicorn stops accepting and waits for in-flight requests;
 we first tell the app, so pending long-polls answer at once (204, or the job as
 it is) instead of holding the shutdown for their full wait.
+
+After its graceful shutdown uvicorn restores the signal handlers it found and
+raises the signal again, so that the program's own handler decides what the
+signal means. Ours (installed for the run) makes a stop by signal a clean exit,
+status 0, rather than a death by the signal (-15).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -17,9 +23,11 @@ import uvicorn
 from accepted import logs
 from accepted.config import Settings
 from accepted.http.app import App, create_app
+from accepted.http.protocol import limited_protocol
 
 # How long in-flight requests get to finish after a stop signal.
 GRACEFUL_SECONDS = 5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Server(uvicorn.Server):
@@ -28,13 +36,28 @@ class Server(uvicorn.Server):
         self.app = app
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig in (signal.SIGINT, signal.SIGTERM):
+        if sig in STOP_SIGNALS:
             with contextlib.suppress(RuntimeError):  # no loop yet: nothing is waiting
                 asyncio.get_running_loop().call_soon_threadsafe(self.app.begin_shutdown)
         super().handle_exit(sig, frame)
-        # uvicorn re-raises a captured signal after its graceful shutdown, so the
-        # process would die of it (exit -15); a clean stop on SIGTERM exits 0.
-        self._captured_signals.clear()
+
+
+class Stopped(Exception):
+    """A stop signal reached our own handler: before start-up, or re-raised after shutdown."""
+
+
+def _stop(sig: int, frame: FrameType | None) -> None:
+    raise Stopped(signal.Signals(sig).name)
+
+
+@contextlib.contextmanager
+def stop_signals_end_the_run() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(settings: Settings) -> int:
@@ -45,15 +68,18 @@ def run(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=limited_protocol(settings.head_timeout),
+        ws="none",
         lifespan="on",
         log_config=None,  # uvicorn's loggers go through ours: one format (logs.py)
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,  # we never read client addresses; saves work on every request
+        timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         backlog=4096,
     )
     server = Server(config, app)
-    server.run()
+    with stop_signals_end_the_run(), contextlib.suppress(Stopped):
+        server.run()
     return 0 if server.started else 1
