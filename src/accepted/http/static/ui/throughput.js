@@ -5,8 +5,8 @@
 
 const KEEP = 10 * 60 * 1000; // ms of readings kept
 const WINDOW = 60 * 1000; // the "per minute" figure looks this far back
-const BUCKET = 10 * 1000; // one sparkline point per this many ms
-const BUCKETS = 30;
+const BUCKET = 5 * 1000; // one sparkline point per this many ms
+const BUCKETS = 36;
 
 function finished(queue) {
   const c = queue.counts || {};
@@ -44,7 +44,7 @@ export class Throughput {
     return (Math.max(0, delta) * 60000) / (latest.t - earliest.t);
   }
 
-  // Jobs finished in each of the last BUCKETS ten-second spans (null before
+  // Jobs finished in each of the last BUCKETS five-second spans (null before
   // the page had a reading), oldest first.
   series(name, now = Date.now()) {
     const points = [];
