@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.support import LAPTOP, chromium
+from tests.http.helpers import enqueue, take
 from tests.support.databases import BACKENDS, database
 from tests.support.servers import ServerProcess
 
@@ -75,3 +76,14 @@ def page(browser: Browser, dashboard_server: ServerProcess) -> Iterator[Page]:
 @pytest.fixture
 def url(dashboard_server: ServerProcess) -> str:
     return dashboard_server.url
+
+
+def failed_job(api: httpx.Client, queue: str, params: object) -> dict[str, object]:
+    """A job that a worker took and reported failed (no retries left)."""
+    job = enqueue(api, queue, params)
+    assert take(api, queue) is not None
+    response = api.put(f"/jobs/{job['id']}", json={"status": "failed", "result": {"error": "boom"}})
+    assert response.status_code == 200, response.text
+    failed: dict[str, object] = response.json()
+    assert failed["status"] == "failed"
+    return failed

@@ -48,9 +48,7 @@ def test_the_server_address_leads_to_the_dashboard(page: Page, url: str) -> None
     expect(page.locator("header .brand")).to_have_text("accepted")
 
 
-def test_a_job_page_shows_its_params_and_times(
-    page: Page, api: httpx.Client, url: str
-) -> None:
+def test_a_job_page_shows_its_params_and_times(page: Page, api: httpx.Client, url: str) -> None:
     queue = unique_queue("show")
     job = enqueue(api, queue, {"to": "grace@example.com", "n": 7})
     page.goto(f"{url}/ui#/jobs/{job['id']}")
