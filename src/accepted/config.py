@@ -46,6 +46,19 @@ class Settings:
     callback_secret: str = _setting(
         "", "secret(s) signing callbacks (Accepted-Signature); comma-separated, the first signs"
     )
+    retries: int = _setting(
+        0,
+        "retries (0..100) of a job a worker reports failed, when POST /jobs sends no "
+        "X-Accepted-Retries",
+    )
+    retry_backoff_cap: float = _setting(
+        3600.0,
+        "longest wait, in seconds, before a retry of a failed job (backoff doubles up to it)",
+    )
+    result_ttl: str = _setting(
+        "forever",
+        "seconds a final job is kept when POST /jobs sends no X-Accepted-Result-TTL, or 'forever'",
+    )
     log_level: str = _setting("info", "debug, info, warning or error")
     log_format: str = _setting("text", "text, or json (one object per line, for log shippers)")
     pool_size: int = _setting(10, "PostgreSQL connections per node")
@@ -66,6 +79,28 @@ class Settings:
                 values[f.name] = _coerce(f.type, raw, env_name(f.name))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.retries <= 100:
+            raise ValueError(f"retries must be from 0 to 100, not {self.retries}")
+        if not self.retry_backoff_cap > 0:
+            raise ValueError(f"retry_backoff_cap must be > 0, not {self.retry_backoff_cap}")
+        self.default_result_ttl  # noqa: B018 - refuses a bad value at start, not at enqueue
+
+    @property
+    def default_result_ttl(self) -> float | None:
+        """`result_ttl` in seconds; None for "forever" (the seed's behaviour)."""
+        if self.result_ttl.strip().lower() == "forever":
+            return None
+        try:
+            seconds = float(self.result_ttl)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise ValueError(
+                f"result_ttl must be seconds >= 0 or 'forever', not {self.result_ttl!r}"
+            )
+        return seconds
 
 
 SETTINGS_FIELDS = dataclasses.fields(Settings)

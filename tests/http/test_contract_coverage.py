@@ -22,6 +22,7 @@ SECTIONS = {
     "dashboard",
     # retries
     "cancel-job", "retry-job",
+    "retries",
     # events
     "log",
 }

@@ -233,3 +233,81 @@ def test_retry_starts_a_failed_or_cancelled_job_over(status: JobStatus) -> None:
 def test_only_a_failed_or_cancelled_job_can_be_retried(status: JobStatus) -> None:
     with pytest.raises(Conflict, match=str(status)):
         rules.retry(job(status=status), T0)
+
+
+# -- retries of failed jobs ----------------------------------------------------------
+
+
+def retrying(**changes: object) -> Job:
+    defaults: dict[str, object] = {
+        "retries": 3, "retries_left": 3, "retry_backoff": 2.0, "max_attempts": 10
+    }
+    return job(**{**defaults, **changes})
+
+
+def test_a_failure_with_retries_left_waits_out_its_backoff() -> None:
+    delayed = rules.complete(retrying(), JobStatus.FAILED, RESULT, "L1", T0 + 1, jitter=0.5)
+    assert delayed.status is JobStatus.DELAYED
+    assert delayed.due_at == T0 + 1 + 2.0  # jitter 0.5: exactly the backoff
+    assert delayed.retries_left == 2
+    assert bytes(delayed.result) == b'{"ok":true}'
+    assert delayed.lease is None and delayed.lease_expires_at is None
+    assert delayed.finished_at is None and delayed.error is None
+    assert rules.promote(delayed, T0 + 2.9) is None
+    promoted = rules.promote(delayed, T0 + 3)
+    assert promoted is not None and promoted.status is JobStatus.QUEUED
+
+
+@pytest.mark.parametrize(("left", "expected"), [(3, 2.0), (2, 4.0), (1, 8.0)])
+def test_the_backoff_doubles_with_each_retry_used(left: int, expected: float) -> None:
+    assert rules.backoff(retrying(retries_left=left), 3600.0, 0.5) == expected
+
+
+@pytest.mark.parametrize(("jitter", "factor"), [(0.0, 0.5), (0.25, 0.75), (0.999, 1.499)])
+def test_jitter_spreads_the_backoff_from_half_to_one_and_a_half(
+    jitter: float, factor: float
+) -> None:
+    assert rules.backoff(retrying(), 3600.0, jitter) == pytest.approx(2.0 * factor)
+
+
+def test_the_backoff_is_capped() -> None:
+    assert rules.backoff(retrying(retries=100, retries_left=1), 30.0, 0.999) == 30.0
+    assert rules.backoff(retrying(retries=100, retries_left=1, retry_backoff=1e9), 5.0, 0) == 5.0
+
+
+def test_a_failure_without_retries_left_is_final() -> None:
+    failed = rules.complete(retrying(retries_left=0), JobStatus.FAILED, RESULT, None, T0)
+    assert failed.status is JobStatus.FAILED and failed.retries_left == 0
+
+
+def test_retry_false_is_final_and_spends_no_retry() -> None:
+    failed = rules.complete(retrying(), JobStatus.FAILED, RESULT, None, T0, retry=False)
+    assert failed.status is JobStatus.FAILED and failed.retries_left == 3
+    assert failed.error is None
+
+
+def test_done_spends_no_retry() -> None:
+    done = rules.complete(retrying(), JobStatus.DONE, RESULT, None, T0)
+    assert done.status is JobStatus.DONE and done.retries_left == 3
+
+
+def test_a_failure_on_the_last_allowed_attempt_is_final_whatever_retries_are_left() -> None:
+    last = retrying(attempts=10)
+    failed = rules.complete(last, JobStatus.FAILED, RESULT, None, T0)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None and "10 of 10" in failed.error and "3 of 3" in failed.error
+
+
+def test_lease_expiry_spends_no_retry() -> None:
+    requeued = rules.expire_lease(retrying(lease_expires_at=T0), T0 + 1)
+    assert requeued is not None and requeued.status is JobStatus.QUEUED
+    assert requeued.retries_left == 3
+
+
+def test_a_retry_past_the_job_timeout_times_out_while_delayed() -> None:
+    delayed = rules.complete(
+        retrying(timeout=5.0, deadline_at=T0 + 5), JobStatus.FAILED, RESULT, None, T0 + 1
+    )
+    assert delayed.status is JobStatus.DELAYED and delayed.deadline_at == T0 + 5
+    timed_out = rules.time_out(delayed, T0 + 5)
+    assert timed_out is not None and timed_out.status is JobStatus.FAILED

@@ -19,7 +19,7 @@ from accepted.http.request import Request, Response
 from accepted.http.routes import ROUTES, Router
 from accepted.logs import safe_target
 from accepted.service.crossnode import CrossNodeWakeups
-from accepted.service.jobs import JobService
+from accepted.service.jobs import JobService, RetryPolicy
 from accepted.service.maintenance import Maintenance
 from accepted.service.signals import Signals
 from accepted.store import JobStore, open_store
@@ -57,6 +57,10 @@ class App:
             default_lease=settings.default_lease,
             max_attempts=settings.max_attempts,
             recheck_interval=recheck,
+            retry_policy=RetryPolicy(
+                retries=settings.retries, backoff_cap=settings.retry_backoff_cap
+            ),
+            result_ttl=settings.default_result_ttl,
         )
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
         self.context = Context(self.service, settings, clock)

@@ -82,6 +82,8 @@ def _enqueue_headers(request: Request) -> NewJob:
         callback_url=parse.callback_url(request),
         job_timeout=parse.seconds(request, b"x-accepted-job-timeout", positive=True),
         max_attempts=parse.integer(request, b"x-accepted-max-attempts", 1, None),
+        retries=parse.integer(request, b"x-accepted-retries", 0, parse.MAX_RETRIES),
+        retry_backoff=parse.seconds(request, b"x-accepted-retry-backoff", positive=True),
     )
 
 
@@ -122,6 +124,14 @@ def _batch_job(item: BatchItem, where: str, defaults: NewJob) -> NewJob:
             defaults.max_attempts
             if item.max_attempts is None
             else parse.check_int(item.max_attempts, f"{where}.max_attempts", 1, None)
+        ),
+        retries=(
+            defaults.retries
+            if item.retries is None
+            else parse.check_int(item.retries, f"{where}.retries", 0, parse.MAX_RETRIES)
+        ),
+        retry_backoff=_optional(
+            item.retry_backoff, defaults.retry_backoff, f"{where}.retry_backoff", positive=True
         ),
     )
 
@@ -186,6 +196,7 @@ async def report(ctx: Context, request: Request) -> Response:
         result=body.result,
         lease=request.header(b"x-accepted-lease"),
         lease_seconds=parse.seconds(request, b"x-accepted-timeout", positive=True),
+        retry=body.retry,
     )
     job = await ctx.service.report(job_id, outcome, ctx.clock())
     return Response.json(200, render.job_json(job))
@@ -212,6 +223,7 @@ async def report_batch(ctx: Context, request: Request) -> Response:
                     if item.timeout is None
                     else parse.check_seconds(item.timeout, f"[{i}].timeout", positive=True)
                 ),
+                retry=item.retry,
             ),
         )
         for i, item in enumerate(items)

@@ -34,6 +34,8 @@ MAX_INT = 2**31 - 1
 MAX_URL = 2048
 # How much of a refused value an error message quotes.
 SHOWN = 64
+# Most retries a job may ask for (SPEC: 0..100).
+MAX_RETRIES = 100
 
 
 class EnqueueBody(msgspec.Struct):
@@ -52,6 +54,8 @@ class BatchItem(msgspec.Struct, forbid_unknown_fields=True):
     callback_url: str | None = None
     job_timeout: float | None = None
     max_attempts: int | None = None
+    retries: int | None = None
+    retry_backoff: float | None = None
 
 
 class BatchReportItem(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,6 +66,7 @@ class BatchReportItem(msgspec.Struct, forbid_unknown_fields=True):
     result: msgspec.Raw = JSON_NULL
     lease: str | None = None
     timeout: float | None = None
+    retry: bool = True
 
 
 class WantJobBody(msgspec.Struct):
@@ -71,6 +76,8 @@ class WantJobBody(msgspec.Struct):
 class ReportBody(msgspec.Struct):
     status: str
     result: msgspec.Raw = JSON_NULL
+    # false: a failure for good, whatever retries the job has left
+    retry: bool = True
 
 
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class NewJob:
     callback_url: str | None = None
     job_timeout: float | None = None
     max_attempts: int | None = None
+    retries: int | None = None
+    retry_backoff: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,17 @@ class Report:
     result: msgspec.Raw | None = None
     lease: str | None = None
     lease_seconds: float | None = None
+    # False: a failure for good, whatever retries the job has left.
+    retry: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """The server's defaults for retries of failed jobs (see config.Settings)."""
+
+    retries: int = 0
+    backoff: float = 1.0
+    backoff_cap: float = rules.RETRY_BACKOFF_CAP
 
 
 class JobService:
@@ -59,11 +73,16 @@ class JobService:
         default_lease: float,
         max_attempts: int,
         recheck_interval: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+        result_ttl: float | None = None,
     ) -> None:
         self.store = store
         self.signals = signals
         self.default_lease = default_lease
         self.max_attempts = max_attempts
+        self.retry_policy = retry_policy or RetryPolicy()
+        # Result TTL of a job whose producer sent none; None keeps it forever.
+        self.result_ttl = result_ttl
         # Takers re-look this often even without a wake-up: a missed cross-node
         # notification then only delays a hand-out, never strands it.
         self.recheck_interval = recheck_interval
@@ -135,19 +154,25 @@ class JobService:
 
     def _build(self, new: NewJob, now: float) -> Job:
         due_at = now + new.delay
+        policy = self.retry_policy
+        retries = policy.retries if new.retries is None else new.retries
+        result_ttl = self.result_ttl if new.result_ttl is None else new.result_ttl
         return Job(
             id=new_job_id(),
             queue=new.queue,
             status=JobStatus.DELAYED if new.delay > 0 else JobStatus.QUEUED,
             priority=new.priority,
             params=new.params,
-            max_attempts=new.max_attempts or self.max_attempts,
+            max_attempts=new.max_attempts or max(self.max_attempts, retries + 1),
+            retries=retries,
+            retries_left=retries,
+            retry_backoff=policy.backoff if new.retry_backoff is None else new.retry_backoff,
             created_at=now,
             updated_at=now,
             due_at=due_at,
             timeout=new.job_timeout,
             deadline_at=None if new.job_timeout is None else due_at + new.job_timeout,
-            result_ttl=new.result_ttl,
+            result_ttl=result_ttl,
             callback_url=new.callback_url,
             callback_state=None if new.callback_url is None else CallbackState.WAITING,
         )
@@ -296,7 +321,10 @@ class JobService:
         status, lease = report.status, report.lease
         if status in (JobStatus.DONE, JobStatus.FAILED):
             result = JSON_NULL if report.result is None else report.result
-            return lambda job: rules.complete(job, status, result, lease, now)
+            retry, cap, jitter = report.retry, self.retry_policy.backoff_cap, random.random()
+            return lambda job: rules.complete(
+                job, status, result, lease, now, retry=retry, backoff_cap=cap, jitter=jitter
+            )
         if status is JobStatus.RUNNING:
             seconds = report.lease_seconds
             return lambda job: rules.heartbeat(job, lease, seconds, now)

@@ -19,6 +19,8 @@ replace = msgspec.structs.replace
 # Callback retry backoff: 1 s, 2 s, 4 s ... capped, each with up to 25 % jitter.
 CALLBACK_BACKOFF_BASE = 1.0
 CALLBACK_BACKOFF_CAP = 600.0
+# The longest wait before a retry of a failed job, unless the server sets another.
+RETRY_BACKOFF_CAP = 3600.0
 
 
 def finish(job: Job, status: JobStatus, result: msgspec.Raw, now: float, error: str | None) -> Job:
@@ -52,11 +54,59 @@ def check_reportable(job: Job, lease: str | None, now: float) -> None:
 
 
 def complete(
-    job: Job, status: JobStatus, result: msgspec.Raw, lease: str | None, now: float
+    job: Job,
+    status: JobStatus,
+    result: msgspec.Raw,
+    lease: str | None,
+    now: float,
+    *,
+    retry: bool = True,
+    backoff_cap: float = RETRY_BACKOFF_CAP,
+    jitter: float = 0.5,
 ) -> Job:
-    """PUT done / failed."""
+    """PUT done / failed. A failure with retries left waits out its backoff instead.
+
+    `retry=False` is the worker saying the failure is for good ("retry": false).
+    `jitter` in [0, 1) is the caller's random draw, so this stays pure.
+    """
     check_reportable(job, lease, now)
-    return finish(job, status, result, now, error=None)
+    if status is not JobStatus.FAILED or not retry or job.retries_left <= 0:
+        return finish(job, status, result, now, error=None)
+    if job.attempts >= job.max_attempts:
+        error = (
+            f"failed on its last allowed attempt ({job.attempts} of {job.max_attempts}), "
+            f"{job.retries_left} of {job.retries} retries unused"
+        )
+        return finish(job, status, result, now, error=error)
+    return retry_later(job, result, now, backoff(job, backoff_cap, jitter))
+
+
+def backoff(job: Job, cap: float, jitter: float) -> float:
+    """Seconds before the next retry: retry_backoff doubled per retry already used,
+    times 0.5 to 1.5 (jitter 0 to 1), never over `cap`.
+
+    The jitter spreads a burst of failures out, so they do not all come back at once.
+    """
+    used = job.retries - job.retries_left
+    return min(cap, job.retry_backoff * 2.0 ** min(used, 64) * (0.5 + jitter))
+
+
+def retry_later(job: Job, result: msgspec.Raw, now: float, delay: float) -> Job:
+    """A failed hand-out with retries left: `delayed` until the backoff passes.
+
+    The failure's result stays on the job meanwhile, so one can see why; the
+    job timeout still counts from the original due time.
+    """
+    return replace(
+        job,
+        status=JobStatus.DELAYED,
+        result=result,
+        retries_left=job.retries_left - 1,
+        due_at=now + delay,
+        lease=None,
+        lease_expires_at=None,
+        updated_at=now,
+    )
 
 
 def heartbeat(job: Job, lease: str | None, lease_seconds: float | None, now: float) -> Job:
