@@ -63,7 +63,7 @@ def open_page(browser: Browser, viewport: dict[str, int]) -> tuple[Page, list[st
 
 
 @pytest.fixture
-def page(browser: Browser, dashboard_server: ServerProcess) -> Iterator[Page]:
+def page(browser: Browser) -> Iterator[Page]:
     """A laptop-sized page in a fresh context (no token, no storage left over)."""
     page, errors = open_page(browser, LAPTOP)
     try:

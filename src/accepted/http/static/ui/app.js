@@ -144,7 +144,8 @@ function liveIndicator() {
 function header() {
   const who = h("span", { class: "who" });
   const drawWho = () => {
-    const readOnly = !ctx.caps.admin && !ctx.caps.producer;
+    // Without a token (auth on, none given yet) nothing is known to be read-only.
+    const readOnly = Boolean(token.get()) && !ctx.caps.admin && !ctx.caps.producer;
     replaceChildren(
       who,
       readOnly ? h("span", { class: "badge paused", id: "read-only" }, "read-only") : null,
@@ -172,7 +173,6 @@ function header() {
 async function start() {
   ctx.caps = await capabilities();
   ctx.drawWho();
-  document.body.classList.toggle("read-only", !ctx.caps.admin && !ctx.caps.producer);
   ctx.live.start();
   route();
 }
