@@ -179,4 +179,5 @@ async function start() {
 
 document.body.prepend(header());
 window.addEventListener("hashchange", route);
+document.addEventListener("visibilitychange", () => (document.hidden ? ctx.live.sleep() : ctx.live.wake()));
 start();

@@ -36,7 +36,9 @@ function matches(filter, job) {
 
 export function jobList(ctx, { fixedQueue = null, query, base }) {
   const filter = readFilter(query, fixedQueue);
-  const state = { cursors: [null], jobs: [], next: null, unavailable: false };
+  // `selected`: ids ticked for a bulk action; kept across pages and live
+  // re-reads, dropped when the filter changes.
+  const state = { cursors: [null], jobs: [], next: null, unavailable: false, selected: new Set() };
   const table = h("div", { class: "scroll" });
   const pager = h("div", { class: "pager" });
   const bulkBar = h("div", { class: "bulk" });
@@ -69,6 +71,7 @@ export function jobList(ctx, { fixedQueue = null, query, base }) {
     if (!fixedQueue) query.queue = filter.queue;
     history.replaceState(null, "", href(base, query));
     state.cursors = [null];
+    state.selected.clear();
     drawControls();
     later();
   };
@@ -80,14 +83,26 @@ export function jobList(ctx, { fixedQueue = null, query, base }) {
       statusChips(filter, refilter),
       fixedQueue ? null : queuePicker(ctx, filter, refilter),
     );
-    replaceChildren(bulkBar, ctx.caps.admin ? bulkButtons(ctx, filter, load) : null);
+    drawBulk();
   }
+
+  function drawBulk() {
+    const after = () => {
+      state.selected.clear();
+      drawBulk();
+      load();
+    };
+    replaceChildren(bulkBar, ctx.caps.admin ? bulkButtons(ctx, filter, state.selected, after) : null);
+  }
+
+  // Ticking needs the bulk actions, so only a token that may use them gets boxes.
+  const picking = () => (ctx.caps.admin ? { selected: state.selected, changed: () => { drawBulk(); drawTable(); } } : null);
 
   function drawTable() {
     if (!state.jobs.length) {
       replaceChildren(table, h("p", { class: "empty" }, describeEmpty(filter)));
     } else {
-      replaceChildren(table, jobsTable(state.jobs, !fixedQueue));
+      replaceChildren(table, jobsTable(state.jobs, !fixedQueue, picking()));
     }
     drawPager();
   }
@@ -211,7 +226,32 @@ function describeEmpty(filter) {
   return filter.status.length || filter.queue.length ? "No jobs match these filters." : "No jobs yet.";
 }
 
-function jobsTable(jobs, showQueue) {
+function pickAll(jobs, pick) {
+  const all = jobs.every((job) => pick.selected.has(job.id));
+  return h("input", {
+    type: "checkbox",
+    "aria-label": "Select every job on this page",
+    checked: all,
+    onchange: () => {
+      for (const job of jobs) all ? pick.selected.delete(job.id) : pick.selected.add(job.id);
+      pick.changed();
+    },
+  });
+}
+
+function pickOne(job, pick) {
+  return h("input", {
+    type: "checkbox",
+    "aria-label": `Select job ${job.id}`,
+    checked: pick.selected.has(job.id),
+    onchange: (event) => {
+      event.target.checked ? pick.selected.add(job.id) : pick.selected.delete(job.id);
+      pick.changed();
+    },
+  });
+}
+
+function jobsTable(jobs, showQueue, pick) {
   return h(
     "table",
     { class: "grid jobs" },
@@ -221,7 +261,7 @@ function jobsTable(jobs, showQueue) {
       h(
         "tr",
         {},
-        h("th", {}, "Job"),
+        h("th", {}, pick ? pickAll(jobs, pick) : null, "Job"),
         showQueue ? h("th", {}, "Queue") : null,
         h("th", {}, "Status"),
         h("th", { class: "num" }, "Attempts"),
@@ -230,15 +270,20 @@ function jobsTable(jobs, showQueue) {
         h("th", {}, "Params"),
       ),
     ),
-    h("tbody", {}, jobs.map((job) => jobRow(job, showQueue))),
+    h("tbody", {}, jobs.map((job) => jobRow(job, showQueue, pick))),
   );
 }
 
-function jobRow(job, showQueue) {
+function jobRow(job, showQueue, pick) {
   return h(
     "tr",
     { "data-id": job.id, "data-status": job.status },
-    h("td", { class: "id", "data-label": "job" }, h("a", { href: href(jobHref(job.id)), title: job.id }, shortId(job.id))),
+    h(
+      "td",
+      { class: "id", "data-label": "job" },
+      pick ? pickOne(job, pick) : null,
+      h("a", { href: href(jobHref(job.id)), title: job.id }, shortId(job.id)),
+    ),
     showQueue ? h("td", { "data-label": "queue" }, h("a", { href: href(queueHref(job.queue)) }, job.queue)) : null,
     h("td", { "data-label": "status" }, statusBadge(job.status)),
     h("td", { class: "num", "data-label": "attempts" }, `${job.attempts}${job.max_attempts ? ` / ${job.max_attempts}` : ""}`),
@@ -281,22 +326,43 @@ async function estimate(filter) {
   }
 }
 
-function bulkButtons(ctx, filter, reload) {
+// What a bulk action is about to touch: the ticked jobs, or else everything
+// the filter matches.
+async function bulkScope(filter, selected) {
+  if (selected.size) {
+    const n = selected.size;
+    return {
+      filter: { ids: [...selected] },
+      what: `the ${n} selected job${n === 1 ? "" : "s"}`,
+      size: `${n} job${n === 1 ? "" : "s"}, ticked on this list.`,
+      label: "selected",
+    };
+  }
+  const n = await estimate(filter);
+  return {
+    filter: bulkFilter(filter),
+    what: describeFilter(filter),
+    size:
+      n === null
+        ? "Every job the filter matches, on every page, not only the ones shown."
+        : `About ${n.toLocaleString("en-US")} jobs match now, on every page, not only the ones shown.`,
+    label: "matching",
+  };
+}
+
+function bulkButtons(ctx, filter, selected, reload) {
   const run = async (action) => {
     const { verb, done, note } = ACTIONS[action];
-    const n = await estimate(filter);
+    const scope = await bulkScope(filter, selected);
     const ok = await ctx.confirm({
-      title: `${verb} ${describeFilter(filter)}?`,
-      body: [
-        n === null ? "The action applies to every job the filter matches, on every page, not only the ones shown." : `About ${n.toLocaleString("en-US")} jobs match now, on every page, not only the ones shown.`,
-        note,
-      ],
-      confirm: `${verb} matching jobs`,
+      title: `${verb} ${scope.what}?`,
+      body: [scope.size, note],
+      confirm: `${verb} ${scope.label} jobs`,
       danger: action !== "retry",
     });
     if (!ok) return;
     try {
-      const answer = await post("/jobs/bulk", { action, filter: bulkFilter(filter) });
+      const answer = await post("/jobs/bulk", { action, filter: scope.filter });
       ctx.toast(`${answer.changed.toLocaleString("en-US")} ${done} (${answer.matched.toLocaleString("en-US")} matched)`);
     } catch (error) {
       ctx.fail(error);
@@ -304,7 +370,7 @@ function bulkButtons(ctx, filter, reload) {
     reload();
   };
   return [
-    h("span", { class: "muted" }, "All matching:"),
+    h("span", { class: "muted", "data-scope": selected.size ? "selected" : "matching" }, selected.size ? `${selected.size} selected:` : "All matching:"),
     Object.entries(ACTIONS).map(([action, { verb }]) =>
       h("button", { type: "button", class: action === "retry" ? "btn" : "btn danger", "data-bulk": action, onclick: () => run(action) }, `${verb}…`),
     ),

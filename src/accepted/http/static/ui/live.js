@@ -52,6 +52,21 @@ export class Live {
     this.setState("paused");
   }
 
+  // A hidden tab holds no stream open and reads nothing; it catches up when
+  // shown again (unless the person paused it).
+  sleep() {
+    if (this.paused) return;
+    this.stop();
+    this.asleep = true;
+    this.setState("paused");
+  }
+
+  wake() {
+    if (!this.asleep) return;
+    this.asleep = false;
+    this.start();
+  }
+
   setState(state) {
     this.state = state;
     for (const listener of this.stateListeners) listener(state);
