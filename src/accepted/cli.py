@@ -18,6 +18,7 @@ from typing import Any
 
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
 from accepted.logs import check_format
+from accepted.service.destinations import parse_allow
 
 __all__ = ["main"]
 
@@ -213,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             settings = Settings.from_env(**overrides)
             check_format(settings.log_format)
+            parse_allow(settings.callback_allow)  # a bad range stops the start, named
         except ValueError as exc:
             print(f"accepted: {exc}", file=sys.stderr)
             return 2

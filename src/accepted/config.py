@@ -59,6 +59,10 @@ class Settings:
         "forever",
         "seconds a final job is kept when POST /jobs sends no X-Accepted-Result-TTL, or 'forever'",
     )
+    callback_allow: str = _setting(
+        "",
+        "CIDR ranges callbacks may reach although private, loopback or link-local; comma-separated",
+    )
     log_level: str = _setting("info", "debug, info, warning or error")
     log_format: str = _setting("text", "text, or json (one object per line, for log shippers)")
     pool_size: int = _setting(10, "PostgreSQL connections per node")

@@ -40,6 +40,12 @@ class InvalidQuery(InvalidRequest):
     code = "invalid_query"
 
 
+class CallbackURLRefused(InvalidRequest):
+    """A callback URL whose host is an address callbacks may not go to."""
+
+    code = "callback_url_refused"
+
+
 class NotFound(AcceptedError):
     code = "not_found"
     status = 404

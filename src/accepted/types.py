@@ -35,6 +35,7 @@ class CallbackState(StrEnum):
     PENDING = "pending"  # final; a delivery is due or in flight
     DELIVERED = "delivered"
     GAVE_UP = "gave_up"
+    REFUSED = "refused"  # the destination rule forbids its address; never retried
 
 
 # JSON text of `null`: a job's result before a worker reports one.

@@ -101,7 +101,8 @@ async def test_nodes_starting_at_once_migrate_once(url: str, nodes: list[Postgre
     await asyncio.gather(*(store.open() for store in nodes))
     conn = await asyncpg.connect(url)
     try:
-        versions = [r[0] for r in await conn.fetch("SELECT version FROM accepted_migrations")]
+        rows = await conn.fetch("SELECT version FROM accepted_migrations ORDER BY version")
+        versions = [r[0] for r in rows]
     finally:
         await conn.close()
     assert sorted(versions) == [number for number, _ in load_migrations("postgres")]

@@ -235,6 +235,7 @@ class CallbackReceiver:
 
     answers: list[int] = field(default_factory=list)
     hold: bool = False
+    redirect_to: str | None = None  # the Location sent with a 3xx answer
     deliveries: list[Delivery] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     holding: threading.Event = field(default_factory=threading.Event)
@@ -259,6 +260,8 @@ class CallbackReceiver:
                     receiver.release.wait(30)
                 status = receiver._record(self.path, dict(self.headers.items()), raw)
                 self.send_response(status)
+                if 300 <= status < 400 and receiver.redirect_to is not None:
+                    self.send_header("location", receiver.redirect_to)
                 self.send_header("content-length", "0")
                 self.end_headers()
 

@@ -19,6 +19,7 @@ from accepted.http.request import Request, Response
 from accepted.http.routes import ROUTES, Router
 from accepted.logs import safe_target
 from accepted.service.crossnode import CrossNodeWakeups
+from accepted.service.destinations import Destinations
 from accepted.service.jobs import JobService, RetryPolicy
 from accepted.service.maintenance import Maintenance
 from accepted.service.signals import Signals
@@ -51,6 +52,7 @@ class App:
         # With other nodes on the database, waiters and tasks also re-check on
         # their own, so a lost cross-node notice only delays, never strands.
         recheck = settings.shared_recheck if store.shared else None
+        destinations = Destinations.for_server(settings.host, settings.callback_allow)
         self.service = JobService(
             store,
             self.signals,
@@ -61,6 +63,7 @@ class App:
                 retries=settings.retries, backoff_cap=settings.retry_backoff_cap
             ),
             result_ttl=settings.default_result_ttl,
+            destinations=destinations,
         )
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
         self.context = Context(self.service, settings, clock)
@@ -74,6 +77,7 @@ class App:
             render.job_json,
             timeout=settings.callback_timeout,
             secret=next(iter(signatures.secret_list(settings.callback_secret)), None),
+            destinations=destinations,
             alarm=self.signals.alarms[Due.CALLBACK],
             clock=clock,
             max_sleep=max_sleep,

@@ -175,11 +175,24 @@ def check_int(value: int, where: str, low: int, high: int | None) -> int:
 
 
 def check_url(raw: str, where: str) -> str:
+    """A callback URL: http(s), a host, no credentials, at most MAX_URL characters.
+
+    Credentials in the URL would be stored and shown in every answer for the
+    job; the size bound keeps a URL from growing every answer that carries it.
+    """
     if len(raw) > MAX_URL:
         raise _bad(where, f"is {len(raw)} characters long; the limit is {MAX_URL}")
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc or not raw.isprintable():
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not one
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise _bad(where, f"{shown(raw)} must be an absolute http:// or https:// URL")
+    if not raw.isprintable():
+        raise _bad(where, f"{shown(raw)} must be an absolute http:// or https:// URL")
+    if "@" in parts.netloc:
+        raise _bad(where, "must not carry a user name or password")
     return raw
 
 

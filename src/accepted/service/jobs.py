@@ -19,6 +19,7 @@ import msgspec
 
 from accepted.errors import JobNotFound
 from accepted.service import rules
+from accepted.service.destinations import Destinations
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, JobStore
@@ -75,8 +76,11 @@ class JobService:
         recheck_interval: float | None = None,
         retry_policy: RetryPolicy | None = None,
         result_ttl: float | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         self.store = store
+        # Where callbacks may go; IP-literal callback URLs are checked at enqueue.
+        self.destinations = destinations or Destinations()
         self.signals = signals
         self.default_lease = default_lease
         self.max_attempts = max_attempts
@@ -100,6 +104,7 @@ class JobService:
         under that taker's lease and handed to it when the insert commits: the
         taker needs no claim of its own, so the wake-up costs one commit, not two.
         """
+        self._check_callback_urls(batch)
         jobs = [self._build(new, now) for new in batch]
         handoffs = self._plan_handoffs(jobs, now)
         insert = asyncio.ensure_future(self.store.insert_jobs(jobs))
@@ -107,6 +112,12 @@ class JobService:
         insert.add_done_callback(lambda done: self._after_insert(done, jobs, handoffs, now))
         await asyncio.shield(insert)
         return jobs
+
+    def _check_callback_urls(self, batch: Sequence[NewJob]) -> None:
+        for i, new in enumerate(batch):
+            if new.callback_url is not None:
+                where = "callback URL" if len(batch) == 1 else f"[{i}].callback_url"
+                self.destinations.check_url(new.callback_url, where)
 
     def _plan_handoffs(self, jobs: list[Job], now: float) -> list[tuple[Taker, list[Job]]]:
         """Set blocked takers aside for the queued jobs of `jobs`, oldest taker first."""

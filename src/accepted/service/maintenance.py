@@ -70,3 +70,9 @@ class Maintenance:
         self.jobs.signals.deadline(Due.CALLBACK, job.callback_next_at)
         self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
         return job
+
+    async def callback_refused(self, job_id: str, reason: str) -> Job:
+        """The destination rule refused the delivery: recorded, and never retried."""
+        job = await self.store.update_job(job_id, lambda job: rules.callback_refused(job, reason))
+        self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
+        return job

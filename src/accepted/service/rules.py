@@ -307,3 +307,18 @@ def callback_failed(
         callback_next_at=now + delay,
         callback_last_error=error,
     )
+
+
+def callback_refused(job: Job, reason: str) -> Job | None:
+    """The destination rule refused the delivery: final, since retrying cannot help.
+
+    `reason` names the rule, never anything a connection attempt found.
+    """
+    if job.callback_state is not CallbackState.PENDING:
+        return None
+    return replace(
+        job,
+        callback_state=CallbackState.REFUSED,
+        callback_next_at=None,
+        callback_last_error=reason,
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -19,13 +20,22 @@ import httpx
 
 from accepted import signatures
 from accepted.errors import JobNotFound
+from accepted.service.destinations import Destinations
 from accepted.service.maintenance import Maintenance
 from accepted.tasks.base import Task
+from accepted.tasks.callback_targets import (
+    Refused,
+    Resolve,
+    Target,
+    system_resolve,
+    targets,
+)
 from accepted.types import Job
 
 log = logging.getLogger("accepted.callbacks")
 
 MAX_IN_FLIGHT = 100
+CONNECTION_FAILED = "connection failed"
 
 
 class CallbackSender(Task):
@@ -38,6 +48,8 @@ class CallbackSender(Task):
         *,
         timeout: float,
         secret: str | None = None,
+        destinations: Destinations | None = None,
+        resolve: Resolve = system_resolve,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -45,13 +57,23 @@ class CallbackSender(Task):
         self.render = render
         self.timeout = timeout
         self.secret = secret or None
+        self.destinations = destinations or Destinations()
+        self.resolve = resolve
+        self._tls = ssl.create_default_context()  # built once: costly, and shared
         self._client: httpx.AsyncClient | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Open the HTTP client up front, so the first callback is not slowed by it."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._client = self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        # No proxies from the environment: a proxy would connect to the name
+        # itself, around the address we checked. Redirects are never followed.
+        return httpx.AsyncClient(
+            timeout=self.timeout, verify=self._tls, trust_env=False, follow_redirects=False
+        )
 
     async def run_once(self, now: float) -> float | None:
         # Held long enough for a slow receiver to answer before another node retries.
@@ -74,19 +96,44 @@ class CallbackSender(Task):
 
     async def _deliver(self, job: Job) -> None:
         assert job.callback_url is not None
-        error = await self._post(job.callback_url, job)
+        outcome = await self._attempt(job.callback_url, job)
         try:
-            await self.maintenance.callback_outcome(job.id, error, self.clock())
+            if isinstance(outcome, Refused):
+                await self.maintenance.callback_refused(job.id, outcome.reason)
+            else:
+                await self.maintenance.callback_outcome(job.id, outcome, self.clock())
         except JobNotFound:
             pass  # deleted or purged meanwhile: nobody left to tell
         except Exception:
             log.exception("recording the callback outcome of job %s failed", job.id)
 
-    async def _post(self, url: str, job: Job) -> str | None:
-        """One attempt; None on a 2xx answer, else what went wrong."""
-        await self.start()
-        assert self._client is not None
+    async def _attempt(self, url: str, job: Job) -> str | Refused | None:
+        """One attempt: None on a 2xx answer, a Refused, or what went wrong.
+
+        What went wrong never tells a refused connection from one that timed
+        out, so last_error cannot be used to probe which ports are open.
+        """
+        try:
+            found = await targets(url, self.destinations, self.resolve)
+        except OSError:
+            return "the host name did not resolve"
+        if isinstance(found, Refused):
+            return found
         body = self.render(job)
+        headers = self._headers(job, body)
+        try:
+            # The whole attempt, every address included, ends within the hold.
+            async with asyncio.timeout(self.timeout * 2):
+                for target in found:
+                    try:
+                        return await self._post(target, body, headers)
+                    except httpx.ConnectError:
+                        continue  # the next allowed address, if any
+        except (httpx.HTTPError, TimeoutError):
+            pass
+        return CONNECTION_FAILED
+
+    def _headers(self, job: Job, body: bytes) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
             "x-accepted-job-id": job.id,
@@ -95,10 +142,29 @@ class CallbackSender(Task):
         if self.secret is not None:
             # Signed at send time, not enqueue time: a retry gets a fresh timestamp.
             headers["accepted-signature"] = signatures.sign(self.secret, int(self.clock()), body)
+        return headers
+
+    async def _post(self, target: Target, body: bytes, headers: dict[str, str]) -> str | None:
+        """POST to one pinned address; the answer's body is never read."""
+        await self.start()
+        assert self._client is not None
+        # TLS to a name: a client of its own, so no pooled connection made for
+        # another name on the same address (another certificate) is reused.
+        own = self._new_client() if target.extensions else None
+        client = own or self._client
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
+            request = client.build_request(
+                "POST",
+                target.url,
+                content=body,
+                headers={**headers, **target.headers},
+                extensions=dict(target.extensions),
+            )
+            response = await client.send(request, stream=True)
+            await response.aclose()
+        finally:
+            if own is not None:
+                await own.aclose()
         if 200 <= response.status_code < 300:
             return None
         return f"HTTP {response.status_code}"
