@@ -106,14 +106,15 @@ class App:
         await response.send(send)
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
-        found = self.router.match(scope["path"])
+        raw = scope.get("raw_path")
+        found = self.router.match(scope["path"] if raw is None else raw.decode("latin-1"))
         if found is None:
             raise NotFound(f"no route {scope['path']}")
         route, params = found
         scope[ROUTE_KEY] = route.path
-        handler = route.methods.get(scope["method"])
+        handler = route.handlers.get(scope["method"])
         if handler is None:
-            allowed = tuple(route.methods)
+            allowed = tuple(route.handlers)
             raise MethodNotAllowed(
                 f"{scope['method']} is not allowed on {route.path}; use {', '.join(allowed)}",
                 allowed,

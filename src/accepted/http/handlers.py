@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from accepted.config import Settings
 from accepted.errors import InvalidField, JobNotFound, ShuttingDown
-from accepted.http import parse, render
+from accepted.http import params, parse, render
 from accepted.http.parse import (
     BatchItem,
     BatchReportItem,
@@ -73,17 +73,17 @@ async def enqueue(ctx: Context, request: Request) -> Response:
 
 def _enqueue_headers(request: Request) -> NewJob:
     """The X-Accepted-* enqueue headers as a NewJob template (queue still to fill in)."""
-    priority = parse.integer(request, b"x-accepted-priority", 0, 3)
+    priority = parse.read(request, params.PRIORITY)
     return NewJob(
         queue="",
         priority=1 if priority is None else priority,
-        delay=parse.seconds(request, b"x-accepted-delay") or 0.0,
-        result_ttl=parse.seconds(request, b"x-accepted-result-ttl"),
-        callback_url=parse.callback_url(request),
-        job_timeout=parse.seconds(request, b"x-accepted-job-timeout", positive=True),
-        max_attempts=parse.integer(request, b"x-accepted-max-attempts", 1, None),
-        retries=parse.integer(request, b"x-accepted-retries", 0, parse.MAX_RETRIES),
-        retry_backoff=parse.seconds(request, b"x-accepted-retry-backoff", positive=True),
+        delay=parse.read(request, params.DELAY) or 0.0,
+        result_ttl=parse.read(request, params.RESULT_TTL),
+        callback_url=parse.read(request, params.CALLBACK_URL),
+        job_timeout=parse.read(request, params.JOB_TIMEOUT),
+        max_attempts=parse.read(request, params.MAX_ATTEMPTS),
+        retries=parse.read(request, params.RETRIES),
+        retry_backoff=parse.read(request, params.RETRY_BACKOFF),
     )
 
 
@@ -107,8 +107,8 @@ def _batch_job(item: BatchItem, where: str, defaults: NewJob) -> NewJob:
     return NewJob(
         queue=parse.queue_name(item.queue, f"{where}.queue"),
         params=item.params,
-        priority=parse.check_int(
-            given(item.priority, defaults.priority), f"{where}.priority", 0, 3
+        priority=parse.check(
+            params.PRIORITY, given(item.priority, defaults.priority), f"{where}.priority"
         ),
         delay=parse.check_seconds(given(item.delay, defaults.delay), f"{where}.delay"),
         result_ttl=_optional(item.result_ttl, defaults.result_ttl, f"{where}.result_ttl"),
@@ -123,12 +123,12 @@ def _batch_job(item: BatchItem, where: str, defaults: NewJob) -> NewJob:
         max_attempts=(
             defaults.max_attempts
             if item.max_attempts is None
-            else parse.check_int(item.max_attempts, f"{where}.max_attempts", 1, None)
+            else parse.check(params.MAX_ATTEMPTS, item.max_attempts, f"{where}.max_attempts")
         ),
         retries=(
             defaults.retries
             if item.retries is None
-            else parse.check_int(item.retries, f"{where}.retries", 0, parse.MAX_RETRIES)
+            else parse.check(params.RETRIES, item.retries, f"{where}.retries")
         ),
         retry_backoff=_optional(
             item.retry_backoff, defaults.retry_backoff, f"{where}.retry_backoff", positive=True
@@ -146,7 +146,7 @@ def _optional(
 
 async def get_job(ctx: Context, request: Request) -> Response:
     job_id = _job_id(request)
-    wait = parse.seconds(request, b"x-accepted-wait-result")
+    wait = parse.read(request, params.WAIT_RESULT)
     if wait is None or wait == 0:
         return Response.json(200, render.job_json(await ctx.service.get(job_id)))
     waited = ctx.service.wait_result(job_id, min(wait, ctx.settings.max_wait))
@@ -158,9 +158,9 @@ async def get_job(ctx: Context, request: Request) -> Response:
 
 async def want_job(ctx: Context, request: Request) -> Response:
     queues = await _wanted_queues(ctx, request)
-    block = parse.seconds(request, b"x-accepted-block-for", "block") or 0.0
-    lease = parse.seconds(request, b"x-accepted-timeout", "timeout", positive=True)
-    count = parse.integer(request, b"x-accepted-count", 1, 1000, "count")
+    block = parse.read(request, params.BLOCK_FOR) or 0.0
+    lease = parse.read(request, params.LEASE_TIMEOUT)
+    count = parse.read(request, params.COUNT)
     take = ctx.service.take(
         queues,
         ctx.clock(),
@@ -194,8 +194,8 @@ async def report(ctx: Context, request: Request) -> Response:
     outcome = Report(
         status=status,
         result=body.result,
-        lease=request.header(b"x-accepted-lease"),
-        lease_seconds=parse.seconds(request, b"x-accepted-timeout", positive=True),
+        lease=parse.read(request, params.LEASE),
+        lease_seconds=parse.read(request, params.HEARTBEAT_TIMEOUT),
         retry=body.retry,
     )
     job = await ctx.service.report(job_id, outcome, ctx.clock())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import msgspec
@@ -21,21 +21,19 @@ from accepted.errors import (
     InvalidRequest,
     MalformedJSON,
 )
+from accepted.http.params import (
+    MAX_INT,
+    MAX_QUEUE_NAME,
+    MAX_RETRIES,
+    MAX_SECONDS,
+    MAX_URL,
+    Param,
+)
 from accepted.http.request import Request
 from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, JobStatus
 
-MAX_QUEUE_NAME = 255
-# Far beyond any real delay, TTL, timeout or lease (100 years), and small enough that
-# every time derived from it stays a representable timestamp (no 500 on render).
-MAX_SECONDS = 100 * 365 * 24 * 3600.0
-# Counts with no natural ceiling (max attempts) still fit a 32-bit column.
-MAX_INT = 2**31 - 1
-# Longest URL a header or field may carry (SPEC: "a URL-valued header over 2 KiB: 400").
-MAX_URL = 2048
 # How much of a refused value an error message quotes.
 SHOWN = 64
-# Most retries a job may ask for (SPEC: 0..100).
-MAX_RETRIES = 100
 
 
 class EnqueueBody(msgspec.Struct):
@@ -121,6 +119,91 @@ def queue_name(value: str, where: str) -> str:
         raise InvalidField(f"{where} is longer than {MAX_QUEUE_NAME} characters")
     if not value.isprintable():
         raise InvalidField(f"{where} {value!r} has a control character")
+    return value
+
+
+T = TypeVar("T", int, float, str)
+
+
+def read(request: Request, param: Param[T]) -> T | None:
+    """A declared header (or its query alias) or query parameter, checked; None if absent.
+
+    The checks are the declaration's own (params.py), so the range a request
+    is held to is the range /openapi.json states.
+    """
+    if param.where == "query":
+        values = request.query(param.name)
+        raw = values[-1] if values else None
+        where = f"query parameter {param.name!r}"
+    else:
+        raw, where = _raw(request, param.key, param.alias)
+    if raw is None:
+        return None
+    return check(param, _convert(raw, param.kind, where), where)
+
+
+def read_all(request: Request, param: Param[T]) -> list[T]:
+    """Every value of a repeated query parameter (`?queue=a&queue=b`), each checked."""
+    where = f"query parameter {param.name!r}"
+    values = request.query(param.name)
+    return [check(param, _convert(raw, param.kind, where), where) for raw in values]
+
+
+def check(param: Param[T], value: object, where: str) -> T:
+    """`value` (from a header, a query parameter or a body field) within `param`'s declaration."""
+    checked: object
+    if param.kind is str:
+        checked = _check_str(param, str(value), where)
+    elif param.kind is int:
+        assert isinstance(value, int)
+        high = MAX_INT if param.maximum is None else int(param.maximum)
+        low = -MAX_INT - 1 if param.minimum is None else int(param.minimum)
+        checked = check_int(value, where, low, high)
+    else:
+        assert isinstance(value, int | float)
+        checked = _check_number(param, value, where)
+    return cast(T, checked)
+
+
+def _convert(raw: str, kind: type[Any], where: str) -> Any:
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise _bad(where, f"value {shown(raw)} is not an integer") from None
+    if kind is float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise _bad(where, f"value {shown(raw)} is not a number") from None
+        if not math.isfinite(value):
+            raise _bad(where, f"value {shown(raw)} is not a finite number")
+        return value
+    return raw
+
+
+def _check_number(param: Param[Any], value: float, where: str) -> float:
+    low = 0.0 if param.minimum is None else param.minimum
+    high = math.inf if param.maximum is None else param.maximum
+    too_low = value < low or (param.positive and value == low)
+    if not math.isfinite(value) or too_low or value > high:
+        bound = f"> {_plain(low)}" if param.positive else f">= {_plain(low)}"
+        raise _bad(where, f"value {value!r} must be a number {bound} and <= {_plain(high)}")
+    return value
+
+
+def _plain(number: float) -> str:
+    """3153600000.0 as 3153600000: limits read as written."""
+    return f"{number:.0f}" if number == int(number) else repr(number)
+
+
+def _check_str(param: Param[Any], value: str, where: str) -> str:
+    if param.enum is not None and value not in param.enum:
+        raise _bad(where, f"value {shown(value)} is not one of {', '.join(param.enum)}")
+    if param.max_length is not None and len(value) > param.max_length:
+        raise _bad(where, f"is {len(value)} characters long; the limit is {param.max_length}")
+    if param.format == "uri":
+        return check_url(value, where)
     return value
 
 

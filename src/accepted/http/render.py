@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Literal
 
 import msgspec
 
 from accepted.errors import AcceptedError
 from accepted.types import CallbackState, Job, JobStatus
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok"]
 
 
 class ErrorBody(msgspec.Struct):

@@ -1,93 +1,386 @@
-"""The route table: every path, method and handler of the API on one screen.
+"""The route table: every path, method and handler of the API, declared.
 
-`/jobs` and `/jobs/`, `/want_job` and `/want_job/` are the same route: the
-router drops one trailing slash before matching.
+`/openapi.json` and `/docs` are generated from this table, and a test
+(tests/http/test_openapi.py) fails when a route or method is not declared, so
+a new endpoint is documented by declaring it. How to declare one:
+
+    Route(
+        "/queues/{name}/pause",                 # {param} segments anywhere
+        {
+            "POST": Op(
+                handlers.pause_queue,           # async (ctx, request) -> Response
+                "Pause a queue",                # summary: one line
+                description="... [queue-pause](/docs#queue-pause)",
+                body=None,                      # request body: a msgspec type, or A | list[B]
+                params=(params.SOME_HEADER,),   # headers and query parameters (params.py)
+                responses={
+                    200: Answer("The queue, now paused", QueueView, anchors=("pause-200",)),
+                    400: answers.BAD_REQUEST,   # shared answers (answers.py)
+                    404: "No such queue (queue_not_found)",  # a 4xx/5xx string: error body
+                },
+                tag="queues",                   # the group it is listed under
+                anchor="post-queue-pause",      # its docs/http-api.md section
+            ),
+        },
+        params=(params.QUEUE_NAME,),            # the path parameters, declared
+    )
+
+- Paths: `{name}` matches one non-empty segment, percent-decoded (a queue
+  named `a/b` is `/queues/a%2Fb/pause`); a last `{name:path}` segment takes
+  the rest of the path. A literal segment wins over a parameter: `/jobs/bulk`
+  is not `/jobs/{id}`. `/jobs/` is `/jobs`: one trailing slash is dropped.
+- Headers and query parameters are `params.Param`s, declared once with type,
+  range, default and meaning; handlers read them with `parse.read(request, P)`,
+  which holds the value to the same range the document states.
+- Response bodies are msgspec types (render.py's views); their schemas come
+  from `msgspec.json.schema_components`, so a field's type, enum and
+  `msgspec.Meta` limits are stated without writing them again.
+- `anchors` and `anchor` name docs/http-api.md anchors; the drift test checks
+  they exist there. The 404 (no route), 405 (wrong method, with Allow) and 500
+  every path can answer are stated once for the whole document.
+
+A method mapped to a bare handler (`{"GET": handlers.x}`) still routes, but is
+undeclared: the drift test names it until it gets an `Op`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
 
 from accepted.http import dashboard, handlers, meta
-from accepted.http.handlers import Context
-from accepted.http.request import Request, Response
+from accepted.http import params as p
+from accepted.http.answers import BAD_REQUEST, JOB_NOT_FOUND, TOO_LARGE, UNAVAILABLE
+from accepted.http.handlers import MAX_BATCH
+from accepted.http.parse import BatchItem, BatchReportItem, EnqueueBody, ReportBody, WantJobBody
+from accepted.http.render import Health, JobView, Outcome
+from accepted.http.route import Answer, Handler, Op, Route
+from accepted.http.router import Router
 
-Handler = Callable[[Context, Request], Awaitable[Response]]
+__all__ = ["ROUTES", "Answer", "Handler", "Op", "Route", "Router"]
 
+Batch = Annotated[list[BatchItem], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+Reports = Annotated[list[BatchReportItem], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    path: str  # "/jobs/{id}", "/jobs/{id}/cancel": {name} segments match one segment
-    methods: dict[str, Handler]
-    summary: str
-
-
-ROUTES: tuple[Route, ...] = (
-    Route(
-        "/jobs",
-        {"POST": handlers.enqueue, "PUT": handlers.report_batch},
-        "Enqueue a job (or a JSON array of jobs); report on several jobs at once",
-    ),
-    Route(
-        "/jobs/{id}",
-        {"GET": handlers.get_job, "PUT": handlers.report, "DELETE": handlers.delete_job},
-        "Read, report on, or delete a job",
-    ),
-    Route("/jobs/{id}/cancel", {"POST": handlers.cancel_job}, "Cancel a job, keeping it"),
-    Route(
-        "/jobs/{id}/retry", {"POST": handlers.retry_job}, "Queue a failed or cancelled job again"
-    ),
-    Route("/want_job", {"POST": handlers.want_job}, "Take a job (long-poll)"),
-    Route("/healthz", {"GET": handlers.healthz}, "Readiness"),
-    Route("/openapi.json", {"GET": meta.openapi}, "This API as OpenAPI 3.1"),
-    Route("/docs", {"GET": meta.docs}, "Human-readable API docs"),
-    # The dashboard: static files of a page that uses the routes above.
-    Route("/", {"GET": dashboard.root}, "Redirect to the dashboard"),
-    Route("/ui", {"GET": dashboard.page}, "The web dashboard"),
-    Route("/ui/{file}", {"GET": dashboard.asset}, "The dashboard's scripts and styles"),
+JOBS = Route(
+    "/jobs",
+    {
+        "POST": Op(
+            handlers.enqueue,
+            "Enqueue a job, or a batch of jobs",
+            description="Body: one job object, or a JSON array of 1 to 1000 job objects "
+            "enqueued together (all or none). The 202 goes out only after the job is "
+            "durably committed.",
+            body=EnqueueBody | Batch,
+            params=(
+                p.PRIORITY,
+                p.DELAY,
+                p.RESULT_TTL,
+                p.CALLBACK_URL,
+                p.JOB_TIMEOUT,
+                p.MAX_ATTEMPTS,
+                p.RETRIES,
+                p.RETRY_BACKOFF,
+            ),
+            responses={
+                202: Answer(
+                    "Enqueued: the job (status queued, or delayed with a delay), with "
+                    "Location; for an array body, the array of jobs in the order sent and "
+                    "no Location.",
+                    JobView | list[JobView],
+                    headers=(p.LOCATION,),
+                    anchors=("enqueue-202", "enqueue-batch-202"),
+                ),
+                400: BAD_REQUEST,
+                413: TOO_LARGE,
+                503: UNAVAILABLE,
+            },
+            anchor="post-jobs",
+        ),
+        "PUT": Op(
+            handlers.report_batch,
+            "Report on several jobs at once",
+            description="Body: a JSON array of 1 to 1000 reports, applied in one "
+            "transaction, each on its own.",
+            body=Reports,
+            responses={
+                200: Answer(
+                    "One outcome per report, in order.",
+                    list[Outcome],
+                    anchors=("report-batch-200",),
+                ),
+                400: BAD_REQUEST,
+                413: TOO_LARGE,
+                503: UNAVAILABLE,
+            },
+            anchor="put-jobs",
+        ),
+    },
 )
 
+JOB = Route(
+    "/jobs/{id}",
+    {
+        "GET": Op(
+            handlers.get_job,
+            "Read a job, optionally waiting for its result",
+            params=(p.WAIT_RESULT,),
+            responses={
+                200: Answer(
+                    "The job as it is; with X-Accepted-Wait-Result, as soon as it is final "
+                    "or deleted (last state, cancelled if it was not final), or as it is "
+                    "when the wait runs out.",
+                    JobView,
+                    anchors=("get-200", "get-wait-200"),
+                ),
+                400: BAD_REQUEST,
+                404: JOB_NOT_FOUND,
+                503: UNAVAILABLE,
+            },
+            anchor="get-job",
+        ),
+        "PUT": Op(
+            handlers.report,
+            "Report on a running job: done, failed, heartbeat, give back",
+            body=ReportBody,
+            params=(p.LEASE, p.HEARTBEAT_TIMEOUT),
+            responses={
+                200: Answer(
+                    "The job after the report.",
+                    JobView,
+                    anchors=("report-done-200", "report-running-200", "report-queued-200"),
+                ),
+                400: BAD_REQUEST,
+                404: JOB_NOT_FOUND,
+                409: Answer(
+                    "The job is not running (conflict), the lease sent is not its current "
+                    "one (lease_mismatch), or it is past its job timeout (job_timed_out). "
+                    "Nothing changed.",
+                    anchors=("report-409", "report-409-lease", "report-409-timeout"),
+                ),
+                413: TOO_LARGE,
+                503: UNAVAILABLE,
+            },
+            anchor="put-job",
+        ),
+        "DELETE": Op(
+            handlers.delete_job,
+            "Delete a job, cancelling it if not final",
+            responses={
+                200: Answer(
+                    "The job as it was at deletion: cancelled if it was not final, else as "
+                    "it was (done or failed). It is gone afterwards.",
+                    JobView,
+                    anchors=("delete-200", "delete-final-200"),
+                ),
+                404: JOB_NOT_FOUND,
+                503: UNAVAILABLE,
+            },
+            anchor="delete-job",
+        ),
+    },
+    params=(p.JOB_ID,),
+)
 
-class Router:
-    """Exact paths by dict lookup; `/prefix/{name}` by splitting off the last segment;
-    other paths with a `{name}` segment (`/jobs/{id}/cancel`) segment by segment."""
+JOB_CANCEL = Route(
+    "/jobs/{id}/cancel",
+    {
+        "POST": Op(
+            handlers.cancel_job,
+            "Cancel a job, keeping it",
+            description="No body is read.",
+            responses={
+                200: Answer(
+                    "The job, now cancelled and kept (unlike DELETE); a running job's worker "
+                    "gets 409 at its next PUT.",
+                    JobView,
+                    anchors=("cancel-200",),
+                ),
+                404: Answer("No such job (job_not_found).", anchors=("cancel-404",)),
+                409: Answer(
+                    "The job is already final (conflict). Nothing changed.",
+                    anchors=("cancel-409",),
+                ),
+                503: UNAVAILABLE,
+            },
+            anchor="cancel-job",
+        ),
+    },
+    params=(p.JOB_ID,),
+)
 
-    def __init__(self, routes: tuple[Route, ...]) -> None:
-        self.exact: dict[str, Route] = {}
-        self.prefixed: dict[str, tuple[str, Route]] = {}
-        self.patterns: list[tuple[list[str], Route]] = []
-        for route in routes:
-            if "{" in route.path.rpartition("/")[0]:
-                self.patterns.append((route.path.split("/"), route))
-            elif route.path.endswith("}"):
-                prefix, _, name = route.path.rpartition("/")
-                self.prefixed[prefix] = (name.strip("{}"), route)
-            else:
-                self.exact[route.path] = route
+JOB_RETRY = Route(
+    "/jobs/{id}/retry",
+    {
+        "POST": Op(
+            handlers.retry_job,
+            "Queue a failed or cancelled job again",
+            description="No body is read.",
+            responses={
+                200: Answer(
+                    "The job, queued again at once: attempts 0, result and error null, "
+                    "retries_left restored; its attempt history is kept.",
+                    JobView,
+                    anchors=("retry-200",),
+                ),
+                404: Answer("No such job (job_not_found).", anchors=("retry-404",)),
+                409: Answer(
+                    "The job is not failed or cancelled (conflict). Nothing changed.",
+                    anchors=("retry-409",),
+                ),
+                503: UNAVAILABLE,
+            },
+            anchor="retry-job",
+        ),
+    },
+    params=(p.JOB_ID,),
+)
 
-    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
-        if len(path) > 1 and path.endswith("/"):
-            path = path[:-1]
-        route = self.exact.get(path)
-        if route is not None:
-            return route, {}
-        prefix, _, last = path.rpartition("/")
-        found = self.prefixed.get(prefix)
-        if found is not None and last:
-            return found[1], {found[0]: last}
-        return self._match_pattern(path.split("/"))
+WANT_JOB = Route(
+    "/want_job",
+    {
+        "POST": Op(
+            handlers.want_job,
+            "Take a job (long-poll)",
+            description="Hands out the queued job with the lowest priority number, then the "
+            "earliest due_at, then the first enqueued, among the named queues (?queue and/or "
+            "the body; none means any).",
+            body=WantJobBody,
+            body_required=False,
+            params=(p.QUEUE, p.BLOCK_FOR, p.LEASE_TIMEOUT, p.COUNT),
+            responses={
+                200: Answer(
+                    "A job, now running with attempts counted up and a fresh lease token "
+                    "(the only answer with `lease`); with X-Accepted-Count, an array of up "
+                    "to that many (possibly empty).",
+                    JobView | list[JobView],
+                    anchors=("want-200", "want-count-200"),
+                ),
+                204: Answer(
+                    "No job available (and, when blocking, none arrived in time, or the "
+                    "server is shutting down). Not used with X-Accepted-Count.",
+                    anchors=("want-204",),
+                ),
+                400: BAD_REQUEST,
+                413: TOO_LARGE,
+                503: UNAVAILABLE,
+            },
+            tag="workers",
+            anchor="post-want-job",
+        ),
+    },
+)
 
-    def _match_pattern(self, parts: list[str]) -> tuple[Route, dict[str, str]] | None:
-        for pattern, route in self.patterns:
-            if len(pattern) != len(parts):
-                continue
-            params: dict[str, str] = {}
-            for want, got in zip(pattern, parts, strict=True):
-                if want.startswith("{") and got:
-                    params[want.strip("{}")] = got
-                elif want != got:
-                    break
-            else:
-                return route, params
-        return None
+META = (
+    Route(
+        "/healthz",
+        {
+            "GET": Op(
+                handlers.healthz,
+                "Readiness",
+                responses={
+                    200: Answer("The server can take requests.", Health, anchors=("healthz-200",)),
+                    503: Answer("Starting or stopping (shutting_down).", anchors=("healthz-503",)),
+                },
+                tag="meta",
+                anchor="meta",
+            )
+        },
+    ),
+    Route(
+        "/openapi.json",
+        {
+            "GET": Op(
+                meta.openapi,
+                "This API as OpenAPI 3.1",
+                responses={
+                    200: Answer("This document.", dict[str, object], anchors=("openapi-200",))
+                },
+                tag="meta",
+                anchor="meta",
+            )
+        },
+    ),
+    Route(
+        "/docs",
+        {
+            "GET": Op(
+                meta.docs,
+                "Human-readable API docs",
+                responses={
+                    200: Answer(
+                        "A self-contained HTML page.",
+                        str,
+                        media_type="text/html",
+                        anchors=("docs-200",),
+                    )
+                },
+                tag="meta",
+                anchor="meta",
+            )
+        },
+    ),
+)
+
+# The dashboard: static files of a page that uses the routes above.
+DASHBOARD = (
+    Route(
+        "/",
+        {
+            "GET": Op(
+                dashboard.root,
+                "Redirect to the dashboard",
+                responses={
+                    302: Answer(
+                        "To the dashboard.", headers=(p.LOCATION_UI,), anchors=("root-302",)
+                    )
+                },
+                tag="dashboard",
+                anchor="dashboard",
+            )
+        },
+    ),
+    Route(
+        "/ui",
+        {
+            "GET": Op(
+                dashboard.page,
+                "The web dashboard",
+                responses={
+                    200: Answer(
+                        "The dashboard's page.", str, media_type="text/html", anchors=("ui-200",)
+                    )
+                },
+                tag="dashboard",
+                anchor="dashboard",
+            )
+        },
+    ),
+    Route(
+        "/ui/{file}",
+        {
+            "GET": Op(
+                dashboard.asset,
+                "The dashboard's scripts and styles",
+                responses={
+                    200: Answer(
+                        "One of the page's scripts, styles or images, with its content type.",
+                        str,
+                        media_type="*/*",
+                        anchors=("ui-file-200",),
+                    ),
+                    404: Answer(
+                        "The dashboard has no file of that name (not_found).",
+                        anchors=("ui-file-404",),
+                    ),
+                },
+                tag="dashboard",
+                anchor="dashboard",
+            )
+        },
+        params=(p.UI_FILE,),
+    ),
+)
+
+ROUTES: tuple[Route, ...] = (JOBS, JOB, JOB_CANCEL, JOB_RETRY, WANT_JOB, *META, *DASHBOARD)

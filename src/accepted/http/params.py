@@ -1,0 +1,227 @@
+"""Headers and query parameters, each declared once: name, type, range, meaning.
+
+A `Param` is both what `parse.read` checks a request against and what
+`/openapi.json` states, so a maximum (or a default, or an enum) is written in
+one place. Declare a new header here, give it to the route's `Op(params=...)`
+(routes.py), and read it in the handler with `parse.read(request, THE_PARAM)`.
+
+Seconds carry `maximum=MAX_SECONDS` unless the value has a tighter limit of
+its own; waits beyond a server cap are capped, not refused, and the
+description says which setting caps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
+
+# Far beyond any real delay, TTL, timeout or lease (100 years), and small enough that
+# every time derived from it stays a representable timestamp (no 500 on render).
+MAX_SECONDS = 100 * 365 * 24 * 3600.0
+# Counts with no natural ceiling (max attempts) still fit a 32-bit column.
+MAX_INT = 2**31 - 1
+MAX_QUEUE_NAME = 255
+# Most retries a job may ask for (SPEC: 0..100).
+MAX_RETRIES = 100
+# Longest URL a header or field may carry (SPEC: "a URL-valued header over 2 KiB: 400").
+MAX_URL = 2048
+
+T = TypeVar("T", int, float, str)
+Where = Literal["header", "query", "path"]
+
+
+@dataclass(frozen=True, slots=True)
+class Param(Generic[T]):
+    """One header or query parameter as the API accepts it.
+
+    `kind` is int, float or str. Numbers are checked against `minimum`
+    (exclusive when `positive`) and `maximum`; strings against `enum` and
+    `max_length`. `alias` names a query parameter that may stand in for a
+    header (the header wins). `repeated` query parameters may be sent more
+    than once (`?queue=a&queue=b`).
+    """
+
+    name: str
+    kind: type[T]
+    description: str
+    where: Where = "header"
+    minimum: float | None = None
+    maximum: float | None = None
+    positive: bool = False
+    default: T | None = None
+    enum: tuple[str, ...] | None = None
+    max_length: int | None = None
+    format: str | None = None
+    alias: str | None = None
+    repeated: bool = False
+    required: bool = False
+    key: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Headers are looked up by their lower-cased name, as ASGI servers give them.
+        object.__setattr__(self, "key", self.name.lower().encode("latin-1"))
+
+    def query_alias(self) -> Param[T]:
+        """The query parameter standing in for this header, declared alike."""
+        assert self.alias is not None
+        return Param(
+            self.alias,
+            self.kind,
+            f"alias of {self.name} (the header wins)",
+            where="query",
+            minimum=self.minimum,
+            maximum=self.maximum,
+            positive=self.positive,
+            default=self.default,
+            enum=self.enum,
+            max_length=self.max_length,
+            format=self.format,
+        )
+
+
+def seconds(
+    name: str, description: str, *, positive: bool = False, alias: str | None = None
+) -> Param[float]:
+    """A seconds header: a finite decimal number >= 0 (> 0 when `positive`), at most MAX_SECONDS."""
+    return Param(
+        name,
+        float,
+        description,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        positive=positive,
+        alias=alias,
+    )
+
+
+# -- enqueue (POST /jobs) ------------------------------------------------------
+
+PRIORITY = Param("X-Accepted-Priority", int, "0 is taken first", minimum=0, maximum=3, default=1)
+DELAY = seconds(
+    "X-Accepted-Delay",
+    "seconds (fractional allowed); the job is delayed and no worker gets it before then",
+)
+RESULT_TTL = seconds(
+    "X-Accepted-Result-TTL",
+    "once final, the job is kept this many seconds, then removed (GET answers 404); "
+    "default: kept forever. Removal waits for a pending callback.",
+)
+CALLBACK_URL = Param(
+    "X-Accepted-Callback-URL",
+    str,
+    "absolute http:// or https:// URL; when the job becomes done or failed the server "
+    "POSTs the job JSON there, retrying with backoff. [callbacks](/docs#callbacks)",
+    format="uri",
+    max_length=MAX_URL,
+)
+JOB_TIMEOUT = seconds(
+    "X-Accepted-Job-Timeout",
+    "seconds from due_at; a job not final by then becomes failed, is never handed out "
+    "again, and a late PUT gets 409",
+    positive=True,
+)
+MAX_ATTEMPTS = Param(
+    "X-Accepted-Max-Attempts",
+    int,
+    "how many times the job may be handed out; when a lease expires or the job is given "
+    "back on the last one, it becomes failed; default the max_attempts setting (5)",
+    minimum=1,
+    maximum=MAX_INT,
+)
+
+RETRIES = Param(
+    "X-Accepted-Retries",
+    int,
+    "how many times the job is tried again when a worker reports it failed; default the "
+    "retries setting (0). [retries](/docs#retries)",
+    minimum=0,
+    maximum=MAX_RETRIES,
+)
+RETRY_BACKOFF = seconds(
+    "X-Accepted-Retry-Backoff",
+    "seconds before the first retry; each next one doubles (with jitter), capped by the "
+    "retry_backoff_cap setting; default 1",
+    positive=True,
+)
+
+# -- reading (GET /jobs/{id}) --------------------------------------------------
+
+WAIT_RESULT = seconds(
+    "X-Accepted-Wait-Result",
+    "hold the request until the job is final (or deleted) or this many seconds pass; "
+    "capped at the max_wait setting (300 s)",
+)
+
+# -- taking (POST /want_job) ---------------------------------------------------
+
+BLOCK_FOR = seconds(
+    "X-Accepted-Block-For",
+    "long-poll: wait up to this many seconds for a job; capped at max_wait (300 s)",
+    alias="block",
+)
+LEASE_TIMEOUT = seconds(
+    "X-Accepted-Timeout",
+    "the lease in seconds: if the job is not final this long after it was handed out, "
+    "it goes back to queued; default the default_lease setting (30 s)",
+    positive=True,
+    alias="timeout",
+)
+COUNT = Param(
+    "X-Accepted-Count",
+    int,
+    "take up to this many jobs; the answer is then a JSON array (possibly empty)",
+    minimum=1,
+    maximum=1000,
+    alias="count",
+)
+QUEUE = Param(
+    "queue",
+    str,
+    "a queue to take from; repeat for several (?queue=a&queue=b); none named means any queue",
+    where="query",
+    max_length=MAX_QUEUE_NAME,
+    repeated=True,
+)
+
+# -- reporting (PUT /jobs/{id}) ------------------------------------------------
+
+LEASE = Param(
+    "X-Accepted-Lease",
+    str,
+    "the lease token from want_job: the report is accepted only while it is the job's "
+    "current lease (else 409 lease_mismatch)",
+)
+HEARTBEAT_TIMEOUT = seconds(
+    "X-Accepted-Timeout",
+    "with status running: the new lease length in seconds (default: as long as the "
+    "lease it renews)",
+    positive=True,
+)
+
+# -- answers -------------------------------------------------------------------
+
+LOCATION = Param("Location", str, "/jobs/{id} of the new job (single enqueue only)")
+LOCATION_UI = Param("Location", str, "/ui")
+ALLOW = Param("Allow", str, "the methods the path answers")
+
+# -- path parameters -----------------------------------------------------------
+
+JOB_ID = Param(
+    "id",
+    str,
+    "the job id; a value that is not a UUID names no job (404 job_not_found)",
+    where="path",
+    format="uuid",
+    required=True,
+)
+QUEUE_NAME = Param(
+    "name",
+    str,
+    "the queue name, percent-encoded (a/b is a%2Fb)",
+    where="path",
+    max_length=MAX_QUEUE_NAME,
+    required=True,
+)
+UI_FILE = Param(
+    "file", str, "a file of the dashboard, by its exact name", where="path", required=True
+)
