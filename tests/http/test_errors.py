@@ -216,7 +216,7 @@ def test_a_bad_wait_result_is_400(api: httpx.Client, q: str, value: str) -> None
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/nope", "/job", "/jobs/a/b", "/want_jobs", "/jobs//", "/healthz/x"]
+    "path", ["/nope", "/job", "/jobs/a/b", "/want_jobs", "/jobs//", "/healthz/x"]
 )
 @pytest.mark.documents("any-404-route")
 def test_an_unknown_route_is_404(api: httpx.Client, path: str) -> None:
