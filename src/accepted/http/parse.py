@@ -24,7 +24,6 @@ from accepted.errors import (
 from accepted.http.params import (
     MAX_INT,
     MAX_QUEUE_NAME,
-    MAX_RETRIES,
     MAX_SECONDS,
     MAX_URL,
     Param,
