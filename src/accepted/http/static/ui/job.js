@@ -2,7 +2,7 @@
 // cancel and delete.
 
 import { ApiError, call, get, jobPath, post } from "./api.js";
-import { FINAL, h, href, jsonBlock, queueHref, replaceChildren, statusBadge, when } from "./dom.js";
+import { FINAL, h, href, jobHref, jsonBlock, queueHref, replaceChildren, shortId, statusBadge, when } from "./dom.js";
 import { throttle } from "./live.js";
 
 const TIMES = ["created_at", "updated_at", "due_at", "lease_expires_at", "deadline_at", "finished_at", "expires_at"];
@@ -62,7 +62,15 @@ function actions(ctx, job, refresh) {
 function facts(job) {
   const rows = [];
   for (const [name, value] of Object.entries(job)) {
-    if (SHOWN_ELSEWHERE.has(name) || value === null || typeof value === "object") continue;
+    if (SHOWN_ELSEWHERE.has(name) || value === null) continue;
+    if (name === "after") {
+      // Dependencies: each a link to the job it waits for.
+      if (!value.length) continue;
+      const links = value.map((id) => h("a", { href: href(jobHref(id)), class: "id" }, shortId(id)));
+      rows.push(h("dt", {}, "after"), h("dd", { "data-field": name }, links.flatMap((a, i) => (i ? [", ", a] : [a]))));
+      continue;
+    }
+    if (typeof value === "object") continue;
     rows.push(h("dt", {}, name.replaceAll("_", " ")), h("dd", { "data-field": name }, String(value)));
   }
   for (const name of TIMES) {

@@ -138,6 +138,17 @@ export function queuesPage(ctx) {
   return { el, update: () => later(), dispose: () => later.cancel() };
 }
 
+// The queue's limits (PUT /queues/{name}/limits), when it has any.
+function limitsCard(limits) {
+  if (!limits) return null;
+  const parts = [];
+  if (limits.rate) parts.push(`${limits.rate.jobs} per ${duration(limits.rate.per)}`);
+  if (limits.concurrency) parts.push(`${limits.concurrency} at once`);
+  if (limits.group_concurrency) parts.push(`${limits.group_concurrency} per group`);
+  if (!parts.length) return null;
+  return h("div", { class: "card" }, h("b", {}, parts.join(", ")), h("span", {}, "limits"));
+}
+
 function queueSummary(ctx, queue, refresh) {
   const perMinute = ctx.throughput.perMinute(queue.name);
   return h(
@@ -156,6 +167,7 @@ function queueSummary(ctx, queue, refresh) {
         ),
       ),
       h("div", { class: "card" }, h("b", {}, duration(queue.oldest_queued_age)), h("span", {}, "oldest queued")),
+      limitsCard(queue.limits),
       h(
         "div",
         { class: "card" },
