@@ -55,6 +55,10 @@ class JobNotFound(NotFound):
     code = "job_not_found"
 
 
+class QueueNotFound(NotFound):
+    code = "queue_not_found"
+
+
 class MethodNotAllowed(AcceptedError):
     code = "method_not_allowed"
     status = 405

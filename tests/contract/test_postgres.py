@@ -13,6 +13,8 @@ import pytest
 
 from accepted.errors import StoreUnavailable
 from accepted.store import Due
+from accepted.queries import PRIORITIES
+from accepted.store import postgres_queues
 from accepted.store import postgres_sql as sql
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres import PostgresStore
@@ -42,6 +44,9 @@ class Recorder:
 
     def resync(self) -> None:
         self._note(("resync", ()))
+
+    def queue_paused(self, queue: str, paused: bool) -> None:
+        self._note(("paused" if paused else "resumed", (queue,)))
 
     def _note(self, what: Heard) -> None:
         self.heard.append(what)
@@ -249,12 +254,14 @@ async def test_the_claim_and_sweeps_use_their_partial_indexes(
     ]
     queries += [(sql.sweep_query(due), [NOW, 100]) for due in Due]
     queries += [(sql.next_due_query(due), []) for due in Due]
+    queries += [(postgres_queues.OLDEST, [["q1", "q2"], list(PRIORITIES)])]
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("ANALYZE accepted_jobs")
         for query, args in queries:
             plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + query, *args))
-            assert "Seq Scan" not in plan, f"{query}\n{plan}"
+            # (the paused queues, a table of a few rows, may well be scanned)
+            assert "Seq Scan on accepted_jobs" not in plan, f"{query}\n{plan}"
     finally:
         await conn.close()
 
@@ -295,3 +302,47 @@ async def test_a_rule_that_loses_a_race_is_applied_again_to_the_winner(
     assert [j.attempts for j in seen] == [0, 7]
     assert result == replace(job, attempts=7, error="decided on attempts=7")
     assert await store.get_job(job.id) == result
+
+
+async def test_other_nodes_hear_of_pause_and_resume_and_claims_honour_it(
+    nodes: list[PostgresStore],
+) -> None:
+    here, there = Recorder(), Recorder()
+    pauser, other = nodes[0], nodes[1]
+    pauser.attach(here)
+    other.attach(there)
+    await asyncio.gather(pauser.open(), other.open())
+    await other.insert_jobs([make_job("x")])
+    await pauser.set_paused("x", True, NOW)
+    await there.hear(("paused", ("x",)))
+    assert await other.claim_jobs(["x"], 1, NOW, ["t"], NOW + 30) == []
+    await pauser.set_paused("x", False, NOW)
+    await there.hear(("resumed", ("x",)))
+    assert len(await other.claim_jobs(["x"], 1, NOW, ["t"], NOW + 30)) == 1
+    assert ("paused", ("x",)) not in here.heard  # a node skips its own notices
+
+
+async def test_counts_stay_exact_under_concurrent_writers_on_several_nodes(
+    nodes: list[PostgresStore],
+) -> None:
+    await asyncio.gather(*(store.open() for store in nodes))
+
+    async def write(store: PostgresStore) -> None:
+        for _ in range(20):
+            jobs = [make_job("hot") for _ in range(5)]
+            await store.insert_jobs(jobs)
+            await store.claim_jobs(["hot"], 2, NOW, ["a", "b"], NOW + 30)
+            await store.delete_job(jobs[-1].id)
+
+    async def fold() -> None:
+        for _ in range(10):
+            await nodes[0].fold_counts()
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(write(store) for store in nodes), fold(), nodes[1].fold_counts())
+    [state] = await nodes[2].queue_states(["hot"])
+    total = sum(state.counts.values())
+    assert total == 3 * 20 * 4
+    assert state.counts[JobStatus.RUNNING] + state.counts[JobStatus.QUEUED] == total
+    await nodes[1].fold_counts()
+    assert await nodes[2].queue_states(["hot"]) == [state]

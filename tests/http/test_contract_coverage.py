@@ -25,6 +25,8 @@ SECTIONS = {
     "retries",
     # events
     "log",
+    # queues
+    "queues",
 }
 
 

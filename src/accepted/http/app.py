@@ -22,11 +22,13 @@ from accepted.service.crossnode import CrossNodeWakeups
 from accepted.service.destinations import Destinations
 from accepted.service.jobs import JobService, RetryPolicy
 from accepted.service.maintenance import Maintenance
+from accepted.service.queues import QueueService
 from accepted.service.signals import Signals
 from accepted.store import JobStore, open_store
 from accepted.store.base import Due
 from accepted.tasks.base import TaskGroup
 from accepted.tasks.callbacks import CallbackSender
+from accepted.tasks.counts import CountFolder
 from accepted.tasks.sweeps import sweep_tasks
 
 log = logging.getLogger("accepted")
@@ -65,8 +67,9 @@ class App:
             result_ttl=settings.default_result_ttl,
             destinations=destinations,
         )
+        self.queues = QueueService(store, self.signals)
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
-        self.context = Context(self.service, settings, clock)
+        self.context = Context(self.service, settings, clock, queues=self.queues)
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.
         self.http = Observed(self.handle)
@@ -86,6 +89,7 @@ class App:
             [
                 *sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
                 self.callbacks,
+                *([CountFolder(store, clock=clock)] if store.shared else []),
             ]
         )
 
@@ -123,6 +127,7 @@ class App:
 
     async def startup(self) -> None:
         await self.store.open()
+        await self.queues.load_paused()
         await self.callbacks.start()
         self.tasks.start()
         self.context.ready = True

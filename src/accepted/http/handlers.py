@@ -22,6 +22,7 @@ from accepted.http.parse import (
 )
 from accepted.http.request import Request, Response
 from accepted.service.jobs import JobService, NewJob, Report
+from accepted.service.queues import QueueService
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ class Context:
     ready: bool = False
     stopping: bool = False
     extras: dict[str, object] = field(default_factory=dict)
+    queues: QueueService | None = None  # set by create_app
 
 
 def _job_id(request: Request) -> str:

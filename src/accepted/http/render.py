@@ -10,6 +10,7 @@ from typing import Literal
 import msgspec
 
 from accepted.errors import AcceptedError
+from accepted.queries import Queue
 from accepted.types import CallbackState, Job, JobStatus
 
 
@@ -147,3 +148,37 @@ def outcomes_json(
 
 def error_json(error: AcceptedError) -> bytes:
     return _encoder.encode(ErrorView(ErrorBody(code=error.code, message=error.message)))
+
+
+# -- queues ------------------------------------------------------------------------
+
+
+class LimitsView(msgspec.Struct):
+    rate: object | None = None
+    concurrency: int | None = None
+    group_concurrency: int | None = None
+
+
+class QueueView(msgspec.Struct):
+    name: str
+    paused: bool
+    counts: dict[str, int]
+    oldest_queued_age: float | None
+    limits: LimitsView
+
+
+class QueueList(msgspec.Struct):
+    queues: list[QueueView]
+
+
+def queue_view(queue: Queue) -> QueueView:
+    counts = {status.value: queue.counts.get(status, 0) for status in JobStatus}
+    return QueueView(queue.name, queue.paused, counts, queue.oldest_queued_age, LimitsView())
+
+
+def queue_json(queue: Queue) -> bytes:
+    return _encoder.encode(queue_view(queue))
+
+
+def queues_json(queues: Sequence[Queue]) -> bytes:
+    return _encoder.encode(QueueList([queue_view(queue) for queue in queues]))

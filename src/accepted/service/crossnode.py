@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from accepted.errors import AcceptedError
 from accepted.service.signals import Signals
@@ -26,6 +27,7 @@ class CrossNodeWakeups:
         self.store = store
         self._reading: set[asyncio.Task[None]] = set()
         self._resyncing: asyncio.Task[None] | None = None
+        self._paused_reading: asyncio.Task[None] | None = None
 
     def jobs_available(self, queue: str, count: int) -> None:
         self.signals.takers.job_available(queue, count)
@@ -35,7 +37,12 @@ class CrossNodeWakeups:
         if wanted:
             self._read(wanted)
 
+    def queue_paused(self, queue: str, paused: bool) -> None:
+        self.signals.takers.set_paused(queue, paused)
+
     def resync(self) -> None:
+        if self._paused_reading is None or self._paused_reading.done():
+            self._paused_reading = self._spawn(self._read_paused())
         # Takers re-check on their own (`recheck_interval`); result waiters do not.
         # One resync at a time: with many waiters a round takes a while.
         waiting = self.signals.results.waiting()
@@ -43,10 +50,20 @@ class CrossNodeWakeups:
             self._resyncing = self._read(waiting)
 
     def _read(self, job_ids: list[str]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(self._answer(job_ids))
+        return self._spawn(self._answer(job_ids))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
         self._reading.add(task)
         task.add_done_callback(self._reading.discard)
         return task
+
+    async def _read_paused(self) -> None:
+        """A pause or resume notice may have been missed: take the set from the store."""
+        try:
+            self.signals.takers.replace_paused(await self.store.paused_queues())
+        except AcceptedError as exc:
+            log.warning("could not read the paused queues: %s", exc)
 
     async def _answer(self, job_ids: list[str]) -> None:
         results = self.signals.results

@@ -98,6 +98,8 @@ class Takers:
         self._seq = itertools.count()
         self.closed = False
         self.idle = 0  # takers blocked on their event right now
+        # Queues that hand out nothing: their jobs wake nobody and are handed to nobody.
+        self.paused: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._all())
@@ -135,7 +137,7 @@ class Takers:
 
     def reserve(self, queue: str) -> Taker | None:
         """The longest-waiting blocked taker of `queue`, set aside for a hand-off."""
-        if self.idle == 0 or self.closed:
+        if self.idle == 0 or self.closed or queue in self.paused:
             return None
         taker = self._oldest_idle(queue)
         if taker is not None and taker.waiting:
@@ -145,12 +147,37 @@ class Takers:
 
     def job_available(self, queue: str, count: int = 1) -> None:
         """`count` jobs became takeable in `queue`: wake that many takers, oldest first."""
+        if queue in self.paused:
+            return  # the resume wakes them
         for _ in range(count):
             taker = self._oldest_idle(queue)
             if taker is None:
                 return
             taker.queue_token = queue
             taker.event.set()
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause or resume `queue` here; a resume wakes every taker of it to look again."""
+        if paused:
+            self.paused.add(queue)
+        elif queue in self.paused:
+            self.paused.discard(queue)
+            self._wake_all(queue)
+
+    def replace_paused(self, queues: Iterable[str]) -> None:
+        """The paused queues as the store has them (at start, and after missed notices)."""
+        now_paused = set(queues)
+        resumed, self.paused = self.paused - now_paused, now_paused
+        for queue in resumed:
+            self._wake_all(queue)
+
+    def _wake_all(self, queue: str) -> None:
+        """Every idle taker of `queue` looks again; those that find nothing wait on."""
+        for key in (queue, ANY_QUEUE):
+            for taker in self._by_key.get(key, {}).values():
+                if not taker.event.is_set() and not taker.reserved:
+                    taker.queue_token = queue
+                    taker.event.set()
 
     def _oldest_idle(self, queue: str) -> Taker | None:
         best: Taker | None = None

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Protocol
 
+from accepted.queries import QueueState
 from accepted.types import Job
 
 Decide = Callable[[Job], Job | None]
@@ -54,6 +55,9 @@ class Wakeups(Protocol):
 
     def resync(self) -> None:
         """Notices may have been missed (the listener reconnected): re-check what waits."""
+
+    def queue_paused(self, queue: str, paused: bool) -> None:
+        """`queue` was paused or resumed on another node."""
 
 
 class JobStore(Protocol):
@@ -146,3 +150,34 @@ class JobStore(Protocol):
     async def next_due(self, due: Due) -> float | None:
         """The earliest time at which a row of kind `due` comes due, or None."""
         ...
+
+    # -- queues ------------------------------------------------------------------
+    # A queue exists while it holds a job or has a setting (paused, limits).
+
+    async def queue_states(self, names: Sequence[str] | None = None) -> list[QueueState]:
+        """The queues named that exist (None: every queue that exists), sorted by name.
+
+        Counts are exact at one moment and cost no count over the job table
+        (kept per queue and status as jobs change).
+        """
+        ...
+
+    async def set_paused(self, queue: str, paused: bool, now: float) -> QueueState | None:
+        """Pause (creating the queue's setting) or resume `queue`; its state afterwards.
+
+        A resume of a queue that does not exist writes nothing and returns
+        None. A resume that leaves the queue empty and without a setting
+        still returns it (it stops existing afterwards). While paused,
+        `claim_jobs` skips the queue's jobs; nothing else about them changes.
+        """
+        ...
+
+    async def paused_queues(self) -> list[str]:
+        """The names of the paused queues (what every node must not hand out)."""
+        ...
+
+    async def fold_counts(self) -> None:
+        """Housekeeping of the counts, called about once a second by one task per node.
+
+        A no-op where counts are kept in place (SQLite).
+        """

@@ -35,6 +35,7 @@ from accepted.store import rows
 from accepted.store.base import Decide, Due, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
+from accepted.store.postgres_queues import PostgresQueues
 from accepted.types import Job
 
 log = logging.getLogger("accepted.store.postgres")
@@ -65,7 +66,7 @@ _UNAVAILABLE = (
 _DRIVER = (asyncpg.PostgresError, asyncpg.InternalClientError, *_UNAVAILABLE)
 
 
-class PostgresStore:
+class PostgresStore(PostgresQueues):
     """`JobStore` on PostgreSQL; see `store.base` for each method's contract."""
 
     def __init__(

@@ -78,8 +78,9 @@ class Outbox:
     """What this node's writes changed and the others have not been told yet, merged.
 
     Payloads are "<kind> <node> <rest>": kind q (rest "<count> <queue>": jobs
-    became takeable) or s (rest "<id>,<id>...": jobs became final or were
-    deleted). The node id lets each node skip its own notices.
+    became takeable), s (rest "<id>,<id>...": jobs became final or were
+    deleted) or p (rest "<1|0> <queue>": the queue was paused or resumed). The
+    node id lets each node skip its own notices.
     """
 
     MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
@@ -89,9 +90,10 @@ class Outbox:
         self.node = node
         self.available: dict[str, int] = {}
         self.settled: list[str] = []
+        self.paused: dict[str, bool] = {}  # the latest of each queue wins
 
     def __bool__(self) -> bool:
-        return bool(self.available or self.settled)
+        return bool(self.available or self.settled or self.paused)
 
     def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
         for queue in takeable:
@@ -104,12 +106,14 @@ class Outbox:
         batch = Outbox(self.node)
         batch.available, self.available = self.available, {}
         batch.settled, self.settled = self.settled, []
+        batch.paused, self.paused = self.paused, {}
         return batch
 
     def put_back(self, batch: Outbox) -> None:
         for queue, count in batch.available.items():
             self.available[queue] = self.available.get(queue, 0) + count
         self.settled[:0] = batch.settled
+        self.paused = {**batch.paused, **self.paused}
 
     def payloads(self) -> list[str]:
         found = []
@@ -117,6 +121,10 @@ class Outbox:
             payload = f"q {self.node} {count} {queue}"
             # A name too long to announce is not: its takers find the job at their re-check.
             if len(payload.encode()) < self.MAX_PAYLOAD:
+                found.append(payload)
+        for queue, paused in self.paused.items():
+            payload = f"p {self.node} {int(paused)} {queue}"
+            if len(payload.encode()) < self.MAX_PAYLOAD:  # else: the others' resync finds it
                 found.append(payload)
         step = self.IDS_PER_NOTICE
         for i in range(0, len(self.settled), step):
@@ -154,6 +162,11 @@ class Link:
     def announce(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
         """Tell the other nodes, soon, about jobs that became takeable or settled."""
         self.outbox.add(takeable, settled)
+        self._kick()
+
+    def announce_paused(self, queue: str, paused: bool) -> None:
+        """Tell the other nodes, soon, that `queue` was paused or resumed."""
+        self.outbox.paused[queue] = paused
         self._kick()
 
     def _kick(self) -> None:
@@ -233,5 +246,8 @@ class Link:
                 self.wakeups.jobs_available(queue, int(count))
             elif kind == "s":
                 self.wakeups.jobs_settled(rest.split(","))
+            elif kind == "p":
+                paused, queue = rest.split(" ", 1)
+                self.wakeups.queue_paused(queue, paused == "1")
         except Exception:
             log.exception("bad notice %r", payload)

@@ -99,9 +99,13 @@ def claim_query(queues: Sequence[str] | None) -> str:
 
     $1 now, $2 how many, $3 lease tokens (text[]), $4 lease expiry, $5 the queue(s).
     One queue is matched with `=` so the per-queue partial index serves the
-    ORDER BY ... LIMIT directly; several use `= ANY`.
+    ORDER BY ... LIMIT directly; several use `= ANY`. Paused queues are read
+    once per statement (an InitPlan) and skipped.
     """
-    where = "status = 'queued' AND (deadline_at IS NULL OR deadline_at > $1)"
+    where = (
+        "status = 'queued' AND (deadline_at IS NULL OR deadline_at > $1) "
+        "AND queue <> ALL (ARRAY(SELECT name FROM accepted_queues WHERE paused))"
+    )
     if queues is not None:
         where += " AND queue = $5" if len(queues) == 1 else " AND queue = ANY($5::text[])"
     return (

@@ -22,6 +22,8 @@ from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
 from accepted.store.base import Decide, Due, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.rows import COLUMNS, MUTABLE, column_value, job_from_columns
+from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
+from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job
 
@@ -45,13 +47,14 @@ _DUE_WHERE: dict[Due, tuple[str, str]] = {
 }
 
 
-class SqliteStore:
+class SqliteStore(SqliteQueues):
     """`JobStore` on a SQLite file; see `store.base` for each method's contract."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock_file: IO[bytes] | None = None
         self._writer = SqliteWriter(self._connect)
+        self._reader = SqliteReader(path)
 
     @property
     def commits(self) -> int:
@@ -68,8 +71,10 @@ class SqliteStore:
     async def open(self) -> None:
         self._take_file_lock()
         self._writer.start()
+        self._reader.start()
 
     async def close(self) -> None:
+        self._reader.stop()
         self._writer.stop()
         if self._lock_file is not None:
             self._lock_file.close()
@@ -217,7 +222,7 @@ class SqliteStore:
         )
 
 
-_QUEUED = "status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?)"
+_QUEUED = f"status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?) AND {NOT_PAUSED}"
 _BEST = "ORDER BY priority, due_at, seq LIMIT ?"
 
 
@@ -312,14 +317,31 @@ def _migrate(conn: sqlite3.Connection) -> None:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in sql.split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(sql):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number:d}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration; a trigger's body holds `;` of its own."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if pending.strip():
+        statements.append(pending)
+    return [s for s in statements if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(statement: str) -> bool:
+    lines = statement.splitlines()
+    return all(not line.strip() or line.lstrip().startswith("--") for line in lines)
 
 
 def sqlite_path(target: str) -> str:

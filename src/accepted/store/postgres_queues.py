@@ -1,0 +1,116 @@
+"""The queues section of the PostgreSQL store: settings, counts, and the oldest queued job.
+
+Counts are `accepted_queue_counts` plus the deltas that writing statements
+append (migration 0002); `fold_counts` moves the deltas into the counts now
+and then, so a read adds up a few hundred rows, not a million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from accepted.queries import PRIORITIES, QueueState
+from accepted.store.postgres_link import Link
+from accepted.types import JobStatus
+
+T = TypeVar("T")
+
+# A queue "has a setting" when this holds of its row (limits will add theirs).
+HAS_SETTING = "paused"
+
+_NAMES = "($1::text[] IS NULL OR {column} = ANY($1::text[]))"
+COUNTS = (
+    "SELECT queue, status, sum(n)::bigint AS n FROM ("
+    "SELECT queue, status, n FROM accepted_queue_counts "
+    "UNION ALL SELECT queue, status, delta FROM accepted_queue_count_deltas"
+    f") AS c WHERE {_NAMES.format(column='queue')} GROUP BY queue, status HAVING sum(n) > 0"
+)
+SETTINGS = (
+    f"SELECT name, paused FROM accepted_queues WHERE {_NAMES.format(column='name')} "
+    f"AND ($2 OR {HAS_SETTING})"
+)
+# The oldest queued job of each queue: one index look-up per priority.
+OLDEST = (
+    "SELECT q.name, min(o.due_at) AS due_at FROM unnest($1::text[]) AS q(name) "
+    "CROSS JOIN unnest($2::int4[]) AS p(priority) "
+    "CROSS JOIN LATERAL (SELECT due_at FROM accepted_jobs AS j WHERE j.status = 'queued' "
+    "AND j.queue = q.name AND j.priority = p.priority ORDER BY due_at LIMIT 1) AS o "
+    "GROUP BY q.name"
+)
+PAUSE = (
+    "INSERT INTO accepted_queues (name, paused, updated_at) VALUES ($1, true, $2) "
+    "ON CONFLICT (name) DO UPDATE SET paused = true, updated_at = EXCLUDED.updated_at"
+)
+RESUME = "UPDATE accepted_queues SET paused = false, updated_at = $2 WHERE name = $1 AND paused"
+PAUSED = "SELECT name FROM accepted_queues WHERE paused ORDER BY name"
+# One node folds at a time (the others skip a round); the delete and the
+# upsert commit together, so a concurrent read sees a delta in one place only.
+FOLD_LOCK = 0x61636365707466  # pg_try_advisory_xact_lock key
+FOLD = (
+    "WITH gone AS (DELETE FROM accepted_queue_count_deltas RETURNING queue, status, delta), "
+    "sums AS (SELECT queue, status, sum(delta) AS d FROM gone GROUP BY queue, status) "
+    "INSERT INTO accepted_queue_counts (queue, status, n) SELECT queue, status, d FROM sums "
+    "ON CONFLICT (queue, status) DO UPDATE SET n = accepted_queue_counts.n + EXCLUDED.n"
+)
+DROP_ZEROS = "DELETE FROM accepted_queue_counts WHERE n = 0"
+
+
+class PostgresQueues:
+    """Mixed into `PostgresStore`; see `store.base.QueueStore` for the contract."""
+
+    _link: Link
+
+    def _run(
+        self, work: Callable[[Any], Awaitable[T]], *, transaction: bool = True
+    ) -> Awaitable[T]:
+        raise NotImplementedError  # pragma: no cover - PostgresStore's
+
+    async def queue_states(self, names: Sequence[str] | None = None) -> list[QueueState]:
+        wanted = None if names is None else list(dict.fromkeys(names))
+        return await self._run(lambda conn: read_states(conn, wanted, keep_unset=False))
+
+    async def set_paused(self, queue: str, paused: bool, now: float) -> QueueState | None:
+        async def work(conn: Any) -> QueueState | None:
+            changed = True
+            if paused:
+                await conn.execute(PAUSE, queue, now)
+            else:
+                changed = await conn.execute(RESUME, queue, now) == "UPDATE 1"
+            found = await read_states(conn, [queue], keep_unset=changed)
+            return found[0] if found else None
+
+        state = await self._run(work)
+        self._link.announce_paused(queue, paused)
+        return state
+
+    async def paused_queues(self) -> list[str]:
+        async def work(conn: Any) -> list[str]:
+            return [r["name"] for r in await conn.fetch(PAUSED)]
+
+        return await self._run(work, transaction=False)
+
+    async def fold_counts(self) -> None:
+        async def work(conn: Any) -> None:
+            if await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", FOLD_LOCK):
+                await conn.execute(FOLD)
+                await conn.execute(DROP_ZEROS)
+
+        await self._run(work)
+
+
+async def read_states(conn: Any, names: list[str] | None, *, keep_unset: bool) -> list[QueueState]:
+    """The queues named (None: every queue that exists), sorted by name; see SqliteQueues."""
+    counts: dict[str, dict[JobStatus, int]] = {}
+    for r in await conn.fetch(COUNTS, names):
+        counts.setdefault(r["queue"], {})[JobStatus(r["status"])] = r["n"]
+    paused = {r["name"]: r["paused"] for r in await conn.fetch(SETTINGS, names, keep_unset)}
+    with_queued = [name for name, c in counts.items() if c.get(JobStatus.QUEUED)]
+    oldest: dict[str, float] = {}
+    if with_queued:
+        for r in await conn.fetch(OLDEST, with_queued, list(PRIORITIES)):
+            oldest[r["name"]] = r["due_at"]
+    return [
+        QueueState(name, paused.get(name, False), counts.get(name, {}), oldest.get(name))
+        for name in sorted(counts.keys() | paused.keys())
+    ]
