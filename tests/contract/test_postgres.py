@@ -12,9 +12,8 @@ import asyncpg
 import pytest
 
 from accepted.errors import StoreUnavailable
-from accepted.store import Due
 from accepted.queries import PRIORITIES
-from accepted.store import postgres_queues
+from accepted.store import Due, postgres_queues
 from accepted.store import postgres_sql as sql
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres import PostgresStore
