@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.http.conftest import StartServer
-from tests.http.helpers import assert_error
+from tests.http.helpers import assert_error, enqueue, take
 from tests.http.wire import connect, exchange, read_answer, request, until_closed
 from tests.support.servers import ServerProcess
 
@@ -194,3 +194,62 @@ async def test_a_waiting_long_poll_is_not_idle(quick: ServerProcess) -> None:
     writer.write(request("GET", "/healthz"))  # and the connection is still usable
     assert (await read_answer(reader)).status == 200
     writer.close()
+
+
+# -- numbers, queue counts and waits (issue 9's wrong answers) -----------------------
+
+
+@pytest.mark.documents("decision-numbers")
+@pytest.mark.parametrize("value", ["1_0", "1_000.5", "\u0661\u0660", "0x10", "1e1_0", "Infinity"])
+@pytest.mark.parametrize("header", ["X-Accepted-Delay", "X-Accepted-Max-Attempts"])
+def test_a_number_is_written_as_json_writes_it(
+    api: httpx.Client, q: str, header: str, value: str
+) -> None:
+    """Python's int() and float() read "1_0" as 10 and Arabic-Indic digits as digits."""
+    response = api.post("/jobs", json={"queue": q}, headers={header: value.encode()})
+    assert_error(response, 400, header)
+
+
+@pytest.mark.documents("decision-numbers")
+@pytest.mark.parametrize("value", ["10", "0.5", ".5", "1e1", "1E+1", "0"])
+def test_plain_decimal_numbers_are_read(api: httpx.Client, q: str, value: str) -> None:
+    response = api.post("/jobs", json={"queue": q}, headers={"X-Accepted-Delay": value})
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.documents("want-400")
+def test_want_job_naming_more_than_100_distinct_queues_is_400(api: httpx.Client, q: str) -> None:
+    enqueue(api, q)
+    names = [f"{q}-{i}" for i in range(100)]
+    response = api.post("/want_job", params={"queue": [*names, q]})
+    error = assert_error(response, 400, "101", "100")
+    assert error["code"] == "invalid_request"  # never 503: a retry cannot succeed
+    split = api.post("/want_job", params={"queue": names[:60]}, json={"queues": [*names[60:], q]})
+    assert_error(split, 400, "101")
+    assert take(api, q) is not None  # nothing was taken by the refused calls
+
+
+@pytest.mark.documents("want-400")
+def test_repeated_names_count_once_toward_the_100(api: httpx.Client, q: str) -> None:
+    enqueue(api, q)
+    names = [f"{q}-{i}" for i in range(99)] + [q]
+    response = api.post("/want_job", params={"queue": names * 3}, json={"queues": names})
+    assert response.status_code == 200, response.text
+    assert response.json()["queue"] == q
+
+
+@pytest.mark.documents("decision-caps")
+def test_a_wait_beyond_any_maximum_is_capped_not_refused(start_server: StartServer) -> None:
+    server = start_server(ACCEPTED_MAX_WAIT="0.5")
+    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+        job = enqueue(client, "capped")
+        response = client.post(
+            "/want_job", params={"queue": "empty"}, headers={"X-Accepted-Block-For": "1e300"}
+        )
+        assert response.status_code == 204, response.text
+        response = client.post("/want_job", params={"queue": "empty", "block": "1e12"})
+        assert response.status_code == 204, response.text
+        waited = client.get(f"/jobs/{job['id']}", headers={"X-Accepted-Wait-Result": "1e300"})
+        assert waited.status_code == 200 and waited.json()["status"] == "queued"
+        assert_error(client.get(f"/jobs/{job['id']}", headers={"X-Accepted-Wait-Result": "-1"}),
+                     400, "X-Accepted-Wait-Result")

@@ -148,10 +148,10 @@ def _optional(
 
 async def get_job(ctx: Context, request: Request) -> Response:
     job_id = _job_id(request)
-    wait = parse.read(request, params.WAIT_RESULT)
+    wait = parse.wait(request, params.WAIT_RESULT, ctx.settings.max_wait)
     if wait is None or wait == 0:
         return Response.json(200, render.job_json(await ctx.service.get(job_id)))
-    waited = ctx.service.wait_result(job_id, min(wait, ctx.settings.max_wait))
+    waited = ctx.service.wait_result(job_id, wait)
     job = await _unless_disconnected(request, waited)
     if job is None:
         return Response.empty(204)  # the client hung up; nobody reads this
@@ -160,14 +160,14 @@ async def get_job(ctx: Context, request: Request) -> Response:
 
 async def want_job(ctx: Context, request: Request) -> Response:
     queues = await _wanted_queues(ctx, request)
-    block = parse.read(request, params.BLOCK_FOR) or 0.0
+    block = parse.wait(request, params.BLOCK_FOR, ctx.settings.max_wait) or 0.0
     lease = parse.read(request, params.LEASE_TIMEOUT)
     count = parse.read(request, params.COUNT)
     take = ctx.service.take(
         queues,
         ctx.clock(),
         lease_seconds=lease,
-        block=0.0 if ctx.stopping else min(block, ctx.settings.max_wait),
+        block=0.0 if ctx.stopping else block,
         count=count or 1,
     )
     jobs = await (_unless_disconnected(request, take) if block > 0 else take)
@@ -186,7 +186,7 @@ async def _wanted_queues(ctx: Context, request: Request) -> list[str] | None:
         body = parse.decode(raw, WantJobBody)
         if body.queues is not None:
             named += [parse.queue_name(q, "queues[] in the body") for q in body.queues]
-    return named or None
+    return parse.queue_names(named) or None
 
 
 async def report(ctx: Context, request: Request) -> Response:

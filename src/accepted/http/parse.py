@@ -8,6 +8,7 @@ error alone.
 from __future__ import annotations
 
 import math
+import re
 from functools import cache
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -31,6 +32,12 @@ from accepted.http.params import (
 from accepted.http.request import Request
 from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, JobStatus
 
+# Most distinct queues one want_job may name (SPEC: "more than 100 queues: 400").
+MAX_QUEUES = 100
+# Numbers as JSON writes them (ASCII digits, optional fraction and exponent):
+# Python's float() and int() would also take "1_0", "nan" and other scripts' digits.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|-?\.[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]+")
 # How much of a refused value an error message quotes.
 SHOWN = 64
 
@@ -166,19 +173,50 @@ def check(param: Param[T], value: object, where: str) -> T:
 
 def _convert(raw: str, kind: type[Any], where: str) -> Any:
     if kind is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise _bad(where, f"value {shown(raw)} is not an integer") from None
+        return _integer(raw, where)
     if kind is float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise _bad(where, f"value {shown(raw)} is not a number") from None
-        if not math.isfinite(value):
-            raise _bad(where, f"value {shown(raw)} is not a finite number")
-        return value
+        return _number(raw, where)
     return raw
+
+
+def _integer(raw: str, where: str) -> int:
+    if not _INTEGER.fullmatch(raw):
+        raise _bad(where, f"value {shown(raw)} is not an integer")
+    return int(raw)
+
+
+def _number(raw: str, where: str) -> float:
+    if not _NUMBER.fullmatch(raw):
+        raise _bad(where, f"value {shown(raw)} is not a number")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise _bad(where, f"value {shown(raw)} is not a finite number")
+    return value
+
+
+def wait(request: Request, param: Param[float], cap: float) -> float | None:
+    """A wait in seconds (`param` declares it): any number >= 0, cut to `cap` (max_wait).
+
+    A longer wait than the server grants is not the client's mistake, so it is
+    capped, never refused: the client asks again when it answers.
+    """
+    raw, where = _raw(request, param.key, param.alias)
+    if raw is None:
+        return None
+    value = _number(raw, where)
+    if value < 0:
+        raise _bad(where, f"value {value!r} must be a number >= 0")
+    return min(value, cap)
+
+
+def queue_names(names: list[str]) -> list[str]:
+    """The distinct queues of one want_job, at most MAX_QUEUES of them."""
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) > MAX_QUEUES:
+        raise InvalidRequest(
+            f"want_job names {len(distinct)} distinct queues; the limit is {MAX_QUEUES}"
+        )
+    return distinct
 
 
 def _check_number(param: Param[Any], value: float, where: str) -> float:
@@ -211,13 +249,7 @@ def number(request: Request, header: bytes, alias: str | None = None) -> float |
     raw, where = _raw(request, header, alias)
     if raw is None:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _bad(where, f"value {shown(raw)} is not a number") from None
-    if not math.isfinite(value):
-        raise _bad(where, f"value {shown(raw)} is not a finite number")
-    return value
+    return _number(raw, where)
 
 
 def seconds(
@@ -235,11 +267,7 @@ def integer(
     raw, where = _raw(request, header, alias)
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(where, f"value {shown(raw)} is not an integer") from None
-    return check_int(value, where, low, high)
+    return check_int(_integer(raw, where), where, low, high)
 
 
 def check_seconds(value: float, where: str, *, positive: bool = False) -> float:
