@@ -76,13 +76,12 @@ export function jobList(ctx, { fixedQueue = null, query, base }) {
     later();
   };
 
+  // The search box is made once, so typing never loses the caret to a redraw.
+  const chips = h("div", { class: "chips", role: "group", "aria-label": "Status" });
+  replaceChildren(controls, searchBox(filter, refilter), chips, fixedQueue ? null : queuePicker(ctx, filter, refilter));
+
   function drawControls() {
-    replaceChildren(
-      controls,
-      searchBox(filter, refilter),
-      statusChips(filter, refilter),
-      fixedQueue ? null : queuePicker(ctx, filter, refilter),
-    );
+    replaceChildren(chips, statusChips(filter, refilter));
     drawBulk();
   }
 
@@ -164,37 +163,28 @@ function searchBox(filter, refilter) {
     if (input.value.trim() === filter.q) return;
     filter.q = input.value.trim();
     refilter();
-    const again = document.querySelector('.filters input[name="q"]');
-    if (again) {
-      again.focus();
-      again.setSelectionRange(again.value.length, again.value.length);
-    }
   };
   return h("label", { class: "search" }, input);
 }
 
 function statusChips(filter, refilter) {
-  return h(
-    "div",
-    { class: "chips", role: "group", "aria-label": "Status" },
-    STATUSES.map((status) => {
-      const on = filter.status.includes(status);
-      return h(
-        "button",
-        {
-          type: "button",
-          class: `chip s-${status}`,
-          "aria-pressed": on ? "true" : "false",
-          "data-status": status,
-          onclick: () => {
-            filter.status = on ? filter.status.filter((s) => s !== status) : [...filter.status, status];
-            refilter();
-          },
+  return STATUSES.map((status) => {
+    const on = filter.status.includes(status);
+    return h(
+      "button",
+      {
+        type: "button",
+        class: `chip s-${status}`,
+        "aria-pressed": on ? "true" : "false",
+        "data-status": status,
+        onclick: () => {
+          filter.status = on ? filter.status.filter((s) => s !== status) : [...filter.status, status];
+          refilter();
         },
-        status,
-      );
-    }),
-  );
+      },
+      status,
+    );
+  });
 }
 
 function queuePicker(ctx, filter, refilter) {
