@@ -64,6 +64,12 @@ class Settings:
         "CIDR ranges callbacks may reach although private, loopback or link-local; comma-separated",
     )
     log_level: str = _setting("info", "debug, info, warning or error")
+    event_keepalive: float = _setting(
+        15.0, "seconds an event stream may be idle before a comment line keeps it open"
+    )
+    event_buffer: int = _setting(
+        1000, "events one event stream may fall behind before it is disconnected"
+    )
     log_format: str = _setting("text", "text, or json (one object per line, for log shippers)")
     pool_size: int = _setting(10, "PostgreSQL connections per node")
     shared_recheck: float = _setting(

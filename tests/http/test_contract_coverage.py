@@ -27,6 +27,8 @@ SECTIONS = {
     "log",
     # queues
     "queues",
+    # events
+    "events",
 }
 
 

@@ -51,6 +51,7 @@ class App:
         self.settings = settings
         self.store = store
         self.signals = Signals()
+        self.signals.events.limit = settings.event_buffer
         # With other nodes on the database, waiters and tasks also re-check on
         # their own, so a lost cross-node notice only delays, never strands.
         recheck = settings.shared_recheck if store.shared else None
@@ -69,6 +70,8 @@ class App:
         )
         self.queues = QueueService(store, self.signals)
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
+        if store.shared:  # this node's changes, to the other nodes' event streams
+            self.signals.events.outbound = store.announce_change
         self.context = Context(self.service, settings, clock, queues=self.queues)
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.

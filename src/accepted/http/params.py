@@ -183,6 +183,15 @@ QUEUE = Param(
     repeated=True,
 )
 
+EVENTS_QUEUE = Param(
+    "queue",
+    str,
+    "only events of this queue; repeat for several (?queue=a&queue=b); none named means all",
+    where="query",
+    max_length=MAX_QUEUE_NAME,
+    repeated=True,
+)
+
 # -- reporting (PUT /jobs/{id}) ------------------------------------------------
 
 LEASE = Param(

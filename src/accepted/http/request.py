@@ -7,6 +7,7 @@ middleware stack is a measurable share of an enqueue (see docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -89,3 +90,29 @@ class Response:
             headers = [*headers, (b"content-length", str(len(self.body)).encode())]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
+
+
+@dataclass(slots=True)
+class StreamResponse(Response):
+    """An answer sent as it is produced (chunked): `chunks` yields the body's parts.
+
+    The body ends when `chunks` is exhausted. A stream that must stop without
+    ending cleanly (its reader fell too far behind) raises `AbandonStream`:
+    the connection is then closed, not finished.
+    """
+
+    chunks: AsyncIterator[bytes] | None = None
+
+    async def send(self, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        if self.chunks is not None:
+            try:
+                async for chunk in self.chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except AbandonStream:
+                return  # uvicorn closes a connection whose answer was not finished
+        await send({"type": "http.response.body", "body": b""})
+
+
+class AbandonStream(Exception):
+    """Raised by a stream's chunks to close the connection without ending the body."""

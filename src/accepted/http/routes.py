@@ -49,7 +49,7 @@ from typing import Annotated
 
 import msgspec
 
-from accepted.http import dashboard, handlers, meta, queues
+from accepted.http import dashboard, events, handlers, meta, queues
 from accepted.http import params as p
 from accepted.http.answers import BAD_REQUEST, JOB_NOT_FOUND, TOO_LARGE, UNAVAILABLE
 from accepted.http.handlers import MAX_BATCH
@@ -272,6 +272,57 @@ WANT_JOB = Route(
     },
 )
 
+# -- live events ----------------------------------------------------------------
+
+EVENTS = (
+    Route(
+        "/jobs/{id}/events",
+        {
+            "GET": Op(
+                events.job_events,
+                "A job's status changes, live (Server-Sent Events)",
+                description="Each event is `event: <status>` and `data: <job JSON>`.",
+                responses={
+                    200: Answer(
+                        "At once one event with the job as it is, then one at each status "
+                        "change; the stream ends after a final status.",
+                        str,
+                        media_type="text/event-stream",
+                        anchors=("events-job-200", "events-format", "events-job-end"),
+                    ),
+                    404: Answer("No such job (job_not_found).", anchors=("events-job-404",)),
+                },
+                tag="events",
+                anchor="events",
+            )
+        },
+        params=(p.JOB_ID,),
+    ),
+    Route(
+        "/events",
+        {
+            "GET": Op(
+                events.queue_events,
+                "Every status change in some queues, live (Server-Sent Events)",
+                description="A job's creation included; a `: keep-alive` comment line when "
+                "15 s pass without an event.",
+                params=(p.EVENTS_QUEUE,),
+                responses={
+                    200: Answer(
+                        "An event for every status change in those queues while connected.",
+                        str,
+                        media_type="text/event-stream",
+                        anchors=("events-queue-200", "events-creation", "events-keepalive"),
+                    ),
+                    400: Answer("An empty or over-long queue name.", anchors=("events-400",)),
+                },
+                tag="events",
+                anchor="events",
+            )
+        },
+    ),
+)
+
 # -- queues ---------------------------------------------------------------------
 
 QUEUE_NOT_FOUND = "No such queue: no job in it and no setting (queue_not_found)."
@@ -464,4 +515,10 @@ DASHBOARD = (
     ),
 )
 
-ROUTES: tuple[Route, ...] = (JOBS, JOB, JOB_CANCEL, JOB_RETRY, WANT_JOB, *QUEUES, *META, *DASHBOARD)
+ROUTES: tuple[Route, ...] = (
+    *(JOBS, JOB, JOB_CANCEL, JOB_RETRY, WANT_JOB),
+    *EVENTS,
+    *QUEUES,
+    *META,
+    *DASHBOARD,
+)

@@ -3,12 +3,19 @@
 A notice says only which queue gained jobs or which jobs settled; a result
 waiter needs the job itself, so settled jobs that someone here waits on are
 read back from the store (those nobody waits on cost nothing).
+
+Live events arrive the same way, as (id, status) pairs, and are read back
+only while someone here subscribes; one reader task works through them in
+order. An event whose job has moved on by the time it is read is skipped
+(its next status has a notice of its own), so a subscriber sees each job's
+statuses in order, though across nodes a short-lived one may be missed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -17,6 +24,10 @@ from accepted.service.signals import Signals
 from accepted.store.base import JobStore
 
 log = logging.getLogger("accepted.crossnode")
+
+# Other nodes' events waiting to be read; beyond this the oldest are dropped
+# (a subscriber here that far behind would be dropped anyway).
+MAX_PENDING_EVENTS = 10_000
 
 
 class CrossNodeWakeups:
@@ -28,6 +39,8 @@ class CrossNodeWakeups:
         self._reading: set[asyncio.Task[None]] = set()
         self._resyncing: asyncio.Task[None] | None = None
         self._paused_reading: asyncio.Task[None] | None = None
+        self._changes: deque[tuple[str, str]] = deque(maxlen=MAX_PENDING_EVENTS)
+        self._events_reader: asyncio.Task[None] | None = None
 
     def jobs_available(self, queue: str, count: int) -> None:
         self.signals.takers.job_available(queue, count)
@@ -39,6 +52,29 @@ class CrossNodeWakeups:
 
     def queue_paused(self, queue: str, paused: bool) -> None:
         self.signals.takers.set_paused(queue, paused)
+
+    def jobs_changed(self, changes: Sequence[tuple[str, str]]) -> None:
+        if not self.signals.events.count:
+            return  # nobody here listens: reading the jobs would be wasted
+        self._changes.extend(changes)
+        if self._events_reader is None or self._events_reader.done():
+            loop = asyncio.get_running_loop()
+            self._events_reader = loop.create_task(self._read_changes(), name="events-in")
+
+    async def _read_changes(self) -> None:
+        feed = self.signals.events
+        while self._changes and feed.count:
+            job_id, status = self._changes.popleft()
+            try:
+                job = await self.store.get_job(job_id)
+            except AcceptedError as exc:
+                log.warning("could not read changed job %s: %s", job_id, exc)
+                continue
+            if job is None:
+                feed.job_gone(job_id)  # deleted: its last state is not to be read
+            elif job.status == status:
+                feed.deliver(job)
+        self._changes.clear()
 
     def resync(self) -> None:
         if self._paused_reading is None or self._paused_reading.done():

@@ -20,6 +20,7 @@ import msgspec
 from accepted.errors import JobNotFound
 from accepted.service import rules
 from accepted.service.destinations import Destinations
+from accepted.service.events import Subscription
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, JobStore
@@ -105,11 +106,12 @@ class JobService:
         taker needs no claim of its own, so the wake-up costs one commit, not two.
         """
         self._check_callback_urls(batch)
-        jobs = [self._build(new, now) for new in batch]
+        built = [self._build(new, now) for new in batch]
+        jobs = list(built)
         handoffs = self._plan_handoffs(jobs, now)
         insert = asyncio.ensure_future(self.store.insert_jobs(jobs))
         # Runs even if this request is cancelled: takers and alarms must hear either way.
-        insert.add_done_callback(lambda done: self._after_insert(done, jobs, handoffs, now))
+        insert.add_done_callback(lambda done: self._after_insert(done, jobs, handoffs, now, built))
         await asyncio.shield(insert)
         return jobs
 
@@ -149,6 +151,7 @@ class JobService:
         jobs: list[Job],
         handoffs: list[tuple[Taker, list[Job]]],
         now: float,
+        built: list[Job],
     ) -> None:
         if insert.cancelled() or insert.exception() is not None:
             for taker, _ in handoffs:
@@ -162,6 +165,15 @@ class JobService:
             else:
                 taker.hand(given)
         self._announce_new(jobs)
+        self._publish_new(built, jobs)
+
+    def _publish_new(self, built: list[Job], jobs: list[Job]) -> None:
+        """Creation events; a job handed out as it was inserted was `queued` first."""
+        publish = self.signals.events.publish
+        for first, now_is in zip(built, jobs, strict=True):
+            publish(first)
+            if now_is is not first:
+                publish(now_is)
 
     def _build(self, new: NewJob, now: float) -> Job:
         due_at = now + new.delay
@@ -217,6 +229,28 @@ class JobService:
             return await self.get(job_id)  # timed out, or the server is shutting down
         finally:
             results.remove(job_id, future)
+
+    # -- live events -----------------------------------------------------------
+
+    async def watch_job(self, job_id: str) -> tuple[Job, Subscription]:
+        """The job as it is, and a subscription to its changes from then on.
+
+        Subscribed before reading, so no change slips between the read and the
+        first event. Raises `JobNotFound` (and subscribes nothing).
+        """
+        sub = self.signals.events.subscribe(job_id=job_id)
+        try:
+            return await self.get(job_id), sub
+        except BaseException:
+            self.signals.events.unsubscribe(sub)
+            raise
+
+    def watch_queues(self, queues: Sequence[str] | None) -> Subscription:
+        """Every status change in `queues` (None: all) from now on."""
+        return self.signals.events.subscribe(queues)
+
+    def unwatch(self, sub: Subscription) -> None:
+        self.signals.events.unsubscribe(sub)
 
     # -- workers ---------------------------------------------------------------
 
@@ -281,6 +315,8 @@ class JobService:
             raise
         if jobs:
             self.signals.deadline(Due.LEASE, expires)
+            for job in jobs:
+                self.signals.events.publish(job)
         return jobs
 
     def _release_orphans(self, claim: asyncio.Future[list[Job]], now: float) -> None:
@@ -346,6 +382,7 @@ class JobService:
         job = await self.store.delete_job(job_id)
         if not job.is_final:
             job = msgspec.structs.replace(job, status=JobStatus.CANCELLED, updated_at=now)
+            self.signals.events.publish(job)
         self.signals.results.job_final(job)
         return job
 
@@ -364,7 +401,13 @@ class JobService:
     # -- shared by the service and the background tasks ------------------------
 
     def after_change(self, job: Job) -> None:
-        """Wake whoever a job's new state concerns."""
+        """Wake whoever a job's new state concerns, and publish it as an event.
+
+        Every change but a claim comes through here; a `running` job here is a
+        heartbeat (its status unchanged), so it is not an event.
+        """
+        if job.status is not JobStatus.RUNNING:
+            self.signals.events.publish(job)
         if job.status is JobStatus.QUEUED:
             self.signals.takers.job_available(job.queue)
             self.signals.deadline(Due.DEADLINE, job.deadline_at)  # a retry counts it afresh

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 from collections.abc import Iterable, Sequence
 
+from accepted.service.events import EventFeed
 from accepted.store.base import Due
 from accepted.types import Job
 
@@ -276,6 +277,7 @@ class Signals:
         self.takers = Takers()
         self.results = ResultWaiters()
         self.alarms = {due: Alarm() for due in Due}
+        self.events = EventFeed()
 
     def jobs_available(self, jobs: Iterable[Job]) -> None:
         counts: dict[str, int] = {}
@@ -291,3 +293,4 @@ class Signals:
     def close(self) -> None:
         self.takers.close()
         self.results.close()
+        self.events.close()

@@ -59,6 +59,9 @@ class Wakeups(Protocol):
     def queue_paused(self, queue: str, paused: bool) -> None:
         """`queue` was paused or resumed on another node."""
 
+    def jobs_changed(self, changes: Sequence[tuple[str, str]]) -> None:
+        """These jobs (id, new status) changed status on another node: the live events."""
+
 
 class JobStore(Protocol):
     """One typed interface over the job table; see the module docstring for atomicity."""
@@ -80,6 +83,13 @@ class JobStore(Protocol):
         """Report other nodes' changes to `wakeups`; call before `open`.
 
         A no-op for a store no other node can share (SQLite).
+        """
+
+    def announce_change(self, job_id: str, status: str) -> None:
+        """Tell the other nodes, soon and without waiting, that a job now has `status`.
+
+        Their `Wakeups.jobs_changed` hears it (the live event feed). A no-op
+        for a store no other node can share (SQLite).
         """
 
     async def open(self) -> None:

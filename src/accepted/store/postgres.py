@@ -87,6 +87,9 @@ class PostgresStore(PostgresQueues):
     def attach(self, wakeups: Wakeups) -> None:
         self._link.wakeups = wakeups
 
+    def announce_change(self, job_id: str, status: str) -> None:
+        self._link.announce_change(job_id, status)
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:

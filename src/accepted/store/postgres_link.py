@@ -79,21 +79,24 @@ class Outbox:
 
     Payloads are "<kind> <node> <rest>": kind q (rest "<count> <queue>": jobs
     became takeable), s (rest "<id>,<id>...": jobs became final or were
-    deleted) or p (rest "<1|0> <queue>": the queue was paused or resumed). The
+    deleted), p (rest "<1|0> <queue>": the queue was paused or resumed) or e
+    (rest "<id>:<status>,...": jobs changed status, for the live events). The
     node id lets each node skip its own notices.
     """
 
     MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
     IDS_PER_NOTICE = 200
+    CHANGES_PER_NOTICE = 150  # "<uuid>:<status>" is at most 46 bytes
 
     def __init__(self, node: str) -> None:
         self.node = node
         self.available: dict[str, int] = {}
         self.settled: list[str] = []
         self.paused: dict[str, bool] = {}  # the latest of each queue wins
+        self.changed: list[str] = []
 
     def __bool__(self) -> bool:
-        return bool(self.available or self.settled or self.paused)
+        return bool(self.available or self.settled or self.paused or self.changed)
 
     def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
         for queue in takeable:
@@ -107,6 +110,7 @@ class Outbox:
         batch.available, self.available = self.available, {}
         batch.settled, self.settled = self.settled, []
         batch.paused, self.paused = self.paused, {}
+        batch.changed, self.changed = self.changed, []
         return batch
 
     def put_back(self, batch: Outbox) -> None:
@@ -114,6 +118,8 @@ class Outbox:
             self.available[queue] = self.available.get(queue, 0) + count
         self.settled[:0] = batch.settled
         self.paused = {**batch.paused, **self.paused}
+        self.changed[:0] = batch.changed
+        del self.changed[:-MAX_HELD_IDS]
 
     def payloads(self) -> list[str]:
         found = []
@@ -129,6 +135,9 @@ class Outbox:
         step = self.IDS_PER_NOTICE
         for i in range(0, len(self.settled), step):
             found.append(f"s {self.node} " + ",".join(self.settled[i : i + step]))
+        step = self.CHANGES_PER_NOTICE
+        for i in range(0, len(self.changed), step):
+            found.append(f"e {self.node} " + ",".join(self.changed[i : i + step]))
         return found
 
 
@@ -167,6 +176,14 @@ class Link:
     def announce_paused(self, queue: str, paused: bool) -> None:
         """Tell the other nodes, soon, that `queue` was paused or resumed."""
         self.outbox.paused[queue] = paused
+        self._kick()
+
+    def announce_change(self, job_id: str, status: str) -> None:
+        """Tell the other nodes, soon, that a job changed status (the live events)."""
+        changed = self.outbox.changed
+        changed.append(f"{job_id}:{status}")
+        if len(changed) > MAX_HELD_IDS:
+            del changed[:-MAX_HELD_IDS]  # the link is down: the oldest events are lost
         self._kick()
 
     def _kick(self) -> None:
@@ -249,5 +266,8 @@ class Link:
             elif kind == "p":
                 paused, queue = rest.split(" ", 1)
                 self.wakeups.queue_paused(queue, paused == "1")
+            elif kind == "e":
+                changes = [item.split(":", 1) for item in rest.split(",")]
+                self.wakeups.jobs_changed([(job_id, status) for job_id, status in changes])
         except Exception:
             log.exception("bad notice %r", payload)

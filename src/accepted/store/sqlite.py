@@ -68,6 +68,9 @@ class SqliteStore(SqliteQueues):
     def attach(self, wakeups: Wakeups) -> None:
         """Nothing to report: one node owns the file, and signals its own changes."""
 
+    def announce_change(self, job_id: str, status: str) -> None:
+        """Nobody to tell: one node owns the file."""
+
     async def open(self) -> None:
         self._take_file_lock()
         self._writer.start()

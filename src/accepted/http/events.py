@@ -1,0 +1,116 @@
+"""Live events over Server-Sent Events: one job's changes, or every change in some queues.
+
+Each event is `event: <status>` and `data: <job JSON>` (the job as a GET shows
+it). The subscription is made before the answer starts, so a change made
+after the client has the response headers is never missed. A comment line
+(`: keep-alive`) goes out whenever `event_keepalive` seconds pass without an
+event, so proxies do not time an idle stream out. A reader that falls
+`event_buffer` events behind is disconnected (it reconnects and re-reads);
+the server never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from accepted.http import parse, render
+from accepted.http.handlers import Context, _checked_id
+from accepted.http.request import AbandonStream, Request, Response, StreamResponse
+from accepted.service.events import Dropped, Subscription
+from accepted.types import Job
+
+log = logging.getLogger("accepted.events")
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # nginx: pass events through, do not buffer them
+]
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def frame(job: Job) -> bytes:
+    return b"event: " + job.status.encode() + b"\ndata: " + render.job_json(job) + b"\n\n"
+
+
+async def job_events(ctx: Context, request: Request) -> Response:
+    """GET /jobs/{id}/events: the job at once, then each change until a final status."""
+    job, sub = await ctx.service.watch_job(_checked_id(request.params["id"]))
+    return StreamResponse(200, b"", list(SSE_HEADERS), _job_stream(ctx, request, job, sub))
+
+
+async def _job_stream(
+    ctx: Context, request: Request, job: Job, sub: Subscription
+) -> AsyncIterator[bytes]:
+    try:
+        yield frame(job)
+        if job.is_final:
+            return
+        async for chunk in _stream(ctx, request, sub, until_final=True, sent=job):
+            yield chunk
+    finally:
+        ctx.service.unwatch(sub)
+
+
+async def queue_events(ctx: Context, request: Request) -> Response:
+    """GET /events?queue=...: every change in those queues (none named: all), while connected."""
+    named = [parse.queue_name(q, "query parameter 'queue'") for q in request.query("queue")]
+    sub = ctx.service.watch_queues(named or None)
+    return StreamResponse(200, b"", list(SSE_HEADERS), _queue_stream(ctx, request, sub))
+
+
+async def _queue_stream(ctx: Context, request: Request, sub: Subscription) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in _stream(ctx, request, sub, until_final=False):
+            yield chunk
+    finally:
+        ctx.service.unwatch(sub)
+
+
+async def _stream(
+    ctx: Context,
+    request: Request,
+    sub: Subscription,
+    *,
+    until_final: bool,
+    sent: Job | None = None,
+) -> AsyncIterator[bytes]:
+    """Frames of `sub`'s events, keep-alives between; ends when the client or the server goes.
+
+    A job state already sent is not sent twice: another node's notice of a
+    change can arrive after this stream read the job it made.
+    """
+    last: dict[str, tuple[str, float]] = {}
+    if sent is not None:
+        last[sent.id] = (sent.status, sent.updated_at)
+    gone = asyncio.ensure_future(_disconnected(request))
+    gone.add_done_callback(lambda _: sub.close())
+    try:
+        while True:
+            try:
+                job = await sub.next(ctx.settings.event_keepalive)
+            except Dropped as exc:
+                log.warning("event stream %s dropped: its reader %s", request.path, exc)
+                raise AbandonStream from exc
+            if job is None:
+                if sub.closed:
+                    return
+                yield KEEPALIVE
+                continue
+            state = (job.status, job.updated_at)
+            if last.get(job.id) == state:
+                continue
+            if until_final:
+                last[job.id] = state
+            yield frame(job)
+            if until_final and job.is_final:
+                return
+    finally:
+        gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
