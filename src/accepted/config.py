@@ -59,6 +59,9 @@ class Settings:
         "forever",
         "seconds a final job is kept when POST /jobs sends no X-Accepted-Result-TTL, or 'forever'",
     )
+    idempotency_window: float = _setting(
+        86400.0, "seconds an Idempotency-Key holds after its first use (24 h)"
+    )
     callback_allow: str = _setting(
         "",
         "CIDR ranges callbacks may reach although private, loopback or link-local; comma-separated",

@@ -83,6 +83,19 @@ class JobTimedOut(Conflict):
     code = "job_timed_out"
 
 
+class IdempotencyKeyInUse(Conflict):
+    """The Idempotency-Key's first request is still being handled; try again shortly."""
+
+    code = "idempotency_key_in_use"
+
+
+class IdempotencyKeyReused(AcceptedError):
+    """The Idempotency-Key was used before for a different request."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
 class PayloadTooLarge(AcceptedError):
     code = "payload_too_large"
     status = 413

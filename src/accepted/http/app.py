@@ -20,6 +20,7 @@ from accepted.http.routes import ROUTES, Router
 from accepted.logs import safe_target
 from accepted.service.crossnode import CrossNodeWakeups
 from accepted.service.destinations import Destinations
+from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService, RetryPolicy
 from accepted.service.maintenance import Maintenance
 from accepted.service.queues import QueueService
@@ -29,6 +30,7 @@ from accepted.store.base import Due
 from accepted.tasks.base import TaskGroup
 from accepted.tasks.callbacks import CallbackSender
 from accepted.tasks.counts import CountFolder
+from accepted.tasks.idempotency import KeyPurger
 from accepted.tasks.sweeps import sweep_tasks
 
 log = logging.getLogger("accepted")
@@ -72,7 +74,10 @@ class App:
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
         if store.shared:  # this node's changes, to the other nodes' event streams
             self.signals.events.outbound = store.announce_change
-        self.context = Context(self.service, settings, clock, queues=self.queues)
+        idempotency = Idempotency(self.service, window=settings.idempotency_window)
+        self.context = Context(
+            self.service, settings, clock, queues=self.queues, idempotency=idempotency
+        )
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.
         self.http = Observed(self.handle)
@@ -93,6 +98,7 @@ class App:
                 *sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
                 self.callbacks,
                 *([CountFolder(store, clock=clock)] if store.shared else []),
+                KeyPurger(idempotency, clock=clock),
             ]
         )
 

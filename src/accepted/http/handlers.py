@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from accepted.config import Settings
 from accepted.errors import InvalidField, JobNotFound, ShuttingDown
-from accepted.http import params, parse, render
+from accepted.http import idempotency, params, parse, render
 from accepted.http.parse import (
     BatchItem,
     BatchReportItem,
@@ -21,6 +21,7 @@ from accepted.http.parse import (
     WantJobBody,
 )
 from accepted.http.request import Request, Response
+from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService, NewJob, Report
 from accepted.service.queues import QueueService
 
@@ -41,6 +42,11 @@ class Context:
     stopping: bool = False
     extras: dict[str, object] = field(default_factory=dict)
     queues: QueueService | None = None  # set by create_app
+    idempotency: Idempotency | None = None  # Idempotency-Key enqueues; set by create_app
+
+    def keys(self) -> Idempotency:
+        assert self.idempotency is not None, "create_app sets the idempotency service"
+        return self.idempotency
 
 
 def _job_id(request: Request) -> str:
@@ -65,9 +71,13 @@ async def enqueue(ctx: Context, request: Request) -> Response:
     raw = await request.body(ctx.settings.body_limit)
     defaults = _enqueue_headers(request)
     if parse.is_array(raw):
-        return await _enqueue_batch(ctx, raw, defaults)
+        idempotency.no_header_on_batch(request)
+        return await _enqueue_batch(ctx, request, raw, defaults)
+    key = idempotency.header_key(request)
     body: EnqueueBody = parse.decode(raw, EnqueueBody)
     new = replace(defaults, queue=parse.queue_name(body.queue, "queue"), params=body.params)
+    if key is not None:
+        return await idempotency.enqueue_one(ctx.keys(), request, new, key, ctx.clock())
     job = await ctx.service.enqueue(new, ctx.clock())
     location = f"/jobs/{job.id}".encode()
     return Response.json(202, render.job_json(job), (b"location", location))
@@ -89,7 +99,7 @@ def _enqueue_headers(request: Request) -> NewJob:
     )
 
 
-async def _enqueue_batch(ctx: Context, raw: bytes, defaults: NewJob) -> Response:
+async def _enqueue_batch(ctx: Context, request: Request, raw: bytes, defaults: NewJob) -> Response:
     """A JSON array of jobs: all enqueued in one transaction, or none (any error is a 400).
 
     Headers give every job its defaults; fields of an item override them.
@@ -98,6 +108,9 @@ async def _enqueue_batch(ctx: Context, raw: bytes, defaults: NewJob) -> Response
     if not 1 <= len(items) <= MAX_BATCH:
         raise InvalidField(f"a batch holds 1 to {MAX_BATCH} jobs, not {len(items)}")
     batch = [_batch_job(item, f"[{i}]", defaults) for i, item in enumerate(items)]
+    keys = idempotency.item_keys([item.idempotency_key for item in items])
+    if any(key is not None for key in keys):
+        return await idempotency.enqueue_batch(ctx.keys(), request, batch, keys, ctx.clock())
     jobs = await ctx.service.enqueue_many(batch, ctx.clock())
     return Response.json(202, render.jobs_json(jobs))
 

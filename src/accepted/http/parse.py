@@ -60,6 +60,7 @@ class BatchItem(msgspec.Struct, forbid_unknown_fields=True):
     max_attempts: int | None = None
     retries: int | None = None
     retry_backoff: float | None = None
+    idempotency_key: str | None = None
 
 
 class BatchReportItem(msgspec.Struct, forbid_unknown_fields=True):

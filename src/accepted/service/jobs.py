@@ -23,7 +23,7 @@ from accepted.service.destinations import Destinations
 from accepted.service.events import Subscription
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
-from accepted.store.base import Decide, Due, JobStore
+from accepted.store.base import Decide, Due, IdempotencyKey, JobStore
 from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, CallbackState, Job, JobStatus
 
 log = logging.getLogger("accepted.service")
@@ -114,6 +114,31 @@ class JobService:
         insert.add_done_callback(lambda done: self._after_insert(done, jobs, handoffs, now, built))
         await asyncio.shield(insert)
         return jobs
+
+    async def enqueue_once(
+        self, batch: Sequence[NewJob], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[tuple[Job, bool]]:
+        """`enqueue_many` with idempotency keys: each job, and whether it is a replay.
+
+        A job whose key is already held is not inserted; the job that key made
+        comes back instead, as it is now. These enqueues skip the direct
+        hand-off: whether a job is new is only known once the insert commits.
+        """
+        self._check_callback_urls(batch)
+        jobs = [self._build(new, now) for new in batch]
+        insert = asyncio.ensure_future(self.store.insert_jobs_once(jobs, keys, now))
+        # Runs even if this request is cancelled: takers and alarms must hear either way.
+        insert.add_done_callback(lambda done: self._after_insert_once(done, jobs))
+        replays = await asyncio.shield(insert)
+        return [
+            (job, False) if old is None else (old, True)
+            for job, old in zip(jobs, replays, strict=True)
+        ]
+
+    def _after_insert_once(self, insert: asyncio.Future[list[Job | None]], jobs: list[Job]) -> None:
+        if not insert.cancelled() and insert.exception() is None:
+            new = [job for job, old in zip(jobs, insert.result(), strict=True) if old is None]
+            self._announce_new(new)
 
     def _check_callback_urls(self, batch: Sequence[NewJob]) -> None:
         for i, new in enumerate(batch):

@@ -14,6 +14,7 @@ exceptions never escape: an unreachable or failing database raises
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -27,6 +28,16 @@ It may raise an `AcceptedError`; the store then writes nothing and re-raises.
 It must be pure and fast: the store may call it with a row lock held (or on
 the SQLite writer thread), and may call it again on retry.
 """
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A producer's Idempotency-Key as stored: unique per (scope, key) until `expires_at`."""
+
+    scope: str  # whose key it is (the token; one scope while auth is off)
+    key: str
+    fingerprint: str  # a hash of the request the key was first used with
+    expires_at: float
 
 
 class Due(StrEnum):
@@ -191,3 +202,30 @@ class JobStore(Protocol):
 
         A no-op where counts are kept in place (SQLite).
         """
+        ...
+
+    # -- idempotency keys ------------------------------------------------------------
+
+    async def insert_jobs_once(
+        self, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[Job | None]:
+        """`insert_jobs`, except for a job whose key (same index) is already held.
+
+        A key is held from the transaction that inserts it (with its job) until
+        its `expires_at`. For each job: None when it was inserted with its key,
+        or, when its key was held with the same fingerprint, the job that key
+        made, as it is now (a replay; this job is not inserted). All or none:
+        raises `IdempotencyKeyReused` when a held key has another fingerprint,
+        `IdempotencyKeyInUse` when a transaction not yet committed is using the
+        key (a store shared by several nodes), and `JobNotFound` when a held
+        key's job no longer exists.
+        """
+        ...
+
+    async def purge_idempotency_keys(self, now: float, limit: int) -> int:
+        """Delete up to `limit` keys whose expires_at has passed; returns how many."""
+        ...
+
+    async def next_idempotency_expiry(self) -> float | None:
+        """The earliest expires_at of any stored key, or None."""
+        ...

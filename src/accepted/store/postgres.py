@@ -30,9 +30,10 @@ from typing import Any, TypeVar
 import asyncpg
 
 from accepted.errors import AcceptedError, InvalidRequest, JobNotFound, StoreUnavailable
+from accepted.store import idempotency_rows, rows
+from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
-from accepted.store import rows
-from accepted.store.base import Decide, Due, Wakeups
+from accepted.store.base import Decide, Due, IdempotencyKey, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_queues import PostgresQueues
@@ -334,6 +335,31 @@ class PostgresStore(PostgresQueues):
 
         return await self._run(work, transaction=False)
 
+    # -- idempotency keys (store/postgres_idempotency.py) -------------------------------
+
+    async def insert_jobs_once(
+        self, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[Job | None]:
+        async def work(conn: Any) -> list[Job | None]:
+            replays = await pg_keys.claim_keys(conn, jobs, keys, now)
+            new = [job for i, job in enumerate(jobs) if i not in replays]
+            if new:
+                await conn.execute(sql.INSERT, *sql.column_arrays(new, rows.COLUMNS))
+            return await _replayed(conn, keys, replays, len(jobs))
+
+        answer = await self._run(work)
+        inserted = [job for job, replay in zip(jobs, answer, strict=True) if replay is None]
+        self._link.announce(sql.newly_takeable((None, job) for job in inserted), ())
+        return answer
+
+    async def purge_idempotency_keys(self, now: float, limit: int) -> int:
+        count = await self._run(lambda conn: conn.fetchval(pg_keys.PURGE, now, limit))
+        return int(count)
+
+    async def next_idempotency_expiry(self) -> float | None:
+        value = await self._run(lambda conn: conn.fetchval(pg_keys.NEXT_EXPIRY), transaction=False)
+        return None if value is None else float(value)
+
     def _announce(self, changes: Sequence[tuple[Job, Job]]) -> None:
         """Tell the other nodes what committed changes made takeable or final."""
         if changes:
@@ -407,3 +433,21 @@ async def _migrate(conn: Any) -> None:
                 await conn.execute(text)
                 await conn.execute("INSERT INTO accepted_migrations (version) VALUES ($1)", number)
                 log.info("applied migration %04d", number)
+
+
+async def _replayed(
+    conn: Any, keys: Sequence[IdempotencyKey | None], replays: dict[int, str], count: int
+) -> list[Job | None]:
+    """Per job: None if inserted, else the replayed job as it is now."""
+    answer: list[Job | None] = [None] * count
+    if not replays:
+        return answer
+    records = await conn.fetch(sql.SELECT_MANY, list(set(replays.values())))
+    found = {job.id: job for job in map(sql.from_record, records)}
+    for i, job_id in replays.items():
+        key = keys[i]
+        assert key is not None
+        if job_id not in found:
+            raise idempotency_rows.gone(key, job_id)
+        answer[i] = found[job_id]
+    return answer

@@ -86,6 +86,7 @@ SELECT_VERSION = f"SELECT xmin AS version, {_LIST} FROM {TABLE} WHERE id = $1"
 UPDATE_IF_VERSION = UPDATE_ONE + f" AND xmin = ${len(MUTABLE) + 2}::xid"
 LOCK_ONE = SELECT_ONE + " FOR UPDATE"
 # Locks in id order, so two batches naming the same jobs cannot deadlock.
+SELECT_MANY = f"SELECT {_LIST} FROM {TABLE} WHERE id = ANY($1::uuid[])"
 LOCK_MANY = f"SELECT {_LIST} FROM {TABLE} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 
 DELETE = f"DELETE FROM {TABLE} WHERE id = $1 RETURNING {_LIST}"

@@ -19,7 +19,8 @@ from typing import IO, Any
 import msgspec
 
 from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
-from accepted.store.base import Decide, Due, Wakeups
+from accepted.store import idempotency_rows, sqlite_idempotency
+from accepted.store.base import Decide, Due, IdempotencyKey, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.rows import COLUMNS, MUTABLE, column_value, job_from_columns
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
@@ -223,6 +224,45 @@ class SqliteStore(SqliteQueues):
         return await self._writer.run(
             lambda conn: conn.execute(query).fetchone()[0], savepoint=False
         )
+
+    # -- idempotency keys (store/sqlite_idempotency.py) --------------------------------
+
+    async def insert_jobs_once(
+        self, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[Job | None]:
+        def work(conn: sqlite3.Connection) -> list[Job | None]:
+            replays = sqlite_idempotency.claim_keys(conn, jobs, keys, now)
+            new = [_to_row(job) for i, job in enumerate(jobs) if i not in replays]
+            conn.executemany(_INSERT, new)
+            return _replayed(conn, keys, replays, len(jobs))
+
+        return await self._writer.run(work)
+
+    async def purge_idempotency_keys(self, now: float, limit: int) -> int:
+        return await self._writer.run(
+            lambda conn: sqlite_idempotency.purge(conn, now, limit), savepoint=False
+        )
+
+    async def next_idempotency_expiry(self) -> float | None:
+        return await self._writer.run(sqlite_idempotency.next_expiry, savepoint=False)
+
+
+def _replayed(
+    conn: sqlite3.Connection,
+    keys: Sequence[IdempotencyKey | None],
+    replays: dict[int, str],
+    count: int,
+) -> list[Job | None]:
+    """Per job: None if inserted, else the replayed job as it is now."""
+    found = _get_many(conn, list(set(replays.values())))
+    answer: list[Job | None] = [None] * count
+    for i, job_id in replays.items():
+        key = keys[i]
+        assert key is not None
+        if job_id not in found:
+            raise idempotency_rows.gone(key, job_id)
+        answer[i] = found[job_id]
+    return answer
 
 
 _QUEUED = f"status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?) AND {NOT_PAUSED}"
