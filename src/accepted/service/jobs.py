@@ -139,6 +139,7 @@ class JobService:
         if not insert.cancelled() and insert.exception() is None:
             new = [job for job, old in zip(jobs, insert.result(), strict=True) if old is None]
             self._announce_new(new)
+            self._publish_new(new, new)
 
     def _check_callback_urls(self, batch: Sequence[NewJob]) -> None:
         for i, new in enumerate(batch):
