@@ -265,6 +265,7 @@ async def retry_job(ctx: Context, request: Request) -> Response:
 async def healthz(ctx: Context, request: Request) -> Response:
     if not ctx.ready or ctx.stopping:
         raise ShuttingDown("the server is starting or stopping")
+    await ctx.service.check_writes(ctx.clock())  # 503 store_unavailable while writes fail
     return Response.json(200, b'{"status":"ok"}')
 
 

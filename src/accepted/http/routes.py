@@ -413,7 +413,11 @@ META = (
                 "Readiness",
                 responses={
                     200: Answer("The server can take requests.", Health, anchors=("healthz-200",)),
-                    503: Answer("Starting or stopping (shutting_down).", anchors=("healthz-503",)),
+                    503: Answer(
+                        "Starting or stopping (shutting_down), or the database cannot take "
+                        "writes now: a full disk, a read-only database (store_unavailable).",
+                        anchors=("healthz-503", "healthz-503-writes"),
+                    ),
                 },
                 tag="meta",
                 anchor="meta",

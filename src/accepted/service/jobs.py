@@ -21,6 +21,7 @@ from accepted.errors import JobNotFound
 from accepted.service import rules
 from accepted.service.destinations import Destinations
 from accepted.service.events import Subscription
+from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, IdempotencyKey, JobStore
@@ -92,6 +93,13 @@ class JobService:
         # notification then only delays a hand-out, never strands it.
         self.recheck_interval = recheck_interval
         self._background: set[asyncio.Future[Job]] = set()
+        self._health = WriteHealth(store)
+
+    # -- health ----------------------------------------------------------------
+
+    async def check_writes(self, now: float) -> None:
+        """Raise `StoreUnavailable` unless the store took a write within the last second."""
+        await self._health.check(now)
 
     # -- producers -------------------------------------------------------------
 

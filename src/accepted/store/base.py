@@ -109,6 +109,13 @@ class JobStore(Protocol):
     async def close(self) -> None:
         """Finish what was submitted, then release connections. Idempotent."""
 
+    async def check_writes(self) -> None:
+        """Make one tiny write durable; raise `StoreUnavailable` saying why if it fails.
+
+        For health checks: it fails exactly when enqueues would (a full disk,
+        a read-only database), not merely when the database is unreachable.
+        """
+
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
         """Persist new jobs, all or none, durably before returning."""
 

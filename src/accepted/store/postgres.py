@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -106,10 +107,16 @@ class PostgresStore(PostgresQueues):
             )
             async with self._pool.acquire() as conn:
                 await _migrate(conn)
+                await _probe_write(conn)  # a read-only database must not start
             await self._link.start()
         except _DRIVER as exc:
             await self.close()
-            raise StoreUnavailable(f"cannot open the PostgreSQL database: {exc}") from exc
+            raise StoreUnavailable(
+                f"cannot open the PostgreSQL database {_named(self.url)} for writing: {exc}"
+            ) from exc
+
+    async def check_writes(self) -> None:
+        await self._run(_probe_write, transaction=False)
 
     async def close(self) -> None:
         await self._link.stop()
@@ -417,6 +424,21 @@ def _is_uuid(value: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+def _named(url: str) -> str:
+    """host:port/database of a URL, for messages: never its password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+async def _probe_write(conn: Any) -> None:
+    """The smallest durable write: a transaction that takes an id commits a WAL record.
+
+    A read-only server (a standby, `default_transaction_read_only`) refuses it.
+    """
+    async with conn.transaction():
+        await conn.fetchval("SELECT txid_current()")
 
 
 async def _migrate(conn: Any) -> None:

@@ -73,6 +73,7 @@ class SqliteStore(SqliteQueues):
         """Nobody to tell: one node owns the file."""
 
     async def open(self) -> None:
+        self._check_path()
         self._take_file_lock()
         self._writer.start()
         self._reader.start()
@@ -83,6 +84,25 @@ class SqliteStore(SqliteQueues):
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    async def check_writes(self) -> None:
+        await self._writer.run(_probe_write, savepoint=False)
+
+    def _check_path(self) -> None:
+        """Refuse to start on a file we cannot write, naming it and the reason.
+
+        Checked before the lock file, whose own error would name the wrong file.
+        """
+        folder = Path(self.path).parent
+        if not folder.is_dir():
+            raise StoreUnavailable(self._cannot(f"the folder {folder} does not exist"))
+        try:
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644))
+        except OSError as exc:
+            raise StoreUnavailable(self._cannot(exc.strerror or str(exc))) from exc
+
+    def _cannot(self, why: str) -> str:
+        return f"cannot open the SQLite database {self.path} for writing: {why}"
 
     def _take_file_lock(self) -> None:
         """Refuse a second server on the same file: its wake-ups would not reach ours."""
@@ -99,13 +119,18 @@ class SqliteStore(SqliteQueues):
         self._lock_file = handle
 
     def _connect(self) -> sqlite3.Connection:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: each commit fsyncs the WAL, so an acknowledged write survives power loss.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA busy_timeout = 5000")
-        _migrate(conn)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: each commit fsyncs the WAL, so an acknowledged write survives power loss.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            _migrate(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            _probe_write(conn)  # a file that opens but refuses writes must not start
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(self._cannot(str(exc))) from exc
         return conn
 
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
@@ -350,6 +375,12 @@ def _update_sql(changed: tuple[int, ...]) -> str:
 
 def _from_row(row: Sequence[Any]) -> Job:
     return job_from_columns(dict(zip(COLUMNS, row, strict=True)))
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """The smallest durable write: the schema version, rewritten with its own value."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute(f"PRAGMA user_version = {version:d}")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -48,7 +48,10 @@ class SqliteWriter:
         self._thread.start()
         self._ready.wait()
         if self._start_error is not None:
-            raise StoreUnavailable(f"cannot open the database: {self._start_error}")
+            error = self._start_error
+            if isinstance(error, StoreUnavailable):
+                raise error
+            raise StoreUnavailable(f"cannot open the database: {error}")
 
     def stop(self) -> None:
         """Run what is queued, commit it, close the connection. Blocks until done."""
@@ -140,7 +143,7 @@ def _run_one(conn: sqlite3.Connection, work: Work, *, savepoint: bool) -> tuple[
         if isinstance(exc, AcceptedError):
             return False, exc
         if isinstance(exc, sqlite3.Error):
-            log.exception("sqlite call failed")
+            log.error("sqlite call failed: %s", exc)  # the store's state, not a bug: no traceback
             return False, StoreUnavailable(f"the database failed: {exc}")
         log.exception("store call failed")  # a bug in the call: it fails alone
         return False, exc

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from accepted.errors import StoreUnavailable
 from accepted.service.signals import Alarm
 
 log = logging.getLogger("accepted.tasks")
@@ -44,16 +45,27 @@ class Task:
         while True:
             try:
                 next_at = await self.run_once(self.clock())
-                failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
+                self._log_failure(exc, failures, delay)
                 failures += 1
-                log.exception("%s failed; restarting in %.1f s", self.name, delay)
                 await asyncio.sleep(delay)
                 continue
+            if failures:
+                log.warning("%s works again after %d failed runs", self.name, failures)
+                failures = 0
             await self.alarm.sleep_until(next_at, self.clock(), self.max_sleep)
+
+    def _log_failure(self, exc: Exception, failures: int, delay: float) -> None:
+        """A bug: its traceback, each time. The store refusing (full disk, database
+        down): one line when it starts, and one when it ends, not one every 5 s.
+        """
+        if not isinstance(exc, StoreUnavailable):
+            log.exception("%s failed; restarting in %.1f s", self.name, delay)
+        elif failures == 0:
+            log.warning("%s cannot run: %s; retrying quietly until it can", self.name, exc)
 
 
 class TaskGroup:
