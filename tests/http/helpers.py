@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import threading
 import time
 import uuid
@@ -236,6 +237,7 @@ class CallbackReceiver:
     answers: list[int] = field(default_factory=list)
     hold: bool = False
     redirect_to: str | None = None  # the Location sent with a 3xx answer
+    tls: ssl.SSLContext | None = None  # serve https with this server context
     deliveries: list[Delivery] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     holding: threading.Event = field(default_factory=threading.Event)
@@ -246,7 +248,8 @@ class CallbackReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/hook"
 
     def start(self) -> CallbackReceiver:
         receiver = self
@@ -270,6 +273,8 @@ class CallbackReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -8,7 +8,10 @@ spoken to over 127.0.0.1, and every delivery that is made goes to loopback.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -214,3 +217,55 @@ def test_a_redirect_is_not_followed(api: httpx.Client, q: str) -> None:
     finally:
         redirector.stop()
         target.stop()
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for DNS name `name` (openssl), and its key."""
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def _tls_receiver(cert: Path, key: Path, names: list[str | None]) -> CallbackReceiver:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc,return-value]
+    return CallbackReceiver(tls=context).start()
+
+
+@pytest.mark.documents("callback-refused")
+def test_https_to_a_name_is_pinned_with_the_name_for_sni_and_the_certificate(
+    guarded: Guarded, tmp_path: Path
+) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate to test TLS with")
+    good_cert, good_key = _certificate(tmp_path, "localhost")
+    wrong_cert, wrong_key = _certificate(tmp_path, "other.example")
+    bundle = tmp_path / "trusted.pem"  # the server trusts both; only one names localhost
+    bundle.write_bytes(good_cert.read_bytes() + wrong_cert.read_bytes())
+    names: list[str | None] = []
+    good = _tls_receiver(good_cert, good_key, names)
+    wrong = _tls_receiver(wrong_cert, wrong_key, [])
+    server = guarded(ACCEPTED_CALLBACK_ALLOW="127.0.0.1/32", ACCEPTED_CALLBACK_RETRIES="1",
+                     SSL_CERT_FILE=str(bundle))  # fmt: skip
+    try:
+        good_port = good.url.split(":")[2].split("/")[0]
+        wrong_port = wrong.url.split(":")[2].split("/")[0]
+        with httpx.Client(base_url=server.url) as client:
+            delivered = _finish(client, f"https://localhost:{good_port}/hook")
+            mismatch = _finish(client, f"https://localhost:{wrong_port}/hook")
+            assert _settled(client, delivered["id"])["state"] == "delivered"
+            failed = _settled(client, mismatch["id"])
+        (delivery,) = good.wait_for(1)
+        assert delivery.headers["host"] == f"localhost:{good_port}"
+        assert "localhost" in names  # the TLS server name is the URL's host, not the address
+        assert (failed["state"], failed["last_error"]) == ("gave_up", "connection failed")
+        assert wrong.deliveries == []
+    finally:
+        good.stop()
+        wrong.stop()
