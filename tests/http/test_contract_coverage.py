@@ -28,7 +28,7 @@ SECTIONS = {
     # queues
     "queues",
     # events
-    "events",
+    "events", "metrics",
 }
 
 

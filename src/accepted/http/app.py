@@ -18,6 +18,7 @@ from accepted.http.observe import ROUTE_KEY, Observed
 from accepted.http.request import Request, Response
 from accepted.http.routes import ROUTES, Router
 from accepted.logs import safe_target
+from accepted.metrics import Metrics
 from accepted.service.crossnode import CrossNodeWakeups
 from accepted.service.destinations import Destinations
 from accepted.service.idempotency import Idempotency
@@ -58,6 +59,7 @@ class App:
         # their own, so a lost cross-node notice only delays, never strands.
         recheck = settings.shared_recheck if store.shared else None
         destinations = Destinations.for_server(settings.host, settings.callback_allow)
+        self.metrics = Metrics()  # this process's counters and histograms (GET /metrics)
         self.service = JobService(
             store,
             self.signals,
@@ -69,6 +71,7 @@ class App:
             ),
             result_ttl=settings.default_result_ttl,
             destinations=destinations,
+            metrics=self.metrics,
         )
         self.queues = QueueService(store, self.signals)
         store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
@@ -80,7 +83,7 @@ class App:
         )
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.
-        self.http = Observed(self.handle)
+        self.http = Observed(self.handle, sinks=(self.metrics.request,))
         maintenance = Maintenance(self.service, callback_retries=settings.callback_retries)
         max_sleep = settings.shared_recheck if store.shared else LONGEST_SLEEP
         self.callbacks = CallbackSender(

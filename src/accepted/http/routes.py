@@ -49,7 +49,7 @@ from typing import Annotated
 
 import msgspec
 
-from accepted.http import dashboard, events, handlers, meta, queues
+from accepted.http import dashboard, events, handlers, meta, metrics, queues
 from accepted.http import params as p
 from accepted.http.answers import BAD_REQUEST, JOB_NOT_FOUND, TOO_LARGE, UNAVAILABLE
 from accepted.http.handlers import MAX_BATCH
@@ -404,6 +404,29 @@ QUEUES = (
     ),
 )
 
+METRICS = Route(
+    "/metrics",
+    {
+        "GET": Op(
+            metrics.metrics,
+            "Metrics in the Prometheus text format",
+            description="Counters and histograms of this node; gauges of jobs read from the "
+            "store, the same on every node.",
+            responses={
+                200: Answer(
+                    "The Prometheus text exposition (version 0.0.4).",
+                    str,
+                    media_type="text/plain",
+                    anchors=("metrics-200", "metrics-set"),
+                ),
+                503: UNAVAILABLE,
+            },
+            tag="meta",
+            anchor="metrics",
+        )
+    },
+)
+
 META = (
     Route(
         "/healthz",
@@ -523,6 +546,7 @@ ROUTES: tuple[Route, ...] = (
     *(JOBS, JOB, JOB_CANCEL, JOB_RETRY, WANT_JOB),
     *EVENTS,
     *QUEUES,
+    METRICS,
     *META,
     *DASHBOARD,
 )

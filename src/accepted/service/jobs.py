@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from accepted.errors import JobNotFound
+from accepted.metrics import Metrics
 from accepted.service import rules
 from accepted.service.destinations import Destinations
 from accepted.service.events import Subscription
@@ -79,8 +80,11 @@ class JobService:
         retry_policy: RetryPolicy | None = None,
         result_ttl: float | None = None,
         destinations: Destinations | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        # This node's counters and histograms, counted at the same points as the events.
+        self.metrics = metrics or Metrics()
         # Where callbacks may go; IP-literal callback URLs are checked at enqueue.
         self.destinations = destinations or Destinations()
         self.signals = signals
@@ -204,9 +208,12 @@ class JobService:
     def _publish_new(self, built: list[Job], jobs: list[Job]) -> None:
         """Creation events; a job handed out as it was inserted was `queued` first."""
         publish = self.signals.events.publish
+        enqueued, wait = self.metrics.enqueued.inc, self.metrics.wait.observe
         for first, now_is in zip(built, jobs, strict=True):
+            enqueued(first.queue)
             publish(first)
             if now_is is not first:
+                wait(max(0.0, now_is.updated_at - now_is.due_at), now_is.queue)
                 publish(now_is)
 
     def _build(self, new: NewJob, now: float) -> Job:
@@ -349,7 +356,9 @@ class JobService:
             raise
         if jobs:
             self.signals.deadline(Due.LEASE, expires)
+            wait = self.metrics.wait.observe
             for job in jobs:
+                wait(max(0.0, now - job.due_at), job.queue)
                 self.signals.events.publish(job)
         return jobs
 
@@ -417,6 +426,7 @@ class JobService:
         if not job.is_final:
             job = msgspec.structs.replace(job, status=JobStatus.CANCELLED, updated_at=now)
             self.signals.events.publish(job)
+            self._count_final(job)
         self.signals.results.job_final(job)
         return job
 
@@ -429,10 +439,17 @@ class JobService:
     async def retry_job(self, job_id: str, now: float) -> Job:
         """POST /jobs/{id}/retry: a failed or cancelled job is queued again at once."""
         job = await self.store.update_job(job_id, lambda current: rules.retry(current, now))
+        self.metrics.retried.inc(job.queue)
         self.after_change(job)
         return job
 
     # -- shared by the service and the background tasks ------------------------
+
+    def _count_final(self, job: Job) -> None:
+        self.metrics.finished.inc(job.queue, job.status)
+        if job.started_at is not None:
+            ended = job.finished_at if job.finished_at is not None else job.updated_at
+            self.metrics.run.observe(max(0.0, ended - job.started_at), job.queue)
 
     def after_change(self, job: Job) -> None:
         """Wake whoever a job's new state concerns, and publish it as an event.
@@ -442,6 +459,10 @@ class JobService:
         """
         if job.status is not JobStatus.RUNNING:
             self.signals.events.publish(job)
+            if job.is_final:
+                self._count_final(job)
+            elif job.status is JobStatus.DELAYED:  # only a retry's backoff delays a job again
+                self.metrics.retried.inc(job.queue)
         if job.status is JobStatus.QUEUED:
             self.signals.takers.job_available(job.queue)
             self.signals.deadline(Due.DEADLINE, job.deadline_at)  # a retry counts it afresh

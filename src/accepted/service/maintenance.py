@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import random
 
+from accepted.metrics import Counter
 from accepted.service import rules
 from accepted.service.jobs import JobService
 from accepted.store.base import Decide, Due
-from accepted.types import Job
+from accepted.types import CallbackState, Job
 
 SWEEP_BATCH = 500
 _rng = random.Random()
+# A delivery attempt's outcome, by the callback state it left (pending: another try).
+_OUTCOMES: dict[CallbackState | None, str] = {
+    CallbackState.DELIVERED: "delivered",
+    CallbackState.GAVE_UP: "given_up",
+}
 
 
 class Maintenance:
@@ -27,9 +33,13 @@ class Maintenance:
         self.callback_retries = callback_retries
         self.batch = batch
 
-    async def _sweep(self, due: Due, now: float, decide: Decide) -> float | None:
+    async def _sweep(
+        self, due: Due, now: float, decide: Decide, counter: Counter | None = None
+    ) -> float | None:
         changed = await self.store.sweep(due, now, decide, self.batch)
         for job in changed:
+            if counter is not None:
+                counter.inc(job.queue)
             self.jobs.after_change(job)
         if len(changed) >= self.batch:
             return now  # more may be due: go again at once
@@ -39,7 +49,8 @@ class Maintenance:
         return await self._sweep(Due.DELAYED, now, lambda job: rules.promote(job, now))
 
     async def expire_leases(self, now: float) -> float | None:
-        return await self._sweep(Due.LEASE, now, lambda job: rules.expire_lease(job, now))
+        expired = self.jobs.metrics.leases_expired
+        return await self._sweep(Due.LEASE, now, lambda job: rules.expire_lease(job, now), expired)
 
     async def time_out_jobs(self, now: float) -> float | None:
         return await self._sweep(Due.DEADLINE, now, lambda job: rules.time_out(job, now))
@@ -67,6 +78,7 @@ class Maintenance:
         else:
             decide = lambda job: rules.callback_failed(job, now, error, retries, _rng)  # noqa: E731
         job = await self.store.update_job(job_id, decide)
+        self.jobs.metrics.callback(_OUTCOMES.get(job.callback_state, "retried"))
         self.jobs.signals.deadline(Due.CALLBACK, job.callback_next_at)
         self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
         return job
@@ -74,5 +86,6 @@ class Maintenance:
     async def callback_refused(self, job_id: str, reason: str) -> Job:
         """The destination rule refused the delivery: recorded, and never retried."""
         job = await self.store.update_job(job_id, lambda job: rules.callback_refused(job, reason))
+        self.jobs.metrics.callback("refused")
         self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
         return job
