@@ -130,13 +130,14 @@ function liveIndicator() {
   const button = h("button", {
     type: "button",
     class: "live",
-    title: "Live updates: click to pause or resume",
     onclick: () => (ctx.live.paused ? ctx.live.start() : ctx.live.pause()),
   });
   const label = { live: "live", polling: "polling", paused: "paused", connecting: "connecting" };
   ctx.live.onState((state) => {
     button.dataset.state = state;
+    button.dataset.events = ctx.live.received;
     button.textContent = label[state];
+    button.title = `Live updates, ${ctx.live.received} events since the page opened: click to pause or resume`;
   });
   return button;
 }

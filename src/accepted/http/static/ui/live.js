@@ -19,6 +19,7 @@ export class Live {
     this.retry = RETRY_FIRST;
     this.timer = null;
     this.paused = false;
+    this.received = 0; // events read from the stream since the page opened
   }
 
   // listener(event, job) on every event; listener(null, null) on each poll tick.
@@ -140,6 +141,8 @@ export class Live {
       else if (field === "data") data.push(value);
     }
     if (!data.length) return;
+    this.received += 1;
+    for (const listener of this.stateListeners) listener(this.state);
     try {
       this.emit(event, JSON.parse(data.join("\n")));
     } catch {
