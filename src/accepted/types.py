@@ -38,6 +38,22 @@ class CallbackState(StrEnum):
     REFUSED = "refused"  # the destination rule forbids its address; never retried
 
 
+class AttemptOutcome(StrEnum):
+    """How one hand-out of a job ended (GET /jobs/{id}/attempts)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    RETRIED = "retried"  # reported failed, with a retry left: the job waits out a backoff
+    LEASE_EXPIRED = "lease_expired"
+    GIVEN_BACK = "given_back"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+# Outcomes whose attempt keeps what the worker reported with it.
+REPORTED_OUTCOMES = frozenset({AttemptOutcome.DONE, AttemptOutcome.FAILED, AttemptOutcome.RETRIED})
+
+
 # JSON text of `null`: a job's result before a worker reports one.
 JSON_NULL = msgspec.Raw(b"null")
 JSON_EMPTY_OBJECT = msgspec.Raw(b"{}")
@@ -84,7 +100,21 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     retries_left: int = 0
     # When the current (or, once it ended, the last) hand-out began.
     started_at: float | None = None
+    # Transient, never stored: set by the rule that ends a hand-out, to how it
+    # ended, so the store writes that attempt's history row in the same
+    # transaction. Rows read back always have None.
+    ended: AttemptOutcome | None = None
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class Attempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One hand-out of a job: when it began and ended, how, and what was reported."""
+
+    attempt: int
+    started_at: float
+    ended_at: float | None = None
+    outcome: AttemptOutcome | None = None
+    result: msgspec.Raw = JSON_NULL

@@ -22,7 +22,7 @@ SECTIONS = {
     "dashboard",
     # retries
     "cancel-job", "retry-job",
-    "retries",
+    "retries", "get-attempts",
     # events
     "log",
     # queues

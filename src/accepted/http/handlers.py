@@ -257,6 +257,11 @@ async def cancel_job(ctx: Context, request: Request) -> Response:
     return Response.json(200, render.job_json(job))
 
 
+async def get_attempts(ctx: Context, request: Request) -> Response:
+    attempts = await ctx.service.attempts(_job_id(request))
+    return Response.json(200, render.attempts_json(attempts))
+
+
 async def retry_job(ctx: Context, request: Request) -> Response:
     job = await ctx.service.retry_job(_job_id(request), ctx.clock())
     return Response.json(200, render.job_json(job))

@@ -11,7 +11,7 @@ import msgspec
 
 from accepted.errors import AcceptedError
 from accepted.queries import Queue
-from accepted.types import CallbackState, Job, JobStatus
+from accepted.types import Attempt, AttemptOutcome, CallbackState, Job, JobStatus
 
 
 class Health(msgspec.Struct):
@@ -121,6 +121,32 @@ def job_json(job: Job, *, with_lease: bool = False) -> bytes:
 
 def jobs_json(jobs: list[Job], *, with_lease: bool = False) -> bytes:
     return _encoder.encode([job_view(job, with_lease=with_lease) for job in jobs])
+
+
+class AttemptView(msgspec.Struct):
+    attempt: int
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: AttemptOutcome | None
+    result: msgspec.Raw
+
+
+class AttemptsView(msgspec.Struct):
+    attempts: list[AttemptView]
+
+
+def attempts_json(attempts: list[Attempt]) -> bytes:
+    views = [
+        AttemptView(
+            attempt=a.attempt,
+            started_at=_at(a.started_at),
+            ended_at=_time(a.ended_at),
+            outcome=a.outcome,
+            result=a.result,
+        )
+        for a in attempts
+    ]
+    return _encoder.encode(AttemptsView(views))
 
 
 class Outcome(msgspec.Struct, omit_defaults=True):

@@ -54,7 +54,7 @@ from accepted.http import params as p
 from accepted.http.answers import BAD_REQUEST, JOB_NOT_FOUND, TOO_LARGE, UNAVAILABLE
 from accepted.http.handlers import MAX_BATCH
 from accepted.http.parse import BatchItem, BatchReportItem, EnqueueBody, ReportBody, WantJobBody
-from accepted.http.render import Health, JobView, Outcome, QueueList, QueueView
+from accepted.http.render import AttemptsView, Health, JobView, Outcome, QueueList, QueueView
 from accepted.http.route import Answer, Handler, Op, Route
 from accepted.http.router import Router
 
@@ -205,6 +205,32 @@ JOB_CANCEL = Route(
                 503: UNAVAILABLE,
             },
             anchor="cancel-job",
+        ),
+    },
+    params=(p.JOB_ID,),
+)
+
+JOB_ATTEMPTS = Route(
+    "/jobs/{id}/attempts",
+    {
+        "GET": Op(
+            handlers.get_attempts,
+            "A job's hand-outs, oldest first",
+            description="One entry per hand-out; the running one last, with ended_at and "
+            "outcome null.",
+            responses={
+                200: Answer(
+                    "The job's attempts, oldest first ([] before its first hand-out).",
+                    AttemptsView,
+                    anchors=("attempts-200",),
+                ),
+                404: Answer(
+                    "No such job (job_not_found); deleting a job deletes its history.",
+                    anchors=("attempts-404",),
+                ),
+                503: UNAVAILABLE,
+            },
+            anchor="get-attempts",
         ),
     },
     params=(p.JOB_ID,),
@@ -543,7 +569,7 @@ DASHBOARD = (
 )
 
 ROUTES: tuple[Route, ...] = (
-    *(JOBS, JOB, JOB_CANCEL, JOB_RETRY, WANT_JOB),
+    *(JOBS, JOB, JOB_CANCEL, JOB_ATTEMPTS, JOB_RETRY, WANT_JOB),
     *EVENTS,
     *QUEUES,
     METRICS,

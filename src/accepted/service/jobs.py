@@ -26,7 +26,14 @@ from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, IdempotencyKey, JobStore
-from accepted.types import JSON_EMPTY_OBJECT, JSON_NULL, CallbackState, Job, JobStatus
+from accepted.types import (
+    JSON_EMPTY_OBJECT,
+    JSON_NULL,
+    Attempt,
+    CallbackState,
+    Job,
+    JobStatus,
+)
 
 log = logging.getLogger("accepted.service")
 
@@ -435,6 +442,11 @@ class JobService:
         job = await self.store.update_job(job_id, lambda current: rules.cancel(current, now))
         self.after_change(job)
         return job
+
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        """GET /jobs/{id}/attempts: one per hand-out, oldest first, the running one last."""
+        job, ended = await self.store.get_attempts(job_id)
+        return rules.attempt_history(job, ended)
 
     async def retry_job(self, job_id: str, now: float) -> Job:
         """POST /jobs/{id}/retry: a failed or cancelled job is queued again at once."""

@@ -12,7 +12,7 @@ import random
 import msgspec
 
 from accepted.errors import Conflict, JobTimedOut, LeaseMismatch
-from accepted.types import JSON_NULL, CallbackState, Job, JobStatus
+from accepted.types import JSON_NULL, Attempt, AttemptOutcome, CallbackState, Job, JobStatus
 
 replace = msgspec.structs.replace
 
@@ -23,10 +23,21 @@ CALLBACK_BACKOFF_CAP = 600.0
 RETRY_BACKOFF_CAP = 3600.0
 
 
-def finish(job: Job, status: JobStatus, result: msgspec.Raw, now: float, error: str | None) -> Job:
-    """Make a job final: keep its result, schedule its removal and its callback."""
+def finish(
+    job: Job,
+    status: JobStatus,
+    result: msgspec.Raw,
+    now: float,
+    error: str | None,
+    ended: AttemptOutcome | None = None,
+) -> Job:
+    """Make a job final: keep its result, schedule its removal and its callback.
+
+    `ended` is how the hand-out it ends ended, when it ends one.
+    """
     return replace(
         job,
+        ended=ended,
         status=status,
         result=result,
         error=error,
@@ -71,13 +82,13 @@ def complete(
     """
     check_reportable(job, lease, now)
     if status is not JobStatus.FAILED or not retry or job.retries_left <= 0:
-        return finish(job, status, result, now, error=None)
+        return finish(job, status, result, now, error=None, ended=AttemptOutcome(status))
     if job.attempts >= job.max_attempts:
         error = (
             f"failed on its last allowed attempt ({job.attempts} of {job.max_attempts}), "
             f"{job.retries_left} of {job.retries} retries unused"
         )
-        return finish(job, status, result, now, error=error)
+        return finish(job, status, result, now, error=error, ended=AttemptOutcome.FAILED)
     return retry_later(job, result, now, backoff(job, backoff_cap, jitter))
 
 
@@ -100,6 +111,7 @@ def retry_later(job: Job, result: msgspec.Raw, now: float, delay: float) -> Job:
     return replace(
         job,
         status=JobStatus.DELAYED,
+        ended=AttemptOutcome.RETRIED,
         result=result,
         retries_left=job.retries_left - 1,
         due_at=now + delay,
@@ -129,10 +141,10 @@ def current_lease_length(job: Job) -> float:
 def give_back(job: Job, lease: str | None, now: float) -> Job:
     """PUT queued: back to the queue at once, unless that was its last allowed attempt."""
     check_reportable(job, lease, now)
-    return requeue(job, now, why="given back")
+    return requeue(job, now, why="given back", ended=AttemptOutcome.GIVEN_BACK)
 
 
-def requeue(job: Job, now: float, why: str) -> Job:
+def requeue(job: Job, now: float, why: str, ended: AttemptOutcome) -> Job:
     """A hand-out ended without a result: queue it again, or fail it if out of attempts.
 
     It keeps its due time, so abandoned work is retried before newer work of
@@ -145,8 +157,16 @@ def requeue(job: Job, now: float, why: str) -> Job:
             job.result,
             now,
             error=f"{why} on its last allowed attempt ({job.attempts} of {job.max_attempts})",
+            ended=ended,
         )
-    return replace(job, status=JobStatus.QUEUED, lease=None, lease_expires_at=None, updated_at=now)
+    return replace(
+        job,
+        status=JobStatus.QUEUED,
+        lease=None,
+        lease_expires_at=None,
+        updated_at=now,
+        ended=ended,
+    )
 
 
 def hand_out(job: Job, lease: str, lease_expires_at: float, now: float) -> Job:
@@ -158,6 +178,7 @@ def hand_out(job: Job, lease: str, lease_expires_at: float, now: float) -> Job:
         lease=lease,
         lease_expires_at=lease_expires_at,
         updated_at=now,
+        started_at=now,
     )
 
 
@@ -181,7 +202,7 @@ def expire_lease(job: Job, now: float) -> Job | None:
         return None
     if job.lease_expires_at > now:
         return None
-    return requeue(job, now, why="lease expired")
+    return requeue(job, now, why="lease expired", ended=AttemptOutcome.LEASE_EXPIRED)
 
 
 def promote(job: Job, now: float) -> Job | None:
@@ -201,6 +222,7 @@ def time_out(job: Job, now: float) -> Job | None:
         job.result,
         now,
         error=f"job timeout: not finished within {job.timeout:g} s of its due time",
+        ended=AttemptOutcome.TIMED_OUT if job.status is JobStatus.RUNNING else None,
     )
 
 
@@ -216,6 +238,7 @@ def cancel(job: Job, now: float) -> Job:
     return replace(
         job,
         status=JobStatus.CANCELLED,
+        ended=AttemptOutcome.CANCELLED if job.status is JobStatus.RUNNING else None,
         updated_at=now,
         finished_at=now,
         lease=None,
@@ -255,6 +278,18 @@ def retry(job: Job, now: float) -> Job:
         callback_next_at=None,
         callback_last_error=None,
     )
+
+
+def attempt_history(job: Job, ended: list[Attempt]) -> list[Attempt]:
+    """GET /jobs/{id}/attempts: the ended hand-outs, then the running one, if any.
+
+    The running one is the job row itself (its started_at), so the claim never
+    writes a history row: only the change that ends a hand-out does.
+    """
+    if job.status is not JobStatus.RUNNING or job.started_at is None:
+        return ended
+    number = ended[-1].attempt + 1 if ended else 1
+    return [*ended, Attempt(attempt=number, started_at=job.started_at)]
 
 
 def hold_callback(job: Job, now: float, hold: float) -> Job | None:

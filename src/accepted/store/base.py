@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from accepted.queries import QueueState
-from accepted.types import Job
+from accepted.types import Attempt, Job
 
 Decide = Callable[[Job], Job | None]
 """Given a job's current row, return its new row, or None to leave it alone.
@@ -156,7 +156,10 @@ class JobStore(Protocol):
         ...
 
     async def delete_job(self, job_id: str) -> Job:
-        """Remove the job; return the row as it was. Raises `JobNotFound`."""
+        """Remove the job (and its attempt history); return the row as it was.
+
+        Raises `JobNotFound`.
+        """
         ...
 
     async def sweep(self, due: Due, now: float, decide: Decide, limit: int) -> list[Job]:
@@ -235,4 +238,20 @@ class JobStore(Protocol):
 
     async def next_idempotency_expiry(self) -> float | None:
         """The earliest expires_at of any stored key, or None."""
+        ...
+
+    # -- the attempt history ---------------------------------------------------------
+    #
+    # Whenever a write replaces a `running` row whose new version carries
+    # `ended` (set by the rule that ended the hand-out) and no longer holds
+    # its lease, the store adds that hand-out's row to the history in the same
+    # transaction, numbered after the job's last one (`rows.ended_attempt`).
+    # The claim writes no history: the running hand-out is the row itself.
+    # Jobs returned by the write methods never carry `ended`.
+
+    async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:
+        """The job and its ended hand-outs, oldest first, read at one instant.
+
+        Raises `JobNotFound`.
+        """
         ...

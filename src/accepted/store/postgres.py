@@ -38,7 +38,7 @@ from accepted.store.base import Decide, Due, IdempotencyKey, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_queues import PostgresQueues
-from accepted.types import Job
+from accepted.types import Attempt, Job
 
 log = logging.getLogger("accepted.store.postgres")
 
@@ -255,7 +255,15 @@ class PostgresStore(PostgresQueues):
                 if new is None:
                     return job
                 args = [*sql.column_values(new, ("id", *rows.MUTABLE)), record["version"]]
-                if await conn.execute(sql.UPDATE_IF_VERSION, *args) == "UPDATE 1":
+                attempt = rows.ended_attempt(job, new)
+                if attempt is None:
+                    written = await conn.execute(sql.UPDATE_IF_VERSION, *args) == "UPDATE 1"
+                else:
+                    args += sql.attempt_values(attempt)
+                    ending = sql.UPDATE_IF_VERSION_ENDING
+                    written = await conn.execute(ending, *args) == "INSERT 0 1"
+                if written:
+                    new = rows.stored(new)
                     changes.append((job, new))
                     return new
             return None
@@ -267,7 +275,7 @@ class PostgresStore(PostgresQueues):
                 return job
             changes.append((job, new))
             await _write(conn, changes)
-            return new
+            return changes[0][1]
 
         if not _is_uuid(job_id):
             raise JobNotFound(f"no job {job_id}")
@@ -288,11 +296,23 @@ class PostgresStore(PostgresQueues):
             results = [_apply(current, job_id, decide) for job_id, decide in changes]
             written[:] = [(before[i], job) for i, job in current.items() if job is not before[i]]
             await _write(conn, written)
-            return results
+            return [_stored(result) for result in results]
 
         results = await self._run(work)
         self._announce(written)
         return results
+
+    async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:
+        async def work(conn: Any) -> tuple[Job, list[Attempt]]:
+            records = await conn.fetch(sql.SELECT_ATTEMPTS, job_id)
+            if not records:
+                raise JobNotFound(f"no job {job_id}")
+            ended = [sql.attempt_from_record(r) for r in records if r["a_attempt"] is not None]
+            return sql.from_record(records[0]), ended
+
+        if not _is_uuid(job_id):
+            raise JobNotFound(f"no job {job_id}")
+        return await self._run(work, transaction=False)
 
     async def delete_job(self, job_id: str) -> Job:
         async def work(conn: Any) -> Job:
@@ -373,8 +393,18 @@ class PostgresStore(PostgresQueues):
             self._link.announce(sql.newly_takeable(changes), sql.newly_settled(changes))
 
 
-async def _write(conn: Any, changes: Sequence[tuple[Job, Job]]) -> None:
-    """Write the new rows of (old, new) pairs, in the caller's transaction."""
+async def _write(conn: Any, changes: list[tuple[Job, Job]]) -> None:
+    """Write the new rows of (old, new) pairs, in the caller's transaction, and the
+    history rows of the hand-outs they end; `changes` then holds the jobs as stored."""
+    await _write_rows(conn, changes)
+    ended = [(new.id, a) for old, new in changes if (a := rows.ended_attempt(old, new))]
+    if ended:
+        columns = list(zip(*(sql.attempt_values(a) for _, a in ended), strict=True))
+        await conn.execute(sql.INSERT_ATTEMPTS, [i for i, _ in ended], *map(list, columns))
+    changes[:] = [(old, rows.stored(new)) for old, new in changes]
+
+
+async def _write_rows(conn: Any, changes: Sequence[tuple[Job, Job]]) -> None:
     if len(changes) == 1:
         await conn.execute(sql.UPDATE_ONE, *sql.column_values(changes[0][1], ("id", *rows.MUTABLE)))
     elif changes:
@@ -473,3 +503,7 @@ async def _replayed(
             raise idempotency_rows.gone(key, job_id)
         answer[i] = found[job_id]
     return answer
+
+
+def _stored(result: Job | Exception) -> Job | Exception:
+    return rows.stored(result) if isinstance(result, Job) else result

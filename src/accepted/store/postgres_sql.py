@@ -6,10 +6,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from accepted.store.base import Due
-from accepted.store.rows import COLUMNS, MUTABLE, column_value, job_from_columns
-from accepted.types import Job, JobStatus
+from accepted.store.rows import (
+    ATTEMPT_COLUMNS,
+    COLUMNS,
+    MUTABLE,
+    attempt_from_columns,
+    column_value,
+    job_from_columns,
+)
+from accepted.types import Attempt, Job, JobStatus
 
 TABLE = "accepted_jobs"
+ATTEMPTS = "accepted_job_attempts"
 CHANNEL = "accepted_jobs"
 
 # Each Job field, its column type. Checked against Job below, so a new field
@@ -91,6 +99,45 @@ LOCK_MANY = f"SELECT {_LIST} FROM {TABLE} WHERE id = ANY($1::uuid[]) ORDER BY id
 
 DELETE = f"DELETE FROM {TABLE} WHERE id = $1 RETURNING {_LIST}"
 
+# -- the attempt history ------------------------------------------------------------
+
+# Ended hand-outs' rows ($1 job ids, $2.. one array per column), each numbered
+# after its job's last row. A job ends at most one hand-out per transaction.
+INSERT_ATTEMPTS = (
+    f"INSERT INTO {ATTEMPTS} (job_id, attempt, started_at, ended_at, outcome, result) "
+    f"SELECT a.job_id, coalesce((SELECT max(h.attempt) FROM {ATTEMPTS} AS h "
+    "WHERE h.job_id = a.job_id), 0) + 1, a.started_at, a.ended_at, a.outcome, a.result "
+    "FROM unnest($1::uuid[], $2::float8[], $3::float8[], $4::text[], $5::bytea[]) "
+    "AS a(job_id, started_at, ended_at, outcome, result)"
+)
+# UPDATE_IF_VERSION and the history row of the hand-out it ends, in one
+# statement (so atomic without a transaction): the row is written only if the
+# update was. Its last five parameters are the attempt's.
+_N = len(MUTABLE) + 3
+UPDATE_IF_VERSION_ENDING = (
+    f"WITH u AS ({UPDATE_ONE} AND xmin = ${len(MUTABLE) + 2}::xid RETURNING id) "
+    f"INSERT INTO {ATTEMPTS} (job_id, attempt, started_at, ended_at, outcome, result) "
+    f"SELECT u.id, coalesce((SELECT max(h.attempt) FROM {ATTEMPTS} AS h "
+    f"WHERE h.job_id = u.id), 0) + 1, ${_N}::float8, ${_N + 1}::float8, ${_N + 2}::text, "
+    f"${_N + 3}::bytea FROM u"
+)
+# The job and its ended hand-outs in one statement (one snapshot).
+SELECT_ATTEMPTS = (
+    f"SELECT {', '.join('a.' + c + ' AS a_' + c for c in ATTEMPT_COLUMNS)}, "
+    f"{', '.join('j.' + c for c in COLUMNS)} "
+    f"FROM {TABLE} AS j LEFT JOIN {ATTEMPTS} AS a ON a.job_id = j.id "
+    "WHERE j.id = $1 ORDER BY a.attempt"
+)
+
+
+def attempt_from_record(record: Any) -> Attempt:
+    return attempt_from_columns({c: record["a_" + c] for c in ATTEMPT_COLUMNS})
+
+
+def attempt_values(attempt: Attempt) -> list[Any]:
+    return [attempt.started_at, attempt.ended_at, str(attempt.outcome), bytes(attempt.result)]
+
+
 # Sends each payload of the text[] parameter on the channel.
 NOTIFY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"
 
@@ -115,7 +162,8 @@ def claim_query(queues: Sequence[str] | None) -> str:
         "numbered AS (SELECT seq, row_number() OVER (ORDER BY priority, due_at, seq) AS n "
         "FROM picked) "
         f"UPDATE {TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
-        "lease = ($3::text[])[numbered.n], lease_expires_at = $4, updated_at = $1 "
+        "lease = ($3::text[])[numbered.n], lease_expires_at = $4, updated_at = $1, "
+        "started_at = $1 "
         f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, {_J_LIST}"
     )
 

@@ -6,9 +6,21 @@ from typing import Any
 
 import msgspec
 
-from accepted.types import CallbackState, Job, JobStatus
+from accepted.types import (
+    JSON_NULL,
+    REPORTED_OUTCOMES,
+    Attempt,
+    AttemptOutcome,
+    CallbackState,
+    Job,
+    JobStatus,
+)
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(Job))
+# Job fields that are not columns: they describe a change, not the job.
+TRANSIENT = frozenset({"ended"})
+COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in msgspec.structs.fields(Job) if f.name not in TRANSIENT
+)
 # What an update may change; the rest is fixed when the job is created.
 MUTABLE: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ("id", "queue", "created_at"))
 
@@ -28,3 +40,34 @@ def job_from_columns(values: dict[str, Any]) -> Job:
     if values["callback_state"] is not None:
         values["callback_state"] = CallbackState(values["callback_state"])
     return Job(**values)
+
+
+def ended_attempt(old: Job, new: Job) -> Attempt | None:
+    """The history row of the hand-out that the change old -> new ended, if it ended one.
+
+    Its number is left 0: the store numbers it after the job's last row, in SQL.
+    """
+    if new.ended is None or old.status is not JobStatus.RUNNING or new.lease == old.lease:
+        return None
+    started = old.started_at if old.started_at is not None else old.updated_at
+    return Attempt(
+        attempt=0,
+        started_at=started,
+        ended_at=new.updated_at,
+        outcome=new.ended,
+        result=new.result if new.ended in REPORTED_OUTCOMES else JSON_NULL,
+    )
+
+
+def stored(job: Job) -> Job:
+    """The job as it reads back from the store (without its transient change marks)."""
+    return job if job.ended is None else msgspec.structs.replace(job, ended=None)
+
+
+def attempt_from_columns(values: dict[str, Any]) -> Attempt:
+    values["outcome"] = AttemptOutcome(values["outcome"])
+    values["result"] = msgspec.Raw(values["result"])
+    return Attempt(**values)
+
+
+ATTEMPT_COLUMNS = ("attempt", "started_at", "ended_at", "outcome", "result")

@@ -22,15 +22,37 @@ from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
 from accepted.store import idempotency_rows, sqlite_idempotency
 from accepted.store.base import Decide, Due, IdempotencyKey, Wakeups
 from accepted.store.migrations import load_migrations
-from accepted.store.rows import COLUMNS, MUTABLE, column_value, job_from_columns
+from accepted.store.rows import (
+    ATTEMPT_COLUMNS,
+    COLUMNS,
+    MUTABLE,
+    attempt_from_columns,
+    column_value,
+    ended_attempt,
+    job_from_columns,
+    stored,
+)
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
-from accepted.types import Job
+from accepted.types import Attempt, Job
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
+# An ended hand-out's history row, numbered after the job's last one.
+_INSERT_ATTEMPT = (
+    "INSERT INTO job_attempts (job_id, attempt, started_at, ended_at, outcome, result) "
+    "VALUES (?1, (SELECT coalesce(max(attempt), 0) + 1 FROM job_attempts WHERE job_id = ?1), "
+    "?2, ?3, ?4, ?5)"
+)
+# The job and its ended hand-outs in one statement (one snapshot).
+_SELECT_ATTEMPTS = (
+    f"SELECT {', '.join('a.' + c for c in ATTEMPT_COLUMNS)}, "
+    f"{', '.join('j.' + c for c in COLUMNS)} "
+    "FROM jobs AS j LEFT JOIN job_attempts AS a ON a.job_id = j.id "
+    "WHERE j.id = ? ORDER BY a.attempt"
+)
 
 # Which rows each sweep looks at, and the column holding their time.
 _DUE_WHERE: dict[Due, tuple[str, str]] = {
@@ -125,6 +147,8 @@ class SqliteStore(SqliteQueues):
             # FULL: each commit fsyncs the WAL, so an acknowledged write survives power loss.
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA busy_timeout = 5000")
+            # Deleting or purging a job deletes its attempt history (ON DELETE CASCADE).
+            conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn)
             conn.execute("BEGIN IMMEDIATE")
             _probe_write(conn)  # a file that opens but refuses writes must not start
@@ -164,13 +188,15 @@ class SqliteStore(SqliteQueues):
             "FROM candidates ORDER BY priority, due_at, seq LIMIT ?) "
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
             "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
-            "updated_at = ? FROM picked WHERE jobs.seq = picked.seq "
+            "updated_at = ?, started_at = ? FROM picked WHERE jobs.seq = picked.seq "
             f"RETURNING priority, due_at, seq, {_COLUMN_LIST}"
         )
         tokens = msgspec.json.encode(list(leases[:limit])).decode()
 
         def work(conn: sqlite3.Connection) -> list[Job]:
-            rows = conn.execute(claim, (*args, limit, tokens, lease_expires_at, now)).fetchall()
+            rows = conn.execute(
+                claim, (*args, limit, tokens, lease_expires_at, now, now)
+            ).fetchall()
             if len(rows) > 1:  # RETURNING has no order of its own
                 rows.sort(key=lambda row: row[:3])
             return [_from_row(row[3:]) for row in rows]
@@ -199,12 +225,26 @@ class SqliteStore(SqliteQueues):
                     results.append(exc)
                     continue
                 if new is not None:
-                    _write_changes(conn, job, new)
-                    current[job_id] = job = new
+                    current[job_id] = job = _write_changes(conn, job, new)
                 results.append(job)
             return results
 
         return await self._writer.run(work)
+
+    async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:
+        def work(conn: sqlite3.Connection) -> tuple[Job, list[Attempt]]:
+            rows = conn.execute(_SELECT_ATTEMPTS, (job_id,)).fetchall()
+            if not rows:
+                raise JobNotFound(f"no job {job_id}")
+            width = len(ATTEMPT_COLUMNS)
+            ended = [
+                attempt_from_columns(dict(zip(ATTEMPT_COLUMNS, row[:width], strict=True)))
+                for row in rows
+                if row[0] is not None
+            ]
+            return _from_row(rows[0][width:]), ended
+
+        return await self._writer.run(work, savepoint=False)
 
     async def delete_job(self, job_id: str) -> Job:
         def work(conn: sqlite3.Connection) -> Job:
@@ -227,8 +267,7 @@ class SqliteStore(SqliteQueues):
                 job = _from_row(row)
                 new = decide(job)
                 if new is not None:
-                    _write_changes(conn, job, new)
-                    changed.append(new)
+                    changed.append(_write_changes(conn, job, new))
             return changed
 
         return await self._writer.run(work)
@@ -337,8 +376,7 @@ def _update(conn: sqlite3.Connection, job_id: str, decide: Decide) -> Job:
     new = decide(job)
     if new is None:
         return job
-    _write_changes(conn, job, new)
-    return new
+    return _write_changes(conn, job, new)
 
 
 def _to_row(job: Job) -> list[Any]:
@@ -348,8 +386,10 @@ def _to_row(job: Job) -> list[Any]:
 _COLUMNS_OF = operator.attrgetter(*COLUMNS)
 
 
-def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> None:
-    """UPDATE only the columns that changed.
+def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
+    """UPDATE only the columns that changed, and record the hand-out it ended, if any.
+
+    Returns the job as stored.
 
     SQLite maintains an index whenever its column is assigned, even to the
     same value; assigning all columns made every report rewrite all seven
@@ -363,6 +403,14 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> None:
         args = [column_value(new_values[i]) for i in changed]
         args.append(new.id)
         conn.execute(_update_sql(changed), args)
+    attempt = ended_attempt(old, new)
+    if attempt is None:
+        return new
+    conn.execute(
+        _INSERT_ATTEMPT,
+        (new.id, attempt.started_at, attempt.ended_at, attempt.outcome, bytes(attempt.result)),
+    )
+    return stored(new)
 
 
 MUTABLE_OF = operator.attrgetter(*MUTABLE)
