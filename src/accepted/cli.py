@@ -33,6 +33,7 @@ exit codes of enqueue, get and delete:
   4    the job was deleted (cancelled) while being waited on
   5    --wait ran out before the job finished
   6    the server could not be reached, or answered with an error
+  7    the job's state does not allow it (cancel of a finished job, retry of one not failed)
   130  interrupted (Ctrl-C)
 """
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_enqueue(commands, common)
     _add_get(commands, common)
     _add_delete(commands, common)
+    _add_retries_commands(commands, common)
     return parser
 
 
@@ -118,7 +120,9 @@ def _add_worker(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Take jobs from the queues and run the function for each: params "
         "that are a JSON object become keyword arguments, any other value the one "
         "positional argument. The return value is the job's result; an exception "
-        "fails the job. SIGTERM or Ctrl-C stops taking jobs, lets running ones "
+        "fails the job (tried again if it has retries left; raise "
+        "accepted.worker.FailForGood to fail it for good). SIGTERM or Ctrl-C stops "
+        "taking jobs, lets running ones "
         "finish within --grace seconds, and gives the rest back to their queue; "
         "a second signal gives them back at once.",
         parents=[common],
@@ -183,6 +187,15 @@ def _add_enqueue(commands: Any, common: argparse.ArgumentParser) -> None:
         "--job-timeout", type=_seconds, metavar="SECONDS", help="seconds it has to finish"
     )
     enqueue.add_argument("--max-attempts", type=int, metavar="N", help="times it may be handed out")
+    enqueue.add_argument(
+        "--retries", type=int, metavar="N", help="times it is tried again when it fails (0-100)"
+    )
+    enqueue.add_argument(
+        "--retry-backoff",
+        type=_seconds,
+        metavar="SECONDS",
+        help="seconds before the first retry, doubling after; default 1",
+    )
     _wait_option(enqueue, "after enqueueing,")
 
 
@@ -195,6 +208,22 @@ def _add_get(commands: Any, common: argparse.ArgumentParser) -> None:
 def _add_delete(commands: Any, common: argparse.ArgumentParser) -> None:
     delete = _client_command(commands, common, "delete", "delete a job (cancelling it)")
     delete.add_argument("id", metavar="ID")
+
+
+# -- retries: cancel, retry, attempts ---------------------------------------------------
+
+# Each is a function of the same name in accepted.client.commands, taking the job id.
+RETRIES_COMMANDS = {
+    "cancel": "cancel a job that is not finished, keeping it",
+    "retry": "queue a failed or cancelled job again, as new",
+    "attempts": "show a job's attempts (hand-outs), oldest first",
+}
+
+
+def _add_retries_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    for name, help in RETRIES_COMMANDS.items():
+        parser = _client_command(commands, common, name, help)
+        parser.add_argument("id", metavar="ID")
 
 
 def _seconds(text: str) -> float:
@@ -273,6 +302,9 @@ def client_command(args: argparse.Namespace) -> int:
                 return commands.enqueue(client, output, **_enqueue_arguments(args))
             if args.command == "get":
                 return commands.get(client, output, args.id, args.wait)
+            if args.command in RETRIES_COMMANDS:
+                run: Any = getattr(commands, args.command)
+                return int(run(client, output, args.id))
             return commands.delete(client, output, args.id)
     except ValueError as exc:
         output.error(str(exc))
@@ -304,6 +336,8 @@ def _enqueue_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "callback_url": args.callback_url,
         "job_timeout": args.job_timeout,
         "max_attempts": args.max_attempts,
+        "retries": args.retries,
+        "retry_backoff": args.retry_backoff,
     }
 
 

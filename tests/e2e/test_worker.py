@@ -201,3 +201,37 @@ async def test_an_unfinished_coroutine_is_cancelled_and_given_back(server: Serve
         await asyncio.wait_for(running, PATIENCE)
         back = await client.get(job.id)
     assert back.status is JobStatus.QUEUED and back.attempts == 1
+
+
+# -- retries -------------------------------------------------------------------------
+
+
+def test_an_exception_lets_the_job_s_retries_run_it_again(
+    client: Client, start_worker: StartWorker
+) -> None:
+    worker = start_worker("fail_first_attempts", "--queue", "flaky")
+    job = client.enqueue("flaky", {"times": 2}, retries=3, retry_backoff=0.05)
+    done = client.wait(job.id, PATIENCE)
+    assert (done.status, done.result, done.retries_left) == (JobStatus.DONE, {"attempt": 3}, 1)
+    history = client.attempts(job.id)
+    assert [a.outcome for a in history] == ["retried", "retried", "done"]
+    assert history[0].result["error"] == "RuntimeError: flaky, attempt 1"
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert "2 retries left" in worker.log
+
+
+def test_fail_for_good_skips_the_retries(client: Client, start_worker: StartWorker) -> None:
+    start_worker("reject", "--queue", "reject")
+    job = client.enqueue("reject", {"reason": "no such user"}, retries=5)
+    failed = client.wait(job.id, PATIENCE)
+    assert (failed.status, failed.attempts, failed.retries_left) == (JobStatus.FAILED, 1, 5)
+    assert failed.result["error"] == "FailForGood: no such user"
+
+
+def test_a_return_value_that_is_not_json_is_not_retried(
+    client: Client, start_worker: StartWorker
+) -> None:
+    start_worker("not_json", "--queue", "odd-retries")
+    failed = client.wait(client.enqueue("odd-retries", retries=2).id, PATIENCE)
+    assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)

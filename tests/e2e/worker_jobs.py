@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from accepted.worker import current_job
+from accepted.worker import FailForGood, current_job
 
 
 def add(a: int, b: int) -> int:
@@ -53,3 +53,16 @@ def dispatch(**params: Any) -> Any:
     """One function for several queues: the job's queue picks what to do."""
     job = current_job()
     return {"queue": job.queue, "params": params}
+
+
+def fail_first_attempts(times: int) -> dict[str, int]:
+    """Raises on the first `times` attempts; then succeeds (retries do the rest)."""
+    attempt = current_job().attempts
+    if attempt <= times:
+        raise RuntimeError(f"flaky, attempt {attempt}")
+    return {"attempt": attempt}
+
+
+def reject(reason: str) -> None:
+    """A failure no retry can fix."""
+    raise FailForGood(reason)

@@ -20,11 +20,13 @@ from accepted.client.errors import (
     UnexpectedResponse,
     WaitTimeout,
 )
-from accepted.client.models import Callback, Job, JobStatus, NewJob
+from accepted.client.models import Attempt, AttemptOutcome, Callback, Job, JobStatus, NewJob
 from accepted.client.sync import Client
 
 __all__ = [
     "AsyncClient",
+    "Attempt",
+    "AttemptOutcome",
     "Callback",
     "Client",
     "ClientError",

@@ -13,7 +13,7 @@ import httpx
 
 from accepted.client import core
 from accepted.client.errors import WaitTimeout
-from accepted.client.models import OMITTED, Job, NewJob
+from accepted.client.models import OMITTED, Attempt, Job, NewJob
 from accepted.errors import AcceptedError
 from accepted.types import JobStatus
 
@@ -73,8 +73,14 @@ class AsyncClient:
         callback_url: str | None = None,
         job_timeout: float | None = None,
         max_attempts: int | None = None,
+        retries: int | None = None,
+        retry_backoff: float | None = None,
     ) -> Job:
-        """Add a job to `queue`; any argument left out takes the server's default."""
+        """Add a job to `queue`; any argument left out takes the server's default.
+
+        `retries`: how many times the job is tried again when it fails, the first
+        after `retry_backoff` seconds, each next one after twice as long.
+        """
         call = core.enqueue(
             queue,
             params,
@@ -84,6 +90,8 @@ class AsyncClient:
             callback_url=callback_url,
             job_timeout=job_timeout,
             max_attempts=max_attempts,
+            retries=retries,
+            retry_backoff=retry_backoff,
         )
         return await self.send(call)
 
@@ -117,6 +125,18 @@ class AsyncClient:
     async def delete(self, job_id: str) -> Job:
         """Remove the job (cancelling it if not final); returns it as it was."""
         return await self.send(core.delete(job_id))
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a job that is not final, keeping it (unlike delete); returns it."""
+        return await self.send(core.cancel(job_id))
+
+    async def retry(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job again at once, as new; returns it."""
+        return await self.send(core.retry(job_id))
+
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        """The job's hand-outs, oldest first, the running one (if any) last."""
+        return await self.send(core.attempts(job_id))
 
     # -- workers -------------------------------------------------------------
 
@@ -152,9 +172,13 @@ class AsyncClient:
         """Report the job done with `result` (any JSON value)."""
         return await self.send(core.report(job, JobStatus.DONE, result))
 
-    async def fail(self, job: Job, result: Any = None) -> Job:
-        """Report the job failed; `result` says why."""
-        return await self.send(core.report(job, JobStatus.FAILED, result))
+    async def fail(self, job: Job, result: Any = None, *, retry: bool = True) -> Job:
+        """Report the job failed; `result` says why.
+
+        The server tries it again if it has retries left, unless `retry` is False:
+        a failure for good (bad input, say), which no retry would fix.
+        """
+        return await self.send(core.report(job, JobStatus.FAILED, result, retry=retry))
 
     async def heartbeat(self, job: Job, *, lease: float | None = None) -> Job:
         """Start the job's lease afresh: `lease` seconds, or as long as it was."""

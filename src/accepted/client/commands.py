@@ -13,12 +13,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from accepted.client.display import Progress, format_job
+import msgspec
+
+from accepted.client.display import Progress, format_attempts, format_job
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import Job
 from accepted.client.sync import Client
 from accepted.errors import (
     AcceptedError,
+    Conflict,
     InvalidRequest,
     JobNotFound,
     NotFound,
@@ -26,7 +29,18 @@ from accepted.errors import (
 )
 from accepted.types import JobStatus
 
-__all__ = ["ExitCode", "Output", "delete", "enqueue", "exit_code_for", "get", "parse_params"]
+__all__ = [
+    "ExitCode",
+    "Output",
+    "attempts",
+    "cancel",
+    "delete",
+    "enqueue",
+    "exit_code_for",
+    "get",
+    "parse_params",
+    "retry",
+]
 
 
 class ExitCode(enum.IntEnum):
@@ -39,6 +53,7 @@ class ExitCode(enum.IntEnum):
     CANCELLED = 4  # the job was deleted while being waited on
     WAIT_TIMEOUT = 5  # --wait ran out before the job finished
     UNAVAILABLE = 6  # the server could not be reached, or answered with an error
+    CONFLICT = 7  # the job's state does not allow it (409), e.g. retry of a job that is done
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -72,6 +87,8 @@ class Output:
 
 
 def exit_code_for(error: AcceptedError) -> ExitCode:
+    if isinstance(error, Conflict):
+        return ExitCode.CONFLICT
     if isinstance(error, NotFound):
         return ExitCode.NOT_FOUND
     if isinstance(error, InvalidRequest | PayloadTooLarge):
@@ -148,3 +165,26 @@ def _wait_quietly(client: Client, job: Job, timeout: float | None) -> Job:
         return client.wait(job.id, timeout)
     except WaitTimeout as exc:
         return exc.job
+
+
+# -- retries: cancel, retry, attempts ---------------------------------------------------
+
+
+def cancel(client: Client, output: Output, job_id: str) -> ExitCode:
+    output.job(client.cancel(job_id))
+    return ExitCode.OK
+
+
+def retry(client: Client, output: Output, job_id: str) -> ExitCode:
+    output.job(client.retry(job_id))
+    return ExitCode.OK
+
+
+def attempts(client: Client, output: Output, job_id: str) -> ExitCode:
+    found = client.attempts(job_id)
+    if output.as_json:
+        body = {"attempts": [msgspec.to_builtins(a) for a in found]}
+        output.out.write(json.dumps(body, ensure_ascii=False) + "\n")
+    else:
+        output.out.write(format_attempts(found) + "\n")
+    return ExitCode.OK

@@ -26,7 +26,7 @@ from accepted.client.errors import (
     TransportError,
     UnexpectedResponse,
 )
-from accepted.client.models import OMITTED, Job, NewJob
+from accepted.client.models import OMITTED, Attempt, Attempts, Job, NewJob
 from accepted.errors import AcceptedError, MethodNotAllowed
 from accepted.types import JobStatus
 
@@ -227,6 +227,8 @@ def enqueue(
     callback_url: str | None = None,
     job_timeout: float | None = None,
     max_attempts: int | None = None,
+    retries: int | None = None,
+    retry_backoff: float | None = None,
 ) -> Call[Job]:
     headers = {"content-type": "application/json"}
     options = {
@@ -236,6 +238,8 @@ def enqueue(
         "x-accepted-callback-url": callback_url,
         "x-accepted-job-timeout": None if job_timeout is None else _seconds(job_timeout),
         "x-accepted-max-attempts": None if max_attempts is None else str(int(max_attempts)),
+        "x-accepted-retries": None if retries is None else str(int(retries)),
+        "x-accepted-retry-backoff": None if retry_backoff is None else _seconds(retry_backoff),
     }
     headers.update({k: v for k, v in options.items() if v is not None})
     body: dict[str, Any] = {"queue": queue}
@@ -265,6 +269,8 @@ def _batch_item(job: NewJob | Mapping[str, Any]) -> dict[str, Any]:
         "callback_url": job.callback_url,
         "job_timeout": job.job_timeout,
         "max_attempts": job.max_attempts,
+        "retries": job.retries,
+        "retry_backoff": job.retry_backoff,
     }
     return {k: v for k, v in item.items() if v is not None and v is not OMITTED}
 
@@ -302,15 +308,26 @@ def take(
 
 
 def report(
-    job: Job, status: JobStatus, result: Any = None, *, lease: float | None = None
+    job: Job,
+    status: JobStatus,
+    result: Any = None,
+    *,
+    lease: float | None = None,
+    retry: bool = True,
 ) -> Call[Job]:
-    """PUT /jobs/<id>, carrying the job's lease token so a stale twin is refused (409)."""
+    """PUT /jobs/<id>, carrying the job's lease token so a stale twin is refused (409).
+
+    `retry=False` with a failure fails the job for good, whatever retries it has left.
+    """
     headers = {"content-type": "application/json"}
     if job.lease is not None:
         headers["x-accepted-lease"] = job.lease
     if lease is not None:
         headers["x-accepted-timeout"] = _seconds(lease)
-    body = _encoder.encode({"status": status.value, "result": result})
+    fields: dict[str, Any] = {"status": status.value, "result": result}
+    if not retry:
+        fields["retry"] = False
+    body = _encoder.encode(fields)
     read = _keep_lease(job.lease) if status is JobStatus.RUNNING else read_job(200)
     return Call("PUT", _job_path(job.id), read, headers, body=body)
 
@@ -354,6 +371,32 @@ def _keep_lease(lease: str | None) -> Callable[[Answer], Job]:
 
 def delete(job_id: str) -> Call[Job]:
     return Call("DELETE", _job_path(job_id), read_job(200))
+
+
+# -- retries (cancel, retry, attempt history) ---------------------------------------
+
+
+def cancel(job_id: str) -> Call[Job]:
+    """POST /jobs/<id>/cancel. Sent again only if surely unsent: a second one is a 409."""
+    return Call("POST", _job_path(job_id) + "/cancel", read_job(200))
+
+
+def retry(job_id: str) -> Call[Job]:
+    """POST /jobs/<id>/retry."""
+    return Call("POST", _job_path(job_id) + "/retry", read_job(200))
+
+
+def attempts(job_id: str) -> Call[list[Attempt]]:
+    """GET /jobs/<id>/attempts: the job's hand-outs, oldest first."""
+
+    def read(answer: Answer) -> list[Attempt]:
+        _check(answer, 200)
+        return _decode(_attempts_decoder, answer).attempts
+
+    return Call("GET", _job_path(job_id) + "/attempts", read, retry=Retry.ALWAYS)
+
+
+_attempts_decoder = msgspec.json.Decoder(Attempts)
 
 
 # -- waiting -----------------------------------------------------------------

@@ -8,9 +8,9 @@ import time
 from datetime import datetime
 from typing import Any, TextIO
 
-from accepted.client.models import Job
+from accepted.client.models import Attempt, Job
 
-__all__ = ["Progress", "format_job"]
+__all__ = ["Progress", "format_attempts", "format_job"]
 
 # JSON shorter than this stays on its line; longer is indented below its label.
 INLINE_JSON = 80
@@ -38,6 +38,7 @@ def format_job(job: Job) -> str:
         ("finished", _time(job.finished_at)),
         ("expires", _time(job.expires_at)),
         ("callback", _callback(job)),
+        ("retries", f"{job.retries_left} of {job.retries} left" if job.retries else None),
     ]
     rows += [(label, value) for label, value in optional if value]
     width = max(len(label) for label, _ in rows) + 2
@@ -112,3 +113,33 @@ class Progress:
     def clear(self) -> None:
         self.stream.write("\r\x1b[K")
         self.stream.flush()
+
+
+# -- retries: the attempt history -----------------------------------------------------
+
+
+def format_attempts(attempts: list[Attempt]) -> str:
+    """A job's hand-outs as a table, one line each, oldest first."""
+    if not attempts:
+        return "no attempts yet"
+    header = ("#", "started", "ended", "outcome", "result")
+    rows = [header] + [
+        (
+            str(a.attempt),
+            _time(a.started_at) or "",
+            _time(a.ended_at) or "-",
+            a.outcome.value if a.outcome is not None else "running",
+            "" if a.result is None else _one_line(_without_traceback(a.result)),
+        )
+        for a in attempts
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    ).rstrip()
+
+
+def _one_line(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= INLINE_JSON else text[: INLINE_JSON - 3] + "..."

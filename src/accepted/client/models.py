@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from accepted.types import CallbackState, JobStatus
+from accepted.types import AttemptOutcome, CallbackState, JobStatus
 
-__all__ = ["OMITTED", "Callback", "Job", "JobStatus", "NewJob"]
+__all__ = ["OMITTED", "Attempt", "AttemptOutcome", "Callback", "Job", "JobStatus", "NewJob"]
 
 
 class Callback(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +50,10 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None = None
     error: str | None = None
     callback: Callback | None = None
+    retries: int = 0
+    retry_backoff: float | None = None
+    retries_left: int = 0
+    started_at: datetime | None = None
     # Only on a job handed out by take(): the token its reports must carry.
     lease: str | None = None
 
@@ -62,6 +66,20 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
         """The job as JSON-ready builtins (times as ISO 8601 strings)."""
         value: dict[str, Any] = msgspec.to_builtins(self)
         return value
+
+
+class Attempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One hand-out of a job: `outcome` and `ended_at` are None while it runs."""
+
+    attempt: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: AttemptOutcome | None = None
+    result: Any = None
+
+
+class Attempts(msgspec.Struct, frozen=True):
+    attempts: list[Attempt]
 
 
 class _Omitted:
@@ -89,3 +107,5 @@ class NewJob:
     callback_url: str | None = None
     job_timeout: float | None = None
     max_attempts: int | None = None
+    retries: int | None = None
+    retry_backoff: float | None = None

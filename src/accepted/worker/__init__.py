@@ -14,8 +14,9 @@ See docs/workers.md.
 
 from __future__ import annotations
 
+from accepted.worker.invoke import FailForGood
 from accepted.worker.loading import load_function
 from accepted.worker.run import run_worker
 from accepted.worker.runner import Worker, current_job
 
-__all__ = ["Worker", "current_job", "load_function", "run_worker"]
+__all__ = ["FailForGood", "Worker", "current_job", "load_function", "run_worker"]

@@ -22,7 +22,20 @@ from contextlib import suppress
 from types import TracebackType
 from typing import Any
 
-__all__ = ["call", "describe_failure", "is_async"]
+__all__ = ["FailForGood", "call", "describe_failure", "is_async"]
+
+
+class FailForGood(Exception):
+    """Raise it in a job function to fail the job for good: no retry, whatever is left.
+
+    Any other exception fails the job the server's usual way, so a job enqueued
+    with retries (`X-Accepted-Retries`) is tried again after its backoff. Use
+    this one for failures a retry cannot fix, such as bad params:
+
+        raise FailForGood(f"no such user {user_id}")
+
+    Raised `from` another exception, the report's traceback shows both.
+    """
 
 
 def is_async(function: Callable[..., Any]) -> bool:

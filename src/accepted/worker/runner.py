@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from accepted.client import AsyncClient, Job
+from accepted.client import AsyncClient, Job, JobStatus
 from accepted.client.core import WaitPlan
 from accepted.errors import AcceptedError, Conflict, NotFound
 from accepted.worker import invoke
@@ -208,7 +208,7 @@ class Worker:
         log.info("job %s (%s, attempt %d) started", job.id, job.queue, job.attempts)
         beat = asyncio.create_task(self._heartbeats(client, running))
         try:
-            done, result = await self._invoke(job)
+            done, result, retry = await self._invoke(job)
         finally:
             beat.cancel()
         if running.abandoned:
@@ -216,22 +216,29 @@ class Worker:
         if running.lost:
             log.warning("job %s: result dropped; the job's lease was lost", job.id)
             return
-        await self._report(client, running, done, result)
+        await self._report(client, running, done, result, retry)
 
-    async def _invoke(self, job: Job) -> tuple[bool, Any]:
-        """(True, value) if the function returned a JSON value, else (False, why)."""
+    async def _invoke(self, job: Job) -> tuple[bool, Any, bool]:
+        """(True, value, _) if the function returned a JSON value, else (False, why, retry).
+
+        A raised exception may be retried (the server decides, by the job's
+        retries left); `FailForGood`, or a return value that is not JSON (the
+        same code would return it again), may not.
+        """
         _current.set(job)  # in this task's own context, so only this job sees it
         try:
             value = await invoke.call(self.function, job.params, name=f"job-{job.id}")
+        except invoke.FailForGood as exc:
+            return False, invoke.describe_failure(exc), False
         except Exception as exc:
-            return False, invoke.describe_failure(exc)
+            return False, invoke.describe_failure(exc), True
         try:
             msgspec.json.encode(value)
         except (TypeError, ValueError, OverflowError) as exc:
             failure = invoke.describe_failure(exc)
             failure["error"] = f"the job function's return value is not JSON: {exc}"
-            return False, failure
-        return True, value
+            return False, failure, False
+        return True, value, False
 
     async def _heartbeats(self, client: AsyncClient, running: _Running) -> None:
         interval = self.lease / 3
@@ -249,7 +256,7 @@ class Worker:
                 log.warning("job %s: heartbeat failed (%s); trying again", running.job.id, exc)
 
     async def _report(
-        self, client: AsyncClient, running: _Running, done: bool, result: Any
+        self, client: AsyncClient, running: _Running, done: bool, result: Any, retry: bool
     ) -> None:
         job = running.job
         took = time.monotonic() - running.started
@@ -257,7 +264,7 @@ class Worker:
             if done:
                 await client.complete(job, result)
             else:
-                await client.fail(job, result)
+                job = await client.fail(job, result, retry=retry)
         except (Conflict, NotFound) as exc:
             log.warning("job %s: result dropped; the server refused it: %s", job.id, exc)
             return
@@ -268,6 +275,15 @@ class Worker:
             return
         if done:
             log.info("job %s (%s) done in %.3f s", job.id, job.queue, took)
+        elif job.status is JobStatus.DELAYED:
+            log.warning(
+                "job %s (%s) failed in %.3f s, %d retries left: %s",
+                job.id,
+                job.queue,
+                took,
+                job.retries_left,
+                result["error"],
+            )
         else:
             log.warning(
                 "job %s (%s) failed in %.3f s: %s", job.id, job.queue, took, result["error"]

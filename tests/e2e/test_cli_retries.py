@@ -1,0 +1,46 @@
+"""`accepted cancel | retry | attempts ID` and `enqueue --retries` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+from accepted.client import Client, JobStatus
+from tests.e2e.test_cli import Cli, cli, client
+
+__all__ = ["cli", "client"]  # the fixtures, used by name
+
+
+def test_enqueue_with_retries(cli: Cli) -> None:
+    job = cli.job("enqueue", "r", "--retries", "3", "--retry-backoff", "0.5")
+    assert (job["retries"], job["retries_left"], job["retry_backoff"]) == (3, 3, 0.5)
+
+
+def test_cancel_then_retry_then_attempts(cli: Cli, client: Client) -> None:
+    job = client.enqueue("c", {"n": 1})
+    client.take("c")
+    cancelled = cli.job("cancel", job.id)
+    assert cancelled["status"] == "cancelled"
+    shown = cli("cancel", job.id)
+    assert shown.returncode == 7 and "only a job not yet final" in shown.stderr
+
+    table = cli("retry", job.id)
+    assert table.returncode == 0, table.stderr
+    assert "queued" in table.stdout and job.id in table.stdout
+    assert cli("retry", job.id).returncode == 7
+    assert client.get(job.id).status is JobStatus.QUEUED
+
+    client.take("c")
+    answer = cli("attempts", job.id, "--json")
+    assert answer.returncode == 0, answer.stderr
+    attempts = json.loads(answer.stdout)["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "cancelled"), (2, None)]
+    readable = cli("attempts", job.id)
+    lines = readable.stdout.splitlines()
+    assert lines[0].split() == ["#", "started", "ended", "outcome", "result"]
+    assert "cancelled" in lines[1] and "running" in lines[2]
+
+
+def test_unknown_job_exits_3(cli: Cli) -> None:
+    for command in ("cancel", "retry", "attempts"):
+        done = cli(command, "00000000-0000-0000-0000-000000000000")
+        assert done.returncode == 3, (command, done.stderr)
