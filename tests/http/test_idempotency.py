@@ -7,12 +7,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.http.conftest import StartServer
 from tests.http.helpers import assert_error, take
+from tests.http.sse import SseStream
 from tests.support.databases import database, skip_without_postgres
 from tests.support.servers import ServerProcess
 
@@ -202,3 +204,18 @@ def test_one_key_across_two_nodes_makes_one_job(tmp_path: Path) -> None:
         finally:
             for node in nodes:
                 node.stop()
+
+
+@pytest.mark.documents("idempotency-replay")
+def test_an_idempotent_enqueue_is_one_creation_event_and_a_replay_none(
+    api: httpx.Client, shared_server: ServerProcess, q: str
+) -> None:
+    with SseStream(shared_server.url, f"/events?queue={quote(q)}") as stream:
+        first = post(api, {"queue": q}, q + "-ev").json()
+        assert post(api, {"queue": q}, q + "-ev").headers["idempotent-replayed"] == "true"
+        marker = post(api, {"queue": q}).json()  # a keyless job after the replay
+        seen = [stream.next_event(), stream.next_event()]
+    assert [(e.event, e.job["id"]) for e in seen if e is not None] == [
+        ("queued", first["id"]),
+        ("queued", marker["id"]),
+    ]
