@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from accepted import backup
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
 from accepted.logs import check_format
 from accepted.service.destinations import parse_allow
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_get(commands, common)
     _add_delete(commands, common)
     _add_retries_commands(commands, common)
+    backup.add_parser(commands)
     return parser
 
 
@@ -250,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if args.command == "worker":
         return worker(args)
+    if args.command == "backup":
+        return backup.run(args)
     return client_command(args)
 
 
