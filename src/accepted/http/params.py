@@ -13,7 +13,9 @@ description says which setting caps them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
 
 # Far beyond any real delay, TTL, timeout or lease (100 years), and small enough that
 # every time derived from it stays a representable timestamp (no 500 on render).
@@ -61,6 +63,33 @@ class Param(Generic[T]):
         # Headers are looked up by their lower-cased name, as ASGI servers give them.
         object.__setattr__(self, "key", self.name.lower().encode("latin-1"))
 
+    def constraints(self) -> dict[str, Any]:
+        """The JSON Schema keywords of the declared range, default and enum."""
+        found: dict[str, Any] = {}
+        if self.minimum is not None:
+            found["exclusiveMinimum" if self.positive else "minimum"] = _number(self.minimum)
+        if self.maximum is not None:
+            found["maximum"] = _number(self.maximum)
+        if self.max_length is not None:
+            found["maxLength"] = self.max_length
+        if self.enum is not None:
+            found["enum"] = list(self.enum)
+        if self.format is not None:
+            found["format"] = self.format
+        if self.default is not None:
+            found["default"] = self.default
+        return found
+
+    @property
+    def meta(self) -> msgspec.Meta:
+        """For a body field that takes this value (a batch item's `priority`): the
+        same range and meaning in its schema. Stated only: parse.check enforces it."""
+        return msgspec.Meta(
+            description=f"as {self.name}: {self.description}",
+            # No default here: an absent field takes the header's value, then the server's.
+            extra_json_schema={k: v for k, v in self.constraints().items() if k != "default"},
+        )
+
     def query_alias(self) -> Param[T]:
         """The query parameter standing in for this header, declared alike."""
         assert self.alias is not None
@@ -77,6 +106,10 @@ class Param(Generic[T]):
             max_length=self.max_length,
             format=self.format,
         )
+
+
+def _number(value: float) -> float | int:
+    return int(value) if value == int(value) else value
 
 
 def seconds(
@@ -110,7 +143,7 @@ CALLBACK_URL = Param(
     "X-Accepted-Callback-URL",
     str,
     "absolute http:// or https:// URL; when the job becomes done or failed the server "
-    "POSTs the job JSON there, retrying with backoff. [callbacks](/docs#callbacks)",
+    "POSTs the job JSON there, retrying with backoff (docs/http-api.md, Callbacks)",
     format="uri",
     max_length=MAX_URL,
 )
@@ -133,7 +166,7 @@ RETRIES = Param(
     "X-Accepted-Retries",
     int,
     "how many times the job is tried again when a worker reports it failed; default the "
-    "retries setting (0). [retries](/docs#retries)",
+    "retries setting (0) (docs/http-api.md, Retries)",
     minimum=0,
     maximum=MAX_RETRIES,
 )
@@ -142,6 +175,15 @@ RETRY_BACKOFF = seconds(
     "seconds before the first retry; each next one doubles (with jitter), capped by the "
     "retry_backoff_cap setting; default 1",
     positive=True,
+)
+
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    str,
+    "1 to 255 printable characters: the same key with the same request answers as the "
+    "first did and enqueues nothing; with a different request, 422; while the first is "
+    "still handled, 409. Single enqueues only (a batch item has idempotency_key).",
+    max_length=255,
 )
 
 # -- reading (GET /jobs/{id}) --------------------------------------------------
@@ -210,8 +252,19 @@ HEARTBEAT_TIMEOUT = seconds(
 # -- answers -------------------------------------------------------------------
 
 LOCATION = Param("Location", str, "/jobs/{id} of the new job (single enqueue only)")
+IDEMPOTENT_REPLAYED = Param(
+    "Idempotent-Replayed", str, "true when this answer replays an earlier request's", enum=("true",)
+)
 LOCATION_UI = Param("Location", str, "/ui")
 ALLOW = Param("Allow", str, "the methods the path answers")
+
+# -- body fields ---------------------------------------------------------------
+
+QUEUE_FIELD = msgspec.Meta(
+    description="a queue name: 1 to 255 characters",
+    extra_json_schema={"minLength": 1, "maxLength": MAX_QUEUE_NAME},
+)
+ANY_JSON = msgspec.Meta(description="any JSON value")
 
 # -- path parameters -----------------------------------------------------------
 

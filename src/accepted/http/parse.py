@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import msgspec
@@ -22,6 +22,7 @@ from accepted.errors import (
     InvalidRequest,
     MalformedJSON,
 )
+from accepted.http import params as p
 from accepted.http.params import (
     MAX_INT,
     MAX_QUEUE_NAME,
@@ -42,47 +43,91 @@ _INTEGER = re.compile(r"-?[0-9]+")
 SHOWN = 64
 
 
+REPORT_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.RUNNING, JobStatus.QUEUED)
+
+Queue = Annotated[str, p.QUEUE_FIELD]
+ReportStatus = Annotated[
+    str,
+    msgspec.Meta(
+        description="done/failed: final with the result; running: heartbeat, the lease "
+        "starts afresh; queued: give the job back",
+        extra_json_schema={"enum": [s.value for s in REPORT_STATUSES]},
+    ),
+]
+
+
+def _json(default: msgspec.Raw) -> Any:
+    """A JSON-valued field's default, as a factory: msgspec's schema generator cannot
+    write a Raw default (the description says it instead)."""
+    return msgspec.field(default_factory=lambda: default)
+
+
 class EnqueueBody(msgspec.Struct):
-    queue: str
-    params: msgspec.Raw = JSON_EMPTY_OBJECT
+    """One job. Unknown fields are ignored."""
+
+    queue: Queue
+    params: Annotated[msgspec.Raw, msgspec.Meta(description="any JSON value; default {}")] = _json(
+        JSON_EMPTY_OBJECT
+    )
 
 
 class BatchItem(msgspec.Struct, forbid_unknown_fields=True):
-    """One job of a batch enqueue: the body of a single POST plus its header values."""
+    """One job of a batch enqueue: the body of a single POST plus its header values.
 
-    queue: str
-    params: msgspec.Raw = JSON_EMPTY_OBJECT
-    priority: int | None = None
-    delay: float | None = None
-    result_ttl: float | None = None
-    callback_url: str | None = None
-    job_timeout: float | None = None
-    max_attempts: int | None = None
-    retries: int | None = None
-    retry_backoff: float | None = None
-    idempotency_key: str | None = None
+    Absent fields take the value of the matching X-Accepted-* header, else the
+    server default. Unknown fields are refused."""
+
+    queue: Queue
+    params: Annotated[msgspec.Raw, msgspec.Meta(description="any JSON value; default {}")] = _json(
+        JSON_EMPTY_OBJECT
+    )
+    priority: Annotated[int, p.PRIORITY.meta] | None = None
+    delay: Annotated[float, p.DELAY.meta] | None = None
+    result_ttl: Annotated[float, p.RESULT_TTL.meta] | None = None
+    callback_url: Annotated[str, p.CALLBACK_URL.meta] | None = None
+    job_timeout: Annotated[float, p.JOB_TIMEOUT.meta] | None = None
+    max_attempts: Annotated[int, p.MAX_ATTEMPTS.meta] | None = None
+    retries: Annotated[int, p.RETRIES.meta] | None = None
+    retry_backoff: Annotated[float, p.RETRY_BACKOFF.meta] | None = None
+    idempotency_key: Annotated[str, p.IDEMPOTENCY_KEY.meta] | None = None
 
 
 class BatchReportItem(msgspec.Struct, forbid_unknown_fields=True):
-    """One report of a batch PUT /jobs."""
+    """One report of a batch PUT /jobs. Unknown fields are refused."""
 
-    id: str
-    status: str
-    result: msgspec.Raw = JSON_NULL
-    lease: str | None = None
-    timeout: float | None = None
-    retry: bool = True
+    id: Annotated[str, msgspec.Meta(description="the job id")]
+    status: ReportStatus
+    result: Annotated[msgspec.Raw, msgspec.Meta(description="any JSON value; default null")] = (
+        _json(JSON_NULL)
+    )
+    lease: Annotated[str, p.LEASE.meta] | None = None
+    timeout: Annotated[float, p.HEARTBEAT_TIMEOUT.meta] | None = None
+    retry: Annotated[bool, msgspec.Meta(description="false: fail for good")] = True
 
 
 class WantJobBody(msgspec.Struct):
-    queues: list[str] | None = None
+    queues: (
+        Annotated[
+            list[Queue],
+            msgspec.Meta(
+                description="queues to take from, added to any ?queue=; null or [] (with no "
+                "?queue=) means any queue"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ReportBody(msgspec.Struct):
-    status: str
-    result: msgspec.Raw = JSON_NULL
-    # false: a failure for good, whatever retries the job has left
-    retry: bool = True
+    status: ReportStatus
+    result: Annotated[
+        msgspec.Raw,
+        msgspec.Meta(description="any JSON value; default null; kept only for done and failed"),
+    ] = _json(JSON_NULL)
+    retry: Annotated[
+        bool,
+        msgspec.Meta(description="false: a failure for good, whatever retries the job has left"),
+    ] = True
 
 
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {
@@ -320,7 +365,7 @@ def callback_url(request: Request) -> str | None:
 
 
 def report_status(value: str) -> JobStatus:
-    allowed = (JobStatus.DONE, JobStatus.FAILED, JobStatus.RUNNING, JobStatus.QUEUED)
+    allowed = REPORT_STATUSES
     try:
         status = JobStatus(value)
     except ValueError:

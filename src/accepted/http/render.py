@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -14,53 +14,67 @@ from accepted.queries import Queue
 from accepted.types import Attempt, AttemptOutcome, CallbackState, Job, JobStatus
 
 
+def _doc(description: str) -> msgspec.Meta:
+    """A field's meaning, as /openapi.json and /docs state it."""
+    return msgspec.Meta(description=description)
+
+
 class Health(msgspec.Struct):
-    status: Literal["ok"]
+    status: Annotated[Literal["ok"], _doc("the server can take requests")]
 
 
 class ErrorBody(msgspec.Struct):
-    code: str
-    message: str
+    code: Annotated[str, _doc("a stable machine code (see ErrorCode)")]
+    message: Annotated[str, _doc("names the field, header or parameter at fault")]
 
 
 class ErrorView(msgspec.Struct):
+    """Every error answer: `{"error": {"code", "message"}}`."""
+
     error: ErrorBody
 
 
 class CallbackView(msgspec.Struct):
-    url: str
-    state: CallbackState
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
+    url: Annotated[str, _doc("the callback URL")]
+    state: Annotated[
+        CallbackState, _doc("waiting: the job is not final yet; pending: a delivery is due")
+    ]
+    attempts: Annotated[int, _doc("delivery attempts made so far")]
+    next_attempt_at: Annotated[datetime | None, _doc("while pending: when the next attempt is due")]
+    last_error: Annotated[str | None, _doc("what went wrong with the last failed attempt")]
 
 
 class JobView(msgspec.Struct):
-    id: str
-    queue: str
+    """A job as every answer carries it. Fields that do not apply are null, never missing."""
+
+    id: Annotated[str, _doc("a UUID, chosen by the server")]
+    queue: Annotated[str, _doc("the queue it was enqueued in")]
     status: JobStatus
-    priority: int
-    params: msgspec.Raw
-    result: msgspec.Raw
-    attempts: int
-    max_attempts: int
-    created_at: datetime
-    updated_at: datetime
-    due_at: datetime
-    lease_expires_at: datetime | None
-    timeout: float | None
-    deadline_at: datetime | None
-    result_ttl: float | None
-    expires_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-    callback: CallbackView | None
-    retries: int
-    retry_backoff: float
-    retries_left: int
-    started_at: datetime | None
+    priority: Annotated[int, _doc("0..3; 0 is taken first")]
+    params: Annotated[msgspec.Raw, _doc("what the producer sent, byte for byte ({} when none)")]
+    result: Annotated[msgspec.Raw, _doc("what the worker reported; null until then")]
+    attempts: Annotated[int, _doc("how many times a worker has been handed the job")]
+    max_attempts: Annotated[int, _doc("hand-outs allowed before a lost lease fails the job")]
+    created_at: Annotated[datetime, _doc("when it was enqueued")]
+    updated_at: Annotated[datetime, _doc("when its own state last changed")]
+    due_at: Annotated[datetime, _doc("when it may first be handed out (enqueue time + delay)")]
+    lease_expires_at: Annotated[datetime | None, _doc("while running: when the lease runs out")]
+    timeout: Annotated[float | None, _doc("the job timeout in seconds, as sent")]
+    deadline_at: Annotated[datetime | None, _doc("due_at + timeout: failed if not final by then")]
+    result_ttl: Annotated[float | None, _doc("the result TTL in seconds, as sent")]
+    expires_at: Annotated[datetime | None, _doc("once final: when the job will be removed")]
+    finished_at: Annotated[datetime | None, _doc("when it became final")]
+    error: Annotated[str | None, _doc("why the server failed or cancelled it; else null")]
+    callback: Annotated[CallbackView | None, _doc("null without a callback URL")]
+    retries: Annotated[int, _doc("how many times a failed report is retried (0..100)")]
+    retry_backoff: Annotated[float, _doc("seconds before the first retry; each next doubles")]
+    retries_left: Annotated[int, _doc("retries not used yet")]
+    started_at: Annotated[datetime | None, _doc("when the current or last attempt began")]
     # The lease token goes only to the worker it was handed to.
-    lease: str | msgspec.UnsetType = msgspec.UNSET
+    lease: Annotated[
+        str | msgspec.UnsetType,
+        _doc("only in answers to POST /want_job: the lease token of this hand-out"),
+    ] = msgspec.UNSET
 
 
 _encoder = msgspec.json.Encoder()
@@ -152,10 +166,10 @@ def attempts_json(attempts: list[Attempt]) -> bytes:
 class Outcome(msgspec.Struct, omit_defaults=True):
     """One report of a batch: the job as it now is, or why the report was refused."""
 
-    id: str
-    status: int
-    job: JobView | None = None
-    error: ErrorBody | None = None
+    id: Annotated[str, _doc("the job id the report named")]
+    status: Annotated[int, _doc("the status the single PUT /jobs/{id} would have answered")]
+    job: Annotated[JobView | None, _doc("with status 200: the job after the report")] = None
+    error: Annotated[ErrorBody | None, _doc("otherwise: why the report was refused")] = None
 
 
 def outcomes_json(

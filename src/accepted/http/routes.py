@@ -45,7 +45,7 @@ undeclared: the drift test names it until it gets an `Op`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -58,7 +58,19 @@ from accepted.http.render import AttemptsView, Health, JobView, Outcome, QueueLi
 from accepted.http.route import Answer, Handler, Op, Route
 from accepted.http.router import Router
 
-__all__ = ["ROUTES", "Answer", "Handler", "Op", "Route", "Router"]
+__all__ = ["ROUTES", "TAGS", "Answer", "Handler", "Op", "Route", "Router"]
+
+# The groups /docs lists operations under, in this order (an Op's `tag`).
+TAGS = {
+    "jobs": "Producers and workers: enqueue, read, report, cancel, retry, delete",
+    "workers": "Taking jobs",
+    "queues": "Seeing and steering queues",
+    "events": "Live events (Server-Sent Events)",
+    "tokens": "Tokens and roles",
+    "schedules": "Recurring jobs",
+    "meta": "Health, metrics and documentation",
+    "dashboard": "The web dashboard",
+}
 
 Batch = Annotated[list[BatchItem], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 Reports = Annotated[list[BatchReportItem], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
@@ -82,18 +94,30 @@ JOBS = Route(
                 p.MAX_ATTEMPTS,
                 p.RETRIES,
                 p.RETRY_BACKOFF,
+                p.IDEMPOTENCY_KEY,
             ),
             responses={
                 202: Answer(
                     "Enqueued: the job (status queued, or delayed with a delay), with "
                     "Location; for an array body, the array of jobs in the order sent and "
-                    "no Location.",
+                    "no Location. With an Idempotency-Key seen before for the same request: "
+                    "the first answer's job as it is now, and Idempotent-Replayed.",
                     JobView | list[JobView],
-                    headers=(p.LOCATION,),
-                    anchors=("enqueue-202", "enqueue-batch-202"),
+                    headers=(p.LOCATION, p.IDEMPOTENT_REPLAYED),
+                    anchors=("enqueue-202", "enqueue-batch-202", "idempotency-replay"),
                 ),
                 400: BAD_REQUEST,
+                409: Answer(
+                    "The Idempotency-Key's first request is still being handled "
+                    "(idempotency_key_in_use); nothing is enqueued. Retry shortly.",
+                    anchors=("idempotency-409",),
+                ),
                 413: TOO_LARGE,
+                422: Answer(
+                    "The Idempotency-Key was used before for a different request "
+                    "(idempotency_key_reused); nothing is enqueued.",
+                    anchors=("idempotency-422",),
+                ),
                 503: UNAVAILABLE,
             },
             anchor="post-jobs",
@@ -477,11 +501,9 @@ META = (
         "/openapi.json",
         {
             "GET": Op(
-                meta.openapi,
+                meta.openapi_json,
                 "This API as OpenAPI 3.1",
-                responses={
-                    200: Answer("This document.", dict[str, object], anchors=("openapi-200",))
-                },
+                responses={200: Answer("This document.", dict[str, Any], anchors=("openapi-200",))},
                 tag="meta",
                 anchor="meta",
             )
