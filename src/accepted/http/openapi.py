@@ -84,7 +84,9 @@ class _Schemas:
                 types += [op.body] if op.body is not None else []
                 types += [_body(a) for a in op.responses.values() if _body(a) is not None]
         self.types = types
-        found, self.components = msgspec.json.schema_components(types, ref_template=REF)
+        found, self.components = msgspec.json.schema_components(
+            types, schema_hook=_schema_hook, ref_template=REF
+        )
         self.found = list(found)
         self._error_codes()
 
@@ -104,6 +106,15 @@ class _Schemas:
             "$ref": REF.format(name="ErrorCode"),
             "description": code.get("description", ""),
         }
+
+
+def _schema_hook(kind: Any) -> dict[str, Any]:
+    """`object` is any JSON value; other types msgspec cannot describe need a Meta."""
+    if kind is object:
+        return {"description": "any JSON value"}  # msgspec wants a non-empty schema
+    raise TypeError(
+        f"no JSON schema for {kind!r}: annotate it with msgspec.Meta(extra_json_schema=...)"
+    )
 
 
 def wire_error_codes() -> set[str]:
