@@ -157,9 +157,13 @@ def test_every_number_a_request_can_carry_states_its_maximum(document: dict[str,
     unbounded = [
         where
         for where, found in request_schemas(document)
-        if found.get("type") in ("integer", "number") and "maximum" not in found
+        if found.get("type") in ("integer", "number")
+        and "maximum" not in found
+        and "x-capped-by" not in found  # a wait, cut to a setting, never refused
     ]
     assert not unbounded, f"numbers without a maximum: {unbounded}"
+    capped = [where for where, found in request_schemas(document) if "x-capped-by" in found]
+    assert len(capped) == 3, capped  # X-Accepted-Wait-Result, X-Accepted-Block-For, ?block
 
 
 def test_every_parameter_and_request_field_has_a_description(document: dict[str, Any]) -> None:

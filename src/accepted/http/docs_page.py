@@ -264,6 +264,8 @@ def _limits(schema: dict[str, Any]) -> str:
         said.append(f"&ge; {low}")
     if "maximum" in schema:
         said.append(f"&le; {schema['maximum']}")
+    if "x-capped-by" in schema:
+        said.append(f"cut to the <code>{escape(schema['x-capped-by'])}</code> setting")
     for key, word in (
         ("minLength", "length &ge;"),
         ("maxLength", "length &le;"),

@@ -40,7 +40,8 @@ class Param(Generic[T]):
     (exclusive when `positive`) and `maximum`; strings against `enum` and
     `max_length`. `alias` names a query parameter that may stand in for a
     header (the header wins). `repeated` query parameters may be sent more
-    than once (`?queue=a&queue=b`).
+    than once (`?queue=a&queue=b`). A `capped_by` value has no maximum: what is
+    over the named setting is cut to it, not refused.
     """
 
     name: str
@@ -57,6 +58,7 @@ class Param(Generic[T]):
     alias: str | None = None
     repeated: bool = False
     required: bool = False
+    capped_by: str | None = None
     key: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +80,8 @@ class Param(Generic[T]):
             found["format"] = self.format
         if self.default is not None:
             found["default"] = self.default
+        if self.capped_by is not None:
+            found["x-capped-by"] = self.capped_by
         return found
 
     @property
@@ -105,6 +109,7 @@ class Param(Generic[T]):
             enum=self.enum,
             max_length=self.max_length,
             format=self.format,
+            capped_by=self.capped_by,
         )
 
 
@@ -188,17 +193,24 @@ IDEMPOTENCY_KEY = Param(
 
 # -- reading (GET /jobs/{id}) --------------------------------------------------
 
-WAIT_RESULT = seconds(
+WAIT_RESULT = Param(
     "X-Accepted-Wait-Result",
+    float,
     "hold the request until the job is final (or deleted) or this many seconds pass; "
-    "capped at the max_wait setting (300 s)",
+    "any number >= 0, cut to the max_wait setting (300 s by default)",
+    minimum=0,
+    capped_by="max_wait",
 )
 
 # -- taking (POST /want_job) ---------------------------------------------------
 
-BLOCK_FOR = seconds(
+BLOCK_FOR = Param(
     "X-Accepted-Block-For",
-    "long-poll: wait up to this many seconds for a job; capped at max_wait (300 s)",
+    float,
+    "long-poll: wait up to this many seconds for a job; any number >= 0, cut to the "
+    "max_wait setting (300 s by default)",
+    minimum=0,
+    capped_by="max_wait",
     alias="block",
 )
 LEASE_TIMEOUT = seconds(
