@@ -8,6 +8,7 @@ spoken to over 127.0.0.1, and every delivery that is made goes to loopback.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import ssl
@@ -60,6 +61,13 @@ def _finish(client: httpx.Client, url: str, queue: str = "q") -> JobJSON:
     assert take(client, queue) is not None
     assert report(client, job["id"], "done", 1).status_code == 200
     return job
+
+
+def _counted(client: httpx.Client, outcome: str) -> float:
+    """accepted_callbacks_total{outcome=...} of this server's /metrics (0 when absent)."""
+    text = client.get("/metrics").text
+    found = re.search(rf'^accepted_callbacks_total{{outcome="{outcome}"}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def _settled(client: httpx.Client, job_id: str) -> dict[str, object]:
@@ -162,6 +170,7 @@ def test_a_name_resolving_to_loopback_is_accepted_then_refused_at_delivery(
         )
         assert callback["next_attempt_at"] is None  # not retried
         assert get(client, job["id"])["status"] == "done"  # the job itself is untouched
+        assert _counted(client, "refused") == 1 and _counted(client, "retried") == 0
     assert receiver.deliveries == []
 
 
@@ -200,6 +209,7 @@ def test_a_closed_port_and_a_silent_one_read_the_same(guarded: Guarded) -> None:
             closed = _finish(client, closed_url)
             quiet = _finish(client, silent_url)
             errors = {_settled(client, j["id"])["last_error"] for j in (closed, quiet)}
+            assert _counted(client, "given_up") == 2
     assert errors == {"connection failed"}
 
 

@@ -30,17 +30,11 @@ from accepted.tasks.callback_targets import (
     system_resolve,
     targets,
 )
-from accepted.types import CallbackState, Job
+from accepted.types import Job
 
 log = logging.getLogger("accepted.callbacks")
 
 MAX_IN_FLIGHT = 100
-# A recorded attempt, as /metrics counts it (a callback still pending was retried).
-_OUTCOMES: dict[CallbackState | None, str] = {
-    CallbackState.DELIVERED: "delivered",
-    CallbackState.GAVE_UP: "given_up",
-    CallbackState.REFUSED: "refused",
-}
 CONNECTION_FAILED = "connection failed"
 
 
@@ -56,7 +50,6 @@ class CallbackSender(Task):
         secret: str | None = None,
         destinations: Destinations | None = None,
         resolve: Resolve = system_resolve,
-        count: Callable[[str], None] = lambda outcome: None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,7 +59,6 @@ class CallbackSender(Task):
         self.secret = secret or None
         self.destinations = destinations or Destinations()
         self.resolve = resolve
-        self.count = count  # one call per recorded attempt: delivered, retried, given_up, refused
         self._tls = ssl.create_default_context()  # built once: costly, and shared
         self._client: httpx.AsyncClient | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -107,10 +99,9 @@ class CallbackSender(Task):
         outcome = await self._attempt(job.callback_url, job)
         try:
             if isinstance(outcome, Refused):
-                recorded = await self.maintenance.callback_refused(job.id, outcome.reason)
+                await self.maintenance.callback_refused(job.id, outcome.reason)
             else:
-                recorded = await self.maintenance.callback_outcome(job.id, outcome, self.clock())
-            self.count(_OUTCOMES.get(recorded.callback_state, "retried"))
+                await self.maintenance.callback_outcome(job.id, outcome, self.clock())
         except JobNotFound:
             pass  # deleted or purged meanwhile: nobody left to tell
         except Exception:
