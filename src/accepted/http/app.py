@@ -95,6 +95,7 @@ class App:
             alarm=self.signals.alarms[Due.CALLBACK],
             clock=clock,
             max_sleep=max_sleep,
+            count=self.metrics.callback,
         )
         self.tasks = TaskGroup(
             [
