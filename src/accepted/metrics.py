@@ -16,9 +16,10 @@ Our own small registry rather than `prometheus_client`, for two reasons:
 Gauges of jobs are not here: they are read from the store at scrape time
 (`http/metrics.py`), so every node and process shows the same.
 
-Callback outcomes: the callbacks task calls `metrics.callback("delivered" |
-"retried" | "given_up" | "refused")` once per recorded attempt (its `count`
-hook, wired by the app).
+Callback outcomes are counted where they are recorded,
+`Maintenance.callback_outcome` and `callback_refused`, with
+`metrics.callback("delivered" | "retried" | "given_up" | "refused")`: a new
+way for a delivery to end calls it once with its outcome.
 """
 
 from __future__ import annotations

@@ -95,7 +95,6 @@ class App:
             alarm=self.signals.alarms[Due.CALLBACK],
             clock=clock,
             max_sleep=max_sleep,
-            count=self.metrics.callback,
         )
         self.tasks = TaskGroup(
             [

@@ -15,10 +15,15 @@ from accepted.metrics import Counter
 from accepted.service import rules
 from accepted.service.jobs import JobService
 from accepted.store.base import Decide, Due
-from accepted.types import Job
+from accepted.types import CallbackState, Job
 
 SWEEP_BATCH = 500
 _rng = random.Random()
+# A delivery attempt's outcome, by the callback state it left (pending: another try).
+_OUTCOMES: dict[CallbackState | None, str] = {
+    CallbackState.DELIVERED: "delivered",
+    CallbackState.GAVE_UP: "given_up",
+}
 
 
 class Maintenance:
@@ -73,6 +78,7 @@ class Maintenance:
         else:
             decide = lambda job: rules.callback_failed(job, now, error, retries, _rng)  # noqa: E731
         job = await self.store.update_job(job_id, decide)
+        self.jobs.metrics.callback(_OUTCOMES.get(job.callback_state, "retried"))
         self.jobs.signals.deadline(Due.CALLBACK, job.callback_next_at)
         self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
         return job
@@ -80,5 +86,6 @@ class Maintenance:
     async def callback_refused(self, job_id: str, reason: str) -> Job:
         """The destination rule refused the delivery: recorded, and never retried."""
         job = await self.store.update_job(job_id, lambda job: rules.callback_refused(job, reason))
+        self.jobs.metrics.callback("refused")
         self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
         return job
