@@ -21,7 +21,10 @@ from accepted.client import (
 )
 from accepted.errors import (
     AcceptedError,
+    CallbackURLRefused,
     Conflict,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     InvalidField,
     InvalidHeader,
     InvalidQuery,
@@ -43,9 +46,12 @@ __all__ = [
     "AcceptedError",
     "AsyncClient",
     "CallbackState",
+    "CallbackURLRefused",
     "Client",
     "ClientError",
     "Conflict",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
     "InvalidField",
     "InvalidHeader",
     "InvalidQuery",

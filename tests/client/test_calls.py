@@ -289,3 +289,16 @@ async def test_report_many_reports_each_job_on_its_own(api: Api, q: str) -> None
     assert isinstance(failed, Job) and failed.status is JobStatus.FAILED
     assert isinstance(refused, errors.Conflict)
     assert (await api.get(third.id)).result == "already"
+
+
+async def test_enqueue_with_an_idempotency_key_makes_one_job(api: Api, q: str) -> None:
+    first = await api.enqueue(q, {"n": 1}, idempotency_key=q)
+    again = await api.enqueue(q, {"n": 1}, idempotency_key=q)
+    assert again.id == first.id
+    with pytest.raises(errors.AcceptedError) as raised:
+        await api.enqueue(q, {"n": 2}, idempotency_key=q)
+    assert raised.value.code == "idempotency_key_reused"
+    (one, two) = await api.enqueue_many(
+        [NewJob(q, {"n": 1}, idempotency_key=q), NewJob(q, idempotency_key=q + "-2")]
+    )
+    assert one.id == first.id and two.id != first.id

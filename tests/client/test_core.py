@@ -203,3 +203,18 @@ def test_a_wait_plan_asks_in_chunks_until_its_deadline() -> None:
     assert forever.next_wait(1e9) == core.WAIT_CHUNK and not forever.expired(1e9)
     assert core.WaitPlan.pause(asked=60, took=0.01) > 0
     assert core.WaitPlan.pause(asked=60, took=59) == 0
+
+
+def test_an_enqueue_with_an_idempotency_key_sends_it_and_may_be_resent() -> None:
+    call = core.enqueue("q", idempotency_key="order-17")
+    assert call.headers["idempotency-key"] == "order-17"
+    assert call.retry is core.Retry.ALWAYS  # a resend is answered with the first job
+    keyed = core.enqueue_many(
+        [NewJob("a", idempotency_key="a1"), {"queue": "b", "idempotency_key": "b1"}]
+    )
+    assert [item["idempotency_key"] for item in json.loads(keyed.body or b"")] == ["a1", "b1"]
+    assert keyed.retry is core.Retry.ALWAYS
+    assert (
+        core.enqueue_many([NewJob("a", idempotency_key="a1"), NewJob("b")]).retry
+        is core.Retry.UNSENT
+    )

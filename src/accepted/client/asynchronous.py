@@ -75,11 +75,16 @@ class AsyncClient:
         max_attempts: int | None = None,
         retries: int | None = None,
         retry_backoff: float | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
         """Add a job to `queue`; any argument left out takes the server's default.
 
         `retries`: how many times the job is tried again when it fails, the first
         after `retry_backoff` seconds, each next one after twice as long.
+        `idempotency_key`: sending the same key again (within the server's
+        window) returns the job the first call made instead of a second one,
+        so this call is also retried after a failure that may have reached the
+        server.
         """
         call = core.enqueue(
             queue,
@@ -92,6 +97,7 @@ class AsyncClient:
             max_attempts=max_attempts,
             retries=retries,
             retry_backoff=retry_backoff,
+            idempotency_key=idempotency_key,
         )
         return await self.send(call)
 

@@ -229,6 +229,7 @@ def enqueue(
     max_attempts: int | None = None,
     retries: int | None = None,
     retry_backoff: float | None = None,
+    idempotency_key: str | None = None,
 ) -> Call[Job]:
     headers = {"content-type": "application/json"}
     options = {
@@ -240,12 +241,16 @@ def enqueue(
         "x-accepted-max-attempts": None if max_attempts is None else str(int(max_attempts)),
         "x-accepted-retries": None if retries is None else str(int(retries)),
         "x-accepted-retry-backoff": None if retry_backoff is None else _seconds(retry_backoff),
+        "idempotency-key": idempotency_key,
     }
     headers.update({k: v for k, v in options.items() if v is not None})
     body: dict[str, Any] = {"queue": queue}
     if params is not OMITTED:
         body["params"] = params
-    return Call("POST", "/jobs", read_job(202), headers, body=_encoder.encode(body))
+    # With a key a resend cannot make a second job, so even a request that may
+    # have reached the server is sent again (the answer is then a replay).
+    retry = Retry.UNSENT if idempotency_key is None else Retry.ALWAYS
+    return Call("POST", "/jobs", read_job(202), headers, body=_encoder.encode(body), retry=retry)
 
 
 def enqueue_many(jobs: Iterable[NewJob | Mapping[str, Any]]) -> Call[list[Job]]:
@@ -254,7 +259,9 @@ def enqueue_many(jobs: Iterable[NewJob | Mapping[str, Any]]) -> Call[list[Job]]:
     if not items:
         raise ValueError("enqueue_many needs at least one job")
     headers = {"content-type": "application/json"}
-    return Call("POST", "/jobs", read_jobs(202), headers, body=_encoder.encode(items))
+    keyed = all(item.get("idempotency_key") is not None for item in items)
+    retry = Retry.ALWAYS if keyed else Retry.UNSENT  # every item keyed: a resend is safe
+    return Call("POST", "/jobs", read_jobs(202), headers, body=_encoder.encode(items), retry=retry)
 
 
 def _batch_item(job: NewJob | Mapping[str, Any]) -> dict[str, Any]:
@@ -271,6 +278,7 @@ def _batch_item(job: NewJob | Mapping[str, Any]) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "retries": job.retries,
         "retry_backoff": job.retry_backoff,
+        "idempotency_key": job.idempotency_key,
     }
     return {k: v for k, v in item.items() if v is not None and v is not OMITTED}
 

@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 
 from accepted.errors import (
     AcceptedError,
+    CallbackURLRefused,
     Conflict,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     InvalidField,
     InvalidHeader,
     InvalidQuery,
@@ -122,6 +125,9 @@ SERVER_ERRORS: dict[str, type[AcceptedError]] = {
         PayloadTooLarge,
         StoreUnavailable,
         ShuttingDown,
+        CallbackURLRefused,
+        IdempotencyKeyInUse,
+        IdempotencyKeyReused,
     )
 }
 

@@ -109,3 +109,4 @@ class NewJob:
     max_attempts: int | None = None
     retries: int | None = None
     retry_backoff: float | None = None
+    idempotency_key: str | None = None  # see `Client.enqueue`
