@@ -30,10 +30,16 @@ class Router:
 
     def __init__(self, routes: tuple[Route, ...]) -> None:
         self.exact: dict[str, Route] = {}
+        # `/jobs/{id}`-shaped routes (literal, then one last parameter) by their prefix:
+        # the hot `/jobs/<id>` is then two dict lookups, no walk.
+        self.last_param: dict[str, tuple[str, Route]] = {}
         self.root = _Node()
         for route in routes:
+            prefix, _, last = route.path.rpartition("/")
             if "{" not in route.path:
                 self.exact[route.path] = route
+            elif "{" not in prefix and _is_param(last) and not last.endswith(":path}"):
+                self.last_param[prefix] = (last[1:-1], route)
             self._add(route)
 
     def _add(self, route: Route) -> None:
@@ -69,6 +75,12 @@ class Router:
             return route, {}
         if not path.startswith("/"):
             return None  # `*` (OPTIONS) or nothing: no route
+        if "%" not in path:
+            # Equivalent to the walk: the prefix is all literal, and the whole path is not.
+            prefix, _, last = path.rpartition("/")
+            named = self.last_param.get(prefix)
+            if named is not None and last:
+                return named[1], {named[0]: last}
         segments = _segments(path)
         if "%" in path:
             try:
@@ -78,6 +90,10 @@ class Router:
         params: dict[str, str] = {}
         found = _walk(self.root, segments, 0, params)
         return None if found is None else (found, params)
+
+
+def _is_param(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
 
 
 def _segments(path: str) -> list[str]:
