@@ -1,5 +1,6 @@
-"""A job's page acts on it: retry a failed job, cancel a queued one. Each test
-checks through the API that the click did what it said."""
+"""A job's page acts on it: retry a failed job, cancel a queued one; and it
+shows the job's attempts. Each test checks through the API that the click did
+what it said."""
 
 from __future__ import annotations
 
@@ -29,3 +30,11 @@ def test_cancel_a_queued_job(page: Page, api: httpx.Client, url: str) -> None:
     page.locator('button[data-action="cancel"]').click()
     expect(page.locator("main .title .badge")).to_have_text("cancelled")
     assert api.get(f"/jobs/{job['id']}").json()["status"] == "cancelled"
+
+
+def test_a_job_page_shows_its_attempts(page: Page, api: httpx.Client, url: str) -> None:
+    job = failed_job(api, unique_queue("attempts"), {"n": 1})
+    page.goto(f"{url}/ui#/jobs/{job['id']}")
+    attempt = page.locator('table.attempts tr[data-attempt="1"]')
+    expect(attempt.locator(".badge")).to_have_text("failed")
+    expect(attempt).to_contain_text('{"error":"boom"}')
