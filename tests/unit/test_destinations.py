@@ -28,9 +28,11 @@ REFUSED = {
     "0.0.0.0": "unspecified", "::": "unspecified",
     "::ffff:127.0.0.1": "loopback", "::ffff:169.254.169.254": "link-local",
     "::ffff:10.0.0.1": "private",
+    "::127.0.0.1": "loopback", "64:ff9b::169.254.169.254": "link-local",
+    "64:ff9b::a00:1": "private",
 }  # fmt: skip
 PUBLIC = ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111",
-          "::ffff:8.8.8.8"]  # fmt: skip
+          "::ffff:8.8.8.8", "64:ff9b::8.8.8.8"]  # fmt: skip
 
 
 @pytest.mark.parametrize(("text", "kind"), sorted(REFUSED.items()))

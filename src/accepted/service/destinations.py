@@ -43,14 +43,31 @@ REFUSED_RANGES: tuple[tuple[str, tuple[IPNetwork, ...]], ...] = (
 
 
 def address(text: str) -> IPAddress | None:
-    """`text` as an IP address (IPv4-mapped IPv6 as its IPv4), or None if it is a name."""
+    """`text` as an IP address, or None if it is a name.
+
+    An IPv6 address that carries an IPv4 one (mapped `::ffff:a.b.c.d`,
+    compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) is judged as that IPv4
+    address: that is where a connection to it may end up.
+    """
     try:
         parsed = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
     except ValueError:
         return None
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        return parsed.ipv4_mapped
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return _embedded_ipv4(parsed) or parsed
     return parsed
+
+
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if (ip in _COMPATIBLE and int(ip) > 1) or ip in _NAT64:  # :: and ::1 are IPv6's own
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def kind_of(ip: IPAddress) -> str | None:

@@ -96,7 +96,13 @@ class CallbackSender(Task):
 
     async def _deliver(self, job: Job) -> None:
         assert job.callback_url is not None
-        outcome = await self._attempt(job.callback_url, job)
+        try:
+            outcome = await self._attempt(job.callback_url, job)
+        except Exception:
+            # Counted as a failed attempt, so a delivery that always trips on a
+            # bug is given up in the end instead of being held and retried forever.
+            log.exception("callback delivery of job %s failed unexpectedly", job.id)
+            outcome = "internal error; see the server log"
         try:
             if isinstance(outcome, Refused):
                 await self.maintenance.callback_refused(job.id, outcome.reason)
@@ -115,8 +121,10 @@ class CallbackSender(Task):
         """
         try:
             found = await targets(url, self.destinations, self.resolve)
-        except OSError:
+        except (OSError, UnicodeError):
             return "the host name did not resolve"
+        except httpx.InvalidURL:
+            return "the callback URL cannot be sent"  # stored before URLs were checked
         if isinstance(found, Refused):
             return found
         body = self.render(job)
