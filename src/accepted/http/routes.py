@@ -107,6 +107,12 @@ JOBS = Route(
                     anchors=("enqueue-202", "enqueue-batch-202", "idempotency-replay"),
                 ),
                 400: BAD_REQUEST,
+                404: Answer(
+                    "The job an Idempotency-Key made no longer exists (deleted, or past "
+                    "its result TTL) while the key holds (job_not_found); nothing is "
+                    "enqueued.",
+                    anchors=("idempotency-gone",),
+                ),
                 409: Answer(
                     "The Idempotency-Key's first request is still being handled "
                     "(idempotency_key_in_use); nothing is enqueued. Retry shortly.",
