@@ -3,6 +3,8 @@ queue's page, checked through the API (and by a take that gets nothing)."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from playwright.sync_api import Page, expect
 
@@ -41,3 +43,16 @@ def test_the_queues_page_shows_counts_and_pauses_from_the_list(
     row.locator('button[data-action="pause"]').click()
     expect(row.locator("[data-paused]")).to_have_attribute("data-paused", "true")
     assert api.get(f"/queues/{queue}").json()["paused"] is True
+
+
+def test_the_queues_page_shows_recent_throughput(page: Page, api: httpx.Client, url: str) -> None:
+    queue = unique_queue("rate")
+    failed_job(api, queue, {"n": 0})
+    page.goto(f"{url}/ui#/queues")
+    rate = page.locator(f'tr[data-queue="{queue}"] td[data-label="finished"] .rate span')
+    expect(rate).to_be_visible()  # the page's first reading counts one job finished
+    for n in range(1, 4):
+        failed_job(api, queue, {"n": n})
+    # Readings a few seconds apart (events and the page's 5 s tick) give a rate.
+    expect(rate).to_have_text(re.compile(r"^\d+(\.\d)?/min$"))
+    expect(rate).not_to_have_text("0.0/min")
