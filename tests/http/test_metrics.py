@@ -56,6 +56,7 @@ def test_metrics_count_the_life_of_jobs_and_requests(http: httpx.Client) -> None
     assert value(m, "accepted_jobs_finished_total", queue=q, status="cancelled") == 1
     assert value(m, "accepted_job_wait_seconds_count", queue=q) == 2
     assert value(m, "accepted_job_wait_seconds_bucket", queue=q, le="+Inf") == 2
+    assert value(m, "accepted_job_run_seconds_count", queue=q) == 2  # done and failed
     # Gauges from the store: the deleted job is gone, the delayed one is counted.
     assert value(m, "accepted_jobs", queue=q, status="done") == 1
     assert value(m, "accepted_jobs", queue=q, status="failed") == 1
