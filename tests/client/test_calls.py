@@ -77,6 +77,23 @@ async def test_enqueue_many_is_all_or_nothing(api: Api, q: str) -> None:
     assert await api.take(q + "-ok") is None
 
 
+async def test_enqueue_with_wait_answers_with_the_job_once_final(api: Api, q: str) -> None:
+    waiting = asyncio.ensure_future(api.enqueue(q, {"n": 1}, wait=BLOCK))
+    running = await api.take(q, block=BLOCK)
+    assert running is not None and not waiting.done()
+    await api.complete(running, {"n": 2})
+    final = await waiting
+    assert (final.id, final.status, final.result) == (running.id, JobStatus.DONE, {"n": 2})
+
+
+async def test_enqueue_with_wait_gives_the_job_as_it_is_when_time_runs_out(
+    api: Api, q: str
+) -> None:
+    job = await api.enqueue(q, wait=0.2)
+    assert job.status is JobStatus.QUEUED
+    assert (await api.get(job.id)).status is JobStatus.QUEUED
+
+
 async def test_get_reads_a_job(api: Api, q: str) -> None:
     job = await api.enqueue(q, {"a": 1})
     assert await api.get(job.id) == job

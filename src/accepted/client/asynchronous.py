@@ -76,6 +76,7 @@ class AsyncClient:
         retries: int | None = None,
         retry_backoff: float | None = None,
         idempotency_key: str | None = None,
+        wait: float | None = None,
     ) -> Job:
         """Add a job to `queue`; any argument left out takes the server's default.
 
@@ -85,6 +86,10 @@ class AsyncClient:
         window) returns the job the first call made instead of a second one,
         so this call is also retried after a failure that may have reached the
         server.
+
+        With `wait`, the answer is held until the job is final or `wait` seconds
+        pass (capped by the server's max_wait), and the job comes back as it is
+        then: one request for a short job's result instead of two.
         """
         call = core.enqueue(
             queue,
@@ -98,6 +103,7 @@ class AsyncClient:
             retries=retries,
             retry_backoff=retry_backoff,
             idempotency_key=idempotency_key,
+            wait=wait,
         )
         return await self.send(call)
 

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from accepted.client.core import WAIT_CHUNK
 from accepted.client.display import Progress, format_attempts, format_job
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import Job
@@ -107,11 +108,15 @@ def parse_params(text: str) -> Any:
 def enqueue(
     client: Client, output: Output, queue: str, params: Any, wait: float | None, **options: Any
 ) -> ExitCode:
-    job = client.enqueue(queue, params, **options)
     if wait is None:
-        output.job(job)
+        output.job(client.enqueue(queue, params, **options))
         return ExitCode.OK
-    return _waited(client, output, job, wait)
+    # The first stretch of the wait rides on the enqueue itself (one request for
+    # a short job); a longer wait goes on with GETs, showing progress if asked.
+    started = time.monotonic()
+    first = min(wait, PROGRESS_TICK if output.progress else WAIT_CHUNK)
+    job = client.enqueue(queue, params, wait=first, **options)
+    return _waited(client, output, job, wait, started)
 
 
 def get(client: Client, output: Output, job_id: str, wait: float | None) -> ExitCode:
@@ -127,10 +132,13 @@ def delete(client: Client, output: Output, job_id: str) -> ExitCode:
     return ExitCode.OK
 
 
-def _waited(client: Client, output: Output, job: Job, wait: float) -> ExitCode:
-    """Wait up to `wait` seconds (inf: no limit) for `job` to be final, then print it."""
+def _waited(
+    client: Client, output: Output, job: Job, wait: float, started: float | None = None
+) -> ExitCode:
+    """Wait up to `wait` seconds (inf: no limit) from `started` (now) for `job` to be
+    final, then print it."""
     try:
-        job = _wait(client, output, job, wait)
+        job = _wait(client, output, job, wait, started)
     except JobNotFound:  # between two of the wait's requests: the job was deleted
         output.error(f"job {job.id} was deleted while being waited on")
         return ExitCode.CANCELLED
@@ -141,8 +149,8 @@ def _waited(client: Client, output: Output, job: Job, wait: float) -> ExitCode:
     return _BY_STATUS[job.status]
 
 
-def _wait(client: Client, output: Output, job: Job, wait: float) -> Job:
-    deadline = time.monotonic() + wait
+def _wait(client: Client, output: Output, job: Job, wait: float, started: float | None) -> Job:
+    deadline = (time.monotonic() if started is None else started) + wait
     progress = Progress(output.err, f"job {job.id}") if output.progress else None
     try:
         while not job.is_final:

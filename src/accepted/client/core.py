@@ -230,8 +230,15 @@ def enqueue(
     retries: int | None = None,
     retry_backoff: float | None = None,
     idempotency_key: str | None = None,
+    wait: float | None = None,
 ) -> Call[Job]:
+    """POST /jobs; with `wait`, the server holds the answer until the job is final
+    (200) or `wait` seconds pass (202, the job as it is then)."""
     headers = {"content-type": "application/json"}
+    hold = 0.0
+    if wait is not None and wait > 0:
+        headers["x-accepted-wait-result"] = _seconds(wait)
+        hold = float(wait)
     options = {
         "x-accepted-priority": None if priority is None else str(int(priority)),
         "x-accepted-delay": None if delay is None else _seconds(delay),
@@ -250,7 +257,21 @@ def enqueue(
     # With a key a resend cannot make a second job, so even a request that may
     # have reached the server is sent again (the answer is then a replay).
     retry = Retry.UNSENT if idempotency_key is None else Retry.ALWAYS
-    return Call("POST", "/jobs", read_job(202), headers, body=_encoder.encode(body), retry=retry)
+    return Call(
+        "POST",
+        "/jobs",
+        _read_enqueued,
+        headers,
+        body=_encoder.encode(body),
+        hold=hold,
+        retry=retry,
+    )
+
+
+def _read_enqueued(answer: Answer) -> Job:
+    """202, or 200 when an enqueue-and-wait saw its job final."""
+    _check(answer, 200 if answer.status == 200 else 202)
+    return _decode(_job_decoder, answer)
 
 
 def enqueue_many(jobs: Iterable[NewJob | Mapping[str, Any]]) -> Call[list[Job]]:

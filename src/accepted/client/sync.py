@@ -78,6 +78,7 @@ class Client:
         retries: int | None = None,
         retry_backoff: float | None = None,
         idempotency_key: str | None = None,
+        wait: float | None = None,
     ) -> Job:
         """Add a job to `queue`; any argument left out takes the server's default.
 
@@ -87,6 +88,10 @@ class Client:
         window) returns the job the first call made instead of a second one,
         so this call is also retried after a failure that may have reached the
         server.
+
+        With `wait`, the answer is held until the job is final or `wait` seconds
+        pass (capped by the server's max_wait), and the job comes back as it is
+        then: one request for a short job's result instead of two.
         """
         call = core.enqueue(
             queue,
@@ -100,6 +105,7 @@ class Client:
             retries=retries,
             retry_backoff=retry_backoff,
             idempotency_key=idempotency_key,
+            wait=wait,
         )
         return self.send(call)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from accepted.config import Settings
-from accepted.errors import InvalidField, JobNotFound, ShuttingDown
+from accepted.errors import InvalidField, InvalidHeader, JobNotFound, ShuttingDown
 from accepted.http import idempotency, params, parse, render
 from accepted.http.parse import (
     BatchItem,
@@ -70,17 +70,29 @@ def _checked_id(raw: str) -> str:
 async def enqueue(ctx: Context, request: Request) -> Response:
     raw = await request.body(ctx.settings.body_limit)
     defaults = _enqueue_headers(request)
+    wait = parse.wait(request, params.ENQUEUE_WAIT, ctx.settings.max_wait)
     if parse.is_array(raw):
         idempotency.no_header_on_batch(request)
+        if wait is not None:
+            raise InvalidHeader(
+                "header X-Accepted-Wait-Result applies to a single job, not a batch; "
+                "wait for each with GET /jobs/{id}"
+            )
         return await _enqueue_batch(ctx, request, raw, defaults)
     key = idempotency.header_key(request)
     body: EnqueueBody = parse.decode(raw, EnqueueBody)
     new = replace(defaults, queue=parse.queue_name(body.queue, "queue"), params=body.params)
-    if key is not None:
-        return await idempotency.enqueue_one(ctx.keys(), request, new, key, ctx.clock())
-    job = await ctx.service.enqueue(new, ctx.clock())
-    location = f"/jobs/{job.id}".encode()
-    return Response.json(202, render.job_json(job), (b"location", location))
+    extra: list[tuple[bytes, bytes]] = []
+    if key is None:
+        job = await ctx.service.enqueue(new, ctx.clock())
+    else:
+        job, extra = await idempotency.enqueue_one(ctx.keys(), request, new, key, ctx.clock())
+    if wait:
+        # Enqueued and durable already; a client gone meanwhile only misses the answer.
+        waited = await _unless_disconnected(request, ctx.service.wait_result(job.id, wait))
+        job = waited or job
+    location = (b"location", f"/jobs/{job.id}".encode())
+    return Response.json(200 if job.is_final else 202, render.job_json(job), location, *extra)
 
 
 def _enqueue_headers(request: Request) -> NewJob:

@@ -9,6 +9,7 @@ from accepted.http import render
 from accepted.http.request import Request, Response
 from accepted.service.idempotency import GLOBAL_SCOPE, Idempotency
 from accepted.service.jobs import NewJob
+from accepted.types import Job
 
 HEADER = b"idempotency-key"
 MAX_KEY = 255
@@ -47,12 +48,10 @@ def scope_of(request: Request) -> str:
 
 async def enqueue_one(
     service: Idempotency, request: Request, new: NewJob, key: str, now: float
-) -> Response:
+) -> tuple[Job, list[tuple[bytes, bytes]]]:
+    """The job its key stands for, and the answer's extra headers (Idempotent-Replayed)."""
     ((job, replayed),) = await service.enqueue([new], [key], scope_of(request), now)
-    headers = [(b"location", f"/jobs/{job.id}".encode())]
-    if replayed:
-        headers.append(REPLAYED)
-    return Response.json(202, render.job_json(job), *headers)
+    return job, [REPLAYED] if replayed else []
 
 
 async def enqueue_batch(

@@ -191,6 +191,16 @@ IDEMPOTENCY_KEY = Param(
     max_length=255,
 )
 
+ENQUEUE_WAIT = Param(
+    "X-Accepted-Wait-Result",
+    float,
+    "enqueue and wait: hold the answer until the job is final (200 with it) or this many "
+    "seconds pass (202 with the job as it is then); any number >= 0, cut to the max_wait "
+    "setting (300 s by default); a single job only, not a batch",
+    minimum=0,
+    capped_by="max_wait",
+)
+
 # -- reading (GET /jobs/{id}) --------------------------------------------------
 
 WAIT_RESULT = Param(

@@ -95,8 +95,16 @@ JOBS = Route(
                 p.RETRIES,
                 p.RETRY_BACKOFF,
                 p.IDEMPOTENCY_KEY,
+                p.ENQUEUE_WAIT,
             ),
             responses={
+                200: Answer(
+                    "Enqueued and, within X-Accepted-Wait-Result, final: the job with its "
+                    "result, with Location.",
+                    JobView,
+                    headers=(p.LOCATION,),
+                    anchors=("enqueue-wait",),
+                ),
                 202: Answer(
                     "Enqueued: the job (status queued, or delayed with a delay), with "
                     "Location; for an array body, the array of jobs in the order sent and "
