@@ -50,10 +50,6 @@ class AttemptOutcome(StrEnum):
     CANCELLED = "cancelled"
 
 
-# Outcomes whose attempt keeps what the worker reported with it.
-REPORTED_OUTCOMES = frozenset({AttemptOutcome.DONE, AttemptOutcome.FAILED, AttemptOutcome.RETRIED})
-
-
 # JSON text of `null`: a job's result before a worker reports one.
 JSON_NULL = msgspec.Raw(b"null")
 JSON_EMPTY_OBJECT = msgspec.Raw(b"{}")

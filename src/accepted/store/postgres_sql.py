@@ -10,6 +10,7 @@ from accepted.store.rows import (
     ATTEMPT_COLUMNS,
     COLUMNS,
     MUTABLE,
+    AttemptRow,
     attempt_from_columns,
     column_value,
     job_from_columns,
@@ -134,8 +135,8 @@ def attempt_from_record(record: Any) -> Attempt:
     return attempt_from_columns({c: record["a_" + c] for c in ATTEMPT_COLUMNS})
 
 
-def attempt_values(attempt: Attempt) -> list[Any]:
-    return [attempt.started_at, attempt.ended_at, str(attempt.outcome), bytes(attempt.result)]
+def attempt_values(attempt: AttemptRow) -> list[Any]:
+    return list(attempt)
 
 
 # Sends each payload of the text[] parameter on the channel.

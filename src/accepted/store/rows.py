@@ -7,8 +7,6 @@ from typing import Any
 import msgspec
 
 from accepted.types import (
-    JSON_NULL,
-    REPORTED_OUTCOMES,
     Attempt,
     AttemptOutcome,
     CallbackState,
@@ -42,21 +40,26 @@ def job_from_columns(values: dict[str, Any]) -> Job:
     return Job(**values)
 
 
-def ended_attempt(old: Job, new: Job) -> Attempt | None:
+# An ended hand-out's history row, as the store binds it: started_at, ended_at,
+# outcome, result (raw JSON bytes). Its number is the store's to give, in SQL.
+AttemptRow = tuple[float, float, AttemptOutcome, bytes]
+
+
+def ended_attempt(old: Job, new: Job) -> AttemptRow | None:
     """The history row of the hand-out that the change old -> new ended, if it ended one.
 
-    Its number is left 0: the store numbers it after the job's last row, in SQL.
+    On every write of every job, so it is kept to identity checks and a tuple.
     """
-    if new.ended is None or old.status is not JobStatus.RUNNING or new.lease == old.lease:
+    ended = new.ended
+    if ended is None or old.status is not JobStatus.RUNNING or new.lease == old.lease:
         return None
     started = old.started_at if old.started_at is not None else old.updated_at
-    return Attempt(
-        attempt=0,
-        started_at=started,
-        ended_at=new.updated_at,
-        outcome=new.ended,
-        result=new.result if new.ended in REPORTED_OUTCOMES else JSON_NULL,
+    reported = (
+        ended is AttemptOutcome.DONE
+        or ended is AttemptOutcome.FAILED
+        or ended is AttemptOutcome.RETRIED
     )
+    return (started, new.updated_at, ended, bytes(new.result) if reported else b"null")
 
 
 def stored(job: Job) -> Job:

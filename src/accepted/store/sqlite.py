@@ -147,8 +147,6 @@ class SqliteStore(SqliteQueues):
             # FULL: each commit fsyncs the WAL, so an acknowledged write survives power loss.
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA busy_timeout = 5000")
-            # Deleting or purging a job deletes its attempt history (ON DELETE CASCADE).
-            conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn)
             conn.execute("BEGIN IMMEDIATE")
             _probe_write(conn)  # a file that opens but refuses writes must not start
@@ -406,10 +404,7 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
     attempt = ended_attempt(old, new)
     if attempt is None:
         return new
-    conn.execute(
-        _INSERT_ATTEMPT,
-        (new.id, attempt.started_at, attempt.ended_at, attempt.outcome, bytes(attempt.result)),
-    )
+    conn.execute(_INSERT_ATTEMPT, (new.id, *attempt))
     return stored(new)
 
 
