@@ -133,7 +133,9 @@ export function jobList(ctx, { fixedQueue = null, query, base }) {
       }
       // New and changed jobs show at the top of the first page only: a
       // later page is a reading the person is paging through, kept still.
-      if (state.cursors.length === 1 && (!job || filter.q || matches(filter, job))) later();
+      // A shown job that no longer matches leaves at the next read.
+      const touches = !job || shown >= 0 || filter.q || matches(filter, job);
+      if (state.cursors.length === 1 && touches) later();
     },
     dispose: () => later.cancel(),
   };
