@@ -209,3 +209,18 @@ def test_a_closed_client_leaves_no_subscription_behind(
         job = enqueue(api, q)
         event = stream.next_event()
         assert event is not None and event.job["id"] == job["id"]
+
+
+@pytest.mark.documents("events-shutdown")
+def test_streams_end_cleanly_when_the_server_stops(start_server: StartServer) -> None:
+    server = start_server()
+    with (
+        SseStream(server.url, f"/events?queue={unique_queue()}") as stream,
+        httpx.Client(base_url=server.url, verify=NO_TLS) as http,
+    ):
+        job = enqueue(http, unique_queue())
+        with SseStream(server.url, f"/jobs/{job['id']}/events") as one:
+            assert one.next_event() is not None
+            assert server.stop() == 0  # SIGTERM
+            assert one.next() is None
+        assert stream.next() is None
