@@ -26,7 +26,7 @@ SECTIONS = {
     # events
     "log",
     # queues
-    "queues",
+    "queues", "get-jobs", "post-jobs-bulk",
     # events
     "events", "metrics",
 }

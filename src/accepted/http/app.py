@@ -25,6 +25,7 @@ from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService, RetryPolicy
 from accepted.service.maintenance import Maintenance
 from accepted.service.queues import QueueService
+from accepted.service.selection import SelectionService
 from accepted.service.signals import Signals
 from accepted.store import JobStore, open_store
 from accepted.store.base import Due
@@ -79,7 +80,12 @@ class App:
             self.signals.events.outbound = store.announce_change
         idempotency = Idempotency(self.service, window=settings.idempotency_window)
         self.context = Context(
-            self.service, settings, clock, queues=self.queues, idempotency=idempotency
+            self.service,
+            settings,
+            clock,
+            queues=self.queues,
+            idempotency=idempotency,
+            selection=SelectionService(self.service),
         )
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.

@@ -24,6 +24,7 @@ from accepted.http.request import Request, Response
 from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService, NewJob, Report
 from accepted.service.queues import QueueService
+from accepted.service.selection import SelectionService
 
 T = TypeVar("T")
 
@@ -43,6 +44,7 @@ class Context:
     extras: dict[str, object] = field(default_factory=dict)
     queues: QueueService | None = None  # set by create_app
     idempotency: Idempotency | None = None  # Idempotency-Key enqueues; set by create_app
+    selection: SelectionService | None = None  # set by create_app
 
     def keys(self) -> Idempotency:
         assert self.idempotency is not None, "create_app sets the idempotency service"

@@ -309,3 +309,36 @@ QUEUE_NAME = Param(
 UI_FILE = Param(
     "file", str, "a file of the dashboard, by its exact name", where="path", required=True
 )
+
+# -- listing (GET /jobs) -------------------------------------------------------
+
+MAX_LIST_QUEUES = 100  # distinct queues one listing or bulk filter may name
+MAX_SEARCH = 1000  # characters of a search text
+
+LIST_QUEUE = Param(
+    "queue",
+    str,
+    f"only jobs of this queue; repeat for several (at most {MAX_LIST_QUEUES})",
+    where="query",
+    max_length=MAX_QUEUE_NAME,
+    repeated=True,
+)
+LIST_STATUS = Param(
+    "status",
+    str,
+    "only jobs of this status (delayed, queued, running, done, failed, cancelled); "
+    "repeat, or separate by commas, for several",
+    where="query",
+    repeated=True,
+)
+SEARCH = Param(
+    "q",
+    str,
+    "a job id, or text found (case-insensitive) in the job's params or result",
+    where="query",
+    max_length=MAX_SEARCH,
+)
+LIMIT = Param("limit", int, "jobs per page", where="query", minimum=1, maximum=500, default=50)
+CURSOR = Param(
+    "cursor", str, "the `next` of the previous page, to read the page after it", where="query"
+)

@@ -136,10 +136,18 @@ _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {
 }
 
 
+def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
+    """The decoder of `kind`, made once (bodies of other modules' types too)."""
+    found = _DECODERS.get(kind)
+    if found is None:
+        found = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    return found
+
+
 def decode(body: bytes, kind: Any) -> Any:
     """Decode a JSON body into `kind` (a Struct, or a list of one) with errors a client can use."""
     try:
-        value = _DECODERS[kind].decode(body)
+        value = _decoder(kind).decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidField(f"request body: {_field_message(exc)}") from None
     except msgspec.DecodeError as exc:

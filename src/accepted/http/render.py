@@ -222,3 +222,24 @@ def queue_json(queue: Queue) -> bytes:
 
 def queues_json(queues: Sequence[Queue]) -> bytes:
     return _encoder.encode(QueueList([queue_view(queue) for queue in queues]))
+
+
+# -- listing and bulk actions -------------------------------------------------------
+
+
+class JobPageView(msgspec.Struct):
+    jobs: list[JobView]
+    next: str | None  # the cursor of the next page; null on the last
+
+
+class BulkView(msgspec.Struct):
+    matched: int  # jobs the filter selected
+    changed: int  # of those, the jobs the action changed
+
+
+def job_page_json(jobs: Sequence[Job], next_cursor: str | None) -> bytes:
+    return _encoder.encode(JobPageView([job_view(job) for job in jobs], next_cursor))
+
+
+def bulk_json(matched: int, changed: int) -> bytes:
+    return _encoder.encode(BulkView(matched, changed))

@@ -49,12 +49,22 @@ from typing import Annotated, Any
 
 import msgspec
 
-from accepted.http import dashboard, events, handlers, meta, metrics, queues
+from accepted.http import dashboard, events, handlers, listing, meta, metrics, queues
 from accepted.http import params as p
 from accepted.http.answers import BAD_REQUEST, JOB_NOT_FOUND, TOO_LARGE, UNAVAILABLE
 from accepted.http.handlers import MAX_BATCH
+from accepted.http.listing import BulkBody
 from accepted.http.parse import BatchItem, BatchReportItem, EnqueueBody, ReportBody, WantJobBody
-from accepted.http.render import AttemptsView, Health, JobView, Outcome, QueueList, QueueView
+from accepted.http.render import (
+    AttemptsView,
+    BulkView,
+    Health,
+    JobPageView,
+    JobView,
+    Outcome,
+    QueueList,
+    QueueView,
+)
 from accepted.http.route import Answer, Handler, Op, Route
 from accepted.http.router import Router
 
@@ -78,6 +88,28 @@ Reports = Annotated[list[BatchReportItem], msgspec.Meta(min_length=1, max_length
 JOBS = Route(
     "/jobs",
     {
+        "GET": Op(
+            listing.list_jobs,
+            "List and search jobs, newest first",
+            description="Filters combine (all must hold): queue (repeatable), status "
+            "(repeatable or comma-separated), q (a job id, or text in params or result, "
+            "case-insensitive). Pages by the `next` cursor: never repeats a job, never "
+            "skips one that existed when the first page was read.",
+            params=(p.LIST_QUEUE, p.LIST_STATUS, p.SEARCH, p.LIMIT, p.CURSOR),
+            responses={
+                200: Answer(
+                    "A page of jobs and the cursor of the next (null on the last).",
+                    JobPageView,
+                    anchors=("list-200", "list-paging"),
+                ),
+                400: Answer(
+                    "A bad queue, status, limit or cursor (invalid_query, invalid_field).",
+                    anchors=("list-400",),
+                ),
+                503: UNAVAILABLE,
+            },
+            anchor="get-jobs",
+        ),
         "POST": Op(
             handlers.enqueue,
             "Enqueue a job, or a batch of jobs",
@@ -153,6 +185,36 @@ JOBS = Route(
                 503: UNAVAILABLE,
             },
             anchor="put-jobs",
+        ),
+    },
+)
+
+JOBS_BULK = Route(
+    "/jobs/bulk",
+    {
+        "POST": Op(
+            listing.bulk,
+            "Retry, cancel or delete every job a filter selects",
+            description='Body: {"action": "retry" | "cancel" | "delete", '
+            '"filter": {"queue": [...], "status": [...], "q": "...", '
+            '"ids": [...], "all": true}}. The filter means what GET /jobs means; '
+            "worked through in chunks, so it may take a while on millions of jobs.",
+            body=BulkBody,
+            responses={
+                200: Answer(
+                    "How many jobs the filter matched, and how many the action changed.",
+                    BulkView,
+                    anchors=("bulk-200", "bulk-changed"),
+                ),
+                400: Answer(
+                    "A bad body, an unknown action or filter field, or an empty filter "
+                    "(invalid_field, malformed_json). Nothing changed.",
+                    anchors=("bulk-400",),
+                ),
+                413: TOO_LARGE,
+                503: UNAVAILABLE,
+            },
+            anchor="post-jobs-bulk",
         ),
     },
 )
@@ -605,7 +667,7 @@ DASHBOARD = (
 )
 
 ROUTES: tuple[Route, ...] = (
-    *(JOBS, JOB, JOB_CANCEL, JOB_ATTEMPTS, JOB_RETRY, WANT_JOB),
+    *(JOBS, JOBS_BULK, JOB, JOB_CANCEL, JOB_ATTEMPTS, JOB_RETRY, WANT_JOB),
     *EVENTS,
     *QUEUES,
     METRICS,

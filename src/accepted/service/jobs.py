@@ -429,7 +429,10 @@ class JobService:
 
     async def cancel(self, job_id: str, now: float) -> Job:
         """DELETE: the job is gone; the answer is its last state (cancelled if not final)."""
-        job = await self.store.delete_job(job_id)
+        return self.after_delete(await self.store.delete_job(job_id), now)
+
+    def after_delete(self, job: Job, now: float) -> Job:
+        """A job was deleted: answer its waiters with its last state (cancelled if not final)."""
         if not job.is_final:
             job = msgspec.structs.replace(job, status=JobStatus.CANCELLED, updated_at=now)
             self.signals.events.publish(job)

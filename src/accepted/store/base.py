@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from accepted.queries import QueueState
+from accepted.queries import JobFilter, JobPage, QueueState
 from accepted.types import Attempt, Job
 
 Decide = Callable[[Job], Job | None]
@@ -253,5 +253,25 @@ class JobStore(Protocol):
         """The job and its ended hand-outs, oldest first, read at one instant.
 
         Raises `JobNotFound`.
+        """
+        ...
+
+    # -- listing -----------------------------------------------------------------
+
+    async def list_jobs(self, where: JobFilter, limit: int, before: int | None = None) -> JobPage:
+        """Up to `limit` jobs `where` selects, newest first (by insertion), below `before`.
+
+        `before` is a `JobPage.next` of an earlier call: pages never repeat a
+        job and never skip one that was stored when the first page was read.
+        Served by indexes whatever the table's size, except text, which
+        filters the rows walked. Reads one snapshot; never holds up writers.
+        """
+        ...
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        """Remove these jobs, all in one transaction; return the rows as they were.
+
+        Ids of no job are skipped; their attempt history goes with them. (A
+        bulk delete's chunk.)
         """
         ...

@@ -37,6 +37,7 @@ from accepted.store import postgres_sql as sql
 from accepted.store.base import Decide, Due, IdempotencyKey, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
+from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import PostgresQueues
 from accepted.types import Attempt, Job
 
@@ -68,7 +69,7 @@ _UNAVAILABLE = (
 _DRIVER = (asyncpg.PostgresError, asyncpg.InternalClientError, *_UNAVAILABLE)
 
 
-class PostgresStore(PostgresQueues):
+class PostgresStore(PostgresQueues, PostgresListing):
     """`JobStore` on PostgreSQL; see `store.base` for each method's contract."""
 
     def __init__(

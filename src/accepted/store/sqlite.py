@@ -32,6 +32,7 @@ from accepted.store.rows import (
     job_from_columns,
     stored,
 )
+from accepted.store.sqlite_listing import SqliteListing
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
@@ -70,7 +71,7 @@ _DUE_WHERE: dict[Due, tuple[str, str]] = {
 }
 
 
-class SqliteStore(SqliteQueues):
+class SqliteStore(SqliteQueues, SqliteListing):
     """`JobStore` on a SQLite file; see `store.base` for each method's contract."""
 
     def __init__(self, path: str) -> None:

@@ -1,0 +1,120 @@
+"""Which rows a `JobFilter` selects, newest first, as SQL either dialect can run.
+
+What the filter means is written once here; each backend supplies only its
+spelling (placeholders, the id type, the case-insensitive match).
+
+The plan: a listing reads the newest rows of each (queue, status) pair the
+filter names, each through the index (queue, status, seq) or (status, seq)
+walked backwards from the cursor and stopped after one page, then merges them
+(`UNION ALL` ... `ORDER BY seq DESC LIMIT`). A filter by queue alone reads each
+of the queue's statuses that way; without queue or status the primary key is
+walked. So a first page costs a few index probes per pair, whatever the
+table's size. Text search has no index (see docs/operations.md): it filters
+the rows walked, stopping once a page is found.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from accepted.queries import JobFilter
+from accepted.types import JobStatus
+
+
+@dataclass(slots=True)
+class Dialect:
+    """How one backend spells the few things that differ."""
+
+    table: str
+    placeholder: Callable[[int], str]  # the n-th parameter (1-based)
+    id_equals: Callable[[str], str]  # `id` compared with the parameter given
+    contains: Callable[[str, str], str]  # column, pattern parameter -> case-insensitive match
+    id_array: Callable[[str], str] | None = None  # `id` in an array parameter (PostgreSQL)
+
+
+@dataclass(slots=True)
+class Statement:
+    """SQL and its arguments, built up one parameter at a time."""
+
+    dialect: Dialect
+    args: list[Any] = field(default_factory=list)
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return self.dialect.placeholder(len(self.args))
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` with LIKE's wildcards in `text` escaped (ESCAPE '\\')."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def as_job_id(text: str) -> str | None:
+    """The job id `text` names (normalised), or None when it is no UUID."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        return None
+
+
+def page_query(
+    dialect: Dialect, where: JobFilter, limit: int, before: int | None
+) -> tuple[str, list[Any]]:
+    """The seqs of up to `limit` rows the filter selects below `before`, newest first."""
+    st = Statement(dialect)
+    common = _common_conditions(st, where, before)
+    pairs = _index_pairs(where)
+    count = st.param(limit)
+    parts = []
+    for queue, status in pairs:
+        conditions = list(common)
+        if queue is not None:
+            conditions.append(f"queue = {st.param(queue)}")
+        if status is not None:
+            conditions.append(f"status = {st.param(status.value)}")
+        where_sql = " AND ".join(conditions) or "TRUE"
+        parts.append(
+            f"SELECT seq FROM (SELECT seq FROM {dialect.table} WHERE {where_sql} "
+            f"ORDER BY seq DESC LIMIT {count}) AS part"
+        )
+    union = " UNION ALL ".join(parts)
+    return f"SELECT seq FROM ({union}) AS found ORDER BY seq DESC LIMIT {count}", st.args
+
+
+def _index_pairs(where: JobFilter) -> list[tuple[str | None, JobStatus | None]]:
+    """The (queue, status) pairs to read each through its own index."""
+    queues: tuple[str | None, ...] = (None,) if where.queues is None else where.queues
+    statuses: tuple[JobStatus | None, ...]
+    if where.statuses is not None:
+        statuses = where.statuses
+    elif where.queues is not None:
+        statuses = tuple(JobStatus)  # (queue, status, seq) serves a queue one status at a time
+    else:
+        statuses = (None,)
+    return [(q, s) for q in dict.fromkeys(queues) for s in dict.fromkeys(statuses)]
+
+
+def _common_conditions(st: Statement, where: JobFilter, before: int | None) -> list[str]:
+    conditions = []
+    if before is not None:
+        conditions.append(f"seq < {st.param(before)}")
+    if where.ids is not None:
+        ids = [i for i in (as_job_id(raw) for raw in where.ids) if i is not None]
+        if st.dialect.id_array is not None:
+            conditions.append(st.dialect.id_array(st.param(ids)))
+        elif ids:
+            conditions.append(f"id IN ({', '.join(st.param(i) for i in ids)})")
+        else:
+            conditions.append("FALSE")
+    if where.text is not None:
+        pattern = st.param(like_pattern(where.text))
+        matches = [st.dialect.contains("params", pattern), st.dialect.contains("result", pattern)]
+        job_id = as_job_id(where.text)
+        if job_id is not None:
+            matches.insert(0, st.dialect.id_equals(st.param(job_id)))
+        conditions.append(f"({' OR '.join(matches)})")
+    return conditions

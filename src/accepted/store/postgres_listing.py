@@ -1,0 +1,66 @@
+"""The listing section of the PostgreSQL store: pages of jobs a `JobFilter` selects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from accepted.queries import JobFilter, JobPage
+from accepted.store import postgres_sql as sql
+from accepted.store.listing import Dialect, as_job_id, page_query
+from accepted.store.postgres_link import Link
+from accepted.types import Job
+
+T = TypeVar("T")
+
+DIALECT = Dialect(
+    table=sql.TABLE,
+    placeholder=lambda n: f"${n}",
+    id_equals=lambda p: f"id = {p}::uuid",
+    # ILIKE folds case as the database's locale does; the JSON text as sent.
+    contains=lambda column, p: f"convert_from({column}, 'UTF8') ILIKE {p}::text",
+    id_array=lambda p: f"id = ANY({p}::uuid[])",
+)
+_ROWS = f"SELECT seq, {', '.join(sql.COLUMN_TYPES)} FROM {sql.TABLE} WHERE seq = ANY($1::int8[])"
+
+
+_DELETE = (
+    f"DELETE FROM {sql.TABLE} WHERE id = ANY($1::uuid[]) RETURNING {', '.join(sql.COLUMN_TYPES)}"
+)
+
+
+class PostgresListing:
+    """Mixed into `PostgresStore`; see `store.base.JobStore.list_jobs` for the contract."""
+
+    _link: Link
+
+    def _run(
+        self, work: Callable[[Any], Awaitable[T]], *, transaction: bool = True
+    ) -> Awaitable[T]:
+        raise NotImplementedError  # pragma: no cover - PostgresStore's
+
+    async def list_jobs(self, where: JobFilter, limit: int, before: int | None = None) -> JobPage:
+        query, args = page_query(DIALECT, where, limit + 1, before)
+
+        async def work(conn: Any) -> JobPage:
+            # One snapshot for both reads: the page's rows are the rows it found.
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            seqs = [r["seq"] for r in await conn.fetch(query, *args)]
+            more = len(seqs) > limit
+            seqs = seqs[:limit]
+            found = {r["seq"]: sql.from_record(r) for r in await conn.fetch(_ROWS, seqs)}
+            jobs = [found[seq] for seq in seqs if seq in found]
+            return JobPage(jobs, seqs[-1] if more else None)
+
+        return await self._run(work)
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        ids = [i for i in dict.fromkeys(job_ids) if as_job_id(i) == i]
+
+        async def work(conn: Any) -> list[Job]:
+            return [sql.from_record(r) for r in await conn.fetch(_DELETE, ids)]
+
+        gone = await self._run(work, transaction=False)  # one statement: atomic
+        # Waiters elsewhere stop waiting; for a final job none are left.
+        self._link.announce((), [job.id for job in gone if not job.is_final])
+        return gone

@@ -1,0 +1,72 @@
+"""The listing section of the SQLite store: pages of jobs a `JobFilter` selects,
+and the deletion of many jobs at once (a bulk action's chunk).
+
+Runs on the reader connection (`SqliteReader`), so a long text search never
+holds up a commit; the page's seqs and then its rows are read in one snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from accepted.queries import JobFilter, JobPage
+from accepted.store.listing import Dialect, page_query
+from accepted.store.rows import COLUMNS, job_from_columns
+from accepted.store.sqlite_reader import SqliteReader
+from accepted.store.sqlite_writer import SqliteWriter
+from accepted.types import Job
+
+DIALECT = Dialect(
+    table="jobs",
+    placeholder=lambda n: f"?{n}",
+    id_equals=lambda p: f"id = {p}",
+    # LIKE folds ASCII letters only; params and result are the JSON text as sent.
+    contains=lambda column, p: f"CAST({column} AS TEXT) LIKE {p} ESCAPE '\\'",
+)
+_COLUMNS = ", ".join(COLUMNS)
+_ROWS = f"SELECT seq, {_COLUMNS} FROM jobs WHERE seq IN "
+_DELETE = "DELETE FROM jobs WHERE id IN "
+
+
+class SqliteListing:
+    """Mixed into `SqliteStore`; see `store.base.JobStore.list_jobs` for the contract."""
+
+    _reader: SqliteReader
+    _writer: SqliteWriter
+
+    async def list_jobs(self, where: JobFilter, limit: int, before: int | None = None) -> JobPage:
+        query, args = page_query(DIALECT, where, limit + 1, before)
+
+        def work(conn: sqlite3.Connection) -> JobPage:
+            seqs = [row[0] for row in conn.execute(query, args)]
+            more = len(seqs) > limit
+            seqs = seqs[:limit]
+            return JobPage(_rows(conn, seqs), seqs[-1] if more else None)
+
+        return await self._reader.run(work)
+
+    async def delete_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        ids = list(dict.fromkeys(job_ids))
+
+        def work(conn: sqlite3.Connection) -> list[Job]:
+            gone = []
+            for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+                chunk = ids[start : start + 500]
+                query = f"{_DELETE}({', '.join('?' * len(chunk))}) RETURNING {_COLUMNS}"
+                for row in conn.execute(query, chunk):
+                    gone.append(job_from_columns(dict(zip(COLUMNS, row, strict=True))))
+            return gone
+
+        return await self._writer.run(work)
+
+
+def _rows(conn: sqlite3.Connection, seqs: list[int]) -> list[Any]:
+    if not seqs:
+        return []
+    found = {
+        row[0]: job_from_columns(dict(zip(COLUMNS, row[1:], strict=True)))
+        for row in conn.execute(_ROWS + f"({', '.join('?' * len(seqs))})", seqs)
+    }
+    return [found[seq] for seq in seqs if seq in found]
