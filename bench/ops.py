@@ -51,7 +51,7 @@ STATUS_OF = [status for status, share in MIX for _ in range(share)]
 
 
 def make_job(i: int, queues: int) -> Job:
-    status = STATUS_OF[(i * 7919) % len(STATUS_OF)]
+    status = STATUS_OF[(i // queues * 7919 + i) % len(STATUS_OF)]  # every status in each queue
     created = NOW - 86_400 + i * 0.01
     params = f'{{"user":"user-{i}","email":"user{i}@example.com","order":{i * 31 % 100_000},'
     params += '"note":"lorem ipsum dolor sit amet"}'
@@ -131,25 +131,35 @@ def reads(queues: int) -> Iterator[tuple[str, str, int]]:
     yield "search by id", f"/jobs?q={make_job(123_456, queues).id}", 20
 
 
-async def time_reads(url: str, queues: int) -> list[dict[str, object]]:
-    host, port = url.removeprefix("http://").split(":")
+async def time_reads(server: RunningServer, queues: int) -> list[dict[str, object]]:
+    """Each read's wall time, and the server's CPU seconds per request (what the
+    read costs on an idle core, whatever else the machine is doing)."""
+    host, port = server.url.removeprefix("http://").split(":")
     conn = await Connection.open(host, int(port))
     results: list[dict[str, object]] = []
     try:
         for name, path, samples in reads(queues):
+            before = _cpu(server)
             figures = await timed(conn, request_bytes("GET", path), samples)
-            results.append({"read": name, "path": path, **figures})
+            cpu_ms = (_cpu(server) - before) / samples * 1000
+            results.append(
+                {"read": name, "path": path, **figures, "server_cpu_ms": round(cpu_ms, 1)}
+            )
             print(json.dumps(results[-1]), flush=True)
     finally:
         conn.close()
     return results
 
 
-def with_server(target: str, work: Callable[[str], object]) -> object:
+def _cpu(server: RunningServer) -> float:
+    return server.snapshot().cpu_seconds or 0.0
+
+
+def with_server(target: str, work: Callable[[RunningServer], object]) -> object:
     with tempfile.TemporaryDirectory() as tmp:
         server = RunningServer(ServerSpec("accepted", db=target), Path(tmp)).start()
         try:
-            return work(server.url)
+            return work(server)
         finally:
             server.stop()
 
@@ -165,7 +175,7 @@ def main() -> None:
     asyncio.run(fill(args.db, args.jobs, args.queues, args.refill))
     if args.fill_only:
         return
-    with_server(args.db, lambda url: asyncio.run(time_reads(url, args.queues)))
+    with_server(args.db, lambda server: asyncio.run(time_reads(server, args.queues)))
 
 
 if __name__ == "__main__":

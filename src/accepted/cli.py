@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_delete(commands, common)
     _add_retries_commands(commands, common)
     backup.add_parser(commands)
+    _add_operations(commands, common)
     return parser
 
 
@@ -228,6 +229,49 @@ def _add_retries_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         parser.add_argument("id", metavar="ID")
 
 
+# -- queues, listing (accepted queues | jobs | pause | resume) -----------------
+
+
+def _add_operations(commands: Any, common: argparse.ArgumentParser) -> None:
+    queues = _client_command(commands, common, "queues", "list the queues with their counts")
+    jobs = _client_command(commands, common, "jobs", "list and search jobs, newest first")
+    jobs.add_argument("--queue", action="append", metavar="Q", help="only this queue (repeatable)")
+    jobs.add_argument(
+        "--status", action="append", metavar="S", help="only this status (repeatable, or a,b)"
+    )
+    jobs.add_argument("--search", metavar="TEXT", help="a job id, or text in params or result")
+    jobs.add_argument("--limit", type=int, metavar="N", help="jobs to show, 1 to 500 [50]")
+    jobs.add_argument("--cursor", help="show the page after the one that printed this cursor")
+    pause = _client_command(commands, common, "pause", "pause a queue: it hands out nothing")
+    resume = _client_command(commands, common, "resume", "resume a paused queue")
+    for parser in (pause, resume):
+        parser.add_argument("name", metavar="QUEUE")
+    del queues  # takes only the common options
+
+
+def _run_operation(client: Any, output: Any, args: argparse.Namespace) -> int:
+    from accepted.client import operations
+
+    if args.command == "queues":
+        return operations.queues(client, output)
+    if args.command == "jobs":
+        return operations.jobs(
+            client,
+            output,
+            queue=args.queue,
+            status=args.status,
+            search=args.search,
+            limit=args.limit,
+            cursor=args.cursor,
+        )
+    if args.command == "pause":
+        return operations.pause(client, output, args.name)
+    return operations.resume(client, output, args.name)
+
+
+OPERATIONS = frozenset({"queues", "jobs", "pause", "resume"})
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -302,6 +346,8 @@ def client_command(args: argparse.Namespace) -> int:
     )
     try:
         with Client(args.url) as client:
+            if args.command in OPERATIONS:
+                return _run_operation(client, output, args)
             if args.command == "enqueue":
                 return commands.enqueue(client, output, **_enqueue_arguments(args))
             if args.command == "get":

@@ -20,19 +20,32 @@ from accepted.client.errors import (
     UnexpectedResponse,
     WaitTimeout,
 )
-from accepted.client.models import Attempt, AttemptOutcome, Callback, Job, JobStatus, NewJob
+from accepted.client.models import (
+    Attempt,
+    AttemptOutcome,
+    BulkOutcome,
+    Callback,
+    Job,
+    JobPage,
+    JobStatus,
+    NewJob,
+    Queue,
+)
 from accepted.client.sync import Client
 
 __all__ = [
     "AsyncClient",
     "Attempt",
     "AttemptOutcome",
+    "BulkOutcome",
     "Callback",
     "Client",
     "ClientError",
     "Job",
+    "JobPage",
     "JobStatus",
     "NewJob",
+    "Queue",
     "RequestTimeout",
     "ServerError",
     "TransportError",

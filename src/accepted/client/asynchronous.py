@@ -13,7 +13,7 @@ import httpx
 
 from accepted.client import core
 from accepted.client.errors import WaitTimeout
-from accepted.client.models import OMITTED, Attempt, Job, NewJob
+from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
 from accepted.errors import AcceptedError
 from accepted.types import JobStatus
 
@@ -210,6 +210,55 @@ class AsyncClient:
     async def give_back(self, job: Job) -> Job:
         """Put the job back in its queue at once, unfinished."""
         return await self.send(core.report(job, JobStatus.QUEUED))
+
+    # -- queues, listing and bulk actions ------------------------------------
+
+    async def queues(self) -> list[Queue]:
+        """Every queue that exists, sorted by name, with its counts."""
+        return await self.send(core.queues())
+
+    async def queue(self, name: str) -> Queue:
+        """One queue; raises `QueueNotFound` when it holds no job and has no setting."""
+        return await self.send(core.queue(name))
+
+    async def pause(self, name: str) -> Queue:
+        """Stop `name` handing out jobs, on every node, until `resume`."""
+        return await self.send(core.pause(name))
+
+    async def resume(self, name: str) -> Queue:
+        """Let a paused queue hand out jobs again; its blocked workers are woken."""
+        return await self.send(core.resume(name))
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of jobs, newest first; `search` is a job id or text in params or result."""
+        call = core.list_jobs(queue=queue, status=status, search=search, limit=limit, cursor=cursor)
+        return await self.send(call)
+
+    async def bulk(
+        self,
+        action: str,
+        *,
+        queue: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        search: str | None = None,
+        ids: Sequence[str] | None = None,
+        all: bool = False,
+    ) -> BulkOutcome:
+        """`action` ("retry", "cancel" or "delete") on every job the filter selects.
+
+        At least one condition, or `all=True` for every job. May take minutes
+        on millions of jobs (the read timeout allows an hour).
+        """
+        call = core.bulk(action, queue=queue, status=status, search=search, ids=ids, all=all)
+        return await self.send(call)
 
     # -- sending -------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from accepted.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    QueueNotFound,
     ShuttingDown,
     StoreUnavailable,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "QueueNotFound",
     "RequestTimeout",
     "ServerError",
     "ShuttingDown",
@@ -118,6 +120,7 @@ SERVER_ERRORS: dict[str, type[AcceptedError]] = {
         InvalidQuery,
         NotFound,
         JobNotFound,
+        QueueNotFound,
         MethodNotAllowed,
         Conflict,
         LeaseMismatch,

@@ -15,7 +15,18 @@ import msgspec
 
 from accepted.types import AttemptOutcome, CallbackState, JobStatus
 
-__all__ = ["OMITTED", "Attempt", "AttemptOutcome", "Callback", "Job", "JobStatus", "NewJob"]
+__all__ = [
+    "OMITTED",
+    "Attempt",
+    "AttemptOutcome",
+    "BulkOutcome",
+    "Callback",
+    "Job",
+    "JobPage",
+    "JobStatus",
+    "NewJob",
+    "Queue",
+]
 
 
 class Callback(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,3 +121,31 @@ class NewJob:
     retries: int | None = None
     retry_backoff: float | None = None
     idempotency_key: str | None = None  # see `Client.enqueue`
+
+
+# -- queues, listing and bulk actions -------------------------------------------
+
+
+class Queue(msgspec.Struct, frozen=True, kw_only=True):
+    """A queue: its jobs by status, how long its oldest queued job has waited,
+    whether it is paused, and its limits."""
+
+    name: str
+    paused: bool = False
+    counts: dict[str, int] = msgspec.field(default_factory=dict)
+    oldest_queued_age: float | None = None
+    limits: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class JobPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of `list_jobs`, newest first; pass `next` as `cursor` for the next."""
+
+    jobs: list[Job]
+    next: str | None = None
+
+
+class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What a bulk action did: jobs the filter matched, and of those, changed."""
+
+    matched: int
+    changed: int

@@ -111,10 +111,15 @@ def _common_conditions(st: Statement, where: JobFilter, before: int | None) -> l
         else:
             conditions.append("FALSE")
     if where.text is not None:
-        pattern = st.param(like_pattern(where.text))
-        matches = [st.dialect.contains("params", pattern), st.dialect.contains("result", pattern)]
-        job_id = as_job_id(where.text)
-        if job_id is not None:
-            matches.insert(0, st.dialect.id_equals(st.param(job_id)))
-        conditions.append(f"({' OR '.join(matches)})")
+        conditions.append(_text_condition(st, where.text))
     return conditions
+
+
+def _text_condition(st: Statement, text: str) -> str:
+    """A job id finds that job (an index look-up); other text is searched for."""
+    job_id = as_job_id(text)
+    if job_id is not None:
+        return st.dialect.id_equals(st.param(job_id))
+    pattern = st.param(like_pattern(text))
+    matches = [st.dialect.contains("params", pattern), st.dialect.contains("result", pattern)]
+    return f"({' OR '.join(matches)})"

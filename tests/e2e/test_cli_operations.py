@@ -1,0 +1,67 @@
+"""`accepted queues | jobs | pause | resume` as a person or a script runs them."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from accepted.client import Client
+from tests.e2e.test_cli import Cli, cli, client
+from tests.support.servers import ServerProcess
+
+__all__ = ["cli", "client"]  # fixtures used here
+
+
+def test_queues_prints_a_table_and_json_prints_the_api_answer(
+    cli: Cli, client: Client, server: ServerProcess
+) -> None:
+    client.enqueue("emails", {"to": "ada"})
+    client.enqueue("emails", {"to": "bob"}, delay=60)
+    table = cli("queues")
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["QUEUE", "PAUSED", "DELAYED", "QUEUED", "RUNNING", "DONE",
+                              "FAILED", "CANCELLED", "OLDEST"]
+    assert row.split()[:8] == ["emails", "no", "1", "1", "0", "0", "0", "0"]
+    as_json = cli("queues", "--json")
+    assert as_json.returncode == 0
+    printed = json.loads(as_json.stdout)
+    served = httpx.get(f"{server.url}/queues").json()
+    for answer in (printed, served):  # the age moves on between the two reads
+        for queue in answer["queues"]:
+            queue.pop("oldest_queued_age")
+    assert printed == served
+
+
+def test_pause_and_resume_a_queue(cli: Cli, client: Client) -> None:
+    paused = cli("pause", "emails", "--json")
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout)["paused"] is True
+    assert client.queue("emails").paused
+    resumed = cli("resume", "emails")
+    assert resumed.returncode == 0
+    assert resumed.stdout.splitlines()[1].split()[:2] == ["emails", "no"]
+    missing = cli("resume", "nowhere")
+    assert missing.returncode == 3  # not found
+    assert "nowhere" in missing.stderr
+
+
+def test_jobs_filters_searches_and_pages(cli: Cli, client: Client) -> None:
+    first = client.enqueue("a", {"email": "ada@example.com"})
+    second = client.enqueue("b", {"email": "bob@example.com"})
+    third = client.enqueue("a", {"email": "cy@example.com"})
+    listed = cli("jobs", "--queue", "a")
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.splitlines()
+    assert rows[0].split()[:3] == ["ID", "QUEUE", "STATUS"]
+    assert [row.split()[0] for row in rows[1:]] == [third.id, first.id]
+    found = cli("jobs", "--search", "BOB@", "--json")
+    assert [job["id"] for job in json.loads(found.stdout)["jobs"]] == [second.id]
+    paged = cli("jobs", "--limit", "2", "--status", "queued,running")
+    assert "more: add --cursor " in paged.stderr
+    cursor = paged.stderr.split("--cursor ")[1].split()[0]
+    rest = cli("jobs", "--limit", "2", "--status", "queued,running", "--cursor", cursor, "--json")
+    assert [job["id"] for job in json.loads(rest.stdout)["jobs"]] == [first.id]
+    bad = cli("jobs", "--status", "sleeping")
+    assert bad.returncode == 2 and "sleeping" in bad.stderr
