@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -78,23 +78,31 @@ async def list_jobs(ctx: Context, request: Request) -> Response:
     return Response.json(200, render.job_page_json(page.jobs, encode_cursor(page.next)))
 
 
+def _meta(text: str, **limits: Any) -> msgspec.Meta:
+    return msgspec.Meta(description=text, **limits)
+
+
 class BulkFilter(msgspec.Struct, forbid_unknown_fields=True):
     """What `GET /jobs` takes, as JSON; unknown fields are refused, so a typo
     (`"queues"`) cannot widen an action to every job."""
 
-    queue: list[str] | None = None
-    status: list[str] | None = None
-    q: str | None = None
-    ids: Annotated[list[str], msgspec.Meta(max_length=MAX_BULK_IDS)] | None = None
-    all: bool = False
+    queue: Annotated[list[str] | None, _meta("only jobs of these queues")] = None
+    status: Annotated[list[str] | None, _meta("only jobs of these statuses")] = None
+    q: Annotated[
+        str | None, _meta("a job id, or text found (case-insensitive) in params or result")
+    ] = None
+    ids: Annotated[list[str] | None, _meta(f"only these jobs (at most {MAX_BULK_IDS})")] = None
+    all: Annotated[bool, _meta("true: every job (other conditions given still apply)")] = False
 
 
 class BulkBody(msgspec.Struct, forbid_unknown_fields=True):
-    action: BulkAction
-    filter: BulkFilter
+    action: Annotated[BulkAction, _meta("what to do to each job the filter selects")]
+    filter: Annotated[BulkFilter, _meta("which jobs; an empty filter is refused")]
 
 
 def bulk_filter(body: BulkFilter) -> JobFilter:
+    if body.ids is not None and len(body.ids) > MAX_BULK_IDS:
+        raise InvalidField(f"filter.ids has {len(body.ids)} ids; at most {MAX_BULK_IDS}")
     if body.q is not None and len(body.q) > params.MAX_SEARCH:
         raise InvalidField(f"filter.q is longer than {params.MAX_SEARCH} characters")
     where = JobFilter(
