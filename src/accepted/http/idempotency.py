@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from accepted.errors import InvalidField, InvalidHeader
-from accepted.http import render
+from accepted.http import params, render
 from accepted.http.request import Request, Response
 from accepted.service.idempotency import GLOBAL_SCOPE, Idempotency
 from accepted.service.jobs import NewJob
 from accepted.types import Job
 
 HEADER = b"idempotency-key"
-MAX_KEY = 255
+MAX_KEY = params.MAX_KEY  # declared once, with the header (params.IDEMPOTENCY_KEY)
 REPLAYED = (b"idempotent-replayed", b"true")
 
 

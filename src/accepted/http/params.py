@@ -27,6 +27,8 @@ MAX_QUEUE_NAME = 255
 MAX_RETRIES = 100
 # Longest URL a header or field may carry (SPEC: "a URL-valued header over 2 KiB: 400").
 MAX_URL = 2048
+# Keys a client chooses (Idempotency-Key, and the like): 1..255 characters.
+MAX_KEY = 255
 
 T = TypeVar("T", int, float, str)
 Where = Literal["header", "query", "path"]
@@ -54,6 +56,7 @@ class Param(Generic[T]):
     default: T | None = None
     enum: tuple[str, ...] | None = None
     max_length: int | None = None
+    min_length: int | None = None
     format: str | None = None
     alias: str | None = None
     repeated: bool = False
@@ -72,6 +75,8 @@ class Param(Generic[T]):
             found["exclusiveMinimum" if self.positive else "minimum"] = _number(self.minimum)
         if self.maximum is not None:
             found["maximum"] = _number(self.maximum)
+        if self.min_length is not None:
+            found["minLength"] = self.min_length
         if self.max_length is not None:
             found["maxLength"] = self.max_length
         if self.enum is not None:
@@ -108,6 +113,7 @@ class Param(Generic[T]):
             default=self.default,
             enum=self.enum,
             max_length=self.max_length,
+            min_length=self.min_length,
             format=self.format,
             capped_by=self.capped_by,
         )
@@ -188,7 +194,8 @@ IDEMPOTENCY_KEY = Param(
     "1 to 255 printable characters: the same key with the same request answers as the "
     "first did and enqueues nothing; with a different request, 422; while the first is "
     "still handled, 409. Single enqueues only (a batch item has idempotency_key).",
-    max_length=255,
+    min_length=1,
+    max_length=MAX_KEY,
 )
 
 ENQUEUE_WAIT = Param(

@@ -291,6 +291,8 @@ def _plain(number: float) -> str:
 def _check_str(param: Param[Any], value: str, where: str) -> str:
     if param.enum is not None and value not in param.enum:
         raise _bad(where, f"value {shown(value)} is not one of {', '.join(param.enum)}")
+    if param.min_length is not None and len(value) < param.min_length:
+        raise _bad(where, f"must be at least {param.min_length} characters long")
     if param.max_length is not None and len(value) > param.max_length:
         raise _bad(where, f"is {len(value)} characters long; the limit is {param.max_length}")
     if param.format == "uri":
