@@ -5,7 +5,8 @@ import { ApiError, call, get, jobPath, post } from "./api.js";
 import { FINAL, h, href, jobHref, jsonBlock, queueHref, replaceChildren, shortId, statusBadge, when } from "./dom.js";
 import { throttle } from "./live.js";
 
-const TIMES = ["created_at", "updated_at", "due_at", "lease_expires_at", "deadline_at", "finished_at", "expires_at"];
+// Times in the order a job lives them; any other `*_at` field follows.
+const TIMES = ["created_at", "due_at", "started_at", "lease_expires_at", "deadline_at", "finished_at", "updated_at", "expires_at"];
 const SHOWN_ELSEWHERE = new Set(["id", "queue", "status", "params", "result", "callback", "lease", ...TIMES]);
 
 function actions(ctx, job, refresh) {
@@ -62,7 +63,7 @@ function actions(ctx, job, refresh) {
 function facts(job) {
   const rows = [];
   for (const [name, value] of Object.entries(job)) {
-    if (SHOWN_ELSEWHERE.has(name) || value === null) continue;
+    if (SHOWN_ELSEWHERE.has(name) || name.endsWith("_at") || value === null) continue;
     if (name === "after") {
       // Dependencies: each a link to the job it waits for.
       if (!value.length) continue;
@@ -73,7 +74,8 @@ function facts(job) {
     if (typeof value === "object") continue;
     rows.push(h("dt", {}, name.replaceAll("_", " ")), h("dd", { "data-field": name }, String(value)));
   }
-  for (const name of TIMES) {
+  const times = [...TIMES, ...Object.keys(job).filter((k) => k.endsWith("_at") && !TIMES.includes(k))];
+  for (const name of times) {
     if (!(name in job)) continue;
     rows.push(h("dt", {}, name.replace(/_at$/, "").replaceAll("_", " ")), h("dd", { "data-field": name }, when(job[name])));
   }
