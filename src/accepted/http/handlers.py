@@ -11,13 +11,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from accepted.config import Settings
-from accepted.errors import InvalidField, InvalidHeader, JobNotFound, ShuttingDown
+from accepted.errors import (
+    AcceptedError,
+    InvalidField,
+    InvalidHeader,
+    JobNotFound,
+    ShuttingDown,
+)
 from accepted.http import idempotency, params, parse, render
 from accepted.http.parse import (
     BatchItem,
     BatchReportItem,
     EnqueueBody,
     ReportBody,
+    TakeReport,
     WantJobBody,
 )
 from accepted.http.request import Request, Response
@@ -186,10 +193,13 @@ async def get_job(ctx: Context, request: Request) -> Response:
 
 
 async def want_job(ctx: Context, request: Request) -> Response:
-    queues = await _wanted_queues(ctx, request)
+    body = await _want_body(ctx, request)
+    queues = _wanted_queues(request, body)
     block = parse.wait(request, params.BLOCK_FOR, ctx.settings.max_wait) or 0.0
     lease = parse.read(request, params.LEASE_TIMEOUT)
     count = parse.read(request, params.COUNT)
+    if body.report is not None:
+        await _apply_take_reports(ctx, body.report)
     take = ctx.service.take(
         queues,
         ctx.clock(),
@@ -205,15 +215,54 @@ async def want_job(ctx: Context, request: Request) -> Response:
     return Response.json(200, render.job_json(jobs[0], with_lease=True))
 
 
-async def _wanted_queues(ctx: Context, request: Request) -> list[str] | None:
+_NO_BODY = WantJobBody()
+
+
+async def _want_body(ctx: Context, request: Request) -> WantJobBody:
+    raw = await request.body(ctx.settings.body_limit)
+    return parse.decode(raw, WantJobBody) if raw.strip() else _NO_BODY
+
+
+def _wanted_queues(request: Request, body: WantJobBody) -> list[str] | None:
     """Queues named by ?queue=... and/or a {"queues": [...]} body; None means any."""
     named = [parse.queue_name(q, "query parameter 'queue'") for q in request.query("queue")]
-    raw = await request.body(ctx.settings.body_limit)
-    if raw.strip():
-        body = parse.decode(raw, WantJobBody)
-        if body.queues is not None:
-            named += [parse.queue_name(q, "queues[] in the body") for q in body.queues]
+    if body.queues is not None:
+        named += [parse.queue_name(q, "queues[] in the body") for q in body.queues]
     return parse.queue_names(named) or None
+
+
+async def _apply_take_reports(ctx: Context, report: TakeReport | list[TakeReport]) -> None:
+    """Report and take in one request: the reports first, each as PUT would apply it.
+
+    A refused report makes the whole answer that report's error, and nothing is
+    taken; the other reports of the request stand (each is applied on its own,
+    as in PUT /jobs).
+    """
+    items = report if isinstance(report, list) else [report]
+    places = (
+        ["report"] if not isinstance(report, list) else [f"report[{i}]" for i in range(len(items))]
+    )
+    reports = [
+        (
+            _normalized_id(item.id),
+            Report(
+                status=parse.report_status(
+                    item.status, parse.TAKE_REPORT_STATUSES, f"{where}.status"
+                ),
+                result=item.result,
+                lease=item.lease,
+                retry=item.retry,
+            ),
+        )
+        for item, where in zip(items, places, strict=True)
+    ]
+    outcomes = await ctx.service.report_many(reports, ctx.clock())
+    for outcome, where in zip(outcomes, places, strict=True):
+        if isinstance(outcome, AcceptedError):
+            outcome.message = f"{where}: {outcome.message}"
+            raise outcome
+        if isinstance(outcome, Exception):
+            raise outcome
 
 
 async def report(ctx: Context, request: Request) -> Response:

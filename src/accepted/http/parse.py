@@ -44,6 +44,8 @@ SHOWN = 64
 
 
 REPORT_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.RUNNING, JobStatus.QUEUED)
+# What a want_job may report on the job it just finished (a heartbeat there makes no sense).
+TAKE_REPORT_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.QUEUED)
 
 Queue = Annotated[str, p.QUEUE_FIELD]
 ReportStatus = Annotated[
@@ -105,7 +107,45 @@ class BatchReportItem(msgspec.Struct, forbid_unknown_fields=True):
     retry: Annotated[bool, msgspec.Meta(description="false: fail for good")] = True
 
 
+TakeReportStatus = Annotated[
+    str,
+    msgspec.Meta(
+        description="done/failed: final with the result; queued: give the job back",
+        extra_json_schema={"enum": [s.value for s in TAKE_REPORT_STATUSES]},
+    ),
+]
+
+
+class TakeReport(msgspec.Struct, forbid_unknown_fields=True):
+    """A report on a finished job, carried by the worker's next POST /want_job.
+
+    Applied exactly as PUT /jobs/{id} would apply it, before anything is taken.
+    Unknown fields are refused."""
+
+    id: Annotated[str, msgspec.Meta(description="the job id")]
+    status: TakeReportStatus
+    result: Annotated[msgspec.Raw, msgspec.Meta(description="any JSON value; default null")] = (
+        _json(JSON_NULL)
+    )
+    lease: Annotated[str, p.LEASE.meta] | None = None
+    retry: Annotated[bool, msgspec.Meta(description="false: fail for good")] = True
+
+
+TakeReports = Annotated[list[TakeReport], msgspec.Meta(min_length=1, max_length=1000)]
+
+
 class WantJobBody(msgspec.Struct):
+    report: (
+        Annotated[
+            TakeReport | TakeReports,
+            msgspec.Meta(
+                description="report and take in one request: the worker's report(s) on the "
+                "job(s) it finished, applied first as PUT would; a refused one is the answer "
+                "and nothing is taken"
+            ),
+        ]
+        | None
+    ) = None
     queues: (
         Annotated[
             list[Queue],
@@ -374,15 +414,16 @@ def callback_url(request: Request) -> str | None:
     return None if raw is None else check_url(raw, "header X-Accepted-Callback-URL")
 
 
-def report_status(value: str) -> JobStatus:
-    allowed = REPORT_STATUSES
+def report_status(
+    value: str, allowed: tuple[JobStatus, ...] = REPORT_STATUSES, where: str = "status"
+) -> JobStatus:
     try:
         status = JobStatus(value)
     except ValueError:
         status = None
     if status not in allowed:
         names = ", ".join(s.value for s in allowed)
-        raise InvalidField(f"status {shown(value)} is not one of {names}")
+        raise InvalidField(f"{where} {shown(value)} is not one of {names}")
     assert status is not None
     return status
 

@@ -371,7 +371,10 @@ WANT_JOB = Route(
             "Take a job (long-poll)",
             description="Hands out the queued job with the lowest priority number, then the "
             "earliest due_at, then the first enqueued, among the named queues (?queue and/or "
-            "the body; none means any).",
+            "the body; none means any). The body's `report` (one object or an array) carries "
+            "the worker's reports on the jobs it finished, applied first exactly as PUT "
+            "would apply them: two requests per job instead of three "
+            "([want-report](/docs#want-report)).",
             body=WantJobBody,
             body_required=False,
             params=(p.QUEUE, p.BLOCK_FOR, p.LEASE_TIMEOUT, p.COUNT),
@@ -389,6 +392,9 @@ WANT_JOB = Route(
                     anchors=("want-204",),
                 ),
                 400: BAD_REQUEST,
+                404: "A report names no such job (job_not_found); nothing was taken",
+                409: "A report was refused as PUT would refuse it (conflict, lease_mismatch, "
+                "job_timed_out); nothing was taken",
                 413: TOO_LARGE,
                 503: UNAVAILABLE,
             },

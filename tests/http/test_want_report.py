@@ -1,0 +1,85 @@
+"""POST /want_job carrying the worker's report: two requests per job instead of three."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.http.helpers import assert_error, enqueue, get, take
+
+
+def want(api: httpx.Client, q: str, report: Any, **headers: str) -> httpx.Response:
+    return api.post("/want_job", params={"queue": q}, json={"report": report}, headers=headers)
+
+
+def running(api: httpx.Client, q: str) -> dict[str, Any]:
+    job = take(api, q)
+    assert job is not None
+    return job
+
+
+@pytest.mark.documents("want-report")
+def test_the_report_is_applied_then_the_next_job_is_taken(api: httpx.Client, q: str) -> None:
+    first, second = enqueue(api, q, 1), enqueue(api, q, 2)
+    held = running(api, q)
+    assert held["id"] == first["id"]
+    report = {"id": held["id"], "status": "done", "result": {"ok": 1}, "lease": held["lease"]}
+    answer = want(api, q, report)
+    assert answer.status_code == 200
+    assert (answer.json()["id"], answer.json()["status"]) == (second["id"], "running")
+    done = get(api, first["id"])
+    assert (done["status"], done["result"]) == ("done", {"ok": 1})
+
+
+@pytest.mark.documents("want-report")
+def test_reports_as_an_array_with_a_count(api: httpx.Client, q: str) -> None:
+    for n in range(4):
+        enqueue(api, q, n)
+    held = api.post("/want_job", params={"queue": q, "count": 2}).json()
+    reports = [
+        {"id": held[0]["id"], "status": "failed", "result": "no", "lease": held[0]["lease"]},
+        {"id": held[1]["id"], "status": "queued", "lease": held[1]["lease"]},
+    ]
+    answer = api.post("/want_job", params={"queue": q, "count": 3}, json={"report": reports})
+    assert answer.status_code == 200
+    assert get(api, held[0]["id"])["status"] == "failed"
+    # The given-back job is queued again, and keeps its place: this take gets it back.
+    assert held[1]["id"] in [job["id"] for job in answer.json()]
+
+
+@pytest.mark.documents("want-report")
+def test_a_failure_with_retries_left_is_retried_as_put_would(api: httpx.Client, q: str) -> None:
+    job = enqueue(api, q, retries=1, retry_backoff=60)
+    held = running(api, q)
+    answer = want(api, q, {"id": job["id"], "status": "failed", "lease": held["lease"]})
+    assert answer.status_code == 204  # the retry waits out its backoff
+    assert get(api, job["id"])["status"] == "delayed"
+
+
+@pytest.mark.documents("want-report")
+def test_a_refused_report_is_the_answer_and_nothing_is_taken(api: httpx.Client, q: str) -> None:
+    enqueue(api, q)
+    enqueue(api, q)
+    held = running(api, q)
+    stale = want(api, q, {"id": held["id"], "status": "done", "lease": "not-the-lease"})
+    error = assert_error(stale, 409, "report")
+    assert error["code"] == "lease_mismatch"
+    assert get(api, held["id"])["status"] == "running"
+    counts = api.get(f"/queues/{q}").json()["counts"]
+    assert (counts["queued"], counts["running"]) == (1, 1)  # the other job was not taken
+
+    unknown = want(api, q, [{"id": "0190a4d2-0000-7000-8000-000000000000", "status": "done"}])
+    assert assert_error(unknown, 404, "report[0]")["code"] == "job_not_found"
+
+
+@pytest.mark.parametrize("status", ["running", "delayed", "nonsense"])
+@pytest.mark.documents("want-report")
+def test_only_done_failed_and_queued_may_be_reported(
+    api: httpx.Client, q: str, status: str
+) -> None:
+    held = (enqueue(api, q), running(api, q))[1]
+    answer = want(api, q, {"id": held["id"], "status": status})
+    assert assert_error(answer, 400, "report.status")["code"] == "invalid_field"
+    assert get(api, held["id"])["status"] == "running"
