@@ -211,7 +211,22 @@ def _answer(status: int, answer: Answer, schemas: _Schemas) -> dict[str, Any]:
     return found
 
 
+# OpenAPI 3.1 has the `schema` of text/event-stream describe one event (3.2 moves
+# that to `itemSchema`): each of ours carries `event: <status>` and `data: <job JSON>`.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+
+
 def _answer_schema(status: int, answer: Answer, schemas: _Schemas) -> dict[str, Any] | None:
+    if answer.media_type == "text/event-stream":
+        return SSE_EVENT
     if answer.body is not None:
         return schemas.of(answer.body)
     return ERROR_REF if status >= 400 else None
