@@ -67,7 +67,7 @@ def make_job(i: int, queues: int) -> Job:
         max_attempts=3,
         created_at=created,
         updated_at=created,
-        due_at=created + (3600 if status is JobStatus.DELAYED else 0),
+        due_at=NOW + 86_400 if status is JobStatus.DELAYED else created,  # no promotions
         lease="bench" if status is JobStatus.RUNNING else None,
         lease_expires_at=NOW + 86_400 if status is JobStatus.RUNNING else None,
         finished_at=created + 1 if status.is_final else None,
@@ -126,8 +126,8 @@ def reads(queues: int) -> Iterator[tuple[str, str, int]]:
     yield "first page, queue", "/jobs?queue=q042&limit=50", 50
     three = "queue=q001&queue=q002&queue=q003"
     yield "first page, 3 queues x 2 statuses", f"/jobs?{three}&status=failed,cancelled", 50
-    yield "search, no match (whole table)", "/jobs?q=no-such-text-anywhere", 5
-    yield "search, one match", "/jobs?q=user777777%40example", 5
+    yield "search, no match (whole table)", "/jobs?q=no-such-text-anywhere", 3
+    yield "search, one match", "/jobs?q=user777777%40example", 3
     yield "search by id", f"/jobs?q={make_job(123_456, queues).id}", 20
 
 
@@ -151,6 +151,66 @@ async def time_reads(server: RunningServer, queues: int) -> list[dict[str, objec
     return results
 
 
+async def probe(url: str, clients: int, until: Callable[[], bool]) -> list[float]:
+    """Latencies (ms) of an enqueue then a GET of that job, by `clients` connections."""
+    host, port = url.removeprefix("http://").split(":")
+    body = b'{"queue":"probe","params":{"n":1}}'
+    enqueue = request_bytes("POST", "/jobs", body)
+    took: list[float] = []
+
+    async def one() -> None:
+        conn = await Connection.open(host, int(port))
+        try:
+            while not until():
+                started = time.perf_counter()
+                answer = await conn.request(enqueue)
+                job_id = json.loads(answer.body)["id"]
+                took.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                await conn.request(request_bytes("GET", f"/jobs/{job_id}"))
+                took.append((time.perf_counter() - started) * 1000)
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    return took
+
+
+def percentiles(took: list[float]) -> dict[str, float]:
+    took = sorted(took)
+    return {
+        "p50_ms": round(took[len(took) // 2], 2),
+        "p99_ms": round(took[int(len(took) * 0.99) - 1], 2),
+        "n": len(took),
+    }
+
+
+async def time_bulk(
+    server: RunningServer, action: str, where: dict[str, object], clients: int, idle_seconds: float
+) -> dict[str, object]:
+    """Others' p99 on the idle server, then while the bulk action runs."""
+    stop_at = time.monotonic() + idle_seconds
+    idle = await probe(server.url, clients, lambda: time.monotonic() > stop_at)
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = await Connection.open(host, int(port))
+    body = json.dumps({"action": action, "filter": where}).encode()
+    started = time.monotonic()
+    bulk = asyncio.ensure_future(conn.request(request_bytes("POST", "/jobs/bulk", body)))
+    during = await probe(server.url, clients, bulk.done)
+    answer = await bulk
+    conn.close()
+    result = {
+        "bulk": action,
+        "filter": where,
+        "answer": json.loads(answer.body),
+        "bulk_seconds": round(time.monotonic() - started, 1),
+        "idle": percentiles(idle),
+        "during_bulk": percentiles(during),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def _cpu(server: RunningServer) -> float:
     return server.snapshot().cpu_seconds or 0.0
 
@@ -171,9 +231,27 @@ def main() -> None:
     parser.add_argument("--queues", type=int, default=100)
     parser.add_argument("--refill", action="store_true")
     parser.add_argument("--fill-only", action="store_true")
+    parser.add_argument(
+        "--bulk",
+        metavar="ACTION",
+        help="instead of the reads: others' p99 idle, then during this bulk action "
+        "(retry, cancel, delete) on --bulk-status jobs (changes the database)",
+    )
+    parser.add_argument("--bulk-status", default="queued")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
     args = parser.parse_args()
     asyncio.run(fill(args.db, args.jobs, args.queues, args.refill))
     if args.fill_only:
+        return
+    if args.bulk:
+        where = {"status": args.bulk_status.split(",")}
+        with_server(
+            args.db,
+            lambda server: asyncio.run(
+                time_bulk(server, args.bulk, where, args.clients, args.idle_seconds)
+            ),
+        )
         return
     with_server(args.db, lambda server: asyncio.run(time_reads(server, args.queues)))
 
