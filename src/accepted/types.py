@@ -96,6 +96,9 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     retries_left: int = 0
     # When the current (or, once it ended, the last) hand-out began.
     started_at: float | None = None
+    # Hand-outs before the last POST /jobs/{id}/retry (which sets attempts back
+    # to 0): hand-out n of the job's history is attempt_base + attempts.
+    attempt_base: int = 0
     # Transient, never stored: set by the rule that ends a hand-out, to how it
     # ended, so the store writes that attempt's history row in the same
     # transaction. Rows read back always have None.

@@ -269,6 +269,7 @@ def retry(job: Job, now: float) -> Job:
         result=JSON_NULL,
         error=None,
         attempts=0,
+        attempt_base=job.attempt_base + job.attempts,
         retries_left=job.retries,
         updated_at=now,
         due_at=now,
@@ -290,7 +291,7 @@ def attempt_history(job: Job, ended: list[Attempt]) -> list[Attempt]:
     """
     if job.status is not JobStatus.RUNNING or job.started_at is None:
         return ended
-    number = ended[-1].attempt + 1 if ended else 1
+    number = job.attempt_base + job.attempts
     return [*ended, Attempt(attempt=number, started_at=job.started_at)]
 
 

@@ -245,7 +245,7 @@ class JobStore(Protocol):
     # Whenever a write replaces a `running` row whose new version carries
     # `ended` (set by the rule that ended the hand-out) and no longer holds
     # its lease, the store adds that hand-out's row to the history in the same
-    # transaction, numbered after the job's last one (`rows.ended_attempt`).
+    # transaction, numbered `attempt_base + attempts` (`rows.ended_attempt`).
     # The claim writes no history: the running hand-out is the row itself.
     # Jobs returned by the write methods never carry `ended`.
 

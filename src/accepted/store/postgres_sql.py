@@ -52,6 +52,7 @@ COLUMN_TYPES: dict[str, str] = {
     "retry_backoff": "float8",
     "retries_left": "int4",
     "started_at": "float8",
+    "attempt_base": "int4",
 }
 if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
     raise RuntimeError(f"postgres columns out of step with Job: {set(COLUMNS) ^ set(COLUMN_TYPES)}")
@@ -102,25 +103,21 @@ DELETE = f"DELETE FROM {TABLE} WHERE id = $1 RETURNING {_LIST}"
 
 # -- the attempt history ------------------------------------------------------------
 
-# Ended hand-outs' rows ($1 job ids, $2.. one array per column), each numbered
-# after its job's last row. A job ends at most one hand-out per transaction.
+# Ended hand-outs' rows: $1 job ids, $2.. one array per column of an AttemptRow.
 INSERT_ATTEMPTS = (
     f"INSERT INTO {ATTEMPTS} (job_id, attempt, started_at, ended_at, outcome, result) "
-    f"SELECT a.job_id, coalesce((SELECT max(h.attempt) FROM {ATTEMPTS} AS h "
-    "WHERE h.job_id = a.job_id), 0) + 1, a.started_at, a.ended_at, a.outcome, a.result "
-    "FROM unnest($1::uuid[], $2::float8[], $3::float8[], $4::text[], $5::bytea[]) "
-    "AS a(job_id, started_at, ended_at, outcome, result)"
+    "SELECT * FROM unnest($1::uuid[], $2::int4[], $3::float8[], $4::float8[], $5::text[], "
+    "$6::bytea[])"
 )
 # UPDATE_IF_VERSION and the history row of the hand-out it ends, in one
 # statement (so atomic without a transaction): the row is written only if the
-# update was. Its last five parameters are the attempt's.
+# update was. Its last five parameters are the attempt's (an AttemptRow).
 _N = len(MUTABLE) + 3
 UPDATE_IF_VERSION_ENDING = (
     f"WITH u AS ({UPDATE_ONE} AND xmin = ${len(MUTABLE) + 2}::xid RETURNING id) "
     f"INSERT INTO {ATTEMPTS} (job_id, attempt, started_at, ended_at, outcome, result) "
-    f"SELECT u.id, coalesce((SELECT max(h.attempt) FROM {ATTEMPTS} AS h "
-    f"WHERE h.job_id = u.id), 0) + 1, ${_N}::float8, ${_N + 1}::float8, ${_N + 2}::text, "
-    f"${_N + 3}::bytea FROM u"
+    f"SELECT u.id, ${_N}::int4, ${_N + 1}::float8, ${_N + 2}::float8, ${_N + 3}::text, "
+    f"${_N + 4}::bytea FROM u"
 )
 # The job and its ended hand-outs in one statement (one snapshot).
 SELECT_ATTEMPTS = (

@@ -40,15 +40,17 @@ def job_from_columns(values: dict[str, Any]) -> Job:
     return Job(**values)
 
 
-# An ended hand-out's history row, as the store binds it: started_at, ended_at,
-# outcome, result (raw JSON bytes). Its number is the store's to give, in SQL.
-AttemptRow = tuple[float, float, AttemptOutcome, bytes]
+# An ended hand-out's history row, as the store binds it: its number,
+# started_at, ended_at, outcome, result (raw JSON bytes).
+AttemptRow = tuple[int, float, float, AttemptOutcome, bytes]
 
 
 def ended_attempt(old: Job, new: Job) -> AttemptRow | None:
     """The history row of the hand-out that the change old -> new ended, if it ended one.
 
     On every write of every job, so it is kept to identity checks and a tuple.
+    The number comes from the row (`attempt_base + attempts`), so the insert
+    needs no look at the rows before it.
     """
     ended = new.ended
     if ended is None or old.status is not JobStatus.RUNNING or new.lease == old.lease:
@@ -59,7 +61,8 @@ def ended_attempt(old: Job, new: Job) -> AttemptRow | None:
         or ended is AttemptOutcome.FAILED
         or ended is AttemptOutcome.RETRIED
     )
-    return (started, new.updated_at, ended, bytes(new.result) if reported else b"null")
+    result = bytes(new.result) if reported else b"null"
+    return (old.attempt_base + old.attempts, started, new.updated_at, ended, result)
 
 
 def stored(job: Job) -> Job:

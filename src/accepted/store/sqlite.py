@@ -41,11 +41,10 @@ from accepted.types import Attempt, Job
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
-# An ended hand-out's history row, numbered after the job's last one.
+# An ended hand-out's history row (rows.AttemptRow, after the job id).
 _INSERT_ATTEMPT = (
     "INSERT INTO job_attempts (job_id, attempt, started_at, ended_at, outcome, result) "
-    "VALUES (?1, (SELECT coalesce(max(attempt), 0) + 1 FROM job_attempts WHERE job_id = ?1), "
-    "?2, ?3, ?4, ?5)"
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 # The job and its ended hand-outs in one statement (one snapshot).
 _SELECT_ATTEMPTS = (
