@@ -226,7 +226,32 @@ RETRIES_COMMANDS = {
 def _add_retries_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     for name, help in RETRIES_COMMANDS.items():
         parser = _client_command(commands, common, name, help)
-        parser.add_argument("id", metavar="ID")
+        if name != "retry":
+            parser.add_argument("id", metavar="ID")
+            continue
+        parser.add_argument("id", metavar="ID", nargs="?", help="the job; or give a filter")
+        parser.add_argument(
+            "--queue", action="append", metavar="Q", help="retry every match in this queue"
+        )
+        parser.add_argument(
+            "--status",
+            action="append",
+            metavar="S",
+            help="... with this status (failed, cancelled; repeatable); by POST /jobs/bulk",
+        )
+
+
+def _run_retries_command(client: Any, output: Any, args: argparse.Namespace) -> int:
+    from accepted.client import commands
+
+    if args.command == "retry" and (args.queue or args.status):
+        if args.id is not None:
+            raise ValueError("give a job ID, or --queue/--status, not both")
+        return int(commands.retry_matching(client, output, args.queue, args.status))
+    if args.id is None:
+        raise ValueError(f"{args.command} needs a job ID")
+    run: Any = getattr(commands, args.command)
+    return int(run(client, output, args.id))
 
 
 # -- queues, listing (accepted queues | jobs | pause | resume) -----------------
@@ -353,8 +378,7 @@ def client_command(args: argparse.Namespace) -> int:
             if args.command == "get":
                 return commands.get(client, output, args.id, args.wait)
             if args.command in RETRIES_COMMANDS:
-                run: Any = getattr(commands, args.command)
-                return int(run(client, output, args.id))
+                return _run_retries_command(client, output, args)
             return commands.delete(client, output, args.id)
     except ValueError as exc:
         output.error(str(exc))

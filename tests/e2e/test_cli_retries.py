@@ -44,3 +44,29 @@ def test_unknown_job_exits_3(cli: Cli) -> None:
     for command in ("cancel", "retry", "attempts"):
         done = cli(command, "00000000-0000-0000-0000-000000000000")
         assert done.returncode == 3, (command, done.stderr)
+
+
+def test_retry_every_failed_job_of_a_queue(cli: Cli, client: Client) -> None:
+    failed = []
+    for _ in range(3):
+        client.enqueue("bulk-r")
+        taken = client.take("bulk-r")
+        assert taken is not None
+        failed.append(client.fail(taken, "boom"))
+    done = client.enqueue("bulk-r")
+    taken = client.take("bulk-r")
+    assert taken is not None
+    client.complete(taken, "ok")
+
+    answer = cli("retry", "--queue", "bulk-r", "--status", "failed", "--json")
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout) == {"matched": 3, "changed": 3}
+    assert all(client.get(job.id).status is JobStatus.QUEUED for job in failed)
+    assert client.get(done.id).status is JobStatus.DONE
+    again = cli("retry", "--queue", "bulk-r", "--status", "failed")
+    assert (again.returncode, again.stdout.strip()) == (0, "matched 0, retried 0")
+
+
+def test_retry_needs_an_id_or_a_filter(cli: Cli) -> None:
+    assert cli("retry").returncode == 2
+    assert cli("retry", "00000000-0000-0000-0000-000000000000", "--queue", "q").returncode == 2

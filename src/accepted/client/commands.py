@@ -41,6 +41,7 @@ __all__ = [
     "get",
     "parse_params",
     "retry",
+    "retry_matching",
 ]
 
 
@@ -195,4 +196,16 @@ def attempts(client: Client, output: Output, job_id: str) -> ExitCode:
         output.out.write(json.dumps(body, ensure_ascii=False) + "\n")
     else:
         output.out.write(format_attempts(found) + "\n")
+    return ExitCode.OK
+
+
+def retry_matching(
+    client: Client, output: Output, queue: list[str] | None, status: list[str] | None
+) -> ExitCode:
+    """`accepted retry --queue Q --status failed`: POST /jobs/bulk with action retry."""
+    outcome = client.bulk("retry", queue=queue, status=status)
+    if output.as_json:
+        output.out.write(json.dumps(msgspec.to_builtins(outcome)) + "\n")
+    else:
+        output.out.write(f"matched {outcome.matched}, retried {outcome.changed}\n")
     return ExitCode.OK
