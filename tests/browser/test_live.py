@@ -29,6 +29,24 @@ def still_the_same_page(page: Page) -> bool:
     return bool(page.evaluate("window.notReloaded === true"))
 
 
+def test_a_new_job_appears_without_a_reload(page: Page, api: httpx.Client, url: str) -> None:
+    queue = unique_queue("live")
+    first = enqueue(api, queue, {"n": 1})
+    page.goto(f"{url}/ui#/queues/{queue}")
+    expect(page.locator("table.jobs tbody tr")).to_have_count(1)
+    expect(page.locator("button.live")).to_have_attribute("data-state", "live")
+    mark_the_page(page)
+
+    before = events_read(page)
+    second = enqueue(api, queue, {"n": 2})
+    await_an_event_after(page, before)
+    rows = page.locator("table.jobs tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_have_attribute("data-id", second["id"])  # newest first
+    expect(rows.last).to_have_attribute("data-id", first["id"])
+    assert still_the_same_page(page)
+
+
 def test_the_queues_page_counts_a_new_job_without_a_reload(
     page: Page, api: httpx.Client, url: str
 ) -> None:
