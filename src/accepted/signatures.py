@@ -62,7 +62,7 @@ def _parse(header: str) -> tuple[int, list[str]] | None:
     candidates: list[str] = []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and value.isascii() and value.isdigit():  # "²".isdigit() is True
             timestamp = int(value)
         elif name == SCHEME and value:
             candidates.append(value)

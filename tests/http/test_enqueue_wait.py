@@ -85,6 +85,10 @@ def test_a_replayed_idempotent_enqueue_waits_for_the_same_job(api: httpx.Client,
     job = take(api, q)
     assert job is not None and job["id"] == first.json()["id"]
     assert report(api, str(job["id"]), "done", "ok").status_code == 200
+    replay = {"Idempotency-Key": headers["Idempotency-Key"]}
+    plain = api.post("/jobs", json={"queue": q}, headers=replay)
+    assert plain.status_code == 202  # a replay answers as the first did, final or not
+    assert plain.json()["status"] == "done"
     again = api.post("/jobs", json={"queue": q}, headers=headers)
     assert again.status_code == 200
     assert again.headers["idempotent-replayed"] == "true"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.http.helpers import CallbackReceiver, enqueue, report, take, unique_queue, until
 
-SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
+SAMPLE = re.compile(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$")
 LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -30,8 +30,9 @@ def scrape(http: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], f
     return samples
 
 
-def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-          **labels: str) -> float | None:
+def value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
@@ -66,10 +67,12 @@ def test_metrics_count_the_life_of_jobs_and_requests(http: httpx.Client) -> None
     assert value(m, "accepted_queue_oldest_age_seconds", queue=q) == 0
     # Requests by route (the declared path, not the job's id), method and code.
     assert value(m, "accepted_http_requests_total", route="/jobs", method="POST", code="202") == 4
-    assert value(m, "accepted_http_requests_total", route="/jobs/{id}", method="PUT",
-                 code="200") == 2
-    assert value(m, "accepted_http_requests_total", route="/want_job", method="POST",
-                 code="200") == 2
+    assert (
+        value(m, "accepted_http_requests_total", route="/jobs/{id}", method="PUT", code="200") == 2
+    )
+    assert (
+        value(m, "accepted_http_requests_total", route="/want_job", method="POST", code="200") == 2
+    )
     assert (value(m, "accepted_http_request_duration_seconds_count", route="/jobs") or 0) >= 4
 
 
@@ -95,3 +98,13 @@ def test_callback_outcomes_are_counted(http: httpx.Client, receiver: CallbackRec
     assert report(http, job["id"], "done", lease=taken["lease"]).status_code == 200
     receiver.wait_for(1)
     until(lambda: value(scrape(http), "accepted_callbacks_total", outcome="delivered") == 1)
+
+
+@pytest.mark.documents("metrics-set")
+def test_a_made_up_method_is_counted_as_other(http: httpx.Client) -> None:
+    """A label per invented method would let any client grow the series without bound."""
+    for method in ("PROPFIND", "LOCK"):  # methods the parser knows; the route does not
+        assert http.request(method, "/jobs").status_code == 405
+    m = scrape(http)
+    assert value(m, "accepted_http_requests_total", route="/jobs", method="other", code="405") == 2
+    assert not [labels for name, labels in m if ("method", "LOCK") in labels]

@@ -74,6 +74,19 @@ async def test_a_taker_of_several_queues_takes_from_those_not_paused(
     assert [j.id for j in await asyncio.wait_for(waiting, 5)] == [new.id]
 
 
+async def test_a_batch_hands_a_taker_of_several_queues_none_of_a_paused_ones_jobs(
+    service: JobService, queues: QueueService
+) -> None:
+    """The first job plans the taker; a paused queue's job later in the batch must not ride."""
+    await queues.pause("p", T0)
+    waiting = asyncio.create_task(service.take(["p", "other"], T0, block=30, count=5))
+    await _until_waiting(service, 1)
+    free, held = await service.enqueue_many([NewJob("other"), NewJob("p")], T0)
+    assert [j.id for j in await asyncio.wait_for(waiting, 5)] == [free.id]
+    assert held.status is JobStatus.QUEUED
+    assert (await service.get(held.id)).status is JobStatus.QUEUED
+
+
 async def test_a_failed_pause_leaves_the_queue_running_here(
     service: JobService, queues: QueueService
 ) -> None:

@@ -96,12 +96,14 @@ async def enqueue(ctx: Context, request: Request) -> Response:
         job = await ctx.service.enqueue(new, ctx.clock())
     else:
         job, extra = await idempotency.enqueue_one(ctx.keys(), request, new, key, ctx.clock())
+    status = 202
     if wait:
         # Enqueued and durable already; a client gone meanwhile only misses the answer.
         waited = await _unless_disconnected(request, ctx.service.wait_result(job.id, wait))
         job = waited or job
+        status = 200 if job.is_final else 202  # only a wait answers 200, a replay too
     location = (b"location", f"/jobs/{job.id}".encode())
-    return Response.json(200 if job.is_final else 202, render.job_json(job), location, *extra)
+    return Response.json(status, render.job_json(job), location, *extra)
 
 
 def _enqueue_headers(request: Request) -> NewJob:

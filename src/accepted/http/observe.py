@@ -51,10 +51,15 @@ class Observed:
         finally:
             seconds = perf_counter() - started
             method = scope["method"]
+            # One series per method the parser lets through (WebDAV's too) is clutter.
+            label = method if method in KNOWN_METHODS else "other"
             for sink in self.sinks:
-                sink(scope.get(ROUTE_KEY, UNMATCHED), method, status, seconds)
+                sink(scope.get(ROUTE_KEY, UNMATCHED), label, status, seconds)
             if log.isEnabledFor(logging.INFO):
                 _log_line(method, scope["path"], status, seconds)
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 def _log_line(method: str, path: str, status: int, seconds: float) -> None:

@@ -16,6 +16,8 @@ from accepted.errors import StoreUnavailable
 from accepted.store.base import JobStore
 
 TTL = 1.0
+# Longest a write probe may take before health says the store cannot take writes.
+PROBE_TIMEOUT = 5.0
 
 
 class WriteHealth:
@@ -37,10 +39,16 @@ class WriteHealth:
 
     async def _run_probe(self, now: float) -> None:
         try:
-            await self.store.check_writes()
+            # A stalled disk or an exhausted pool must make /healthz say 503, not hang.
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await self.store.check_writes()
             self._error = None
         except StoreUnavailable as exc:
             self._error = exc
+        except TimeoutError:
+            self._error = StoreUnavailable(
+                f"a test write did not finish within {PROBE_TIMEOUT:g} s"
+            )
         finally:
             self._checked_at = now
             self._probe = None

@@ -173,7 +173,8 @@ class JobService:
             return []
         plan: list[tuple[Taker, list[Job]]] = []
         for i, job in enumerate(jobs):
-            if job.status is not JobStatus.QUEUED:
+            # A paused queue's job waits for the resume, even for a taker already planned.
+            if job.status is not JobStatus.QUEUED or job.queue in takers.paused:
                 continue
             found = next(
                 (p for p in plan if len(p[1]) < p[0].count and p[0].matches(job.queue)), None
