@@ -94,6 +94,26 @@ async def test_enqueue_with_wait_gives_the_job_as_it_is_when_time_runs_out(
     assert (await api.get(job.id)).status is JobStatus.QUEUED
 
 
+async def test_a_take_carries_the_report_on_the_last_job(api: Api, q: str) -> None:
+    first, second = await api.enqueue(q, 1), await api.enqueue(q, 2)
+    held = await taken(api, q)
+    [following] = await api.take_many(q, count=1, reports=[(held, JobStatus.DONE, "ok")])
+    assert (held.id, following.id) == (first.id, second.id)
+    assert (await api.get(first.id)).result == "ok"
+    nothing = await api.take(q, reports=[(following, JobStatus.FAILED, "no")])
+    assert nothing is None and (await api.get(second.id)).status is JobStatus.FAILED
+
+
+async def test_a_refused_report_raises_and_nothing_is_taken(api: Api, q: str) -> None:
+    await api.enqueue(q)
+    waiting = await api.enqueue(q)
+    held = await taken(api, q)
+    await api.complete(held, "once")
+    with pytest.raises(errors.Conflict):
+        await api.take(q, reports=[(held, JobStatus.DONE, "twice")])
+    assert (await api.get(waiting.id)).status is JobStatus.QUEUED
+
+
 async def test_get_reads_a_job(api: Api, q: str) -> None:
     job = await api.enqueue(q, {"a": 1})
     assert await api.get(job.id) == job

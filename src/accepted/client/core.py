@@ -328,8 +328,14 @@ def take(
     block: float = 0.0,
     lease: float | None = None,
     count: int | None = None,
+    reports: Sequence[tuple[Job, JobStatus, Any]] = (),
 ) -> Call[Any]:
-    """POST /want_job; with `count`, the answer is a list (maybe empty) instead of a job."""
+    """POST /want_job; with `count`, the answer is a list (maybe empty) instead of a job.
+
+    `reports` (job, status, result) ride along and are applied before the take
+    (report and take in one request); a refused one raises its error and nothing
+    is taken.
+    """
     if isinstance(queues, str):
         queues = [queues]
     headers = {}
@@ -342,7 +348,28 @@ def take(
         headers["x-accepted-count"] = str(int(count))
         read = read_jobs(200)
     query = tuple(("queue", q) for q in queues or ())
-    return Call("POST", "/want_job", read, headers, query, hold=max(block, 0.0), retry=Retry.NEVER)
+    body = None
+    if reports:
+        headers["content-type"] = "application/json"
+        body = _encoder.encode({"report": [_report_item(*report) for report in reports]})
+    return Call(
+        "POST",
+        "/want_job",
+        read,
+        headers,
+        query,
+        body=body,
+        hold=max(block, 0.0),
+        retry=Retry.NEVER,
+    )
+
+
+def _report_item(job: Job, status: JobStatus, result: Any) -> dict[str, Any]:
+    """One report of PUT /jobs or of a take, carrying the job's lease."""
+    item: dict[str, Any] = {"id": job.id, "status": status.value, "result": result}
+    if job.lease is not None:
+        item["lease"] = job.lease
+    return item
 
 
 def report(
@@ -378,13 +405,7 @@ def report_many(
     Each report succeeds or fails on its own; the answer lists, in order, the
     job as it now is or the error that report met (not raised).
     """
-    items = []
-    for job, status, result in reports:
-        item: dict[str, Any] = {"id": job.id, "status": status.value, "result": result}
-        if job.lease is not None:
-            item["lease"] = job.lease
-        items.append(item)
-    body = _encoder.encode(items)
+    body = _encoder.encode([_report_item(*report) for report in reports])
     headers = {"content-type": "application/json"}
     return Call("PUT", "/jobs", _read_outcomes, headers, body=body)
 
