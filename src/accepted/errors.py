@@ -127,3 +127,32 @@ class RequestTimeout(AcceptedError):
 class HeadersTooLarge(AcceptedError):
     code = "headers_too_large"
     status = 431
+
+
+class Unauthorized(AcceptedError):
+    """No token, or one the server does not know (any more): answered with WWW-Authenticate."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(AcceptedError):
+    """A known token whose role or queues do not allow the request."""
+
+    code = "forbidden"
+    status = 403
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+
+class TokenExists(Conflict):
+    code = "token_exists"
+
+
+class LeaseRequired(AcceptedError):
+    """`--require-lease`: a report on a running job must name its lease."""
+
+    code = "lease_required"
+    status = 428

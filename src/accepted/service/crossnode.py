@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from accepted.errors import AcceptedError
@@ -41,6 +41,8 @@ class CrossNodeWakeups:
         self._paused_reading: asyncio.Task[None] | None = None
         self._changes: deque[tuple[str, str]] = deque(maxlen=MAX_PENDING_EVENTS)
         self._events_reader: asyncio.Task[None] | None = None
+        # Set by the composition root to the token cache's refresh trigger.
+        self.on_tokens_changed: Callable[[], None] = lambda: None
 
     def jobs_available(self, queue: str, count: int) -> None:
         self.signals.takers.job_available(queue, count)
@@ -75,6 +77,9 @@ class CrossNodeWakeups:
             elif job.status == status:
                 feed.deliver(job)
         self._changes.clear()
+
+    def tokens_changed(self) -> None:
+        self.on_tokens_changed()
 
     def resync(self) -> None:
         if self._paused_reading is None or self._paused_reading.done():

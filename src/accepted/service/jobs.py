@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from accepted.errors import JobNotFound
+from accepted.errors import JobNotFound, LeaseRequired
 from accepted.metrics import Metrics
 from accepted.service import rules
 from accepted.service.destinations import Destinations
@@ -26,6 +26,7 @@ from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import Decide, Due, IdempotencyKey, JobStore
+from accepted.tokens import QueueScope
 from accepted.types import (
     JSON_EMPTY_OBJECT,
     JSON_NULL,
@@ -64,6 +65,8 @@ class Report:
     lease_seconds: float | None = None
     # False: a failure for good, whatever retries the job has left.
     retry: bool = True
+    # The reporter's token is limited to these queues: other jobs are "not found".
+    scope: QueueScope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +91,14 @@ class JobService:
         result_ttl: float | None = None,
         destinations: Destinations | None = None,
         metrics: Metrics | None = None,
+        require_lease: bool = False,
     ) -> None:
         self.store = store
         # This node's counters and histograms, counted at the same points as the events.
         self.metrics = metrics or Metrics()
         # Where callbacks may go; IP-literal callback URLs are checked at enqueue.
         self.destinations = destinations or Destinations()
+        self.require_lease = require_lease
         self.signals = signals
         self.default_lease = default_lease
         self.max_attempts = max_attempts
@@ -311,27 +316,32 @@ class JobService:
         lease_seconds: float | None = None,
         block: float = 0.0,
         count: int = 1,
+        scope: QueueScope | None = None,
     ) -> list[Job]:
         """Up to `count` jobs, waiting up to `block` seconds for the first to arrive.
 
         Blocked takers are served in arrival order: a new job wakes the one
-        that has waited longest for its queue.
+        that has waited longest for its queue. `scope` (a limited token's
+        queues) bounds a take that names no queue.
         """
+        prefixes: tuple[str, ...] = ()
+        if queues is None and scope is not None:
+            queues, prefixes = sorted(scope.exact), scope.prefixes
         lease = self.default_lease if lease_seconds is None else lease_seconds
         takers = self.signals.takers
         if block <= 0 or takers.closed:
-            return await self._claim(queues, count, now, lease)
+            return await self._claim(queues, count, now, lease, prefixes)
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + block
         clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
         # Registered before the first look, so no wake-up slips between.
-        taker = takers.add(queues, lease, count)
+        taker = takers.add(queues, lease, count, prefixes=prefixes)
         try:
             while True:
                 taker.consume()
                 if taker.handed:
                     return taker.take_handed()
-                jobs = await self._claim(queues, count, clock_offset + loop.time(), lease)
+                jobs = await self._claim(queues, count, clock_offset + loop.time(), lease, prefixes)
                 if jobs or takers.closed:
                     return jobs
                 wait = give_up_at - loop.time()
@@ -351,11 +361,18 @@ class JobService:
                 self._release(taker.take_handed(), clock_offset + loop.time())
 
     async def _claim(
-        self, queues: Sequence[str] | None, count: int, now: float, lease: float
+        self,
+        queues: Sequence[str] | None,
+        count: int,
+        now: float,
+        lease: float,
+        prefixes: Sequence[str] = (),
     ) -> list[Job]:
         tokens = [secrets.token_hex(12) for _ in range(count)]
         expires = now + lease
-        claim = asyncio.ensure_future(self.store.claim_jobs(queues, count, now, tokens, expires))
+        claim = asyncio.ensure_future(
+            self.store.claim_jobs(queues, count, now, tokens, expires, prefixes=prefixes)
+        )
         try:
             jobs = await asyncio.shield(claim)
         except asyncio.CancelledError:
@@ -416,6 +433,15 @@ class JobService:
         return outcomes
 
     def _decision(self, report: Report, now: float) -> Decide:
+        decide = self._rule(report, now)
+        if self.require_lease and report.lease is None:
+            decide = _lease_required(decide)
+        scope = report.scope
+        if scope is None:
+            return decide
+        return lambda job: decide(job) if scope.allows(job.queue) else _not_found(job)
+
+    def _rule(self, report: Report, now: float) -> Decide:
         status, lease = report.status, report.lease
         if status in (JobStatus.DONE, JobStatus.FAILED):
             result = JSON_NULL if report.result is None else report.result
@@ -492,6 +518,21 @@ class JobService:
             if job.callback_state is CallbackState.PENDING:
                 self.signals.deadline(Due.CALLBACK, job.callback_next_at)
             self.signals.deadline(Due.EXPIRED, job.expires_at)
+
+
+def _lease_required(decide: Decide) -> Decide:
+    """`--require-lease`: a running job is reported on only by who holds its lease."""
+
+    def check(job: Job) -> Job | None:
+        if job.status is JobStatus.RUNNING:
+            raise LeaseRequired(f"job {job.id} is running: send its lease in X-Accepted-Lease")
+        return decide(job)
+
+    return check
+
+
+def _not_found(job: Job) -> Job | None:
+    raise JobNotFound(f"no job {job.id}")
 
 
 def _releaser(job: Job, now: float) -> Decide:

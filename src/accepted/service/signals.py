@@ -37,6 +37,7 @@ class Taker:
         "keys",
         "lease_seconds",
         "owner",
+        "prefixes",
         "queue_token",
         "reserved",
         "seq",
@@ -50,10 +51,14 @@ class Taker:
         keys: tuple[str | None, ...],
         lease_seconds: float,
         count: int,
+        prefixes: tuple[str, ...] = (),
     ) -> None:
         self.owner = owner
         self.seq = seq
         self.keys = keys
+        # A limited token's `prefix*` queues: such a taker waits under ANY_QUEUE
+        # but only a job of a queue with one of these prefixes is for it.
+        self.prefixes = prefixes
         self.lease_seconds = lease_seconds
         self.count = count
         self.event = asyncio.Event()
@@ -64,7 +69,11 @@ class Taker:
         self.abandoned = False  # gone while reserved: what lands for it goes back
 
     def matches(self, queue: str) -> bool:
-        return ANY_QUEUE in self.keys or queue in self.keys
+        return queue in self.keys or (ANY_QUEUE in self.keys and self.takes_any(queue))
+
+    def takes_any(self, queue: str) -> bool:
+        """As a taker of any queue: whether a job of `queue` is for it."""
+        return not self.prefixes or queue.startswith(self.prefixes)
 
     async def wait(self) -> None:
         self.waiting = True
@@ -113,10 +122,18 @@ class Takers:
         return {t.seq: t for waiting in self._by_key.values() for t in waiting.values()}
 
     def add(
-        self, queues: Sequence[str] | None, lease_seconds: float = 30.0, count: int = 1
+        self,
+        queues: Sequence[str] | None,
+        lease_seconds: float = 30.0,
+        count: int = 1,
+        *,
+        prefixes: tuple[str, ...] = (),
     ) -> Taker:
+        """A blocked taker of `queues` (None: any), plus any queue with one of `prefixes`."""
         keys: tuple[str | None, ...] = (ANY_QUEUE,) if queues is None else tuple(set(queues))
-        taker = Taker(self, next(self._seq), keys, lease_seconds, count)
+        if prefixes:
+            keys = (*keys, ANY_QUEUE) if ANY_QUEUE not in keys else keys
+        taker = Taker(self, next(self._seq), keys, lease_seconds, count, prefixes)
         for key in keys:
             self._by_key.setdefault(key, {})[taker.seq] = taker
         if self.closed:
@@ -184,6 +201,8 @@ class Takers:
         best: Taker | None = None
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
+                if key is ANY_QUEUE and taker.prefixes and not taker.takes_any(queue):
+                    continue  # a limited token's taker; this queue is not one of its
                 if not taker.event.is_set() and not taker.reserved:
                     if best is None or taker.seq < best.seq:
                         best = taker

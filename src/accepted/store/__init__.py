@@ -7,12 +7,16 @@ from accepted.store.base import Decide, Due, JobStore
 __all__ = ["Decide", "Due", "JobStore", "open_store"]
 
 
-def open_store(target: str, *, pool_size: int = 10) -> JobStore:
-    """The backend for a `--db` target: a postgresql:// URL, else a SQLite file path."""
+def open_store(target: str, *, pool_size: int = 10, exclusive: bool = True) -> JobStore:
+    """The backend for a `--db` target: a postgresql:// URL, else a SQLite file path.
+
+    `exclusive=False` opens a SQLite file even while a server holds it, for
+    token commands run beside the server (they need none of its wake-ups).
+    """
     if target.startswith(("postgresql://", "postgres://")):
         from accepted.store.postgres import PostgresStore
 
         return PostgresStore(target, pool_size=pool_size)
     from accepted.store.sqlite import SqliteStore, sqlite_path
 
-    return SqliteStore(sqlite_path(target))
+    return SqliteStore(sqlite_path(target), exclusive=exclusive)

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from accepted.queries import JobFilter, JobPage, QueueState
+from accepted.tokens import Token
 from accepted.types import Attempt, Job
 
 Decide = Callable[[Job], Job | None]
@@ -73,9 +74,40 @@ class Wakeups(Protocol):
     def jobs_changed(self, changes: Sequence[tuple[str, str]]) -> None:
         """These jobs (id, new status) changed status on another node: the live events."""
 
+    def tokens_changed(self) -> None:
+        """Another node created or revoked a token: re-read them."""
+
+
+class TokenStore(Protocol):
+    """API tokens, shared by every node. Each change bumps one version number in
+    the same transaction, so a node knows whether its cached copy is current
+    from one cheap read; on PostgreSQL the change is also announced to the
+    other nodes (`Wakeups.tokens_changed`)."""
+
+    async def insert_token(self, token: Token, *, replace: bool = False) -> None:
+        """Store a new token. `TokenExists` if the name (or, unless `replace`, the
+        hash) is taken; with `replace` a token of that name is overwritten."""
+
+    async def delete_token(self, name: str) -> Token:
+        """Remove the token; return it as it was. Raises `TokenNotFound`."""
+        ...
+
+    async def load_tokens(self) -> tuple[int, list[Token]]:
+        """The version and every token, read in one transaction (expired ones too)."""
+        ...
+
+    async def token_version(self) -> int:
+        """The version number: it changes whenever a token is added or removed."""
+        ...
+
 
 class JobStore(Protocol):
     """One typed interface over the job table; see the module docstring for atomicity."""
+
+    @property
+    def tokens(self) -> TokenStore:
+        """The API tokens, in the same database."""
+        ...
 
     shared: bool
     """Whether other nodes may use this database at once (PostgreSQL), so changes
@@ -129,8 +161,12 @@ class JobStore(Protocol):
         now: float,
         leases: Sequence[str],
         lease_expires_at: float,
+        *,
+        prefixes: Sequence[str] = (),
     ) -> list[Job]:
-        """Hand out up to `count` queued jobs of `queues` (None: any queue).
+        """Hand out up to `count` queued jobs of `queues` (None: any queue), or
+        of any queue whose name starts with one of `prefixes` (a limited
+        token's `prefix*` queues; with prefixes, `queues` is a list, maybe empty).
 
         Picks the lowest priority number, then the earliest due_at, then the
         oldest insertion; skips jobs whose deadline_at has passed. Each claimed

@@ -39,6 +39,7 @@ from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import PostgresQueues
+from accepted.store.postgres_tokens import PostgresTokens
 from accepted.types import Attempt, Job
 
 log = logging.getLogger("accepted.store.postgres")
@@ -81,6 +82,7 @@ class PostgresStore(PostgresQueues, PostgresListing):
         self._clock = DbClock(local_clock)
         self._pool: Any = None
         self._link = Link(self._connect_one, self.node, self._clock)
+        self.tokens = PostgresTokens(self._run, self._link.announce_tokens)
 
     shared = True
 
@@ -224,14 +226,18 @@ class PostgresStore(PostgresQueues, PostgresListing):
         now: float,
         leases: Sequence[str],
         lease_expires_at: float,
+        *,
+        prefixes: Sequence[str] = (),
     ) -> list[Job]:
         limit = min(count, len(leases))
-        if limit <= 0 or (queues is not None and not queues):
+        if limit <= 0 or (queues is not None and not queues and not prefixes):
             return []
         args: list[Any] = [now, limit, list(leases), lease_expires_at]
-        if queues is not None:
+        if prefixes:
+            args += [list(queues or ()), list(prefixes)]
+        elif queues is not None:
             args.append(queues[0] if len(queues) == 1 else list(queues))
-        query = sql.claim_query(queues)
+        query = sql.claim_query(queues, prefixes)
 
         async def work(conn: Any) -> list[Job]:
             records = await conn.fetch(query, *args)

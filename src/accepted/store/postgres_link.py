@@ -79,9 +79,9 @@ class Outbox:
 
     Payloads are "<kind> <node> <rest>": kind q (rest "<count> <queue>": jobs
     became takeable), s (rest "<id>,<id>...": jobs became final or were
-    deleted), p (rest "<1|0> <queue>": the queue was paused or resumed) or e
-    (rest "<id>:<status>,...": jobs changed status, for the live events). The
-    node id lets each node skip its own notices.
+    deleted), p (rest "<1|0> <queue>": the queue was paused or resumed), e
+    (rest "<id>:<status>,...": jobs changed status, for the live events) or t
+    (no rest: tokens changed). The node id lets each node skip its own notices.
     """
 
     MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
@@ -94,9 +94,12 @@ class Outbox:
         self.settled: list[str] = []
         self.paused: dict[str, bool] = {}  # the latest of each queue wins
         self.changed: list[str] = []
+        self.tokens = False
 
     def __bool__(self) -> bool:
-        return bool(self.available or self.settled or self.paused or self.changed)
+        return bool(
+            self.available or self.settled or self.paused or self.changed or self.tokens
+        )
 
     def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
         for queue in takeable:
@@ -111,6 +114,7 @@ class Outbox:
         batch.settled, self.settled = self.settled, []
         batch.paused, self.paused = self.paused, {}
         batch.changed, self.changed = self.changed, []
+        batch.tokens, self.tokens = self.tokens, False
         return batch
 
     def put_back(self, batch: Outbox) -> None:
@@ -120,6 +124,7 @@ class Outbox:
         self.paused = {**batch.paused, **self.paused}
         self.changed[:0] = batch.changed
         del self.changed[:-MAX_HELD_IDS]
+        self.tokens = self.tokens or batch.tokens
 
     def payloads(self) -> list[str]:
         found = []
@@ -138,6 +143,8 @@ class Outbox:
         step = self.CHANGES_PER_NOTICE
         for i in range(0, len(self.changed), step):
             found.append(f"e {self.node} " + ",".join(self.changed[i : i + step]))
+        if self.tokens:
+            found.append(f"t {self.node} ")
         return found
 
 
@@ -161,6 +168,13 @@ class Link:
         self._task = asyncio.create_task(self._run(lost), name="pg-link")
 
     async def stop(self) -> None:
+        # Notices still held go out first: a short-lived process (`accepted token
+        # revoke --db`) would otherwise leave the other nodes to their next check.
+        with contextlib.suppress(*_LINK_ERRORS):
+            async with asyncio.timeout(1.0):
+                if self._sender is not None and not self._sender.done():
+                    await asyncio.shield(self._sender)
+                await self._send()
         for task in (self._task, self._sender):
             if task is not None:
                 task.cancel()
@@ -184,6 +198,11 @@ class Link:
         changed.append(f"{job_id}:{status}")
         if len(changed) > MAX_HELD_IDS:
             del changed[:-MAX_HELD_IDS]  # the link is down: the oldest events are lost
+        self._kick()
+
+    def announce_tokens(self) -> None:
+        """Tell the other nodes, soon, that tokens changed."""
+        self.outbox.tokens = True
         self._kick()
 
     def _kick(self) -> None:
@@ -269,5 +288,7 @@ class Link:
             elif kind == "e":
                 changes = [item.split(":", 1) for item in rest.split(",")]
                 self.wakeups.jobs_changed([(job_id, status) for job_id, status in changes])
+            elif kind == "t":
+                self.wakeups.tokens_changed()
         except Exception:
             log.exception("bad notice %r", payload)

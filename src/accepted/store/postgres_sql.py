@@ -140,19 +140,25 @@ def attempt_values(attempt: AttemptRow) -> list[Any]:
 NOTIFY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"
 
 
-def claim_query(queues: Sequence[str] | None) -> str:
+def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> str:
     """Claim in one statement: lock the best queued rows, skipping rows others hold.
 
     $1 now, $2 how many, $3 lease tokens (text[]), $4 lease expiry, $5 the queue(s).
     One queue is matched with `=` so the per-queue partial index serves the
     ORDER BY ... LIMIT directly; several use `= ANY`. Paused queues are read
-    once per statement (an InitPlan) and skipped.
+    once per statement (an InitPlan) and skipped. With `prefixes` (a limited
+    token's `prefix*` queues, $6) a queue may also start with one.
     """
     where = (
         "status = 'queued' AND (deadline_at IS NULL OR deadline_at > $1) "
         "AND queue <> ALL (ARRAY(SELECT name FROM accepted_queues WHERE paused))"
     )
-    if queues is not None:
+    if prefixes:
+        where += (
+            " AND (queue = ANY($5::text[]) OR EXISTS "
+            "(SELECT 1 FROM unnest($6::text[]) AS p WHERE starts_with(queue, p)))"
+        )
+    elif queues is not None:
         where += " AND queue = $5" if len(queues) == 1 else " AND queue = ANY($5::text[])"
     return (
         f"WITH picked AS (SELECT seq, priority, due_at FROM {TABLE} WHERE {where} "

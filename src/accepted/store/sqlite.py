@@ -35,6 +35,7 @@ from accepted.store.rows import (
 from accepted.store.sqlite_listing import SqliteListing
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
+from accepted.store.sqlite_tokens import SqliteTokens
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Attempt, Job
 
@@ -73,11 +74,16 @@ _DUE_WHERE: dict[Due, tuple[str, str]] = {
 class SqliteStore(SqliteQueues, SqliteListing):
     """`JobStore` on a SQLite file; see `store.base` for each method's contract."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, exclusive: bool = True) -> None:
         self.path = path
+        # Not exclusive: a short-lived helper (`accepted token create --db`) that
+        # may run beside the server; it only touches tokens, which the server
+        # re-reads by itself, so it needs none of the server's wake-ups.
+        self.exclusive = exclusive
         self._lock_file: IO[bytes] | None = None
         self._writer = SqliteWriter(self._connect)
         self._reader = SqliteReader(path)
+        self.tokens = SqliteTokens(self._writer)
 
     @property
     def commits(self) -> int:
@@ -96,7 +102,8 @@ class SqliteStore(SqliteQueues, SqliteListing):
 
     async def open(self) -> None:
         self._check_path()
-        self._take_file_lock()
+        if self.exclusive:
+            self._take_file_lock()
         self._writer.start()
         self._reader.start()
 
@@ -173,11 +180,13 @@ class SqliteStore(SqliteQueues, SqliteListing):
         now: float,
         leases: Sequence[str],
         lease_expires_at: float,
+        *,
+        prefixes: Sequence[str] = (),
     ) -> list[Job]:
         limit = min(count, len(leases))  # one job per lease token
-        if limit <= 0 or (queues is not None and not queues):
+        if limit <= 0 or (queues is not None and not queues and not prefixes):
             return []
-        candidates, args = _claim_candidates(queues, now, limit)
+        candidates, args = _claim_candidates(queues, now, limit, prefixes)
         # One statement picks the best `count` jobs and marks them running; the
         # n-th picked job gets the n-th lease token of the JSON array bound last.
         claim = (
@@ -332,23 +341,31 @@ _BEST = "ORDER BY priority, due_at, seq LIMIT ?"
 
 
 def _claim_candidates(
-    queues: Sequence[str] | None, now: float, limit: int
+    queues: Sequence[str] | None, now: float, limit: int, prefixes: Sequence[str] = ()
 ) -> tuple[str, list[Any]]:
     """The best `limit` takeable rows of each named queue (or of all), and their args.
 
     Each queue is read through its own index in order and stops after `limit`
     rows; `queue IN (...)` instead would sort the whole backlog of every queue.
+    Each prefix (a limited token's `prefix*`) adds the best rows of the queues
+    it matches; UNION then drops a row that a name and a prefix both found.
     """
-    if queues is None:
+    if queues is None and not prefixes:
         return f"SELECT seq, priority, due_at FROM jobs WHERE {_QUEUED} {_BEST}", [now, limit]
     parts, args = [], []
-    for queue in dict.fromkeys(queues):
+    for queue in dict.fromkeys(queues or ()):
         parts.append(
             f"SELECT * FROM (SELECT seq, priority, due_at FROM jobs "
             f"WHERE {_QUEUED} AND queue = ? {_BEST})"
         )
         args += [now, queue, limit]
-    return " UNION ALL ".join(parts), args
+    for prefix in prefixes:
+        parts.append(
+            f"SELECT * FROM (SELECT seq, priority, due_at FROM jobs "
+            f"WHERE {_QUEUED} AND substr(queue, 1, ?) = ? {_BEST})"
+        )
+        args += [now, len(prefix), prefix, limit]
+    return (" UNION " if prefixes else " UNION ALL ").join(parts), args
 
 
 def _get(conn: sqlite3.Connection, job_id: str) -> Job | None:
