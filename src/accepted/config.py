@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, *, env_only: bool = False) -> Any:
+    """`env_only`: a secret, read from the environment only (a flag would show in `ps`)."""
+    return field(default=default, metadata={"help": help, "env_only": env_only})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,19 @@ class Settings:
         "PostgreSQL: seconds between a node's own re-checks of the shared database; "
         "a lost cross-node notice delays a hand-out or a sweep by at most this",
     )
+    auth: str = _setting(
+        "",
+        "on or off: whether requests need a token (default: off while listening "
+        "only on loopback, on otherwise)",
+    )
+    admin_token: str = _setting(
+        "", "a secret stored at start as the admin token named 'admin'", env_only=True
+    )
+    require_lease: bool = _setting(
+        False, "PUT on a running job must send X-Accepted-Lease (428 otherwise)"
+    )
+    tls_cert: str = _setting("", "PEM certificate file: serve HTTPS (with --tls-key)")
+    tls_key: str = _setting("", "PEM private key file of --tls-cert")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -99,6 +113,10 @@ class Settings:
         if not self.retry_backoff_cap > 0:
             raise ValueError(f"retry_backoff_cap must be > 0, not {self.retry_backoff_cap}")
         self.default_result_ttl  # noqa: B018 - refuses a bad value at start, not at enqueue
+        if self.auth not in ("", "on", "off"):
+            raise ValueError(f"auth must be 'on' or 'off', not {self.auth!r}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
 
     @property
     def default_result_ttl(self) -> float | None:
@@ -123,7 +141,23 @@ def env_name(name: str) -> str:
     return "ACCEPTED_" + name.upper()
 
 
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "on": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "off": False,
+    "no": False,
+}
+
+
 def _coerce(type_name: Any, raw: str, where: str) -> Any:
+    if str(type_name) == "bool":
+        if raw.lower() not in _BOOLEANS:
+            raise ValueError(f"{where}={raw!r} is not one of {', '.join(_BOOLEANS)}")
+        return _BOOLEANS[raw.lower()]
     kind = {"int": int, "float": float}.get(str(type_name), str)
     try:
         return kind(raw)

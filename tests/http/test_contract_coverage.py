@@ -29,6 +29,8 @@ SECTIONS = {
     "queues", "get-jobs", "post-jobs-bulk",
     # events
     "events", "metrics",
+    # auth
+    "auth", "tokens",
 }
 
 

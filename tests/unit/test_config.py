@@ -37,9 +37,23 @@ def test_serve_help_shows_every_setting_its_variable_and_default(
     text = " ".join(capsys.readouterr().out.split())
     defaults = Settings()
     for f in SETTINGS_FIELDS:
-        assert "--" + f.name.replace("_", "-") in text
         assert env_name(f.name) in text
+        if f.metadata.get("env_only"):  # a secret: no flag, which `ps` would show
+            assert "--" + f.name.replace("_", "-") not in text
+            continue
+        assert "--" + f.name.replace("_", "-") in text
         assert f"default {getattr(defaults, f.name)!r}" in text
+
+
+def test_switches_read_from_the_environment_and_refuse_nonsense() -> None:
+    assert Settings.from_env({"ACCEPTED_REQUIRE_LEASE": "on"}).require_lease is True
+    assert Settings.from_env({"ACCEPTED_REQUIRE_LEASE": "0"}).require_lease is False
+    with pytest.raises(ValueError, match="ACCEPTED_REQUIRE_LEASE"):
+        Settings.from_env({"ACCEPTED_REQUIRE_LEASE": "maybe"})
+    with pytest.raises(ValueError, match="auth"):
+        Settings.from_env({"ACCEPTED_AUTH": "sometimes"})
+    with pytest.raises(ValueError, match="tls"):
+        Settings.from_env({"ACCEPTED_TLS_CERT": "cert.pem"})
 
 
 def test_every_setting_is_documented() -> None:

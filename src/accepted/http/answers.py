@@ -49,3 +49,15 @@ UNAVAILABLE = Answer(
         }
     },
 )
+UNAUTHORIZED = Answer(
+    "No token, or not a valid one (unauthorized); with WWW-Authenticate: Bearer.",
+    anchors=("auth-401",),
+    name="Unauthorized",
+    example={"error": {"code": "unauthorized", "message": "unknown token"}},
+)
+FORBIDDEN = Answer(
+    "The token's role or queues do not allow this (forbidden).",
+    anchors=("auth-403",),
+    name="Forbidden",
+    example={"error": {"code": "forbidden", "message": "token 'r' has role reader"}},
+)

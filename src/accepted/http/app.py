@@ -10,15 +10,17 @@ from collections.abc import Callable
 
 from accepted import __version__, signatures
 from accepted.config import Settings
-from accepted.errors import AcceptedError, MethodNotAllowed, NotFound
+from accepted.errors import AcceptedError, MethodNotAllowed, NotFound, Unauthorized
 from accepted.http import render
 from accepted.http.asgi import Receive, Scope, Send
+from accepted.http.auth import CHALLENGE, Gate
 from accepted.http.handlers import Context
 from accepted.http.observe import ROUTE_KEY, Observed
 from accepted.http.request import Request, Response
 from accepted.http.routes import ROUTES, Router
 from accepted.logs import safe_target
 from accepted.metrics import Metrics
+from accepted.service.auth import AuthService, auth_enabled, is_loopback
 from accepted.service.crossnode import CrossNodeWakeups
 from accepted.service.destinations import Destinations
 from accepted.service.idempotency import Idempotency
@@ -34,6 +36,7 @@ from accepted.tasks.callbacks import CallbackSender
 from accepted.tasks.counts import CountFolder
 from accepted.tasks.idempotency import KeyPurger
 from accepted.tasks.sweeps import sweep_tasks
+from accepted.tasks.tokens import TokenRefresher
 
 log = logging.getLogger("accepted")
 
@@ -73,12 +76,17 @@ class App:
             result_ttl=settings.default_result_ttl,
             destinations=destinations,
             metrics=self.metrics,
+            require_lease=settings.require_lease,
         )
         self.queues = QueueService(store, self.signals)
-        store.attach(CrossNodeWakeups(self.signals, store))  # other nodes' changes
+        wakeups = CrossNodeWakeups(self.signals, store)
+        store.attach(wakeups)  # other nodes' changes
         if store.shared:  # this node's changes, to the other nodes' event streams
             self.signals.events.outbound = store.announce_change
         idempotency = Idempotency(self.service, window=settings.idempotency_window)
+        self.auth = AuthService(store.tokens)
+        self.auth_on = auth_enabled(settings.auth, settings.host)
+        self.gate = Gate(self.auth if self.auth_on else None, self.service, clock)
         self.context = Context(
             self.service,
             settings,
@@ -86,6 +94,7 @@ class App:
             queues=self.queues,
             idempotency=idempotency,
             selection=SelectionService(self.service),
+            auth=self.auth,
         )
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.
@@ -102,12 +111,15 @@ class App:
             clock=clock,
             max_sleep=max_sleep,
         )
+        refresher = TokenRefresher(self.auth, clock=clock)
+        wakeups.on_tokens_changed = refresher.changed
         self.tasks = TaskGroup(
             [
                 *sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
                 self.callbacks,
                 *([CountFolder(store, clock=clock)] if store.shared else []),
                 KeyPurger(idempotency, clock=clock),
+                *([refresher] if self.auth_on else []),
             ]
         )
 
@@ -141,11 +153,15 @@ class App:
                 f"{scope['method']} is not allowed on {route.path}; use {', '.join(allowed)}",
                 allowed,
             )
-        return await handler(self.context, Request(scope, receive, params))
+        request = Request(scope, receive, params)
+        if self.gate.auth is not None:
+            request.caller = await self.gate.admit(route.ops[scope["method"]].access, request)
+        return await handler(self.context, request)
 
     async def startup(self) -> None:
         await self.store.open()
         await self.queues.load_paused()
+        await self._start_auth()
         await self.callbacks.start()
         self.tasks.start()
         self.context.ready = True
@@ -157,6 +173,22 @@ class App:
             settings.port,
             safe_target(settings.db),
         )
+
+    async def _start_auth(self) -> None:
+        await self.auth.reload()
+        if self.settings.admin_token:
+            await self.auth.install_admin(self.settings.admin_token, self.context.clock())
+        if not self.auth_on:
+            if not is_loopback(self.settings.host):
+                log.warning(
+                    "auth is off on %s: anyone who reaches the port owns the queue",
+                    self.settings.host,
+                )
+        elif self.auth.count == 0:
+            log.warning(
+                "auth is on and there are no tokens: set ACCEPTED_ADMIN_TOKEN, or run "
+                "`accepted token create NAME --role admin --db TARGET`"
+            )
 
     def begin_shutdown(self) -> None:
         """Stop waiting: blocked takers answer 204, result waiters the job as it is."""
@@ -191,6 +223,8 @@ def error_response(error: AcceptedError) -> Response:
     extra = []
     if isinstance(error, MethodNotAllowed):
         extra.append((b"allow", ", ".join(error.allow).encode()))
+    elif isinstance(error, Unauthorized):
+        extra.append(CHALLENGE)
     return Response.json(error.status, render.error_json(error), *extra)
 
 

@@ -29,6 +29,7 @@ from accepted.http.parse import (
 )
 from accepted.http.request import Request, Response
 from accepted.service.idempotency import Idempotency
+from accepted.service.auth import AuthService
 from accepted.service.jobs import JobService, NewJob, Report
 from accepted.service.queues import QueueService
 from accepted.service.selection import SelectionService
@@ -52,6 +53,7 @@ class Context:
     queues: QueueService | None = None  # set by create_app
     idempotency: Idempotency | None = None  # Idempotency-Key enqueues; set by create_app
     selection: SelectionService | None = None  # set by create_app
+    auth: AuthService | None = None  # token management (also with auth off)
 
     def keys(self) -> Idempotency:
         assert self.idempotency is not None, "create_app sets the idempotency service"
@@ -91,6 +93,7 @@ async def enqueue(ctx: Context, request: Request) -> Response:
     key = idempotency.header_key(request)
     body: EnqueueBody = parse.decode(raw, EnqueueBody)
     new = replace(defaults, queue=parse.queue_name(body.queue, "queue"), params=body.params)
+    request.caller.check_queue(new.queue)
     extra: list[tuple[bytes, bytes]] = []
     if key is None:
         job = await ctx.service.enqueue(new, ctx.clock())
@@ -131,6 +134,8 @@ async def _enqueue_batch(ctx: Context, request: Request, raw: bytes, defaults: N
     if not 1 <= len(items) <= MAX_BATCH:
         raise InvalidField(f"a batch holds 1 to {MAX_BATCH} jobs, not {len(items)}")
     batch = [_batch_job(item, f"[{i}]", defaults) for i, item in enumerate(items)]
+    for new in batch:
+        request.caller.check_queue(new.queue)
     keys = idempotency.item_keys([item.idempotency_key for item in items])
     if any(key is not None for key in keys):
         return await idempotency.enqueue_batch(ctx.keys(), request, batch, keys, ctx.clock())
@@ -197,6 +202,8 @@ async def get_job(ctx: Context, request: Request) -> Response:
 async def want_job(ctx: Context, request: Request) -> Response:
     body = await _want_body(ctx, request)
     queues = _wanted_queues(request, body)
+    for queue in queues or ():
+        request.caller.check_queue(queue)
     block = parse.wait(request, params.BLOCK_FOR, ctx.settings.max_wait) or 0.0
     lease = parse.read(request, params.LEASE_TIMEOUT)
     count = parse.read(request, params.COUNT)
@@ -208,6 +215,7 @@ async def want_job(ctx: Context, request: Request) -> Response:
         lease_seconds=lease,
         block=0.0 if ctx.stopping else block,
         count=count or 1,
+        scope=request.caller.scope,
     )
     jobs = await (_unless_disconnected(request, take) if block > 0 else take)
     if count is not None:
@@ -277,6 +285,7 @@ async def report(ctx: Context, request: Request) -> Response:
         lease=parse.read(request, params.LEASE),
         lease_seconds=parse.read(request, params.HEARTBEAT_TIMEOUT),
         retry=body.retry,
+        scope=request.caller.scope,
     )
     job = await ctx.service.report(job_id, outcome, ctx.clock())
     return Response.json(200, render.job_json(job))
@@ -304,6 +313,7 @@ async def report_batch(ctx: Context, request: Request) -> Response:
                     else parse.check_seconds(item.timeout, f"[{i}].timeout", positive=True)
                 ),
                 retry=item.retry,
+                scope=request.caller.scope,
             ),
         )
         for i, item in enumerate(items)

@@ -313,6 +313,7 @@ QUEUE_NAME = Param(
     max_length=MAX_QUEUE_NAME,
     required=True,
 )
+TOKEN_NAME = Param("name", str, "the token's name, percent-encoded", where="path", required=True)
 UI_FILE = Param(
     "file", str, "a file of the dashboard, by its exact name", where="path", required=True
 )

@@ -14,12 +14,13 @@ from urllib.parse import parse_qs
 
 from accepted.errors import PayloadTooLarge
 from accepted.http.asgi import Receive, Scope
+from accepted.service.auth import ANYONE, Caller
 
 JSON_TYPE = (b"content-type", b"application/json")
 
 
 class Request:
-    __slots__ = ("_query", "headers", "method", "params", "path", "receive", "scope")
+    __slots__ = ("_query", "caller", "headers", "method", "params", "path", "receive", "scope")
 
     def __init__(self, scope: Scope, receive: Receive, params: dict[str, str]) -> None:
         self.scope = scope
@@ -30,6 +31,8 @@ class Request:
         # ASGI servers give header names lower-cased, so lookups are case-insensitive.
         self.headers: dict[bytes, bytes] = dict(scope["headers"])
         self._query: dict[str, list[str]] | None = None
+        # Who is asking, as the auth layer admitted them (everyone, with auth off).
+        self.caller: Caller = ANYONE
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)

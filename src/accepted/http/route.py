@@ -13,6 +13,7 @@ from typing import Any
 from accepted.http.handlers import Context
 from accepted.http.params import Param
 from accepted.http.request import Request, Response
+from accepted.service.auth import Rule
 
 Handler = Callable[[Context, Request], Awaitable[Response]]
 
@@ -58,6 +59,9 @@ class Op:
     tag: str = "jobs"
     anchor: str | None = None
     declared: bool = True
+    # Who may call it (service/auth.py); None: only an unlimited admin, and
+    # tests/http/test_auth_matrix.py fails until the operation has a rule.
+    access: Rule | None = None
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -20,6 +20,7 @@ a new endpoint is documented by declaring it. How to declare one:
                 },
                 tag="queues",                   # the group it is listed under
                 anchor="post-queue-pause",      # its docs/http-api.md section
+                access=Rule(Access.ADMIN, queue="name"),  # who may (service/auth.py)
             ),
         },
         params=(params.QUEUE_NAME,),            # the path parameters, declared
@@ -41,6 +42,11 @@ a new endpoint is documented by declaring it. How to declare one:
 
 A method mapped to a bare handler (`{"GET": handlers.x}`) still routes, but is
 undeclared: the drift test names it until it gets an `Op`.
+
+- `access` is the method's auth rule (service/auth.py's `Rule`: the access it
+  needs, and which path parameter names a job or queue for limited tokens).
+  An operation without one is refused to every token but an unlimited admin,
+  and tests/http/test_auth_matrix.py fails until it has one.
 """
 
 from __future__ import annotations
@@ -49,9 +55,16 @@ from typing import Annotated, Any
 
 import msgspec
 
-from accepted.http import dashboard, events, handlers, listing, meta, metrics, queues
+from accepted.http import dashboard, events, handlers, listing, meta, metrics, queues, tokens
 from accepted.http import params as p
-from accepted.http.answers import BAD_REQUEST, JOB_NOT_FOUND, TOO_LARGE, UNAVAILABLE
+from accepted.http.answers import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    JOB_NOT_FOUND,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+)
 from accepted.http.handlers import MAX_BATCH
 from accepted.http.listing import BulkBody
 from accepted.http.parse import BatchItem, BatchReportItem, EnqueueBody, ReportBody, WantJobBody
@@ -67,6 +80,10 @@ from accepted.http.render import (
 )
 from accepted.http.route import Answer, Handler, Op, Route
 from accepted.http.router import Router
+from accepted.http.tokens import NewTokenBody, TokenList, TokenView
+from accepted.service.auth import Access, Rule
+
+PUBLIC = Rule(Access.PUBLIC)
 
 __all__ = ["ROUTES", "TAGS", "Answer", "Handler", "Op", "Route", "Router"]
 
@@ -167,6 +184,7 @@ JOBS = Route(
                 503: UNAVAILABLE,
             },
             anchor="post-jobs",
+            access=Rule(Access.PRODUCE),
         ),
         "PUT": Op(
             handlers.report_batch,
@@ -185,6 +203,7 @@ JOBS = Route(
                 503: UNAVAILABLE,
             },
             anchor="put-jobs",
+            access=Rule(Access.WORK),
         ),
     },
 )
@@ -239,6 +258,7 @@ JOB = Route(
                 503: UNAVAILABLE,
             },
             anchor="get-job",
+            access=Rule(Access.READ, job="id"),
         ),
         "PUT": Op(
             handlers.report,
@@ -263,6 +283,7 @@ JOB = Route(
                 503: UNAVAILABLE,
             },
             anchor="put-job",
+            access=Rule(Access.WORK, job="id"),
         ),
         "DELETE": Op(
             handlers.delete_job,
@@ -278,6 +299,7 @@ JOB = Route(
                 503: UNAVAILABLE,
             },
             anchor="delete-job",
+            access=Rule(Access.PRODUCE, job="id"),
         ),
     },
     params=(p.JOB_ID,),
@@ -305,6 +327,7 @@ JOB_CANCEL = Route(
                 503: UNAVAILABLE,
             },
             anchor="cancel-job",
+            access=Rule(Access.PRODUCE, job="id"),
         ),
     },
     params=(p.JOB_ID,),
@@ -358,6 +381,7 @@ JOB_RETRY = Route(
                 503: UNAVAILABLE,
             },
             anchor="retry-job",
+            access=Rule(Access.ADMIN, job="id"),
         ),
     },
     params=(p.JOB_ID,),
@@ -400,6 +424,7 @@ WANT_JOB = Route(
             },
             tag="workers",
             anchor="post-want-job",
+            access=Rule(Access.WORK),
         ),
     },
 )
@@ -475,6 +500,7 @@ QUEUES = (
                 },
                 tag="queues",
                 anchor="queues",
+                access=Rule(Access.READ),
             )
         },
     ),
@@ -492,6 +518,7 @@ QUEUES = (
                 },
                 tag="queues",
                 anchor="queues",
+                access=Rule(Access.READ, queue="name"),
             )
         },
         params=(p.QUEUE_NAME,),
@@ -511,6 +538,7 @@ QUEUES = (
                 },
                 tag="queues",
                 anchor="queues",
+                access=Rule(Access.ADMIN, queue="name"),
             )
         },
         params=(p.QUEUE_NAME,),
@@ -530,6 +558,7 @@ QUEUES = (
                 },
                 tag="queues",
                 anchor="queues",
+                access=Rule(Access.ADMIN, queue="name"),
             )
         },
         params=(p.QUEUE_NAME,),
@@ -559,6 +588,87 @@ METRICS = Route(
     },
 )
 
+# -- tokens ---------------------------------------------------------------------
+
+ADMIN_ALL = Rule(Access.ADMIN, unlimited=True)
+TOKEN_ANSWERS: dict[int, Answer | str] = {
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
+    503: UNAVAILABLE,
+}
+
+TOKENS = (
+    Route(
+        "/tokens",
+        {
+            "GET": Op(
+                tokens.list_tokens,
+                "List API tokens, without their secrets",
+                responses={
+                    200: Answer(
+                        "Every token, sorted by name.", TokenList, anchors=("tokens-list-200",)
+                    ),
+                    **TOKEN_ANSWERS,
+                },
+                tag="tokens",
+                anchor="tokens",
+                access=ADMIN_ALL,
+            ),
+            "POST": Op(
+                tokens.create_token,
+                "Create an API token; its secret is shown only in this answer",
+                body=NewTokenBody,
+                responses={
+                    201: Answer(
+                        "The token with its secret (`token`), and its Location.",
+                        TokenView,
+                        headers=(p.LOCATION,),
+                        anchors=("tokens-create-201",),
+                    ),
+                    400: Answer(
+                        "A bad name, role, queues or expires_in.",
+                        anchors=("tokens-create-400",),
+                    ),
+                    409: Answer(
+                        "A token of that name exists (token_exists).",
+                        anchors=("tokens-create-409",),
+                    ),
+                    413: TOO_LARGE,
+                    **TOKEN_ANSWERS,
+                },
+                tag="tokens",
+                anchor="tokens",
+                access=ADMIN_ALL,
+            ),
+        },
+    ),
+    Route(
+        "/tokens/{name}",
+        {
+            "DELETE": Op(
+                tokens.revoke_token,
+                "Revoke an API token",
+                responses={
+                    200: Answer(
+                        "The token as it was; every node refuses it within a second.",
+                        TokenView,
+                        anchors=("tokens-delete-200",),
+                    ),
+                    404: Answer(
+                        "No token has this name (token_not_found).",
+                        anchors=("tokens-delete-404",),
+                    ),
+                    **TOKEN_ANSWERS,
+                },
+                tag="tokens",
+                anchor="tokens",
+                access=ADMIN_ALL,
+            )
+        },
+        params=(p.TOKEN_NAME,),
+    ),
+)
+
 META = (
     Route(
         "/healthz",
@@ -576,6 +686,7 @@ META = (
                 },
                 tag="meta",
                 anchor="meta",
+                access=PUBLIC,
             )
         },
     ),
@@ -588,6 +699,7 @@ META = (
                 responses={200: Answer("This document.", dict[str, Any], anchors=("openapi-200",))},
                 tag="meta",
                 anchor="meta",
+                access=PUBLIC,
             )
         },
     ),
@@ -607,12 +719,14 @@ META = (
                 },
                 tag="meta",
                 anchor="meta",
+                access=PUBLIC,
             )
         },
     ),
 )
 
-# The dashboard: static files of a page that uses the routes above.
+# The dashboard: static files of a page that uses the routes above. Public: the
+# page asks for a token and sends it with its API calls.
 DASHBOARD = (
     Route(
         "/",
@@ -627,6 +741,7 @@ DASHBOARD = (
                 },
                 tag="dashboard",
                 anchor="dashboard",
+                access=PUBLIC,
             )
         },
     ),
@@ -643,6 +758,7 @@ DASHBOARD = (
                 },
                 tag="dashboard",
                 anchor="dashboard",
+                access=PUBLIC,
             )
         },
     ),
@@ -666,6 +782,7 @@ DASHBOARD = (
                 },
                 tag="dashboard",
                 anchor="dashboard",
+                access=PUBLIC,
             )
         },
         params=(p.UI_FILE,),
@@ -677,6 +794,7 @@ ROUTES: tuple[Route, ...] = (
     *EVENTS,
     *QUEUES,
     METRICS,
+    *TOKENS,
     *META,
     *DASHBOARD,
 )

@@ -78,6 +78,8 @@ def run(settings: Settings) -> int:
         timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         backlog=4096,
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
     )
     server = Server(config, app)
     with stop_signals_end_the_run(), contextlib.suppress(Stopped):

@@ -1,0 +1,79 @@
+"""The admin API of tokens: POST /tokens, GET /tokens, DELETE /tokens/{name}.
+
+Only unlimited admin tokens reach these (the route table says so); the
+secret of a token is in the answer to its POST and nowhere else, ever.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import msgspec
+
+from accepted.http import parse
+from accepted.http.handlers import Context
+from accepted.http.request import Request, Response
+from accepted.service.auth import AuthService, check_new_token
+from accepted.tokens import Role, Token
+
+
+class NewTokenBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    role: str
+    queues: list[str] | None = None
+    expires_in: float | None = None
+
+
+class TokenView(msgspec.Struct):
+    name: str
+    role: Role
+    queues: list[str] | None
+    created_at: datetime
+    expires_at: datetime | None
+    token: str | msgspec.UnsetType = msgspec.UNSET  # the secret: only when created
+
+
+class TokenList(msgspec.Struct):
+    tokens: list[TokenView]
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def token_view(token: Token, secret: str | msgspec.UnsetType = msgspec.UNSET) -> TokenView:
+    return TokenView(
+        name=token.name,
+        role=token.role,
+        queues=None if token.queues is None else list(token.queues),
+        created_at=_at(token.created_at),
+        expires_at=None if token.expires_at is None else _at(token.expires_at),
+        token=secret,
+    )
+
+
+def _at(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _auth(ctx: Context) -> AuthService:
+    assert ctx.auth is not None, "create_app always gives the context an AuthService"
+    return ctx.auth
+
+
+async def create_token(ctx: Context, request: Request) -> Response:
+    body: NewTokenBody = parse.decode(await request.body(ctx.settings.body_limit), NewTokenBody)
+    new = check_new_token(body.name, body.role, body.queues, body.expires_in)
+    token, secret = await _auth(ctx).create(new, ctx.clock())
+    location = ("/tokens/" + quote(token.name, safe="")).encode()
+    return Response.json(201, _encoder.encode(token_view(token, secret)), (b"location", location))
+
+
+async def list_tokens(ctx: Context, request: Request) -> Response:
+    tokens = await _auth(ctx).list()
+    return Response.json(200, _encoder.encode(TokenList([token_view(t) for t in tokens])))
+
+
+async def revoke_token(ctx: Context, request: Request) -> Response:
+    token = await _auth(ctx).revoke(request.params["name"])
+    return Response.json(200, _encoder.encode(token_view(token)))

@@ -1,0 +1,276 @@
+"""Tokens and roles on the wire: 401/403, the admin API, queue-limited tokens,
+`--require-lease`, TLS. Against real servers with auth on, on every backend."""
+
+from __future__ import annotations
+
+import secrets
+import ssl
+import subprocess
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from accepted.config import Settings
+from accepted.http.app import App
+from accepted.service.auth import auth_enabled
+from accepted.store import open_store
+from tests.http.helpers import NO_TLS, assert_error, enqueue, settle, take, unique_queue
+from tests.support.databases import BACKENDS, database
+from tests.support.servers import ServerProcess
+
+ADMIN_SECRET = "test-admin-" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def auth_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server with auth on and ACCEPTED_ADMIN_TOKEN, shared by the module's tests."""
+    tmp = tmp_path_factory.mktemp("auth")
+    with database(str(request.param), tmp) as target:
+        env = {"ACCEPTED_AUTH": "on", "ACCEPTED_ADMIN_TOKEN": ADMIN_SECRET}
+        proc = ServerProcess(db=target, log_path=tmp / "server.log", env=env).start()
+        try:
+            yield proc
+        finally:
+            proc.stop()
+
+
+def refused(response: httpx.Response, status: int, code: str | None = None,
+            *words: str) -> None:
+    """An error answer of `status` (and `code`), its message naming each of `words`."""
+    error = assert_error(response, status, *words)
+    if code is not None:
+        assert error["code"] == code, error
+
+
+def client(server: ServerProcess, secret: str | None = None) -> httpx.Client:
+    headers = {} if secret is None else {"Authorization": f"Bearer {secret}"}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=30.0, verify=NO_TLS)
+
+
+@pytest.fixture
+def admin(auth_server: ServerProcess) -> Iterator[httpx.Client]:
+    with client(auth_server, ADMIN_SECRET) as http:
+        yield http
+
+
+MakeToken = Callable[..., httpx.Client]
+
+
+@pytest.fixture
+def as_token(auth_server: ServerProcess, admin: httpx.Client) -> Iterator[MakeToken]:
+    """`as_token("worker", queues=[...])`: a client holding a new token of that role."""
+    made: list[httpx.Client] = []
+
+    def make(role: str, **fields: Any) -> httpx.Client:
+        body = {"name": unique_queue(role), "role": role, **fields}
+        response = admin.post("/tokens", json=body)
+        assert response.status_code == 201, response.text
+        made.append(client(auth_server, response.json()["token"]))
+        return made[-1]
+
+    yield make
+    for http in made:
+        http.close()
+
+
+@pytest.mark.documents("auth-401")
+def test_no_token_or_an_unknown_one_is_401_with_a_challenge(auth_server: ServerProcess) -> None:
+    for headers in ({}, {"Authorization": "Bearer acc_nope"}, {"Authorization": "Basic eDp5"}):
+        with client(auth_server) as http:
+            response = http.get("/jobs/0190c5a4-0000-7000-8000-000000000000", headers=headers)
+        refused(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.documents("auth-public")
+def test_health_and_the_api_description_need_no_token(auth_server: ServerProcess) -> None:
+    with client(auth_server) as http:
+        for path in ("/healthz", "/openapi.json", "/docs"):
+            assert http.get(path).status_code == 200, path
+
+
+@pytest.mark.documents("auth-403")
+def test_a_known_token_outside_its_role_is_403(as_token: MakeToken) -> None:
+    reader, producer, worker = as_token("reader"), as_token("producer"), as_token("worker")
+    q = unique_queue()
+    refused(reader.post("/jobs", json={"queue": q}), 403, "forbidden")
+    refused(worker.post("/jobs", json={"queue": q}), 403, "forbidden")
+    job = enqueue(producer, q)
+    assert reader.get(f"/jobs/{job['id']}").status_code == 200
+    refused(producer.post("/want_job", params={"queue": q}), 403, "forbidden")
+    assert take(worker, q) is not None
+    refused(worker.delete(f"/jobs/{job['id']}"), 403, "forbidden")
+    refused(producer.get("/tokens"), 403, "forbidden")
+
+
+@pytest.mark.documents("tokens-create-201", "tokens-list-200")
+def test_a_token_is_shown_once_and_listed_without_its_secret(admin: httpx.Client) -> None:
+    name = unique_queue("tok")
+    body = {"name": name, "role": "worker", "queues": ["emails", "reports.*"], "expires_in": 3600}
+    response = admin.post("/tokens", json=body)
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert set(made) == {"name", "role", "queues", "created_at", "expires_at", "token"}
+    assert made["role"] == "worker" and made["queues"] == ["emails", "reports.*"]
+    assert made["token"].startswith("acc_") and made["expires_at"] > made["created_at"]
+    listed = admin.get("/tokens")
+    assert listed.status_code == 200
+    [mine] = [t for t in listed.json()["tokens"] if t["name"] == name]
+    assert mine == {k: v for k, v in made.items() if k != "token"}
+    assert made["token"] not in listed.text
+    assert any(t["name"] == "admin" for t in listed.json()["tokens"])  # ACCEPTED_ADMIN_TOKEN
+
+
+@pytest.mark.documents("tokens-create-400", "tokens-create-409")
+def test_bad_or_duplicate_token_requests(admin: httpx.Client) -> None:
+    for body in (
+        {"name": "x", "role": "king"},
+        {"name": "", "role": "reader"},
+        {"name": "x", "role": "reader", "queues": ["a*b"]},
+        {"name": "x", "role": "reader", "queues": []},
+        {"name": "x", "role": "reader", "expires_in": 0},
+        {"role": "reader"},
+    ):
+        refused(admin.post("/tokens", json=body), 400)
+    name = unique_queue("dup")
+    assert admin.post("/tokens", json={"name": name, "role": "reader"}).status_code == 201
+    refused(admin.post("/tokens", json={"name": name, "role": "admin"}), 409, "token_exists")
+
+
+@pytest.mark.documents("tokens-delete-200", "tokens-delete-404")
+def test_a_revoked_token_is_refused_at_once(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    name = unique_queue("rev")
+    secret = admin.post("/tokens", json={"name": name, "role": "reader"}).json()["token"]
+    with client(auth_server, secret) as http:
+        assert http.get("/tokens").status_code == 403  # known: not allowed
+        revoked = admin.delete(f"/tokens/{name}")
+        assert revoked.status_code == 200 and revoked.json()["name"] == name
+        assert "token" not in revoked.json()
+        refused(http.get("/tokens"), 401, "unauthorized")
+    refused(admin.delete(f"/tokens/{name}"), 404, "token_not_found")
+
+
+@pytest.mark.documents("auth-401")
+def test_an_expired_token_is_401(admin: httpx.Client, auth_server: ServerProcess) -> None:
+    made = admin.post("/tokens", json={"name": unique_queue("exp"), "role": "reader",
+                                       "expires_in": 0.001})
+    assert made.status_code == 201
+    with client(auth_server, made.json()["token"]) as http:
+        refused(http.get("/tokens"), 401, "unauthorized", "expired")
+
+
+@pytest.mark.documents("auth-limited-403", "auth-limited-404")
+def test_a_limited_token_acts_only_on_its_queues(as_token: MakeToken) -> None:
+    base = unique_queue()
+    mine, other = f"{base}.mine", unique_queue()
+    producer = as_token("producer", queues=[f"{base}.*"])
+    worker = as_token("worker", queues=[f"{base}.*"])
+    everyone = as_token("admin")
+    own = enqueue(producer, mine)
+    refused(producer.post("/jobs", json={"queue": other}), 403, "forbidden")
+    refused(producer.post("/jobs", json=[{"queue": mine}, {"queue": other}]), 403)
+    foreign = enqueue(everyone, other)
+    for call in (
+        lambda: producer.get(f"/jobs/{foreign['id']}"),
+        lambda: producer.delete(f"/jobs/{foreign['id']}"),
+        lambda: worker.put(f"/jobs/{foreign['id']}", json={"status": "done"}),
+    ):
+        refused(call(), 404, "job_not_found")
+    assert producer.get(f"/jobs/{own['id']}").status_code == 200
+    refused(worker.post("/want_job", params={"queue": other}), 403, "forbidden")
+    batch = worker.put("/jobs", json=[{"id": foreign["id"], "status": "done"}])
+    assert batch.status_code == 200 and batch.json()[0]["error"]["code"] == "job_not_found"
+    assert everyone.get(f"/jobs/{foreign['id']}").json()["status"] == "queued"
+
+
+@pytest.mark.documents("auth-limited-want")
+def test_want_job_without_a_queue_takes_only_from_the_tokens_queues(
+    as_token: MakeToken, auth_server: ServerProcess
+) -> None:
+    base = unique_queue()
+    everyone = as_token("admin")
+    worker = as_token("worker", queues=[f"{base}.*", f"{base}-exact"])
+    foreign = enqueue(everyone, unique_queue(), priority="0")  # better placed, not its
+    mine = [enqueue(everyone, f"{base}.a"), enqueue(everyone, f"{base}-exact")]
+    taken = [take(worker), take(worker)]
+    assert sorted(j["id"] for j in taken if j) == sorted(j["id"] for j in mine)
+    assert take(worker) is None
+    # A blocked limited taker is woken by a job of its queues, not by another's.
+    with ThreadPoolExecutor(2) as pool:
+        waiting = pool.submit(lambda: take(worker, block_for=10))
+        settle()  # it is blocked by now
+        enqueue(everyone, unique_queue())
+        late = enqueue(everyone, f"{base}.b")
+        assert waiting.result(timeout=10)["id"] == late["id"]
+    assert everyone.get(f"/jobs/{foreign['id']}").json()["status"] == "queued"
+
+
+def test_a_limited_admin_cannot_manage_tokens(as_token: MakeToken) -> None:
+    limited = as_token("admin", queues=["x"])
+    refused(limited.get("/tokens"), 403, "forbidden")
+    refused(limited.post("/tokens", json={"name": "y", "role": "admin"}), 403)
+
+
+@pytest.mark.documents("auth-default")
+def test_auth_defaults_to_on_beyond_loopback(tmp_path: Path) -> None:
+    assert not auth_enabled("", "127.0.0.1") and not auth_enabled("", "::1")
+    assert not auth_enabled("", "localhost")
+    assert auth_enabled("", "0.0.0.0") and auth_enabled("", "192.168.1.2")
+    assert not auth_enabled("off", "0.0.0.0") and auth_enabled("on", "127.0.0.1")
+    db = str(tmp_path / "a.db")
+    for host, auth, on in (("0.0.0.0", "", True), ("0.0.0.0", "off", False),
+                           ("127.0.0.1", "", False)):
+        app = App(Settings(host=host, auth=auth, db=db), open_store(db))
+        assert app.auth_on is on and (app.gate.auth is not None) is on
+
+
+@pytest.mark.documents("report-428")
+def test_require_lease_refuses_a_report_without_one(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(ACCEPTED_REQUIRE_LEASE="on")
+    with httpx.Client(base_url=server.url, verify=NO_TLS) as http:
+        q = unique_queue()
+        waiting = enqueue(http, q, delay=3600)
+        refused(http.put(f"/jobs/{waiting['id']}", json={"status": "done"}), 409)
+        enqueue(http, q)
+        job = take(http, q)
+        assert job is not None
+        refused(http.put(f"/jobs/{job['id']}", json={"status": "done"}), 428,
+                "lease_required", "X-Accepted-Lease")
+        batch = http.put("/jobs", json=[{"id": job["id"], "status": "done"}])
+        assert batch.json()[0]["error"]["code"] == "lease_required"
+        done = http.put(f"/jobs/{job['id']}", json={"status": "done"},
+                        headers={"X-Accepted-Lease": job["lease"]})
+        assert done.status_code == 200
+
+
+@pytest.mark.documents("tls")
+def test_tls_serves_https(db_target: str, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    server = ServerProcess(db=db_target, log_path=tmp_path / "server.log", scheme="https",
+                           args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    server.start()
+    try:
+        trust = ssl.create_default_context(cafile=cert)
+        with httpx.Client(base_url=server.url, verify=trust) as http:
+            assert http.get("/healthz").status_code == 200
+            assert enqueue(http, unique_queue())["status"] == "queued"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url.replace("https", "http") + "/healthz", timeout=5)
+    finally:
+        server.stop()

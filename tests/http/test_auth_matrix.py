@@ -1,0 +1,169 @@
+"""The authorization matrix: every route x every role x limited and unlimited tokens.
+
+Generated from the route table: a route (or method) added to http/routes.py
+without a row in EXPECTED and a way to call it in CALLS fails here, and so
+does a route whose declared rule disagrees with SPEC's role table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from accepted.http.routes import ROUTES
+from tests.http.helpers import enqueue, unique_queue
+from tests.http.test_auth import ADMIN_SECRET, auth_server, client
+from tests.support.servers import ServerProcess
+
+__all__ = ["auth_server"]  # the fixture, used by name
+
+ROLES = ("reader", "producer", "worker", "admin")
+EVERYONE = frozenset(ROLES)
+PUBLIC = frozenset({"public"})
+
+# SPEC Part 2, "Tokens and roles": who may call what. PUBLIC needs no token;
+# `admin*` marks what only an unlimited admin may do.
+EXPECTED: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/jobs"): frozenset({"producer", "admin"}),
+    ("PUT", "/jobs"): frozenset({"worker", "admin"}),
+    ("GET", "/jobs/{id}"): EVERYONE,
+    ("PUT", "/jobs/{id}"): frozenset({"worker", "admin"}),
+    ("DELETE", "/jobs/{id}"): frozenset({"producer", "admin"}),
+    ("POST", "/want_job"): frozenset({"worker", "admin"}),
+    ("GET", "/tokens"): frozenset({"admin*"}),
+    ("POST", "/tokens"): frozenset({"admin*"}),
+    ("DELETE", "/tokens/{name}"): frozenset({"admin*"}),
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+}
+
+# What a token limited to other queues gets, where its role is allowed: the
+# resource is of a queue outside the token's, so it is absent (404) or its
+# queue refused (403); "ok" where the route names no queue.
+LIMITED: dict[tuple[str, str], int | str] = {
+    ("POST", "/jobs"): 403,
+    ("PUT", "/jobs"): "item-404",
+    ("GET", "/jobs/{id}"): 404,
+    ("PUT", "/jobs/{id}"): 404,
+    ("DELETE", "/jobs/{id}"): 404,
+    ("POST", "/want_job"): 403,
+}
+
+
+@dataclass
+class World:
+    """What the calls need: an admin client, a queue no limited token covers."""
+
+    admin: httpx.Client
+    queue: str
+
+    def job(self) -> str:
+        job_id: str = enqueue(self.admin, self.queue)["id"]
+        return job_id
+
+    def token_name(self) -> str:
+        name = unique_queue("matrix")
+        assert self.admin.post("/tokens", json={"name": name, "role": "reader"}).status_code == 201
+        return name
+
+
+Call = Callable[[httpx.Client, World], httpx.Response]
+
+CALLS: dict[tuple[str, str], Call] = {
+    ("POST", "/jobs"): lambda c, w: c.post("/jobs", json={"queue": w.queue}),
+    ("PUT", "/jobs"): lambda c, w: c.put("/jobs", json=[{"id": w.job(), "status": "done"}]),
+    ("GET", "/jobs/{id}"): lambda c, w: c.get(f"/jobs/{w.job()}"),
+    ("PUT", "/jobs/{id}"): lambda c, w: c.put(f"/jobs/{w.job()}", json={"status": "done"}),
+    ("DELETE", "/jobs/{id}"): lambda c, w: c.delete(f"/jobs/{w.job()}"),
+    ("POST", "/want_job"): lambda c, w: c.post("/want_job", params={"queue": w.queue}),
+    ("GET", "/tokens"): lambda c, w: c.get("/tokens"),
+    ("POST", "/tokens"): lambda c, w: c.post(
+        "/tokens", json={"name": unique_queue("m"), "role": "reader"}
+    ),
+    ("DELETE", "/tokens/{name}"): lambda c, w: c.delete(f"/tokens/{w.token_name()}"),
+    ("GET", "/healthz"): lambda c, w: c.get("/healthz"),
+    ("GET", "/openapi.json"): lambda c, w: c.get("/openapi.json"),
+    ("GET", "/docs"): lambda c, w: c.get("/docs"),
+}
+
+ROUTED = sorted((method, route.path) for route in ROUTES for method in route.methods)
+
+
+def test_every_route_has_a_rule_an_expectation_and_a_call() -> None:
+    for route in ROUTES:
+        assert set(route.access) == set(route.methods), route.path
+    assert set(ROUTED) == set(EXPECTED), "routes and SPEC's table disagree: add the new rows"
+    assert set(ROUTED) == set(CALLS)
+    limited = {k for k, who in EXPECTED.items() if who not in (PUBLIC, frozenset({"admin*"}))}
+    assert limited == set(LIMITED)
+
+
+def test_declared_rules_match_the_table() -> None:
+    from accepted.service.auth import GRANTS, Access
+    from accepted.tokens import Role
+
+    for route in ROUTES:
+        for method, rule in route.access.items():
+            expected = EXPECTED[(method, route.path)]
+            if expected == PUBLIC:
+                assert rule.access is Access.PUBLIC, (method, route.path)
+                continue
+            allowed = {r.value for r in Role if rule.access in GRANTS[r]}
+            assert allowed == {r.rstrip("*") for r in expected}, (method, route.path)
+            assert rule.unlimited == any(r.endswith("*") for r in expected)
+
+
+@pytest.fixture
+def tokens(auth_server: ServerProcess) -> Iterator[dict[tuple[str, bool], httpx.Client]]:
+    """A client per (role, limited) pair; limited tokens cover only `elsewhere.*`."""
+    made: dict[tuple[str, bool], httpx.Client] = {}
+    with client(auth_server, ADMIN_SECRET) as admin:
+        for role, limited in itertools.product(ROLES, (False, True)):
+            body: dict[str, Any] = {"name": unique_queue(role), "role": role}
+            if limited:
+                body["queues"] = ["elsewhere.*"]
+            answer = admin.post("/tokens", json=body)
+            assert answer.status_code == 201, answer.text
+            made[(role, limited)] = client(auth_server, answer.json()["token"])
+    yield made
+    for http in made.values():
+        http.close()
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTED)
+def test_matrix(
+    method: str, path: str, auth_server: ServerProcess,
+    tokens: dict[tuple[str, bool], httpx.Client],
+) -> None:
+    call, expected = CALLS[(method, path)], EXPECTED[(method, path)]
+    with client(auth_server, ADMIN_SECRET) as admin, client(auth_server) as anonymous:
+        world = World(admin, unique_queue())
+        answer = call(anonymous, world)
+        if expected == PUBLIC:
+            assert answer.status_code == 200, answer.text
+            return
+        assert answer.status_code == 401, answer.text
+        for (role, limited), http in tokens.items():
+            got = call(http, world)
+            where = (method, path, role, "limited" if limited else "unlimited", got.text)
+            allowed = role in expected or (f"{role}*" in expected and not limited)
+            if not allowed:
+                assert got.status_code == 403, where
+            elif not limited:
+                assert got.status_code not in (401, 403, 404), where
+            else:
+                _check_limited(LIMITED[(method, path)], got, where)
+
+
+def _check_limited(outcome: int | str, got: httpx.Response, where: Any) -> None:
+    if outcome == "item-404":
+        assert got.status_code == 200, where
+        assert got.json()[0]["error"]["code"] == "job_not_found", where
+    else:
+        assert got.status_code == outcome, where
