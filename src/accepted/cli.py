@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from accepted import backup
+from accepted.cli_tokens import add_token_command, token_command
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
 from accepted.logs import check_format
 from accepted.service.destinations import parse_allow
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retries_commands(commands, common)
     backup.add_parser(commands)
     _add_operations(commands, common)
+    add_token_command(commands, common)
     return parser
 
 
@@ -65,18 +67,27 @@ def _add_serve(commands: Any) -> None:
         help="run the server",
         description="Run the accepted server. Each flag can also be set by the "
         "environment variable named beside it; a flag wins over its variable.",
+        epilog="environment only (secrets, kept out of the process list):\n"
+        + "\n".join(
+            f"  {env_name(f.name)}: {f.metadata['help']}"
+            for f in SETTINGS_FIELDS
+            if f.metadata.get("env_only")
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = Settings()
     for f in SETTINGS_FIELDS:
-        kind = {"int": int, "float": float}.get(str(f.type), str)
-        serve.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=kind,
-            default=None,
-            metavar=f.name.upper(),
-            help=f"{f.metadata['help']} [env {env_name(f.name)}; "
-            f"default {getattr(defaults, f.name)!r}]",
+        if f.metadata.get("env_only"):
+            continue
+        help = (
+            f"{f.metadata['help']} [env {env_name(f.name)}; default {getattr(defaults, f.name)!r}]"
         )
+        flag = "--" + f.name.replace("_", "-")
+        if str(f.type) == "bool":
+            serve.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help)
+            continue
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        serve.add_argument(flag, type=kind, default=None, metavar=f.name.upper(), help=help)
 
 
 def _client_options() -> argparse.ArgumentParser:
@@ -85,6 +96,11 @@ def _client_options() -> argparse.ArgumentParser:
         "--url",
         default=os.environ.get("ACCEPTED_URL") or DEFAULT_URL,
         help=f"the server [env ACCEPTED_URL; default {DEFAULT_URL}]",
+    )
+    common.add_argument(
+        "--token",
+        default=os.environ.get("ACCEPTED_TOKEN") or None,
+        help="the API token to send [env ACCEPTED_TOKEN]",
     )
     return common
 
@@ -310,7 +326,9 @@ def _seconds(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        overrides = {f.name: getattr(args, f.name) for f in SETTINGS_FIELDS}
+        overrides = {
+            f.name: getattr(args, f.name) for f in SETTINGS_FIELDS if not f.metadata.get("env_only")
+        }
         try:
             settings = Settings.from_env(**overrides)
             check_format(settings.log_format)
@@ -323,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return worker(args)
     if args.command == "backup":
         return backup.run(args)
+    if args.command == "token":
+        return token_command(args)
     return client_command(args)
 
 
@@ -352,6 +372,7 @@ def worker(args: argparse.Namespace) -> int:
             lease=args.lease,
             grace=args.grace,
             poll=args.poll,
+            token=args.token,
         )
     except ValueError as exc:
         print(f"accepted worker: {exc}", file=sys.stderr)
@@ -370,7 +391,7 @@ def client_command(args: argparse.Namespace) -> int:
         progress=sys.stdout.isatty() and sys.stderr.isatty(),
     )
     try:
-        with Client(args.url) as client:
+        with Client(args.url, token=args.token) as client:
             if args.command in OPERATIONS:
                 return _run_operation(client, output, args)
             if args.command == "enqueue":

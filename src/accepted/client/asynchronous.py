@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from accepted.client import core
+from accepted.client import core, tokens
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
 from accepted.errors import AcceptedError
@@ -36,13 +36,15 @@ class AsyncClient:
         retries: int = 3,
         backoff: float = 0.1,
         headers: Mapping[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.policy = core.RetryPolicy(retries=retries, backoff=backoff)
         self._http = httpx.AsyncClient(
             base_url=self.url,
-            headers={"user-agent": core.USER_AGENT, **(headers or {})},
+            # `token`, else ACCEPTED_TOKEN, goes as Authorization: Bearer.
+            headers=tokens.request_headers(token, headers),
             timeout=timeout,
         )
 
@@ -133,6 +135,27 @@ class AsyncClient:
             if plan.expired(time.monotonic()):
                 raise WaitTimeout(f"job {job_id} is still {job.status} after {timeout} s", job)
             await asyncio.sleep(plan.pause(asked, time.monotonic() - sent))
+
+    # -- tokens (an unlimited admin token) -------------------------------------
+
+    async def create_token(
+        self,
+        name: str,
+        role: str,
+        *,
+        queues: Sequence[str] | None = None,
+        expires_in: float | None = None,
+    ) -> dict[str, Any]:
+        """Make a token; the answer's `token` is its secret, shown only this once."""
+        return await self.send(tokens.create_token(name, role, queues, expires_in))
+
+    async def list_tokens(self) -> dict[str, Any]:
+        """`{"tokens": [...]}`, without secrets."""
+        return await self.send(tokens.list_tokens())
+
+    async def revoke_token(self, name: str) -> dict[str, Any]:
+        """Revoke a token; every server refuses it within a second."""
+        return await self.send(tokens.revoke_token(name))
 
     async def delete(self, job_id: str) -> Job:
         """Remove the job (cancelling it if not final); returns it as it was."""

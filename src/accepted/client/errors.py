@@ -14,6 +14,7 @@ from accepted.errors import (
     AcceptedError,
     CallbackURLRefused,
     Conflict,
+    Forbidden,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidField,
@@ -23,6 +24,7 @@ from accepted.errors import (
     JobNotFound,
     JobTimedOut,
     LeaseMismatch,
+    LeaseRequired,
     MalformedJSON,
     MethodNotAllowed,
     NotFound,
@@ -30,6 +32,9 @@ from accepted.errors import (
     QueueNotFound,
     ShuttingDown,
     StoreUnavailable,
+    TokenExists,
+    TokenNotFound,
+    Unauthorized,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +45,7 @@ __all__ = [
     "AcceptedError",
     "ClientError",
     "Conflict",
+    "Forbidden",
     "InvalidField",
     "InvalidHeader",
     "InvalidQuery",
@@ -47,6 +53,7 @@ __all__ = [
     "JobNotFound",
     "JobTimedOut",
     "LeaseMismatch",
+    "LeaseRequired",
     "MalformedJSON",
     "MethodNotAllowed",
     "NotFound",
@@ -56,7 +63,10 @@ __all__ = [
     "ServerError",
     "ShuttingDown",
     "StoreUnavailable",
+    "TokenExists",
+    "TokenNotFound",
     "TransportError",
+    "Unauthorized",
     "UnexpectedResponse",
     "WaitTimeout",
 ]
@@ -131,12 +141,19 @@ SERVER_ERRORS: dict[str, type[AcceptedError]] = {
         CallbackURLRefused,
         IdempotencyKeyInUse,
         IdempotencyKeyReused,
+        Unauthorized,
+        Forbidden,
+        TokenNotFound,
+        TokenExists,
+        LeaseRequired,
     )
 }
 
 # An unknown code still maps to the family its status names.
 BY_STATUS: dict[int, type[AcceptedError]] = {
     400: InvalidRequest,
+    401: Unauthorized,
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from accepted.client import core
+from accepted.client import core, tokens
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
 from accepted.errors import AcceptedError
@@ -38,13 +38,15 @@ class Client:
         retries: int = 3,
         backoff: float = 0.1,
         headers: Mapping[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.policy = core.RetryPolicy(retries=retries, backoff=backoff)
         self._http = httpx.Client(
             base_url=self.url,
-            headers={"user-agent": core.USER_AGENT, **(headers or {})},
+            # `token`, else ACCEPTED_TOKEN, goes as Authorization: Bearer.
+            headers=tokens.request_headers(token, headers),
             timeout=timeout,
         )
 
@@ -131,6 +133,27 @@ class Client:
             if plan.expired(time.monotonic()):
                 raise WaitTimeout(f"job {job_id} is still {job.status} after {timeout} s", job)
             time.sleep(plan.pause(asked, time.monotonic() - sent))
+
+    # -- tokens (an unlimited admin token) -------------------------------------
+
+    def create_token(
+        self,
+        name: str,
+        role: str,
+        *,
+        queues: Sequence[str] | None = None,
+        expires_in: float | None = None,
+    ) -> dict[str, Any]:
+        """Make a token; the answer's `token` is its secret, shown only this once."""
+        return self.send(tokens.create_token(name, role, queues, expires_in))
+
+    def list_tokens(self) -> dict[str, Any]:
+        """`{"tokens": [...]}`, without secrets."""
+        return self.send(tokens.list_tokens())
+
+    def revoke_token(self, name: str) -> dict[str, Any]:
+        """Revoke a token; every server refuses it within a second."""
+        return self.send(tokens.revoke_token(name))
 
     def delete(self, job_id: str) -> Job:
         """Remove the job (cancelling it if not final); returns it as it was."""

@@ -26,6 +26,7 @@ def run_worker(
     lease: float = 30.0,
     grace: float = 30.0,
     poll: float = 30.0,
+    token: str | None = None,
 ) -> None:
     """Run a worker in this (main) thread until SIGTERM or SIGINT.
 
@@ -41,6 +42,7 @@ def run_worker(
         lease=lease,
         grace=grace,
         poll=poll,
+        token=token,
     )
     asyncio.run(_serve(worker))
 

@@ -62,6 +62,7 @@ class Worker:
 
     Pass `url` (the worker owns its client) or a `client` it only borrows.
     `lease` is the lease asked for each job, `poll` the long-poll length.
+    `token` (else ACCEPTED_TOKEN) authenticates a worker it makes its own client for.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class Worker:
         lease: float = 30.0,
         grace: float = 30.0,
         poll: float = 30.0,
+        token: str | None = None,
     ) -> None:
         if (url is None) == (client is None):
             raise ValueError("give the worker a url or a client, not both")
@@ -90,6 +92,7 @@ class Worker:
         self.lease = lease
         self.grace = grace
         self.poll = poll
+        self.token = token
         self.name = getattr(function, "__qualname__", repr(function))
         self._active: dict[str, _Running] = {}
         self._stopping = asyncio.Event()
@@ -117,7 +120,9 @@ class Worker:
     async def run(self) -> None:
         """Work until `stop()`; returns once running jobs are finished or given back."""
         # Patient retries: a result should outlive a restart of the server.
-        client = self.client or AsyncClient(self.url or "", retries=6, backoff=0.2)
+        client = self.client or AsyncClient(
+            self.url or "", retries=6, backoff=0.2, token=self.token
+        )
         self.client = client
         where = ", ".join(self.queues) if self.queues else "any queue"
         log.info(

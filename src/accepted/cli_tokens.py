@@ -1,0 +1,130 @@
+"""`accepted token create | list | revoke`: over the API, or straight on the database.
+
+With `--db TARGET` the commands need no server (to make the first admin
+token); they may also run beside one: servers re-read tokens by themselves
+within a second. Otherwise they call the admin API at `--url` with `--token`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import msgspec
+
+from accepted.errors import AcceptedError
+from accepted.service.auth import AuthService, check_new_token
+
+
+def add_token_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    token = commands.add_parser(
+        "token",
+        help="create, list or revoke API tokens",
+        description="Manage API tokens through the server's admin API (--url, --token), "
+        "or straight in the database with --db (no server needed: the first admin token).",
+    )
+    verbs = token.add_subparsers(dest="verb", required=True, metavar="VERB")
+    where = argparse.ArgumentParser(add_help=False, parents=[common])
+    where.add_argument("--db", metavar="TARGET", help="work on this database directly")
+    where.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    create = verbs.add_parser(
+        "create", help="make a token; its secret is printed once", parents=[where]
+    )
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("--role", required=True, choices=["reader", "producer", "worker", "admin"])
+    create.add_argument(
+        "--queues",
+        nargs="+",
+        metavar="QUEUE",
+        help="limit it to these queues ('prefix*' matches any rest)",
+    )
+    create.add_argument(
+        "--expires-in",
+        type=float,
+        metavar="SECONDS",
+        help="seconds until it expires (default: never)",
+    )
+    verbs.add_parser("list", help="list tokens (never their secrets)", parents=[where])
+    revoke = verbs.add_parser("revoke", help="revoke a token", parents=[where])
+    revoke.add_argument("name", metavar="NAME")
+
+
+def token_command(
+    args: argparse.Namespace, out: IO[str] = sys.stdout, err: IO[str] = sys.stderr
+) -> int:
+    try:
+        answer = asyncio.run(_on_db(args)) if args.db else _over_api(args)
+    except AcceptedError as exc:
+        print(f"accepted token: {exc.message}", file=err)
+        return 2 if exc.status in (400, 401, 403, 404, 409) else 6
+    if args.json:
+        print(msgspec.json.encode(answer).decode(), file=out)
+    elif args.verb == "list":
+        _print_table(answer["tokens"], out)
+    else:
+        _print_table([answer], out)
+        if "token" in answer:
+            print(f"\nsecret (shown only now): {answer['token']}", file=out)
+    return 0
+
+
+def _over_api(args: argparse.Namespace) -> dict[str, Any]:
+    from accepted.client import Client
+
+    with Client(args.url, token=args.token) as client:
+        if args.verb == "create":
+            return client.create_token(
+                args.name, args.role, queues=args.queues, expires_in=args.expires_in
+            )
+        if args.verb == "list":
+            return client.list_tokens()
+        return client.revoke_token(args.name)
+
+
+async def _on_db(args: argparse.Namespace) -> dict[str, Any]:
+    from accepted.http.tokens import TokenList, token_view
+    from accepted.store import open_store
+
+    store = open_store(args.db, pool_size=1, exclusive=False)
+    await store.open()
+    try:
+        auth = AuthService(store.tokens)
+        view: Any
+        if args.verb == "create":
+            new = check_new_token(args.name, args.role, args.queues, args.expires_in)
+            token, secret = await auth.create(new, store.clock())
+            view = token_view(token, secret)
+        elif args.verb == "list":
+            view = TokenList([token_view(t) for t in await auth.list()])
+        else:
+            view = token_view(await auth.revoke(args.name))
+        answer: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(view))
+        return answer
+    finally:
+        await store.close()
+
+
+def _print_table(tokens: Sequence[dict[str, Any]], out: IO[str]) -> None:
+    rows = [("NAME", "ROLE", "QUEUES", "CREATED", "EXPIRES")]
+    for t in tokens:
+        queues = "*" if t["queues"] is None else ",".join(t["queues"])
+        rows.append(
+            (
+                t["name"],
+                t["role"],
+                queues,
+                _short(t["created_at"]),
+                _short(t["expires_at"]) if t["expires_at"] else "never",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def _short(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
