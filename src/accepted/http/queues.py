@@ -20,7 +20,8 @@ def _name(request: Request) -> str:
 
 async def list_queues(ctx: Context, request: Request) -> Response:
     queues = await _service(ctx).list_queues(ctx.clock())
-    return Response.json(200, render.queues_json(queues))
+    caller = request.caller  # a token limited to some queues sees only those
+    return Response.json(200, render.queues_json([q for q in queues if caller.sees(q.name)]))
 
 
 async def get_queue(ctx: Context, request: Request) -> Response:
