@@ -37,6 +37,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/jobs/{id}/cancel"): frozenset({"producer", "admin"}),
     ("POST", "/jobs/{id}/retry"): frozenset({"admin"}),
     ("POST", "/want_job"): frozenset({"worker", "admin"}),
+    ("GET", "/jobs/{id}/events"): EVERYONE,
+    ("GET", "/events"): EVERYONE,
     ("GET", "/queues"): EVERYONE,
     ("GET", "/queues/{name}"): EVERYONE,
     ("POST", "/queues/{name}/pause"): frozenset({"admin"}),
@@ -64,6 +66,8 @@ LIMITED: dict[tuple[str, str], int | str] = {
     ("POST", "/jobs/{id}/cancel"): 404,
     ("POST", "/jobs/{id}/retry"): 404,
     ("POST", "/want_job"): 403,
+    ("GET", "/jobs/{id}/events"): 404,
+    ("GET", "/events"): 403,
     ("GET", "/queues"): "no-other-queue",
     ("GET", "/queues/{name}"): 403,
     ("POST", "/queues/{name}/pause"): 403,
@@ -81,6 +85,22 @@ class World:
     def job(self) -> str:
         job_id: str = enqueue(self.admin, self.queue)["id"]
         return job_id
+
+    def done_job(self) -> str:
+        """A final job: its event stream sends one event and ends."""
+        job_id = self.job()
+        assert self.admin.put(f"/jobs/{job_id}", json={"status": "done"}).status_code == 409
+        assert self.admin.post(f"/jobs/{job_id}/cancel").status_code == 200
+        return job_id
+
+    @staticmethod
+    def first_event(http: httpx.Client, path: str, **kwargs: Any) -> httpx.Response:
+        """The stream's status (an error answers at once; a stream is closed unread)."""
+        with http.stream("GET", path, **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                return response
+            return httpx.Response(response.status_code, content=b"(an open event stream)")
 
     def failed_job(self) -> str:
         job_id = self.job()
@@ -112,6 +132,8 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/jobs/{id}/cancel"): lambda c, w: c.post(f"/jobs/{w.job()}/cancel"),
     ("POST", "/jobs/{id}/retry"): lambda c, w: c.post(f"/jobs/{w.failed_job()}/retry"),
     ("POST", "/want_job"): lambda c, w: c.post("/want_job", params={"queue": w.queue}),
+    ("GET", "/jobs/{id}/events"): lambda c, w: w.first_event(c, f"/jobs/{w.done_job()}/events"),
+    ("GET", "/events"): lambda c, w: w.first_event(c, "/events", params={"queue": w.queue}),
     ("GET", "/queues"): lambda c, w: c.get("/queues"),
     ("GET", "/queues/{name}"): lambda c, w: c.get(f"/queues/{w.existing_queue()}"),
     ("POST", "/queues/{name}/pause"): lambda c, w: c.post(f"/queues/{w.queue}/pause"),

@@ -57,6 +57,8 @@ async def _job_stream(
 async def queue_events(ctx: Context, request: Request) -> Response:
     """GET /events?queue=...: every change in those queues (none named: all), while connected."""
     named = [parse.queue_name(q, "query parameter 'queue'") for q in request.query("queue")]
+    for queue in named:
+        request.caller.check_queue(queue)  # a limited token: only its queues (else 403)
     sub = ctx.service.watch_queues(named or None)
     return StreamResponse(200, b"", list(SSE_HEADERS), _queue_stream(ctx, request, sub))
 
@@ -100,8 +102,8 @@ async def _stream(
                 yield KEEPALIVE
                 continue
             state = (job.status, job.updated_at)
-            if last.get(job.id) == state:
-                continue
+            if last.get(job.id) == state or not request.caller.sees(job.queue):
+                continue  # sent already; or of a queue the caller's token does not cover
             if until_final:
                 last[job.id] = state
             yield frame(job)

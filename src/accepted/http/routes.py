@@ -451,6 +451,7 @@ EVENTS = (
                 },
                 tag="events",
                 anchor="events",
+                access=Rule(Access.READ, job="id"),
             )
         },
         params=(p.JOB_ID,),
@@ -475,6 +476,7 @@ EVENTS = (
                 },
                 tag="events",
                 anchor="events",
+                access=Rule(Access.READ),
             )
         },
     ),

@@ -97,9 +97,7 @@ class Outbox:
         self.tokens = False
 
     def __bool__(self) -> bool:
-        return bool(
-            self.available or self.settled or self.paused or self.changed or self.tokens
-        )
+        return bool(self.available or self.settled or self.paused or self.changed or self.tokens)
 
     def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
         for queue in takeable:
