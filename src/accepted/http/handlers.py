@@ -28,8 +28,8 @@ from accepted.http.parse import (
     WantJobBody,
 )
 from accepted.http.request import Request, Response
-from accepted.service.idempotency import Idempotency
 from accepted.service.auth import AuthService
+from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService, NewJob, Report
 from accepted.service.queues import QueueService
 from accepted.service.selection import SelectionService
