@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import resource
 import shutil
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from bench.results import Result, medians, table, verdicts
 from bench.servers import STACKS, granian_available
-from bench.variants import VARIANTS
+from bench.variants import BENCH_TOKEN, VARIANTS
 from bench.workloads import Bench, Options
 
 WORKLOADS = ("constant", "enqueue", "drain", "cycle", "cycle-batch", "wake", "wait-result", "idle")
@@ -168,6 +169,12 @@ SMOKE = {
 }
 
 
+def _send_bench_token(variants: list[str]) -> None:
+    """With the `auth` variant, every client of the run sends its token (see variants.py)."""
+    if any("auth" in v.split("+") for v in variants):
+        os.environ["ACCEPTED_TOKEN"] = BENCH_TOKEN
+
+
 def options_from(args: argparse.Namespace, workdir: Path) -> Options:
     return Options(
         duration=args.duration,
@@ -289,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.workloads or list(WORKLOADS)
     workdir = Path(tempfile.mkdtemp(prefix="accepted-bench-"))
     options = options_from(args, workdir)
+    _send_bench_token(options.variants)
     trouble = problem(names, options)
     if trouble:
         print(trouble, file=sys.stderr)

@@ -10,6 +10,7 @@ cycle the server does not get. (httpx costs ~10x more per request.)
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 import httptools
@@ -101,4 +102,7 @@ def request_bytes(
     if body or method in ("POST", "PUT"):
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    token = os.environ.get("ACCEPTED_TOKEN")  # a server with auth on (bench/variants.py)
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -7,6 +7,11 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.body = '{"queue":"' .. queue .. '","params":{"n":1}}'
+  -- A server with auth on: ACCEPTED_TOKEN, as the CLI and the client read it.
+  local token = os.getenv("ACCEPTED_TOKEN")
+  if token ~= nil and token ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. token
+  end
 end
 
 function done(summary, latency, requests)

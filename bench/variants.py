@@ -11,10 +11,15 @@ Variants:
 - `normal-sync`: SQLite `synchronous = NORMAL`: no fsync per commit. NOT
   durable; a yardstick for what the fsyncs cost, never a proposal.
 - `no-proxy-headers`: uvicorn without its default ProxyHeadersMiddleware.
+- `auth`: auth on (`--auth on`), with `BENCH_TOKEN` as its admin token. The
+  harness's clients (wrk and its own) send `ACCEPTED_TOKEN`, which the
+  harness sets to `BENCH_TOKEN` for every server of the run when this variant
+  is asked for, so the servers without auth parse the same header bytes.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -53,7 +58,17 @@ def _no_proxy_headers() -> None:
     uvicorn.Config = Config  # type: ignore[misc]
 
 
+# Not a secret: a loopback benchmark server's admin token.
+BENCH_TOKEN = "bench-admin-token-0123456789abcdef"
+
+
+def _auth() -> None:
+    os.environ["ACCEPTED_AUTH"] = "on"
+    os.environ["ACCEPTED_ADMIN_TOKEN"] = BENCH_TOKEN
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
+    "auth": _auth,
     "uuid4": _uuid4,
     "normal-sync": _normal_sync,
     "no-proxy-headers": _no_proxy_headers,
