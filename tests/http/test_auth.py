@@ -274,3 +274,15 @@ def test_tls_serves_https(db_target: str, tmp_path: Path) -> None:
             httpx.get(server.url.replace("https", "http") + "/healthz", timeout=5)
     finally:
         server.stop()
+
+
+def test_idempotency_keys_are_per_token(as_token: MakeToken) -> None:
+    first, second = as_token("producer"), as_token("producer")
+    q, key = unique_queue(), {"Idempotency-Key": unique_queue("key")}
+    a = first.post("/jobs", json={"queue": q}, headers=key)
+    again = first.post("/jobs", json={"queue": q}, headers=key)
+    b = second.post("/jobs", json={"queue": q}, headers=key)
+    assert a.status_code == again.status_code == b.status_code == 202
+    assert again.json()["id"] == a.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert b.json()["id"] != a.json()["id"]  # another token: another scope

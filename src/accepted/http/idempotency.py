@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from accepted.errors import InvalidField, InvalidHeader
 from accepted.http import params, render
 from accepted.http.request import Request, Response
+from accepted.service.auth import ANYONE
 from accepted.service.idempotency import GLOBAL_SCOPE, Idempotency
 from accepted.service.jobs import NewJob
 from accepted.types import Job
@@ -41,9 +42,8 @@ def item_keys(keys: Sequence[str | None]) -> list[str | None]:
 
 def scope_of(request: Request) -> str:
     """Whose keys these are: the caller's token once auth names one, else one global scope."""
-    caller = getattr(request, "caller", None)
-    name = getattr(caller, "name", None)
-    return GLOBAL_SCOPE if name is None else str(name)
+    caller = request.caller
+    return GLOBAL_SCOPE if caller is ANYONE else caller.name  # token names are unique
 
 
 async def enqueue_one(
