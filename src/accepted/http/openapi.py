@@ -18,9 +18,11 @@ import msgspec
 import accepted
 from accepted import errors
 from accepted.errors import AcceptedError
+from accepted.http.answers import FORBIDDEN, UNAUTHORIZED
 from accepted.http.params import ALLOW, Param
 from accepted.http.render import ErrorView
 from accepted.http.route import Answer, Op, Route
+from accepted.service.auth import Access
 
 REF = "#/components/schemas/{name}"
 ERROR_REF = {"$ref": REF.format(name="ErrorView")}
@@ -48,6 +50,14 @@ COMMON: dict[str, Answer] = {
 }
 
 
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API token (`Authorization: Bearer <token>`), needed with auth on; "
+    "see [auth](/docs#auth).",
+}
+
+
 def build(routes: Iterable[Route], tags: dict[str, str]) -> dict[str, Any]:
     """The whole document for `routes`; `tags` describes each tag the routes use."""
     routes = tuple(routes)
@@ -70,7 +80,12 @@ def build(routes: Iterable[Route], tags: dict[str, str]) -> dict[str, Any]:
         "tags": [{"name": t, "description": tags.get(t, "")} for t in tags if t in used]
         + [{"name": t} for t in sorted(used - set(tags))],
         "paths": paths,
-        "components": {"schemas": schemas.components, "responses": responses},
+        "components": {
+            "schemas": schemas.components,
+            "responses": responses,
+            "securitySchemes": {"bearer": BEARER},
+        },
+        "security": [{"bearer": []}],
     }
 
 
@@ -173,9 +188,17 @@ def _operation(op: Op, schemas: _Schemas, responses: dict[str, Any]) -> dict[str
             "required": op.body_required,
             "content": {"application/json": {"schema": schemas.of(op.body)}},
         }
+    answers = dict(op.responses)
+    if op.access is None or op.access.access is not Access.PUBLIC:
+        # Needs a token when auth is on: say so once here, not in every route.
+        operation["security"] = [{"bearer": []}]
+        answers.setdefault(401, UNAUTHORIZED)
+        answers.setdefault(403, FORBIDDEN)
+    else:
+        operation["security"] = []
     operation["responses"] = {
         str(status): _response(status, answer, schemas, responses)
-        for status, answer in sorted(op.responses.items())
+        for status, answer in sorted(answers.items())
     }
     if not op.declared:
         operation["x-undeclared"] = True

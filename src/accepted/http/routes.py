@@ -586,6 +586,8 @@ METRICS = Route(
             },
             tag="meta",
             anchor="metrics",
+            # Metrics name every queue: not for a token limited to some.
+            access=Rule(Access.READ, unlimited=True),
         )
     },
 )
