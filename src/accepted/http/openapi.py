@@ -53,8 +53,7 @@ COMMON: dict[str, Answer] = {
 BEARER = {
     "type": "http",
     "scheme": "bearer",
-    "description": "An API token (`Authorization: Bearer <token>`), needed with auth on; "
-    "see [auth](/docs#auth).",
+    "description": "An API token (`Authorization: Bearer <token>`), needed with auth on.",
 }
 
 

@@ -354,6 +354,7 @@ JOB_ATTEMPTS = Route(
                 503: UNAVAILABLE,
             },
             anchor="get-attempts",
+            access=Rule(Access.READ, job="id"),
         ),
     },
     params=(p.JOB_ID,),

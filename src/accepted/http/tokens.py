@@ -7,6 +7,7 @@ secret of a token is in the answer to its POST and nowhere else, ever.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 from urllib.parse import quote
 
 import msgspec
@@ -14,15 +15,30 @@ import msgspec
 from accepted.http import parse
 from accepted.http.handlers import Context
 from accepted.http.request import Request, Response
-from accepted.service.auth import AuthService, check_new_token
+from accepted.service.auth import MAX_EXPIRES_IN, AuthService, check_new_token
 from accepted.tokens import Role, Token
 
 
 class NewTokenBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    role: str
-    queues: list[str] | None = None
-    expires_in: float | None = None
+    """A token to make. Unknown fields are refused."""
+
+    name: Annotated[str, msgspec.Meta(description="1 to 255 printable characters, no '/'; unique")]
+    role: Annotated[str, msgspec.Meta(description="reader, producer, worker or admin")]
+    queues: Annotated[
+        list[str] | None,
+        msgspec.Meta(
+            description="the queues it may act on (a trailing * matches any rest); "
+            "null: every queue"
+        ),
+    ] = None
+    expires_in: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="seconds until it expires; null: never",
+            gt=0,
+            le=MAX_EXPIRES_IN,
+        ),
+    ] = None
 
 
 class TokenView(msgspec.Struct):
