@@ -31,14 +31,15 @@ class NewTokenBody(msgspec.Struct, forbid_unknown_fields=True):
             "null: every queue"
         ),
     ] = None
-    expires_in: Annotated[
-        float | None,
-        msgspec.Meta(
-            description="seconds until it expires; null: never",
-            gt=0,
-            le=MAX_EXPIRES_IN,
-        ),
-    ] = None
+    expires_in: (
+        Annotated[
+            float,
+            msgspec.Meta(
+                description="seconds until it expires; null: never", gt=0, le=MAX_EXPIRES_IN
+            ),
+        ]
+        | None
+    ) = None
 
 
 class TokenView(msgspec.Struct):
