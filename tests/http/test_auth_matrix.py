@@ -42,6 +42,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/jobs/{id}/events"): EVERYONE,
     ("GET", "/events"): EVERYONE,
     ("GET", "/metrics"): frozenset({"reader*", "producer*", "worker*", "admin*"}),
+    ("GET", "/jobs"): frozenset({"reader*", "producer*", "worker*", "admin*"}),
+    ("POST", "/jobs/bulk"): frozenset({"admin*"}),
     ("GET", "/queues"): EVERYONE,
     ("GET", "/queues/{name}"): EVERYONE,
     ("POST", "/queues/{name}/pause"): frozenset({"admin"}),
@@ -144,6 +146,10 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/events"): lambda c, w: w.first_event(c, "/events", params={"queue": w.queue}),
     ("GET", "/jobs/{id}/attempts"): lambda c, w: c.get(f"/jobs/{w.job()}/attempts"),
     ("GET", "/metrics"): lambda c, w: c.get("/metrics"),
+    ("GET", "/jobs"): lambda c, w: c.get("/jobs", params={"queue": w.queue}),
+    ("POST", "/jobs/bulk"): lambda c, w: c.post(
+        "/jobs/bulk", json={"action": "cancel", "filter": {"queue": [w.queue]}}
+    ),
     ("GET", "/queues"): lambda c, w: c.get("/queues"),
     ("GET", "/queues/{name}"): lambda c, w: c.get(f"/queues/{w.existing_queue()}"),
     ("POST", "/queues/{name}/pause"): lambda c, w: c.post(f"/queues/{w.queue}/pause"),

@@ -126,6 +126,8 @@ JOBS = Route(
                 503: UNAVAILABLE,
             },
             anchor="get-jobs",
+            # The listing filters by exact queues only: not for a token limited to some.
+            access=Rule(Access.READ, unlimited=True),
         ),
         "POST": Op(
             handlers.enqueue,
@@ -234,6 +236,7 @@ JOBS_BULK = Route(
                 503: UNAVAILABLE,
             },
             anchor="post-jobs-bulk",
+            access=Rule(Access.ADMIN, unlimited=True),
         ),
     },
 )
