@@ -107,3 +107,16 @@ def test_bad_values_are_refused(api: httpx.Client, query: dict[str, str]) -> Non
 @pytest.mark.documents("list-400")
 def test_more_than_100_queues_are_refused(api: httpx.Client) -> None:
     assert_error(api.get("/jobs", params={"queue": [f"q{i}" for i in range(101)]}), 400, "100")
+
+
+@pytest.mark.documents("list-200")
+def test_a_hundred_queues_list_and_page_like_one(api: httpx.Client) -> None:
+    """100 queues of 6 statuses are past SQLite's 500 terms of one compound SELECT."""
+    queues = [unique_queue() for _ in range(100)]
+    made = [enqueue(api, queues[n])["id"] for n in (0, 50, 99, 50)]
+    found = read_all(api, queue=queues, limit=3)
+    assert found == made[::-1]
+    failed = listed(api, queue=queues, status="queued,failed")
+    assert ids(failed) == made[::-1]
+    bulk = api.post("/jobs/bulk", json={"action": "cancel", "filter": {"queue": queues}})
+    assert bulk.status_code == 200 and bulk.json() == {"matched": 4, "changed": 4}

@@ -69,6 +69,8 @@ def page_query(
     common = _common_conditions(st, where, before)
     pairs = _index_pairs(where)
     count = st.param(limit)
+    if len(pairs) > MAX_PARTS:
+        return _one_scan(st, where, common, count), st.args
     parts = []
     for queue, status in pairs:
         conditions = list(common)
@@ -83,6 +85,23 @@ def page_query(
         )
     union = " UNION ALL ".join(parts)
     return f"SELECT seq FROM ({union}) AS found ORDER BY seq DESC LIMIT {count}", st.args
+
+
+# SQLite refuses a compound SELECT of more than 500 terms; past this many
+# (queue, status) pairs (100 queues x 6 statuses is 600) one scan with IN lists
+# reads the same rows, walking seq backwards instead of one index per pair.
+MAX_PARTS = 400
+
+
+def _one_scan(st: Statement, where: JobFilter, common: list[str], count: str) -> str:
+    conditions = list(common)
+    if where.queues is not None:
+        conditions.append(f"queue IN ({', '.join(st.param(q) for q in where.queues)})")
+    if where.statuses is not None:
+        names = ", ".join(st.param(s.value) for s in where.statuses)
+        conditions.append(f"status IN ({names})")
+    where_sql = " AND ".join(conditions) or "TRUE"
+    return f"SELECT seq FROM {st.dialect.table} WHERE {where_sql} ORDER BY seq DESC LIMIT {count}"
 
 
 def _index_pairs(where: JobFilter) -> list[tuple[str | None, JobStatus | None]]:
