@@ -286,3 +286,14 @@ def test_idempotency_keys_are_per_token(as_token: MakeToken) -> None:
     assert again.json()["id"] == a.json()["id"]
     assert again.headers["idempotent-replayed"] == "true"
     assert b.json()["id"] != a.json()["id"]  # another token: another scope
+
+
+def test_a_report_carried_by_want_job_is_limited_like_a_put(as_token: MakeToken) -> None:
+    base = unique_queue()
+    everyone = as_token("admin")
+    worker = as_token("worker", queues=[f"{base}.*"])
+    foreign = take(everyone, enqueue(everyone, unique_queue())["queue"])
+    assert foreign is not None
+    body = {"queues": [f"{base}.a"], "report": {"id": foreign["id"], "status": "done"}}
+    refused(worker.post("/want_job", json=body), 404, "job_not_found")
+    assert everyone.get(f"/jobs/{foreign['id']}").json()["status"] == "running"

@@ -208,7 +208,7 @@ async def want_job(ctx: Context, request: Request) -> Response:
     lease = parse.read(request, params.LEASE_TIMEOUT)
     count = parse.read(request, params.COUNT)
     if body.report is not None:
-        await _apply_take_reports(ctx, body.report)
+        await _apply_take_reports(ctx, request, body.report)
     take = ctx.service.take(
         queues,
         ctx.clock(),
@@ -241,7 +241,9 @@ def _wanted_queues(request: Request, body: WantJobBody) -> list[str] | None:
     return parse.queue_names(named) or None
 
 
-async def _apply_take_reports(ctx: Context, report: TakeReport | list[TakeReport]) -> None:
+async def _apply_take_reports(
+    ctx: Context, request: Request, report: TakeReport | list[TakeReport]
+) -> None:
     """Report and take in one request: the reports first, each as PUT would apply it.
 
     A refused report makes the whole answer that report's error, and nothing is
@@ -262,6 +264,7 @@ async def _apply_take_reports(ctx: Context, report: TakeReport | list[TakeReport
                 result=item.result,
                 lease=item.lease,
                 retry=item.retry,
+                scope=request.caller.scope,  # a limited token: other queues' jobs are absent
             ),
         )
         for item, where in zip(items, places, strict=True)
