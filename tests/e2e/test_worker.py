@@ -38,6 +38,41 @@ def test_a_job_is_run_and_its_return_value_is_the_result(
     assert done.status is JobStatus.DONE and done.result == 5 and done.attempts == 1
 
 
+def test_a_busy_worker_reports_each_job_on_its_next_take(
+    client: Client, server: ServerProcess, start_worker: StartWorker
+) -> None:
+    """Report and take in one request: two requests per job, not three."""
+    jobs = [client.enqueue("busy", {"a": n, "b": 1}) for n in range(10)]
+    worker = start_worker("add", "--queue", "busy", "--concurrency", "1")
+    results = [client.wait(job.id, PATIENCE).result for job in jobs]
+    assert results == [n + 1 for n in range(10)]
+    requests = _requests(client, server)
+    assert requests.get(("/jobs/{id}", "PUT"), 0) == 0  # no report went on its own
+    assert requests[("/want_job", "POST")] in (10, 11)  # the 11th, blocked, may not have ended
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert worker.log.count("(busy) done in") == 10
+
+
+def _requests(client: Client, server: ServerProcess) -> dict[tuple[str, str], float]:
+    """Requests the server answered, by route and method, from its /metrics."""
+    import re
+
+    import httpx
+
+    counts: dict[tuple[str, str], float] = {}
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    for match in re.finditer(
+        r'^accepted_http_requests_total\{(?=[^}]*route="([^"]*)")(?=[^}]*method="([^"]*)")'
+        r'[^}]*\} (\S+)$',
+        text,
+        re.M,
+    ):
+        key = (match.group(1), match.group(2))
+        counts[key] = counts.get(key, 0) + float(match.group(3))
+    return counts
+
+
 def test_params_other_than_an_object_are_the_one_argument(
     client: Client, start_worker: StartWorker
 ) -> None:

@@ -57,6 +57,44 @@ class _Running:
     abandoned: bool = False  # given back at shutdown: its result goes nowhere
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """What a job's function came to, to be reported (by PUT, or riding on a take)."""
+
+    running: _Running
+    done: bool
+    result: Any
+    retry: bool
+    took: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.took = time.monotonic() - self.running.started
+
+    def report(self) -> tuple[Job, JobStatus, Any]:
+        return self.running.job, JobStatus.DONE if self.done else JobStatus.FAILED, self.result
+
+    def log_reported(self, now: Job | None) -> None:
+        """Log the accepted report; `now` is the job as the server answered it
+        (None when the report rode on a take)."""
+        job = self.running.job
+        if self.done:
+            log.info("job %s (%s) done in %.3f s", job.id, job.queue, self.took)
+        elif now is not None and now.status is JobStatus.DELAYED:
+            log.warning(
+                "job %s (%s) failed in %.3f s, %d retries left: %s",
+                job.id,
+                job.queue,
+                self.took,
+                now.retries_left,
+                self.result["error"],
+            )
+        else:
+            log.warning(
+                "job %s (%s) failed in %.3f s: %s", job.id, job.queue, self.took,
+                self.result["error"],
+            )  # fmt: skip
+
+
 class Worker:
     """Runs `function` for jobs of `queues` (all queues if None), `concurrency` at a time.
 
@@ -95,6 +133,10 @@ class Worker:
         self.token = token
         self.name = getattr(function, "__qualname__", repr(function))
         self._active: dict[str, _Running] = {}
+        # Reports waiting to ride on the next take (see _take_loop), and whether the
+        # take loop is parked until a slot frees, the moment a finished job frees one.
+        self._outbox: list[_Outcome] = []
+        self._parked = False
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
         self._freed = asyncio.Event()
@@ -134,6 +176,7 @@ class Worker:
         )
         try:
             await self._take_loop(client)
+            await self._send_outbox(client)
             await self._drain(client)
         finally:
             if self.url is not None:
@@ -149,17 +192,30 @@ class Worker:
             free = self.concurrency - len(self._active)
             if free <= 0:
                 self._freed.clear()
+                self._parked = True
                 await self._until(self._freed)
+                self._parked = False
                 continue
             sent = time.monotonic()
+            riding = self._outbox_for_take()
+            await self._send_outbox(client)  # more than one finished at once: PUT the rest
             try:
-                jobs = await self._take(client, min(free, MAX_TAKE))
+                jobs = await self._take(client, min(free, MAX_TAKE), riding)
+            except (Conflict, NotFound) as exc:
+                # A refused report is the whole answer, and nothing was taken.
+                for outcome in riding:
+                    log.warning("job %s: result dropped; the server refused it: %s",
+                                outcome.running.job.id, exc)  # fmt: skip
+                continue
             except AcceptedError as exc:
+                self._outbox[:0] = riding  # not known to have arrived: PUT them next turn
                 log.warning("worker %s: take failed (%s); again in %.1f s", self.name, exc, backoff)
                 await self._until(self._stopping, limit=backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_FIRST
+            for outcome in riding:
+                outcome.log_reported(None)
             for job in jobs:
                 self._start(client, job)
             if not jobs:
@@ -167,11 +223,18 @@ class Worker:
                 pause = WaitPlan.pause(self.poll, time.monotonic() - sent)
                 await self._until(self._stopping, limit=pause)
 
-    async def _take(self, client: AsyncClient, count: int) -> list[Job]:
+    async def _take(
+        self, client: AsyncClient, count: int, riding: Sequence[_Outcome] = ()
+    ) -> list[Job]:
         """A long-poll for up to `count` jobs, abandoned (the server then puts back
-        whatever it had claimed for us) as soon as the worker is told to stop."""
+        whatever it had claimed for us) as soon as the worker is told to stop.
+
+        `riding` reports go with it: the server applies them before it takes."""
+        reports = [outcome.report() for outcome in riding]
         take = asyncio.ensure_future(
-            client.take_many(self.queues, count=count, block=self.poll, lease=self.lease)
+            client.take_many(
+                self.queues, count=count, block=self.poll, lease=self.lease, reports=reports
+            )
         )
         try:
             await self._until(take)
@@ -180,7 +243,12 @@ class Worker:
                 take.cancel()
                 with suppress(asyncio.CancelledError):
                     await take
-        return [] if take.cancelled() else take.result()
+        if take.cancelled():
+            # Stopping: whether the reports arrived is unknown; they go again by PUT
+            # (a second copy of an applied one is refused, and changes nothing).
+            self._outbox[:0] = riding
+            return []
+        return take.result()
 
     async def _until(
         self, what: asyncio.Event | asyncio.Future[Any], limit: float | None = None
@@ -221,7 +289,14 @@ class Worker:
         if running.lost:
             log.warning("job %s: result dropped; the job's lease was lost", job.id)
             return
-        await self._report(client, running, done, result, retry)
+        outcome = _Outcome(running, done, result, retry)
+        if self._parked and done and not self._stopping.is_set():
+            # The take loop waits for this very slot: the result rides on its take,
+            # two requests per job instead of three. (A failure goes by PUT, whose
+            # answer says whether a retry is coming, for the log.)
+            self._outbox.append(outcome)
+            return
+        await self._report(client, outcome)
 
     async def _invoke(self, job: Job) -> tuple[bool, Any, bool]:
         """(True, value, _) if the function returned a JSON value, else (False, why, retry).
@@ -260,16 +335,22 @@ class Worker:
             except AcceptedError as exc:
                 log.warning("job %s: heartbeat failed (%s); trying again", running.job.id, exc)
 
-    async def _report(
-        self, client: AsyncClient, running: _Running, done: bool, result: Any, retry: bool
-    ) -> None:
-        job = running.job
-        took = time.monotonic() - running.started
+    def _outbox_for_take(self) -> list[_Outcome]:
+        """The one report that rides on the next take; any others go by PUT."""
+        riding, self._outbox = self._outbox[:1], self._outbox[1:]
+        return riding
+
+    async def _send_outbox(self, client: AsyncClient) -> None:
+        outbox, self._outbox = self._outbox, []
+        await asyncio.gather(*(self._report(client, outcome) for outcome in outbox))
+
+    async def _report(self, client: AsyncClient, outcome: _Outcome) -> None:
+        job = outcome.running.job
         try:
-            if done:
-                await client.complete(job, result)
+            if outcome.done:
+                job = await client.complete(job, outcome.result)
             else:
-                job = await client.fail(job, result, retry=retry)
+                job = await client.fail(job, outcome.result, retry=outcome.retry)
         except (Conflict, NotFound) as exc:
             log.warning("job %s: result dropped; the server refused it: %s", job.id, exc)
             return
@@ -278,21 +359,7 @@ class Worker:
                 "job %s: could not report (%s); it runs again when its lease expires", job.id, exc
             )
             return
-        if done:
-            log.info("job %s (%s) done in %.3f s", job.id, job.queue, took)
-        elif job.status is JobStatus.DELAYED:
-            log.warning(
-                "job %s (%s) failed in %.3f s, %d retries left: %s",
-                job.id,
-                job.queue,
-                took,
-                job.retries_left,
-                result["error"],
-            )
-        else:
-            log.warning(
-                "job %s (%s) failed in %.3f s: %s", job.id, job.queue, took, result["error"]
-            )
+        outcome.log_reported(job)
 
     # -- stopping ------------------------------------------------------------
 
