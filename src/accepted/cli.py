@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from accepted import backup
+from accepted import __version__, backup
 from accepted.cli_tokens import add_token_command, token_command
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
 from accepted.logs import check_format
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"accepted {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     common = _client_options()

@@ -66,6 +66,16 @@ def finish_in_background(client: Client, queue: str, result: Any, *, fail: bool 
     threading.Thread(target=work, daemon=True).start()
 
 
+def test_version_names_the_package_version() -> None:
+    import accepted
+
+    done = subprocess.run(
+        [sys.executable, "-m", "accepted", "--version"], capture_output=True, text=True,
+        timeout=PATIENCE, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == f"accepted {accepted.__version__}"
+
+
 def test_enqueue_prints_the_job_for_people(cli: Cli) -> None:
     done = cli("enqueue", "emails", '{"to": "ada@example.com"}')
     assert done.returncode == 0, done.stderr

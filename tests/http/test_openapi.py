@@ -23,8 +23,9 @@ import pytest
 from openapi_spec_validator import validate
 
 import accepted
-from accepted.http import meta, openapi, parse, render
-from accepted.http.handlers import Context
+from accepted.http import openapi, parse, render
+from accepted.http.context import Context
+from accepted.http.openapi import ApiDocuments
 from accepted.http.request import Request, Response
 from accepted.http.route import Answer, Op, Route
 from accepted.http.routes import ROUTES, TAGS
@@ -41,9 +42,12 @@ HOW_TO_DECLARE = (
 )
 
 
+DOCUMENTS = ApiDocuments(ROUTES, TAGS)
+
+
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return meta.document()
+    return DOCUMENTS.document
 
 
 def schema(document: dict[str, Any], name: str) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def test_openapi_json_is_a_valid_openapi_3_1_document(http: httpx.Client) -> Non
     assert re.fullmatch(r"3\.1\.\d+", served["openapi"])
     validate(served)
     assert served["info"]["version"] == accepted.__version__
-    assert served == meta.document()
+    assert served == DOCUMENTS.document
 
 
 def test_openapi_paths_and_methods_are_the_route_table(http: httpx.Client) -> None:
@@ -112,7 +116,7 @@ def test_docs_page_is_self_contained_html_naming_every_path(http: httpx.Client) 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
-    for path in meta.document()["paths"]:
+    for path in DOCUMENTS.document["paths"]:
         assert f"<code>{path}</code>" in page, path
     # Nothing fetched from elsewhere: the machine serving it may have no network.
     assert not re.search(r"""<(script|link|img|iframe)\b""", page, re.IGNORECASE)
@@ -291,7 +295,7 @@ def test_every_path_is_mentioned_in_http_api_md(document: dict[str, Any]) -> Non
 def test_every_anchor_the_document_cites_is_on_the_page_and_in_the_markdown(
     document: dict[str, Any],
 ) -> None:
-    page = meta.docs_bytes().decode()
+    page = DOCUMENTS.docs_bytes.decode()
     markdown = HTTP_API_MD.read_text()
     page_ids = re.findall(r'id="([^"]+)"', page)
     assert len(page_ids) == len(set(page_ids)), "an id is on the page twice"

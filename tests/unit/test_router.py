@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from accepted.http.handlers import Context
+from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.http.route import Route
 from accepted.http.router import Router

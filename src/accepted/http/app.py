@@ -14,10 +14,11 @@ from accepted.errors import AcceptedError, MethodNotAllowed, NotFound, Unauthori
 from accepted.http import render
 from accepted.http.asgi import Receive, Scope, Send
 from accepted.http.auth import CHALLENGE, Gate
-from accepted.http.handlers import Context
+from accepted.http.context import Context
 from accepted.http.observe import ROUTE_KEY, Observed
+from accepted.http.openapi import ApiDocuments
 from accepted.http.request import Request, Response
-from accepted.http.routes import ROUTES, Router
+from accepted.http.routes import ROUTES, TAGS, Router
 from accepted.logs import safe_target
 from accepted.metrics import Metrics
 from accepted.service.auth import AuthService, auth_enabled, is_loopback
@@ -95,6 +96,7 @@ class App:
             idempotency=idempotency,
             selection=SelectionService(self.service),
             auth=self.auth,
+            documents=ApiDocuments(ROUTES, TAGS),
         )
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.

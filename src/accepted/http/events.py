@@ -16,7 +16,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from accepted.http import parse, render
-from accepted.http.handlers import Context, _checked_id
+from accepted.http.context import Context
+from accepted.http.handlers import _checked_id
 from accepted.http.request import AbandonStream, Request, Response, StreamResponse
 from accepted.service.events import Dropped, Subscription
 from accepted.types import Job

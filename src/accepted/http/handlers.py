@@ -4,13 +4,11 @@ method, render the answer. No rules live here, and no SQL."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from accepted.config import Settings
 from accepted.errors import (
     AcceptedError,
     InvalidField,
@@ -19,6 +17,7 @@ from accepted.errors import (
     ShuttingDown,
 )
 from accepted.http import idempotency, params, parse, render
+from accepted.http.context import Context
 from accepted.http.parse import (
     BatchItem,
     BatchReportItem,
@@ -28,36 +27,12 @@ from accepted.http.parse import (
     WantJobBody,
 )
 from accepted.http.request import Request, Response
-from accepted.service.auth import AuthService
-from accepted.service.idempotency import Idempotency
-from accepted.service.jobs import JobService, NewJob, Report
-from accepted.service.queues import QueueService
-from accepted.service.selection import SelectionService
+from accepted.service.jobs import NewJob, Report
 
 T = TypeVar("T")
 
 # Most jobs (or reports) one batch call may carry.
 MAX_BATCH = 1000
-
-
-@dataclass(slots=True)
-class Context:
-    """What handlers share: built once by `create_app`."""
-
-    service: JobService
-    settings: Settings
-    clock: Callable[[], float] = time.time
-    ready: bool = False
-    stopping: bool = False
-    extras: dict[str, object] = field(default_factory=dict)
-    queues: QueueService | None = None  # set by create_app
-    idempotency: Idempotency | None = None  # Idempotency-Key enqueues; set by create_app
-    selection: SelectionService | None = None  # set by create_app
-    auth: AuthService | None = None  # token management (also with auth off)
-
-    def keys(self) -> Idempotency:
-        assert self.idempotency is not None, "create_app sets the idempotency service"
-        return self.idempotency
 
 
 def _job_id(request: Request) -> str:

@@ -12,7 +12,7 @@ import msgspec
 
 from accepted.errors import InvalidField, InvalidQuery
 from accepted.http import params, parse, render
-from accepted.http.handlers import Context
+from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.queries import JobFilter
 from accepted.service.selection import BulkAction, SelectionService

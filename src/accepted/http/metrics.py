@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from accepted.http.handlers import Context
+from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.metrics import Gauge, exposition
 from accepted.queries import Queue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ import msgspec
 import accepted
 from accepted import errors
 from accepted.errors import AcceptedError
+from accepted.http import docs_page
 from accepted.http.answers import FORBIDDEN, UNAUTHORIZED
 from accepted.http.params import ALLOW, Param
 from accepted.http.render import ErrorView
@@ -55,6 +57,27 @@ BEARER = {
     "scheme": "bearer",
     "description": "An API token (`Authorization: Bearer <token>`), needed with auth on.",
 }
+
+
+class ApiDocuments:
+    """The OpenAPI document and the /docs page of one route table, built on first
+    use and kept: the table does not change while the server runs."""
+
+    def __init__(self, routes: Iterable[Route], tags: dict[str, str]) -> None:
+        self._routes = tuple(routes)
+        self._tags = tags
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        return build(self._routes, self._tags)
+
+    @cached_property
+    def openapi_bytes(self) -> bytes:
+        return msgspec.json.encode(self.document)
+
+    @cached_property
+    def docs_bytes(self) -> bytes:
+        return docs_page.render(self.document).encode()
 
 
 def build(routes: Iterable[Route], tags: dict[str, str]) -> dict[str, Any]:

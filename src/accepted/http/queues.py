@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accepted.http import parse, render
-from accepted.http.handlers import Context
+from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.service.queues import QueueService
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from accepted.http.handlers import Context
+from accepted.http.context import Context
 from accepted.http.params import Param
 from accepted.http.request import Request, Response
 from accepted.service.auth import Rule

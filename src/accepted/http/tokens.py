@@ -13,7 +13,7 @@ from urllib.parse import quote
 import msgspec
 
 from accepted.http import parse
-from accepted.http.handlers import Context
+from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.service.auth import MAX_EXPIRES_IN, AuthService, check_new_token
 from accepted.tokens import Role, Token
