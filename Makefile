@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: install run test lint typecheck check bench bench-smoke clean
 
@@ -15,7 +16,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# The server alone, with the PostgreSQL driver: no test tools.
+$(RUN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[postgres]"
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/accepted serve
 
 test: install

@@ -349,8 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings) -> int:
     from accepted.http.server import run
+    from accepted.store import DriverMissing
 
-    return run(settings)
+    try:
+        return run(settings)
+    except DriverMissing as exc:  # one line that says what to install, not a traceback
+        print(f"accepted: {exc}", file=sys.stderr)
+        return 2
 
 
 def worker(args: argparse.Namespace) -> int:

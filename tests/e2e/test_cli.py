@@ -76,6 +76,20 @@ def test_version_names_the_package_version() -> None:
     assert done.returncode == 0 and done.stdout.strip() == f"accepted {accepted.__version__}"
 
 
+def test_a_postgresql_url_without_its_driver_is_one_clear_line() -> None:
+    code = (
+        "import sys; sys.modules['asyncpg'] = None; from accepted.cli import main; "
+        "sys.exit(main(['serve', '--db', 'postgresql://nobody@127.0.0.1:1/none']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=PATIENCE,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "pip install 'accepted[postgres]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_enqueue_prints_the_job_for_people(cli: Cli) -> None:
     done = cli("enqueue", "emails", '{"to": "ada@example.com"}')
     assert done.returncode == 0, done.stderr

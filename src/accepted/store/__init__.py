@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from accepted.store.base import Decide, Due, JobStore
 
-__all__ = ["Decide", "Due", "JobStore", "open_store"]
+__all__ = ["Decide", "DriverMissing", "Due", "JobStore", "open_store"]
+
+
+class DriverMissing(Exception):
+    """The `--db` target needs a database driver that is not installed."""
 
 
 def open_store(target: str, *, pool_size: int = 10, exclusive: bool = True) -> JobStore:
@@ -14,8 +18,15 @@ def open_store(target: str, *, pool_size: int = 10, exclusive: bool = True) -> J
     token commands run beside the server (they need none of its wake-ups).
     """
     if target.startswith(("postgresql://", "postgres://")):
-        from accepted.store.postgres import PostgresStore
-
+        try:
+            from accepted.store.postgres import PostgresStore
+        except ModuleNotFoundError as exc:
+            if exc.name != "asyncpg":
+                raise
+            raise DriverMissing(
+                "a postgresql:// database needs the asyncpg driver: "
+                "pip install 'accepted[postgres]'"
+            ) from None
         return PostgresStore(target, pool_size=pool_size)
     from accepted.store.sqlite import SqliteStore, sqlite_path
 
