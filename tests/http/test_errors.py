@@ -227,7 +227,7 @@ def test_an_unknown_route_is_404(api: httpx.Client, path: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("GET", "/jobs", {"POST"}),
+        ("POST", "/queues", {"GET"}),
         ("PATCH", "/jobs/", {"POST"}),
         ("DELETE", "/jobs", {"POST"}),
         ("GET", "/want_job", {"POST"}),
