@@ -1,6 +1,6 @@
 """The authorization matrix: every route x every role x limited and unlimited tokens.
 
-Generated from the route table: a route (or method) added to http/routes.py
+Generated from the route table: a route (or method) added to http/routes/
 without a row in EXPECTED and a way to call it in CALLS fails here, and so
 does a route whose declared rule disagrees with SPEC's role table.
 """

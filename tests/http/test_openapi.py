@@ -35,10 +35,10 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 HTTP_API_MD = Path(__file__).resolve().parents[2] / "docs" / "http-api.md"
 
 HOW_TO_DECLARE = (
-    "declare it in src/accepted/http/routes.py: map the method to "
+    "declare it in src/accepted/http/routes/ (the module of its resource): map the method to "
     'Op(handler, "summary", params=(...), body=..., responses={200: Answer(...)}) '
     "instead of the bare handler, and list the path's {parameters} in Route(..., params=...); "
-    "routes.py's docstring shows a whole declaration"
+    "http/routes/__init__.py's docstring shows a whole declaration"
 )
 
 
@@ -145,7 +145,7 @@ def test_an_undeclared_route_is_named_with_how_to_declare_it() -> None:
     assert problems[0].startswith("/things/{name}: path parameters ['name'] are undeclared")
     assert problems[1].startswith("GET /things/{name} is undeclared")
     assert problems[2].startswith("POST /other declares no 2xx or 3xx answer")
-    assert all("routes.py" in problem and "Op(" in problem for problem in problems)
+    assert all("http/routes/" in problem and "Op(" in problem for problem in problems)
     # An undeclared route still routes, and still makes a valid document.
     validate(openapi.build(routes, {}))
 

@@ -2,7 +2,7 @@
 
 Both are generated from the route table (openapi.py, docs_page.py); the app
 hands them to the handlers in the Context, so this module needs no route table
-of its own (routes.py imports it for these handlers).
+of its own (the route table imports it for these handlers).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document, generated from the route table and the msgspec types.
 
 Nothing here is written by hand about an endpoint: paths, methods, headers
-and their ranges, bodies and answers all come from routes.py's declarations
+and their ranges, bodies and answers all come from the route table's declarations
 (route.Op, route.Answer, params.Param) and from the Structs themselves
 (`msgspec.json.schema_components`). What is said once for the whole API (the
 conventions, the error vocabulary, the answers every path can give) is here.

@@ -3,7 +3,7 @@
 A `Param` is both what `parse.read` checks a request against and what
 `/openapi.json` states, so a maximum (or a default, or an enum) is written in
 one place. Declare a new header here, give it to the route's `Op(params=...)`
-(routes.py), and read it in the handler with `parse.read(request, THE_PARAM)`.
+(http/routes/), and read it in the handler with `parse.read(request, THE_PARAM)`.
 
 Seconds carry `maximum=MAX_SECONDS` unless the value has a tighter limit of
 its own; waits beyond a server cap are capped, not refused, and the

@@ -1,7 +1,7 @@
 """The shape of a route declaration: a path, and per method what it takes and answers.
 
-routes.py's table is written in these terms; `/openapi.json` and `/docs` are
-generated from it (see routes.py's docstring for how to declare a route).
+The route table (http/routes/) is written in these terms; `/openapi.json` and `/docs` are
+generated from it (see http/routes/__init__.py's docstring for how to declare a route).
 """
 
 from __future__ import annotations
