@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from accepted.client import core, tokens
+from accepted.client import queues as queue_calls
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
 from accepted.errors import AcceptedError
@@ -246,19 +247,19 @@ class AsyncClient:
 
     async def queues(self) -> list[Queue]:
         """Every queue that exists, sorted by name, with its counts."""
-        return await self.send(core.queues())
+        return await self.send(queue_calls.queues())
 
     async def queue(self, name: str) -> Queue:
         """One queue; raises `QueueNotFound` when it holds no job and has no setting."""
-        return await self.send(core.queue(name))
+        return await self.send(queue_calls.queue(name))
 
     async def pause(self, name: str) -> Queue:
         """Stop `name` handing out jobs, on every node, until `resume`."""
-        return await self.send(core.pause(name))
+        return await self.send(queue_calls.pause(name))
 
     async def resume(self, name: str) -> Queue:
         """Let a paused queue hand out jobs again; its blocked workers are woken."""
-        return await self.send(core.resume(name))
+        return await self.send(queue_calls.resume(name))
 
     async def list_jobs(
         self,
@@ -270,7 +271,9 @@ class AsyncClient:
         cursor: str | None = None,
     ) -> JobPage:
         """One page of jobs, newest first; `search` is a job id or text in params or result."""
-        call = core.list_jobs(queue=queue, status=status, search=search, limit=limit, cursor=cursor)
+        call = queue_calls.list_jobs(
+            queue=queue, status=status, search=search, limit=limit, cursor=cursor
+        )
         return await self.send(call)
 
     async def bulk(
@@ -288,7 +291,7 @@ class AsyncClient:
         At least one condition, or `all=True` for every job. May take minutes
         on millions of jobs (the read timeout allows an hour).
         """
-        call = core.bulk(action, queue=queue, status=status, search=search, ids=ids, all=all)
+        call = queue_calls.bulk(action, queue=queue, status=status, search=search, ids=ids, all=all)
         return await self.send(call)
 
     # -- sending -------------------------------------------------------------

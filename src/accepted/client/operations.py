@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from accepted.client import core
+from accepted.client import queues as queue_calls
 from accepted.client.commands import ExitCode, Output
 from accepted.client.models import Job, Queue
 from accepted.client.sync import Client
@@ -26,17 +27,17 @@ PARAMS_WIDTH = 40
 
 def queues(client: Client, output: Output) -> ExitCode:
     if output.as_json:
-        return _raw(client, output, core.queues())
+        return _raw(client, output, queue_calls.queues())
     _table(output, _queue_header(), [_queue_row(q) for q in client.queues()])
     return ExitCode.OK
 
 
 def pause(client: Client, output: Output, name: str) -> ExitCode:
-    return _one_queue(client, output, core.pause(name))
+    return _one_queue(client, output, queue_calls.pause(name))
 
 
 def resume(client: Client, output: Output, name: str) -> ExitCode:
-    return _one_queue(client, output, core.resume(name))
+    return _one_queue(client, output, queue_calls.resume(name))
 
 
 def jobs(
@@ -49,7 +50,9 @@ def jobs(
     limit: int | None,
     cursor: str | None,
 ) -> ExitCode:
-    call = core.list_jobs(queue=queue, status=status, search=search, limit=limit, cursor=cursor)
+    call = queue_calls.list_jobs(
+        queue=queue, status=status, search=search, limit=limit, cursor=cursor
+    )
     if output.as_json:
         return _raw(client, output, call)
     page = client.send(call)

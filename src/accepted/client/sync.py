@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from accepted.client import core, tokens
+from accepted.client import queues as queue_calls
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
 from accepted.errors import AcceptedError
@@ -244,19 +245,19 @@ class Client:
 
     def queues(self) -> list[Queue]:
         """Every queue that exists, sorted by name, with its counts."""
-        return self.send(core.queues())
+        return self.send(queue_calls.queues())
 
     def queue(self, name: str) -> Queue:
         """One queue; raises `QueueNotFound` when it holds no job and has no setting."""
-        return self.send(core.queue(name))
+        return self.send(queue_calls.queue(name))
 
     def pause(self, name: str) -> Queue:
         """Stop `name` handing out jobs, on every node, until `resume`."""
-        return self.send(core.pause(name))
+        return self.send(queue_calls.pause(name))
 
     def resume(self, name: str) -> Queue:
         """Let a paused queue hand out jobs again; its blocked workers are woken."""
-        return self.send(core.resume(name))
+        return self.send(queue_calls.resume(name))
 
     def list_jobs(
         self,
@@ -268,7 +269,9 @@ class Client:
         cursor: str | None = None,
     ) -> JobPage:
         """One page of jobs, newest first; `search` is a job id or text in params or result."""
-        call = core.list_jobs(queue=queue, status=status, search=search, limit=limit, cursor=cursor)
+        call = queue_calls.list_jobs(
+            queue=queue, status=status, search=search, limit=limit, cursor=cursor
+        )
         return self.send(call)
 
     def bulk(
@@ -286,7 +289,7 @@ class Client:
         At least one condition, or `all=True` for every job. May take minutes
         on millions of jobs (the read timeout allows an hour).
         """
-        call = core.bulk(action, queue=queue, status=status, search=search, ids=ids, all=all)
+        call = queue_calls.bulk(action, queue=queue, status=status, search=search, ids=ids, all=all)
         return self.send(call)
 
     # -- sending -------------------------------------------------------------
