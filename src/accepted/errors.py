@@ -156,3 +156,10 @@ class LeaseRequired(AcceptedError):
 
     code = "lease_required"
     status = 428
+
+
+# -- schedules ----------------------------------------------------------------
+
+
+class ScheduleNotFound(NotFound):
+    code = "schedule_not_found"

@@ -103,6 +103,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     # ended, so the store writes that attempt's history row in the same
     # transaction. Rows read back always have None.
     ended: AttemptOutcome | None = None
+    # The schedule that made the job (POST /schedules/{name}/run included); else None.
+    schedule: str | None = None
 
     @property
     def is_final(self) -> bool:

@@ -28,6 +28,7 @@ from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService, RetryPolicy
 from accepted.service.maintenance import Maintenance
 from accepted.service.queues import QueueService
+from accepted.service.schedules import ScheduleService
 from accepted.service.selection import SelectionService
 from accepted.service.signals import Signals
 from accepted.store import JobStore, open_store
@@ -36,6 +37,7 @@ from accepted.tasks.base import TaskGroup
 from accepted.tasks.callbacks import CallbackSender
 from accepted.tasks.counts import CountFolder
 from accepted.tasks.idempotency import KeyPurger
+from accepted.tasks.schedules import ScheduleFirer
 from accepted.tasks.sweeps import sweep_tasks
 from accepted.tasks.tokens import TokenRefresher
 
@@ -80,6 +82,7 @@ class App:
             require_lease=settings.require_lease,
         )
         self.queues = QueueService(store, self.signals)
+        self.schedules = ScheduleService(store, self.service)
         wakeups = CrossNodeWakeups(self.signals, store)
         store.attach(wakeups)  # other nodes' changes
         if store.shared:  # this node's changes, to the other nodes' event streams
@@ -115,6 +118,7 @@ class App:
         )
         refresher = TokenRefresher(self.auth, clock=clock)
         wakeups.on_tokens_changed = refresher.changed
+        wakeups.on_schedules_changed = self.schedules.changed
         self.tasks = TaskGroup(
             [
                 *sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
@@ -122,6 +126,7 @@ class App:
                 *([CountFolder(store, clock=clock)] if store.shared else []),
                 KeyPurger(idempotency, clock=clock),
                 *([refresher] if self.auth_on else []),
+                ScheduleFirer(self.schedules, clock=clock),
             ]
         )
 

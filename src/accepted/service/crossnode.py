@@ -43,6 +43,8 @@ class CrossNodeWakeups:
         self._events_reader: asyncio.Task[None] | None = None
         # Set by the composition root to the token cache's refresh trigger.
         self.on_tokens_changed: Callable[[], None] = lambda: None
+        # Set by the composition root to the schedule firer's wake-up.
+        self.on_schedules_changed: Callable[[], None] = lambda: None
 
     def jobs_available(self, queue: str, count: int) -> None:
         self.signals.takers.job_available(queue, count)
@@ -80,6 +82,9 @@ class CrossNodeWakeups:
 
     def tokens_changed(self) -> None:
         self.on_tokens_changed()
+
+    def schedules_changed(self) -> None:
+        self.on_schedules_changed()
 
     def resync(self) -> None:
         if self._paused_reading is None or self._paused_reading.done():

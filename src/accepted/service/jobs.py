@@ -261,6 +261,19 @@ class JobService:
                 self.signals.deadline(Due.DELAYED, job.due_at)
             self.signals.deadline(Due.DEADLINE, job.deadline_at)
 
+    # -- jobs other services store (service/schedules.py) ----------------------
+
+    def new_job(self, new: NewJob, now: float) -> Job:
+        """A job built as an enqueue builds it, not stored yet (a schedule's fire
+        stores it in the same transaction as its own advance)."""
+        self._check_callback_urls([new])
+        return self._build(new, now)
+
+    def after_insert(self, jobs: Sequence[Job]) -> None:
+        """Jobs another service stored committed: wake, announce and count as an enqueue does."""
+        self._announce_new(jobs)
+        self._publish_new(list(jobs), list(jobs))
+
     # -- readers ---------------------------------------------------------------
 
     async def get(self, job_id: str) -> Job:

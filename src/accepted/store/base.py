@@ -19,10 +19,17 @@ from enum import StrEnum
 from typing import Protocol
 
 from accepted.queries import JobFilter, JobPage, QueueState
+from accepted.schedules import Schedule
 from accepted.tokens import Token
 from accepted.types import Attempt, Job
 
 Decide = Callable[[Job], Job | None]
+ChangeSchedule = Callable[[Schedule | None], Schedule]
+"""Given a schedule's current row (None: no such schedule), return its new row.
+
+Like `Decide`: it may raise an `AcceptedError` (nothing is written), must be
+pure and fast, and may be called again on retry.
+"""
 """Given a job's current row, return its new row, or None to leave it alone.
 
 It may raise an `AcceptedError`; the store then writes nothing and re-raises.
@@ -76,6 +83,9 @@ class Wakeups(Protocol):
 
     def tokens_changed(self) -> None:
         """Another node created or revoked a token: re-read them."""
+
+    def schedules_changed(self) -> None:
+        """Another node created, changed or deleted a schedule: look at the next fire again."""
 
 
 class TokenStore(Protocol):
@@ -309,5 +319,60 @@ class JobStore(Protocol):
 
         Ids of no job are skipped; their attempt history goes with them. (A
         bulk delete's chunk.)
+        """
+        ...
+
+    # -- schedules (store/sqlite_schedules.py, store/postgres_schedules.py) ------------
+    #
+    # Exactly one job per fire time, however many nodes fire at once: a fire
+    # advances `next_run_at` only from the value its firer read (and only if
+    # the definition's `revision` is unchanged), in the same transaction as
+    # the job's insert. A firer that lost the race writes nothing.
+
+    async def put_schedule(self, name: str, change: ChangeSchedule) -> Schedule:
+        """Apply `change` to the schedule's locked row (None when there is none) and
+        write what it returns; return that. Two concurrent puts of a new name
+        both succeed, one after the other (the second sees the first's row).
+        Raises whatever `change` raised, with nothing written. Other nodes are
+        told (`Wakeups.schedules_changed`)."""
+        ...
+
+    async def get_schedule(self, name: str) -> Schedule | None:
+        """The schedule as committed, or None."""
+        ...
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, sorted by name."""
+        ...
+
+    async def delete_schedule(self, name: str) -> Schedule:
+        """Remove the schedule; return it as it was. Raises `ScheduleNotFound`.
+
+        The jobs it made stay. Other nodes are told."""
+        ...
+
+    async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
+        """Up to `limit` schedules whose `next_run_at` is <= now, earliest first."""
+        ...
+
+    async def next_schedule_due(self) -> float | None:
+        """The earliest `next_run_at` of any schedule (paused ones have none), or None."""
+        ...
+
+    async def fire_schedule(self, read: Schedule, fired: Schedule, job: Job) -> bool:
+        """Write `fired` (the schedule advanced past a fire) and insert `job`, together,
+        only if the row still has `read`'s `next_run_at` and `revision`.
+
+        Returns False, having written nothing, when another firer advanced it
+        first, or the schedule was changed, paused or deleted since `read`.
+        Only `next_run_at`, `last_run_at` and `last_job_id` are written.
+        """
+        ...
+
+    async def record_run(self, name: str, job: Job) -> Schedule:
+        """Insert `job` (a manual run) and set the schedule's `last_run_at` to its
+        `created_at` and `last_job_id` to its id, together; return the schedule.
+
+        Raises `ScheduleNotFound` (nothing written) when it is gone.
         """
         ...

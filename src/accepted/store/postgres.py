@@ -39,6 +39,7 @@ from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import PostgresQueues
+from accepted.store.postgres_schedules import PostgresSchedules
 from accepted.store.postgres_tokens import PostgresTokens
 from accepted.types import Attempt, Job
 
@@ -70,7 +71,7 @@ _UNAVAILABLE = (
 _DRIVER = (asyncpg.PostgresError, asyncpg.InternalClientError, *_UNAVAILABLE)
 
 
-class PostgresStore(PostgresQueues, PostgresListing):
+class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
     """`JobStore` on PostgreSQL; see `store.base` for each method's contract."""
 
     def __init__(

@@ -81,7 +81,8 @@ class Outbox:
     became takeable), s (rest "<id>,<id>...": jobs became final or were
     deleted), p (rest "<1|0> <queue>": the queue was paused or resumed), e
     (rest "<id>:<status>,...": jobs changed status, for the live events) or t
-    (no rest: tokens changed). The node id lets each node skip its own notices.
+    (no rest: tokens changed) or c (no rest: schedules changed). The node id
+    lets each node skip its own notices.
     """
 
     MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
@@ -95,9 +96,17 @@ class Outbox:
         self.paused: dict[str, bool] = {}  # the latest of each queue wins
         self.changed: list[str] = []
         self.tokens = False
+        self.schedules = False
 
     def __bool__(self) -> bool:
-        return bool(self.available or self.settled or self.paused or self.changed or self.tokens)
+        return bool(
+            self.available
+            or self.settled
+            or self.paused
+            or self.changed
+            or self.tokens
+            or self.schedules
+        )
 
     def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
         for queue in takeable:
@@ -113,6 +122,7 @@ class Outbox:
         batch.paused, self.paused = self.paused, {}
         batch.changed, self.changed = self.changed, []
         batch.tokens, self.tokens = self.tokens, False
+        batch.schedules, self.schedules = self.schedules, False
         return batch
 
     def put_back(self, batch: Outbox) -> None:
@@ -123,6 +133,7 @@ class Outbox:
         self.changed[:0] = batch.changed
         del self.changed[:-MAX_HELD_IDS]
         self.tokens = self.tokens or batch.tokens
+        self.schedules = self.schedules or batch.schedules
 
     def payloads(self) -> list[str]:
         found = []
@@ -143,6 +154,8 @@ class Outbox:
             found.append(f"e {self.node} " + ",".join(self.changed[i : i + step]))
         if self.tokens:
             found.append(f"t {self.node} ")
+        if self.schedules:
+            found.append(f"c {self.node} ")
         return found
 
 
@@ -201,6 +214,11 @@ class Link:
     def announce_tokens(self) -> None:
         """Tell the other nodes, soon, that tokens changed."""
         self.outbox.tokens = True
+        self._kick()
+
+    def announce_schedules(self) -> None:
+        """Tell the other nodes, soon, that a schedule was put or deleted."""
+        self.outbox.schedules = True
         self._kick()
 
     def _kick(self) -> None:
@@ -288,5 +306,7 @@ class Link:
                 self.wakeups.jobs_changed([(job_id, status) for job_id, status in changes])
             elif kind == "t":
                 self.wakeups.tokens_changed()
+            elif kind == "c":
+                self.wakeups.schedules_changed()
         except Exception:
             log.exception("bad notice %r", payload)

@@ -53,6 +53,8 @@ COLUMN_TYPES: dict[str, str] = {
     "retries_left": "int4",
     "started_at": "float8",
     "attempt_base": "int4",
+    # -- schedules (migration 0013) --
+    "schedule": "text",
 }
 if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
     raise RuntimeError(f"postgres columns out of step with Job: {set(COLUMNS) ^ set(COLUMN_TYPES)}")
