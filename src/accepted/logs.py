@@ -24,6 +24,10 @@ FORMATS = ("text", "json")
 # lines to the root handler so they share our format.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
+# Drivers that log an expected outage (the database went away) with a whole
+# traceback; their lines keep one line: the message and the exception's words.
+ONE_LINE_LOGGERS = ("asyncpg.pool",)
+
 FIELDS = "fields"
 """The `extra` key whose dict becomes top-level keys of a `json` line."""
 
@@ -142,6 +146,22 @@ def configure(level: str, log_format: str, stream: IO[str] | None = None) -> Non
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    for name in ONE_LINE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLine) for f in logger.filters):
+            logger.addFilter(OneLine())
+
+
+class OneLine(logging.Filter):
+    """Folds a record's exception into its message: `...; retrying: [Errno 111] ...`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def safe_target(db: str) -> str:

@@ -42,3 +42,17 @@ def test_json_lines_carry_the_fields_of_a_record_as_keys() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="not one of text, json"):
         logs.check_format("xml")
+
+
+def test_the_pools_outage_warning_is_one_line_without_a_traceback() -> None:
+    stream = io.StringIO()
+    logs.configure("info", "text", stream)
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError:
+            logging.getLogger("asyncpg.pool").warning("floor; %s", "retrying", exc_info=True)
+    finally:
+        logs.configure("warning", "text")
+    [line] = stream.getvalue().splitlines()
+    assert line.endswith("asyncpg.pool: floor; retrying: [Errno 111] Connection refused")

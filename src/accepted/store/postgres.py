@@ -176,6 +176,10 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
                 # HTTP checks: the client's input, not an outage.
                 raise InvalidRequest(f"a value cannot be stored: {exc}") from exc
             except _DRIVER as exc:
+                if conn.is_closed():
+                    # The server went away mid-statement; asyncpg may say so as an
+                    # internal state error ("another operation is in progress").
+                    raise StoreUnavailable("database unreachable: connection lost") from exc
                 log.exception("database error")
                 raise StoreUnavailable(f"database error: {exc}") from exc
             finally:

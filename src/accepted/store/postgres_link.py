@@ -41,7 +41,15 @@ MAX_HELD_IDS = 100_000  # settled ids kept while the link is down; beyond, resyn
 _SAMPLES = 3
 
 _DB_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
-_LINK_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# InternalClientError: what asyncpg may raise instead when the server closes the
+# link in the middle of a statement ("another operation is in progress").
+_LINK_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 class DbClock:
