@@ -51,6 +51,12 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/tokens"): frozenset({"admin*"}),
     ("POST", "/tokens"): frozenset({"admin*"}),
     ("DELETE", "/tokens/{name}"): frozenset({"admin*"}),
+    # schedules: everyone reads; only an unlimited admin writes (docs/http-api.md#schedules)
+    ("GET", "/schedules"): EVERYONE,
+    ("GET", "/schedules/{name}"): EVERYONE,
+    ("PUT", "/schedules/{name}"): frozenset({"admin*"}),
+    ("DELETE", "/schedules/{name}"): frozenset({"admin*"}),
+    ("POST", "/schedules/{name}/run"): frozenset({"admin*"}),
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
@@ -78,6 +84,8 @@ LIMITED: dict[tuple[str, str], int | str] = {
     ("GET", "/queues/{name}"): 403,
     ("POST", "/queues/{name}/pause"): 403,
     ("POST", "/queues/{name}/resume"): 403,
+    ("GET", "/schedules"): "no-other-schedule",
+    ("GET", "/schedules/{name}"): 404,
 }
 
 
@@ -125,6 +133,13 @@ class World:
         assert self.admin.post(f"/queues/{self.queue}/pause").status_code == 200
         return self.queue
 
+    def schedule(self) -> str:
+        """A paused schedule of the world's queue (it never fires by itself)."""
+        name = unique_queue("matrix")
+        body = {"queue": self.queue, "every": 3600, "paused": True}
+        assert self.admin.put(f"/schedules/{name}", json=body).status_code == 200
+        return name
+
     def token_name(self) -> str:
         name = unique_queue("matrix")
         assert self.admin.post("/tokens", json={"name": name, "role": "reader"}).status_code == 201
@@ -159,6 +174,13 @@ CALLS: dict[tuple[str, str], Call] = {
         "/tokens", json={"name": unique_queue("m"), "role": "reader"}
     ),
     ("DELETE", "/tokens/{name}"): lambda c, w: c.delete(f"/tokens/{w.token_name()}"),
+    ("GET", "/schedules"): lambda c, w: c.get("/schedules", params={"made": w.schedule()}),
+    ("GET", "/schedules/{name}"): lambda c, w: c.get(f"/schedules/{w.schedule()}"),
+    ("PUT", "/schedules/{name}"): lambda c, w: c.put(
+        f"/schedules/{unique_queue('m')}", json={"queue": w.queue, "every": 3600, "paused": True}
+    ),
+    ("DELETE", "/schedules/{name}"): lambda c, w: c.delete(f"/schedules/{w.schedule()}"),
+    ("POST", "/schedules/{name}/run"): lambda c, w: c.post(f"/schedules/{w.schedule()}/run"),
     ("GET", "/healthz"): lambda c, w: c.get("/healthz"),
     ("GET", "/openapi.json"): lambda c, w: c.get("/openapi.json"),
     ("GET", "/docs"): lambda c, w: c.get("/docs"),
@@ -243,6 +265,9 @@ def _check_limited(outcome: int | str, got: httpx.Response, where: Any) -> None:
     if outcome == "no-other-queue":  # a list: only the token's queues, none of them here
         assert got.status_code == 200, where
         assert all(q["name"].startswith("elsewhere.") for q in got.json()["queues"]), where
+    elif outcome == "no-other-schedule":  # only the schedules of the token's queues
+        assert got.status_code == 200, where
+        assert all(s["queue"].startswith("elsewhere.") for s in got.json()["schedules"]), where
     elif outcome == "item-404":
         assert got.status_code == 200, where
         assert got.json()[0]["error"]["code"] == "job_not_found", where

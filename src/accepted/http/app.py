@@ -100,6 +100,7 @@ class App:
             selection=SelectionService(self.service),
             auth=self.auth,
             documents=ApiDocuments(ROUTES, TAGS),
+            schedules=self.schedules,
         )
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.

@@ -16,6 +16,7 @@ from accepted.service.auth import AuthService
 from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService
 from accepted.service.queues import QueueService
+from accepted.service.schedules import ScheduleService
 from accepted.service.selection import SelectionService
 
 
@@ -44,6 +45,7 @@ class Context:
     selection: SelectionService | None = None  # set by create_app
     auth: AuthService | None = None  # token management (also with auth off)
     documents: Documents | None = None  # /openapi.json and /docs; set by create_app
+    schedules: ScheduleService | None = None  # set by create_app
 
     def keys(self) -> Idempotency:
         assert self.idempotency is not None, "create_app sets the idempotency service"

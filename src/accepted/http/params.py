@@ -350,3 +350,14 @@ LIMIT = Param("limit", int, "jobs per page", where="query", minimum=1, maximum=5
 CURSOR = Param(
     "cursor", str, "the `next` of the previous page, to read the page after it", where="query"
 )
+
+# -- schedules -------------------------------------------------------------------
+
+SCHEDULE_NAME = Param(
+    "name",
+    str,
+    "the schedule's name (1 to 255 characters), percent-encoded",
+    where="path",
+    max_length=MAX_QUEUE_NAME,
+    required=True,
+)

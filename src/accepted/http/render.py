@@ -44,8 +44,12 @@ class CallbackView(msgspec.Struct):
     last_error: Annotated[str | None, _doc("what went wrong with the last failed attempt")]
 
 
-class JobView(msgspec.Struct):
-    """A job as every answer carries it. Fields that do not apply are null, never missing."""
+class JobView(msgspec.Struct, kw_only=True):
+    """A job as every answer carries it. Fields that do not apply are null, never missing.
+
+    Keyword-only, so fields added after `lease` (the one that may be missing)
+    can still be required, as every other field is.
+    """
 
     id: Annotated[str, _doc("a UUID, chosen by the server")]
     queue: Annotated[str, _doc("the queue it was enqueued in")]
@@ -75,6 +79,10 @@ class JobView(msgspec.Struct):
         str | msgspec.UnsetType,
         _doc("only in answers to POST /want_job: the lease token of this hand-out"),
     ] = msgspec.UNSET
+    # -- schedules --
+    schedule: Annotated[
+        str | None, _doc("the schedule that made the job (a fire or a manual run); else null")
+    ]
 
 
 _encoder = msgspec.json.Encoder()
@@ -126,6 +134,7 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
         retries_left=job.retries_left,
         started_at=_time(job.started_at),
         lease=job.lease if with_lease and job.lease is not None else msgspec.UNSET,
+        schedule=job.schedule,
     )
 
 

@@ -69,6 +69,7 @@ from accepted.http.routes.jobs import (
 )
 from accepted.http.routes.meta import META, METRICS
 from accepted.http.routes.queues import QUEUES
+from accepted.http.routes.schedules import SCHEDULES
 from accepted.http.routes.tokens import TOKENS
 
 __all__ = ["ROUTES", "TAGS", "Answer", "Handler", "Op", "Route", "Router"]
@@ -91,6 +92,7 @@ ROUTES: tuple[Route, ...] = (
     *QUEUES,
     METRICS,
     *TOKENS,
+    *SCHEDULES,
     *META,
     *DASHBOARD,
 )
