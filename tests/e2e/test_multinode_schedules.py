@@ -4,6 +4,7 @@ gap, even when one node stops half-way."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -41,5 +42,5 @@ def test_three_nodes_make_one_job_per_fire_time_and_skip_none(start_nodes: Start
     fires = sorted(timestamp(str(job["due_at"])) for job in listed)
     assert len(fires) == len(set(fires)), "a fire time made two jobs"
     assert fires[0] == pytest.approx(first_fire, abs=1e-5)
-    steps = [round(later - earlier, 3) for earlier, later in zip(fires, fires[1:], strict=False)]
+    steps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(fires)]
     assert steps == [1.0] * (len(fires) - 1), f"a fire time was skipped: {steps}"
