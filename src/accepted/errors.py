@@ -163,3 +163,21 @@ class LeaseRequired(AcceptedError):
 
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
+# -- unique jobs and dependencies (flow-deps) --
+
+
+class UnknownDependency(InvalidRequest):
+    """An `after` id names no job. `index` is the batch item (0 for a single job)."""
+
+    code = "unknown_dependency"
+
+    def __init__(self, message: str, *, index: int = 0, dependency: str = "") -> None:
+        super().__init__(message)
+        self.index = index
+        self.dependency = dependency
+
+
+class UniqueKeyHeld(Conflict):
+    """A change would give a second job of a queue the unique key a job not final holds."""
+
+    code = "unique_key_held"

@@ -105,6 +105,15 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     ended: AttemptOutcome | None = None
     # The schedule that made the job (POST /schedules/{name}/run included); else None.
     schedule: str | None = None
+    # -- unique jobs and dependencies (flow-deps) --
+    # While a job of the same queue with this key is not final, no other is enqueued.
+    unique_key: str | None = None
+    # The jobs this one waits for (their ids), in the order given.
+    after: tuple[str, ...] = ()
+    # How many of `after` are not done yet: the job stays delayed while > 0.
+    waiting: int = 0
+    # Some job waits on this one: settling it releases or cancels them.
+    has_dependents: bool = False
 
     @property
     def is_final(self) -> bool:

@@ -15,8 +15,9 @@ from accepted.errors import (
     InvalidHeader,
     JobNotFound,
     ShuttingDown,
+    UnknownDependency,
 )
-from accepted.http import idempotency, params, parse, render
+from accepted.http import flow, idempotency, params, parse, render
 from accepted.http.context import Context
 from accepted.http.parse import (
     BatchItem,
@@ -27,7 +28,7 @@ from accepted.http.parse import (
     WantJobBody,
 )
 from accepted.http.request import Request, Response
-from accepted.service.jobs import NewJob, Report
+from accepted.service.jobs import NewJob, Outcome, Placed, Report
 
 T = TypeVar("T")
 
@@ -59,6 +60,7 @@ async def enqueue(ctx: Context, request: Request) -> Response:
     wait = parse.wait(request, params.ENQUEUE_WAIT, ctx.settings.max_wait)
     if parse.is_array(raw):
         idempotency.no_header_on_batch(request)
+        flow.no_headers_on_batch(request)
         if wait is not None:
             raise InvalidHeader(
                 "header X-Accepted-Wait-Result applies to a single job, not a batch; "
@@ -69,18 +71,23 @@ async def enqueue(ctx: Context, request: Request) -> Response:
     body: EnqueueBody = parse.decode(raw, EnqueueBody)
     new = replace(defaults, queue=parse.queue_name(body.queue, "queue"), params=body.params)
     request.caller.check_queue(new.queue)
-    extra: list[tuple[bytes, bytes]] = []
-    if key is None:
-        job = await ctx.service.enqueue(new, ctx.clock())
+    new = replace(new, unique_key=flow.header_unique_key(request), after=flow.header_after(request))
+    if key is None and not new.uses_flow:
+        placed = Placed(await ctx.service.enqueue(new, ctx.clock()), Outcome.NEW)
     else:
-        job, extra = await idempotency.enqueue_one(ctx.keys(), request, new, key, ctx.clock())
-    status = 202
+        try:
+            placed = await idempotency.enqueue_one(ctx, request, new, key, ctx.clock())
+        except UnknownDependency as exc:
+            raise flow.unknown(exc, batch=False) from None
+    job, duplicate = placed.job, placed.outcome is Outcome.DUPLICATE
+    status = 200 if duplicate else 202  # a duplicate enqueued nothing
     if wait:
         # Enqueued and durable already; a client gone meanwhile only misses the answer.
         waited = await _unless_disconnected(request, ctx.service.wait_result(job.id, wait))
         job = waited or job
-        status = 200 if job.is_final else 202  # only a wait answers 200, a replay too
+        status = 200 if job.is_final or duplicate else 202  # a wait answers 200, a replay too
     location = (b"location", f"/jobs/{job.id}".encode())
+    extra = idempotency.answer_headers(placed)
     return Response.json(status, render.job_json(job), location, *extra)
 
 
@@ -108,17 +115,22 @@ async def _enqueue_batch(ctx: Context, request: Request, raw: bytes, defaults: N
     items: list[BatchItem] = parse.decode(raw, list[BatchItem])
     if not 1 <= len(items) <= MAX_BATCH:
         raise InvalidField(f"a batch holds 1 to {MAX_BATCH} jobs, not {len(items)}")
-    batch = [_batch_job(item, f"[{i}]", defaults) for i, item in enumerate(items)]
+    batch = [_batch_job(item, i, defaults) for i, item in enumerate(items)]
     for new in batch:
         request.caller.check_queue(new.queue)
     keys = idempotency.item_keys([item.idempotency_key for item in items])
-    if any(key is not None for key in keys):
-        return await idempotency.enqueue_batch(ctx.keys(), request, batch, keys, ctx.clock())
+    if any(key is not None for key in keys) or any(new.uses_flow for new in batch):
+        try:
+            return await idempotency.enqueue_batch(ctx, request, batch, keys, ctx.clock())
+        except UnknownDependency as exc:
+            raise flow.unknown(exc, batch=True) from None
     jobs = await ctx.service.enqueue_many(batch, ctx.clock())
     return Response.json(202, render.jobs_json(jobs))
 
 
-def _batch_job(item: BatchItem, where: str, defaults: NewJob) -> NewJob:
+def _batch_job(item: BatchItem, index: int, defaults: NewJob) -> NewJob:
+    where = f"[{index}]"
+
     def given(value: Any, default: Any) -> Any:
         return default if value is None else value
 
@@ -151,6 +163,13 @@ def _batch_job(item: BatchItem, where: str, defaults: NewJob) -> NewJob:
         retry_backoff=_optional(
             item.retry_backoff, defaults.retry_backoff, f"{where}.retry_backoff", positive=True
         ),
+        # -- flow-deps --
+        unique_key=(
+            None
+            if item.unique_key is None
+            else flow.check_unique_key(item.unique_key, f"{where}.unique_key")
+        ),
+        after=flow.item_after(item.after, index),
     )
 
 

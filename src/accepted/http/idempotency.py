@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from accepted.errors import InvalidField, InvalidHeader
-from accepted.http import params, render
+from accepted.http import flow, params, render
+from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.service.auth import ANYONE
-from accepted.service.idempotency import GLOBAL_SCOPE, Idempotency
-from accepted.service.jobs import NewJob
-from accepted.types import Job
+from accepted.service.idempotency import GLOBAL_SCOPE
+from accepted.service.jobs import NewJob, Outcome, Placed
 
 HEADER = b"idempotency-key"
 MAX_KEY = params.MAX_KEY  # declared once, with the header (params.IDEMPOTENCY_KEY)
@@ -47,24 +47,45 @@ def scope_of(request: Request) -> str:
 
 
 async def enqueue_one(
-    service: Idempotency, request: Request, new: NewJob, key: str, now: float
-) -> tuple[Job, list[tuple[bytes, bytes]]]:
-    """The job its key stands for, and the answer's extra headers (Idempotent-Replayed)."""
-    ((job, replayed),) = await service.enqueue([new], [key], scope_of(request), now)
-    return job, [REPLAYED] if replayed else []
+    ctx: Context, request: Request, new: NewJob, key: str | None, now: float
+) -> Placed:
+    """The job its key stands for (or its unique key's holder), and what was done."""
+    return (await _enqueue(ctx, request, [new], [key], now))[0]
+
+
+async def _enqueue(
+    ctx: Context,
+    request: Request,
+    batch: Sequence[NewJob],
+    keys: Sequence[str | None],
+    now: float,
+) -> list[Placed]:
+    if all(key is None for key in keys):  # unique keys or dependencies only
+        return await ctx.service.enqueue_once(batch, [None] * len(batch), now)
+    return await ctx.keys().enqueue(batch, keys, scope_of(request), now)
+
+
+def answer_headers(placed: Placed) -> list[tuple[bytes, bytes]]:
+    """Idempotent-Replayed for a replay, X-Accepted-Duplicate for a unique key's holder."""
+    if placed.outcome is Outcome.REPLAY:
+        return [REPLAYED]
+    return [flow.DUPLICATE] if placed.outcome is Outcome.DUPLICATE else []
 
 
 async def enqueue_batch(
-    service: Idempotency,
+    ctx: Context,
     request: Request,
     batch: Sequence[NewJob],
     keys: Sequence[str | None],
     now: float,
 ) -> Response:
-    """A batch with keys: 202 with every job; Idempotent-Replayed when every job was a replay."""
-    outcomes = await service.enqueue(batch, keys, scope_of(request), now)
-    extra = [REPLAYED] if all(replayed for _, replayed in outcomes) else []
-    return Response.json(202, render.jobs_json([job for job, _ in outcomes]), *extra)
+    """A batch with keys, unique keys or dependencies: 202 with every job;
+    Idempotent-Replayed when every job was a replay; X-Accepted-Duplicates lists
+    the items a unique key's holder answered for."""
+    placed = await _enqueue(ctx, request, batch, keys, now)
+    extra = [REPLAYED] if all(p.outcome is Outcome.REPLAY for p in placed) else []
+    extra += flow.batch_headers(placed)
+    return Response.json(202, render.jobs_json([p.job for p in placed]), *extra)
 
 
 def _bad(where: str, problem: str) -> InvalidHeader | InvalidField:

@@ -208,6 +208,38 @@ ENQUEUE_WAIT = Param(
     capped_by="max_wait",
 )
 
+# -- unique jobs and dependencies (flow-deps) ----------------------------------
+
+MAX_AFTER = 100  # dependencies one job may list
+UNIQUE_KEY = Param(
+    "X-Accepted-Unique-Key",
+    str,
+    "1 to 255 printable characters: while a job of the same queue with this key is not "
+    "final, the enqueue answers 200 with that job and X-Accepted-Duplicate, and enqueues "
+    "nothing (docs/flow.md, Unique jobs). A batch item has unique_key instead.",
+    min_length=1,
+    max_length=MAX_KEY,
+)
+AFTER = Param(
+    "X-Accepted-After",
+    str,
+    f"up to {MAX_AFTER} job ids, comma-separated: the job stays delayed until every one is "
+    "done, and is cancelled if one fails, is cancelled or is deleted; an unknown id is a 400 "
+    '(docs/flow.md, Dependencies). A batch item has after instead, where "$N" names item N.',
+)
+DUPLICATE = Param(
+    "X-Accepted-Duplicate",
+    str,
+    "true when the answer is the job already holding the unique key (nothing enqueued)",
+    enum=("true",),
+)
+DUPLICATES = Param(
+    "X-Accepted-Duplicates",
+    str,
+    "batch answers: the indexes (comma-separated) of the items answered by a job already "
+    "holding their unique key",
+)
+
 # -- reading (GET /jobs/{id}) --------------------------------------------------
 
 WAIT_RESULT = Param(

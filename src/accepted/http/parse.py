@@ -92,6 +92,19 @@ class BatchItem(msgspec.Struct, forbid_unknown_fields=True):
     retries: Annotated[int, p.RETRIES.meta] | None = None
     retry_backoff: Annotated[float, p.RETRY_BACKOFF.meta] | None = None
     idempotency_key: Annotated[str, p.IDEMPOTENCY_KEY.meta] | None = None
+    # -- unique jobs and dependencies (flow-deps) --
+    unique_key: Annotated[str, p.UNIQUE_KEY.meta] | None = None
+    after: (
+        Annotated[
+            list[str],
+            msgspec.Meta(
+                max_length=p.MAX_AFTER,
+                description='job ids this one waits for, or "$N" for item N (an earlier '
+                "one) of this batch: as X-Accepted-After",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class BatchReportItem(msgspec.Struct, forbid_unknown_fields=True):

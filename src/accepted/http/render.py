@@ -74,6 +74,13 @@ class JobView(msgspec.Struct, kw_only=True):
     retry_backoff: Annotated[float, _doc("seconds before the first retry; each next doubles")]
     retries_left: Annotated[int, _doc("retries not used yet")]
     started_at: Annotated[datetime | None, _doc("when the current or last attempt began")]
+    # -- unique jobs and dependencies (flow-deps) --
+    unique_key: Annotated[
+        str | None, _doc("X-Accepted-Unique-Key as sent: no other job of the queue holds it")
+    ]
+    after: Annotated[
+        list[str], _doc("the ids of the jobs it waits for (X-Accepted-After); [] when none")
+    ]
     # The lease token goes only to the worker it was handed to.
     lease: Annotated[
         str | msgspec.UnsetType,
@@ -133,6 +140,8 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
         retry_backoff=job.retry_backoff,
         retries_left=job.retries_left,
         started_at=_time(job.started_at),
+        unique_key=job.unique_key,
+        after=list(job.after),
         lease=job.lease if with_lease and job.lease is not None else msgspec.UNSET,
         schedule=job.schedule,
     )

@@ -19,8 +19,7 @@ import msgspec
 
 from accepted.service.jobs import JobService, NewJob
 from accepted.store import idempotency_rows
-from accepted.store.base import IdempotencyKey
-from accepted.types import Job
+from accepted.store.base import IdempotencyKey, Placed
 
 GLOBAL_SCOPE = ""  # every caller's scope while auth is off
 PURGE_BATCH = 500
@@ -45,8 +44,9 @@ class Idempotency:
 
     async def enqueue(
         self, batch: Sequence[NewJob], keys: Sequence[str | None], scope: str, now: float
-    ) -> list[tuple[Job, bool]]:
-        """Each job, and whether it is a replay of an earlier request with its key."""
+    ) -> list[Placed]:
+        """Each job, and whether it is new, a replay of an earlier request with its key,
+        or a duplicate of a job holding its unique key (`JobService.enqueue_once`)."""
         stored = [
             None if key is None else IdempotencyKey(scope, key, fingerprint(new), now + self.window)
             for new, key in zip(batch, keys, strict=True)

@@ -20,12 +20,13 @@ import msgspec
 from accepted.errors import JobNotFound, LeaseRequired
 from accepted.metrics import Metrics
 from accepted.service import rules
+from accepted.service.dependencies import DependentRules
 from accepted.service.destinations import Destinations
 from accepted.service.events import Subscription
 from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
-from accepted.store.base import Decide, Due, IdempotencyKey, JobStore
+from accepted.store.base import Decide, Due, IdempotencyKey, JobStore, Outcome, Placed
 from accepted.tokens import QueueScope
 from accepted.types import (
     JSON_EMPTY_OBJECT,
@@ -37,6 +38,8 @@ from accepted.types import (
 )
 
 log = logging.getLogger("accepted.service")
+
+__all__ = ["JobService", "NewJob", "Outcome", "Placed", "Report", "RetryPolicy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,15 @@ class NewJob:
     max_attempts: int | None = None
     retries: int | None = None
     retry_backoff: float | None = None
+    # -- unique jobs and dependencies (flow-deps) --
+    unique_key: str | None = None
+    # Job ids, or "$N": the job of item N (an earlier one) of the same batch.
+    after: tuple[str, ...] = ()
+
+    @property
+    def uses_flow(self) -> bool:
+        """Whether the job needs the checked insert (a unique key or dependencies)."""
+        return self.unique_key is not None or bool(self.after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,7 @@ class JobService:
         self.recheck_interval = recheck_interval
         self._background: set[asyncio.Future[Job]] = set()
         self._health = WriteHealth(store)
+        store.attach_dependencies(DependentRules(signals, self.after_change))
 
     # -- health ----------------------------------------------------------------
 
@@ -141,29 +154,51 @@ class JobService:
 
     async def enqueue_once(
         self, batch: Sequence[NewJob], keys: Sequence[IdempotencyKey | None], now: float
-    ) -> list[tuple[Job, bool]]:
-        """`enqueue_many` with idempotency keys: each job, and whether it is a replay.
+    ) -> list[Placed]:
+        """`enqueue_many` with idempotency keys, unique keys and dependencies.
 
-        A job whose key is already held is not inserted; the job that key made
-        comes back instead, as it is now. These enqueues skip the direct
+        Each job comes back with what was done with it: inserted (NEW); not
+        inserted because its Idempotency-Key is held (REPLAY: the job that key
+        made, as it is now) or because a job of its queue not final holds its
+        unique key (DUPLICATE: that job). These enqueues skip the direct
         hand-off: whether a job is new is only known once the insert commits.
         """
         self._check_callback_urls(batch)
-        jobs = [self._build(new, now) for new in batch]
-        insert = asyncio.ensure_future(self.store.insert_jobs_once(jobs, keys, now))
+        jobs = self._build_batch(batch, now)
+        if any(new.uses_flow for new in batch):
+            insert = asyncio.ensure_future(self.store.insert_jobs_checked(jobs, keys, now))
+        else:
+            insert = asyncio.ensure_future(self._insert_once(jobs, keys, now))
         # Runs even if this request is cancelled: takers and alarms must hear either way.
-        insert.add_done_callback(lambda done: self._after_insert_once(done, jobs))
-        replays = await asyncio.shield(insert)
+        insert.add_done_callback(self._after_insert_once)
+        return await asyncio.shield(insert)
+
+    async def _insert_once(
+        self, jobs: list[Job], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[Placed]:
+        replays = await self.store.insert_jobs_once(jobs, keys, now)
         return [
-            (job, False) if old is None else (old, True)
+            Placed(job, Outcome.NEW) if old is None else Placed(old, Outcome.REPLAY)
             for job, old in zip(jobs, replays, strict=True)
         ]
 
-    def _after_insert_once(self, insert: asyncio.Future[list[Job | None]], jobs: list[Job]) -> None:
+    def _after_insert_once(self, insert: asyncio.Future[list[Placed]]) -> None:
         if not insert.cancelled() and insert.exception() is None:
-            new = [job for job, old in zip(jobs, insert.result(), strict=True) if old is None]
+            new = [placed.job for placed in insert.result() if placed.outcome is Outcome.NEW]
             self._announce_new(new)
             self._publish_new(new, new)
+            for job in new:
+                if job.is_final:  # cancelled at once: a dependency had failed
+                    self._count_final(job)
+
+    def _build_batch(self, batch: Sequence[NewJob], now: float) -> list[Job]:
+        """The batch's jobs, with each "$N" of `after` replaced by the id of job N."""
+        jobs = [self._build(new, now) for new in batch]
+        for i, new in enumerate(batch):
+            if any(ref.startswith("$") for ref in new.after):
+                after = tuple(jobs[int(r[1:])].id if r.startswith("$") else r for r in new.after)
+                jobs[i] = msgspec.structs.replace(jobs[i], after=after)
+        return jobs
 
     def _check_callback_urls(self, batch: Sequence[NewJob]) -> None:
         for i, new in enumerate(batch):
@@ -252,6 +287,8 @@ class JobService:
             result_ttl=result_ttl,
             callback_url=new.callback_url,
             callback_state=None if new.callback_url is None else CallbackState.WAITING,
+            unique_key=new.unique_key,
+            after=new.after,
         )
 
     def _announce_new(self, jobs: Sequence[Job]) -> None:

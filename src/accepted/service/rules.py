@@ -209,7 +209,7 @@ def expire_lease(job: Job, now: float) -> Job | None:
 
 def promote(job: Job, now: float) -> Job | None:
     """Sweep rule: a delayed job whose time has come is queued."""
-    if job.status is not JobStatus.DELAYED or job.due_at > now:
+    if job.status is not JobStatus.DELAYED or job.due_at > now or job.waiting:
         return None
     return replace(job, status=JobStatus.QUEUED, updated_at=now)
 
@@ -268,6 +268,7 @@ def retry(job: Job, now: float) -> Job:
         status=JobStatus.QUEUED,
         result=JSON_NULL,
         error=None,
+        waiting=0,  # a job cancelled by its dependency starts over without it
         attempts=0,
         attempt_base=job.attempt_base + job.attempts,
         retries_left=job.retries,
@@ -359,4 +360,39 @@ def callback_refused(job: Job, reason: str) -> Job | None:
         callback_state=CallbackState.REFUSED,
         callback_next_at=None,
         callback_last_error=reason,
+    )
+
+
+# -- dependencies (flow-deps) --------------------------------------------------------
+
+
+def wait_for_dependencies(job: Job, count: int, now: float) -> Job:
+    """A new job with `count` dependencies not done yet: delayed until they are."""
+    return replace(job, status=JobStatus.DELAYED, waiting=count)
+
+
+def dependencies_done(job: Job, now: float) -> Job:
+    """Its last dependency is done: queued now, or at its own due time if later.
+
+    Its due time becomes the release time (or stays its own, if later), so it
+    queues behind work already waiting at its priority, as a retried job does.
+    """
+    if job.due_at > now:
+        return replace(job, waiting=0, updated_at=now)  # the delayed sweep queues it
+    return replace(job, status=JobStatus.QUEUED, waiting=0, due_at=now, updated_at=now)
+
+
+def dependency_ended(job: Job, dependency: str, how: str, now: float) -> Job:
+    """A dependency ended failed or cancelled, or was deleted: the job is cancelled.
+
+    Like POST /jobs/{id}/cancel (no callback); `error` names the dependency.
+    """
+    return replace(
+        job,
+        status=JobStatus.CANCELLED,
+        waiting=0,
+        error=f"dependency {dependency} {'was ' if how != 'failed' else ''}{how}",
+        updated_at=now,
+        finished_at=now,
+        expires_at=None if job.result_ttl is None else now + job.result_ttl,
     )

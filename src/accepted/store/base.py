@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from accepted.queries import JobFilter, JobPage, QueueState
 from accepted.schedules import Schedule
@@ -46,6 +46,45 @@ class IdempotencyKey:
     key: str
     fingerprint: str  # a hash of the request the key was first used with
     expires_at: float
+
+
+class Outcome(StrEnum):
+    """What an enqueue with flow rules did with one job (`insert_jobs_checked`)."""
+
+    NEW = "new"  # inserted
+    REPLAY = "replay"  # its Idempotency-Key was held: the job that key made
+    DUPLICATE = "duplicate"  # its unique key was held: the job not final that holds it
+
+
+class Placed(NamedTuple):
+    """One job of `insert_jobs_checked`: the job as stored now, and what was done."""
+
+    job: Job
+    outcome: Outcome
+
+
+class DependencyRules(Protocol):
+    """What the service decides about jobs waiting on others; the store applies it.
+
+    The store calls the three rules inside the transaction that settles a
+    dependency (or inserts the dependent), and `changed` after it commits.
+    """
+
+    def wait_for(self, job: Job, count: int, now: float) -> Job:
+        """A new job that waits for `count` dependencies not done yet."""
+        ...
+
+    def released(self, job: Job, now: float) -> Job:
+        """A waiting job whose dependencies are all done."""
+        ...
+
+    def dependency_ended(self, job: Job, dependency: str, how: str, now: float) -> Job:
+        """A waiting (or new) job whose dependency ended other than done: `how` says how
+        (failed, cancelled, deleted)."""
+        ...
+
+    def changed(self, jobs: Sequence[Job]) -> None:
+        """After commit: these jobs were released or cancelled by a dependency."""
 
 
 class Due(StrEnum):
@@ -275,6 +314,36 @@ class JobStore(Protocol):
         `IdempotencyKeyInUse` when a transaction not yet committed is using the
         key (a store shared by several nodes), and `JobNotFound` when a held
         key's job no longer exists.
+        """
+        ...
+
+    # -- unique jobs and dependencies (flow-deps) ------------------------------------
+
+    def attach_dependencies(self, rules: DependencyRules) -> None:
+        """Use `rules` for jobs waiting on others; call before the first write.
+
+        From then on every write that makes a job with `has_dependents` final
+        (or deletes it while not final) settles its dependents in the same
+        transaction: all done, a dependent is released; one failed, cancelled
+        or deleted, the dependent is cancelled, and so on down a chain. The
+        jobs so changed go to `rules.changed` once committed.
+        """
+
+    async def insert_jobs_checked(
+        self, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[Placed]:
+        """`insert_jobs_once`, with unique keys and dependencies; all or none.
+
+        Per job, in order: a held Idempotency-Key answers the job it made
+        (REPLAY); else a job of the same queue with the same `unique_key` not
+        final answers itself (DUPLICATE; a key claimed by this job then points
+        at it); else the job is inserted (NEW). An `after` id that an earlier
+        job of the batch stands for is replaced by the id of the job that
+        answered for it. Each `after` id is looked up under its row's lock
+        (marking it `has_dependents`): none -> `UnknownDependency`; one failed
+        or cancelled -> the job is inserted cancelled (`dependency_ended`);
+        some not final -> it waits for them (`wait_for`); all done -> as built.
+        Race-free across nodes: the unique index decides, not a read.
         """
         ...
 

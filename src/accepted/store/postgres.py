@@ -30,11 +30,18 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from accepted.errors import AcceptedError, InvalidRequest, JobNotFound, StoreUnavailable
+from accepted.errors import (
+    AcceptedError,
+    InvalidRequest,
+    JobNotFound,
+    StoreUnavailable,
+    UniqueKeyHeld,
+)
 from accepted.store import idempotency_rows, rows
+from accepted.store import postgres_flow as flow
 from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
-from accepted.store.base import Decide, Due, IdempotencyKey, Wakeups
+from accepted.store.base import Decide, DependencyRules, Due, IdempotencyKey, Placed, Wakeups
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
@@ -84,6 +91,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
         self._pool: Any = None
         self._link = Link(self._connect_one, self.node, self._clock)
         self.tokens = PostgresTokens(self._run, self._link.announce_tokens)
+        self._rules: DependencyRules | None = None
 
     shared = True
 
@@ -169,6 +177,13 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
                     raise StoreUnavailable(f"database conflict, retries exhausted: {exc}") from exc
             except AcceptedError:
                 raise
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "accepted_jobs_unique_key":
+                    log.exception("database error")
+                    raise StoreUnavailable(f"database error: {exc}") from exc
+                raise UniqueKeyHeld(
+                    "another job of the queue not yet final holds this job's unique key"
+                ) from exc
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable(f"database unreachable: {exc}") from exc
             except asyncpg.DataError as exc:
@@ -260,12 +275,15 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
         changing under us that often is locked instead, so the call always ends.
         """
         changes: list[tuple[Job, Job]] = []
+        cascaded: list[tuple[Job, Job]] = []
 
         async def optimistic(conn: Any) -> Job | None:
             for _ in range(OPTIMISTIC_TRIES):
                 record, job, new = await _read_and_decide(conn, sql.SELECT_VERSION, job_id, decide)
                 if new is None:
                     return job
+                if flow.settles(job, new):
+                    return None  # its waiting jobs settle in the same transaction: locked
                 args = [*sql.column_values(new, ("id", *rows.MUTABLE)), record["version"]]
                 attempt = rows.ended_attempt(job, new)
                 if attempt is None:
@@ -287,6 +305,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
                 return job
             changes.append((job, new))
             await _write(conn, changes)
+            cascaded[:] = await self._settle(conn, changes)
             return changes[0][1]
 
         if not _is_uuid(job_id):
@@ -295,10 +314,12 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
         if result is None:
             result = await self._run(locked)
         self._announce(changes)
+        self._cascaded(cascaded)
         return result
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
         written: list[tuple[Job, Job]] = []
+        cascaded: list[tuple[Job, Job]] = []
 
         async def work(conn: Any) -> list[Job | Exception]:
             ids = sorted({job_id for job_id, _ in changes if _is_uuid(job_id)})
@@ -308,10 +329,12 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
             results = [_apply(current, job_id, decide) for job_id, decide in changes]
             written[:] = [(before[i], job) for i, job in current.items() if job is not before[i]]
             await _write(conn, written)
+            cascaded[:] = await self._settle(conn, written)
             return [_stored(result) for result in results]
 
         results = await self._run(work)
         self._announce(written)
+        self._cascaded(cascaded)
         return results
 
     async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:
@@ -327,23 +350,30 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
         return await self._run(work, transaction=False)
 
     async def delete_job(self, job_id: str) -> Job:
+        cascaded: list[tuple[Job, Job]] = []
+        now = self.clock()
+
         async def work(conn: Any) -> Job:
             record = await conn.fetchrow(sql.DELETE, job_id)
             if record is None:
                 raise JobNotFound(f"no job {job_id}")
-            return sql.from_record(record)
+            job = sql.from_record(record)
+            cascaded[:] = await self.settle_deleted(conn, [job], now)
+            return job
 
         if not _is_uuid(job_id):
             raise JobNotFound(f"no job {job_id}")
-        job = await self._run(work, transaction=False)
+        job = await self._run(work)
         if not job.is_final:  # waiters elsewhere stop waiting; for a final job none are left
             self._link.announce((), (job.id,))
+        self._cascaded(cascaded)
         return job
 
     async def sweep(self, due: Due, now: float, decide: Decide, limit: int) -> list[Job]:
         query = sql.sweep_query(due)
 
         changes: list[tuple[Job, Job]] = []
+        cascaded: list[tuple[Job, Job]] = []
 
         async def work(conn: Any) -> list[Job]:
             changes.clear()  # a retried transaction starts over
@@ -353,10 +383,12 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
                 if new is not None:
                     changes.append((job, new))
             await _write(conn, changes)
+            cascaded[:] = await self._settle(conn, changes)
             return [new for _, new in changes]
 
         changed = await self._run(work)
         self._announce(changes)
+        self._cascaded(cascaded)
         return changed
 
     async def purge_expired(self, now: float, limit: int) -> list[str]:
@@ -390,6 +422,57 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
         inserted = [job for job, replay in zip(jobs, answer, strict=True) if replay is None]
         self._link.announce(sql.newly_takeable((None, job) for job in inserted), ())
         return answer
+
+    # -- unique jobs and dependencies (store/postgres_flow.py) ----------------------------
+
+    def attach_dependencies(self, rules: DependencyRules) -> None:
+        self._rules = rules
+
+    def _require_rules(self) -> DependencyRules:
+        if self._rules is None:  # pragma: no cover - a wiring error
+            raise RuntimeError("attach_dependencies was not called")
+        return self._rules
+
+    async def _settle(self, conn: Any, changes: Sequence[tuple[Job, Job]]) -> list[tuple[Job, Job]]:
+        """Release or cancel, in the caller's transaction, what waits on jobs made final."""
+        ended = [
+            (new, new.status.value, new.updated_at)
+            for old, new in changes
+            if flow.settles(old, new)
+        ]
+        if not ended:
+            return []
+        return await flow.settle(conn, ended, self._require_rules(), _write)
+
+    async def settle_deleted(
+        self, conn: Any, gone: Sequence[Job], now: float
+    ) -> list[tuple[Job, Job]]:
+        """Cancel, in the caller's transaction, what waits on jobs deleted while not final."""
+        ended = [(job, "deleted", now) for job in gone if job.has_dependents and not job.is_final]
+        if not ended:
+            return []
+        return await flow.settle(conn, ended, self._require_rules(), _write)
+
+    def _cascaded(self, changes: list[tuple[Job, Job]]) -> None:
+        """Once committed: tell the other nodes, and this node's service, what settled."""
+        if changes:
+            self._announce(changes)
+            self._require_rules().changed([new for _, new in changes])
+
+    async def insert_jobs_checked(
+        self, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[Placed]:
+        rules = self._require_rules()
+
+        async def work(conn: Any) -> list[Placed]:
+            replays = await pg_keys.claim_keys(conn, jobs, keys, now)
+            return await flow.insert(conn, jobs, keys, replays, now, rules)
+
+        placed = await self._run(work)
+        self._link.announce(
+            sql.newly_takeable((None, p.job) for p in placed if p.outcome == "new"), ()
+        )
+        return placed
 
     async def purge_idempotency_keys(self, now: float, limit: int) -> int:
         count = await self._run(lambda conn: conn.fetchval(pg_keys.PURGE, now, limit))

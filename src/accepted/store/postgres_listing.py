@@ -39,6 +39,18 @@ class PostgresListing:
     ) -> Awaitable[T]:
         raise NotImplementedError  # pragma: no cover - PostgresStore's
 
+    # -- flow-deps: PostgresStore's, for the deletion of jobs others wait on --
+    def clock(self) -> float:
+        raise NotImplementedError  # pragma: no cover - PostgresStore's
+
+    async def settle_deleted(
+        self, conn: Any, gone: Sequence[Job], now: float
+    ) -> list[tuple[Job, Job]]:
+        raise NotImplementedError  # pragma: no cover - PostgresStore's
+
+    def _cascaded(self, changes: list[tuple[Job, Job]]) -> None:
+        raise NotImplementedError  # pragma: no cover - PostgresStore's
+
     async def list_jobs(self, where: JobFilter, limit: int, before: int | None = None) -> JobPage:
         query, args = page_query(DIALECT, where, limit + 1, before)
 
@@ -57,10 +69,16 @@ class PostgresListing:
     async def delete_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         ids = [i for i in dict.fromkeys(job_ids) if as_job_id(i) == i]
 
-        async def work(conn: Any) -> list[Job]:
-            return [sql.from_record(r) for r in await conn.fetch(_DELETE, ids)]
+        cascaded: list[tuple[Job, Job]] = []
+        now = self.clock()
 
-        gone = await self._run(work, transaction=False)  # one statement: atomic
+        async def work(conn: Any) -> list[Job]:
+            gone = [sql.from_record(r) for r in await conn.fetch(_DELETE, ids)]
+            cascaded[:] = await self.settle_deleted(conn, gone, now)  # flow-deps
+            return gone
+
+        gone = await self._run(work)
         # Waiters elsewhere stop waiting; for a final job none are left.
         self._link.announce((), [job.id for job in gone if not job.is_final])
+        self._cascaded(cascaded)
         return gone

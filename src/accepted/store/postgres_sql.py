@@ -55,6 +55,11 @@ COLUMN_TYPES: dict[str, str] = {
     "attempt_base": "int4",
     # -- schedules (migration 0013) --
     "schedule": "text",
+    # -- unique jobs and dependencies (flow-deps) --
+    "unique_key": "text",
+    "after": "text",
+    "waiting": "int4",
+    "has_dependents": "bool",
 }
 if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
     raise RuntimeError(f"postgres columns out of step with Job: {set(COLUMNS) ^ set(COLUMN_TYPES)}")
@@ -177,7 +182,8 @@ def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> s
 # Which rows each sweep looks at, and the column holding their time. Each
 # condition is the predicate of a partial index in the migration.
 DUE_WHERE: dict[Due, tuple[str, str]] = {
-    Due.DELAYED: ("status = 'delayed'", "due_at"),
+    # A job waiting on dependencies is not due by its time alone (postgres_dependencies.py).
+    Due.DELAYED: ("status = 'delayed' AND waiting = 0", "due_at"),
     Due.LEASE: ("status = 'running'", "lease_expires_at"),
     Due.DEADLINE: (f"deadline_at IS NOT NULL AND status IN {_ACTIVE}", "deadline_at"),
     Due.CALLBACK: ("callback_state = 'pending'", "callback_next_at"),

@@ -27,6 +27,8 @@ def column_value(value: Any) -> Any:
     """A Job field as the database driver takes it (raw JSON as bytes)."""
     if isinstance(value, msgspec.Raw):
         return bytes(value)
+    if isinstance(value, tuple):  # `after`: ids joined by commas (UUIDs hold none)
+        return ",".join(value) or None
     return value
 
 
@@ -37,6 +39,10 @@ def job_from_columns(values: dict[str, Any]) -> Job:
     values["result"] = msgspec.Raw(values["result"])
     if values["callback_state"] is not None:
         values["callback_state"] = CallbackState(values["callback_state"])
+    # -- dependencies (flow-deps) --
+    after = values.get("after")
+    values["after"] = tuple(after.split(",")) if after else ()
+    values["has_dependents"] = bool(values.get("has_dependents"))
     return Job(**values)
 
 

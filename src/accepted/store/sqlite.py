@@ -18,9 +18,16 @@ from typing import IO, Any
 
 import msgspec
 
-from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable
+from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable, UniqueKeyHeld
 from accepted.store import idempotency_rows, sqlite_idempotency
-from accepted.store.base import Decide, Due, IdempotencyKey, Wakeups
+from accepted.store.base import (
+    Decide,
+    DependencyRules,
+    Due,
+    IdempotencyKey,
+    Placed,
+    Wakeups,
+)
 from accepted.store.migrations import load_migrations
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
@@ -32,6 +39,7 @@ from accepted.store.rows import (
     job_from_columns,
     stored,
 )
+from accepted.store.sqlite_flow import SqliteFlow, settles
 from accepted.store.sqlite_listing import SqliteListing
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
@@ -58,7 +66,8 @@ _SELECT_ATTEMPTS = (
 
 # Which rows each sweep looks at, and the column holding their time.
 _DUE_WHERE: dict[Due, tuple[str, str]] = {
-    Due.DELAYED: ("status = 'delayed'", "due_at"),
+    # A job waiting on dependencies is not due by its time alone (store/sqlite_dependencies.py).
+    Due.DELAYED: ("status = 'delayed' AND waiting = 0", "due_at"),
     Due.LEASE: ("status = 'running'", "lease_expires_at"),
     Due.DEADLINE: (
         "deadline_at IS NOT NULL AND status IN ('delayed', 'queued', 'running')",
@@ -85,6 +94,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
         self._writer = SqliteWriter(self._connect)
         self._reader = SqliteReader(path)
         self.tokens = SqliteTokens(self._writer)
+        self._flow = SqliteFlow(_get_many, _write_changes, _insert_one)
 
     @property
     def commits(self) -> int:
@@ -212,16 +222,24 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
         return await self._writer.run(work, savepoint=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
-        # decide runs before the one UPDATE: a refusal has written nothing.
-        return await self._writer.run(lambda conn: _update(conn, job_id, decide), savepoint=False)
+        def work(conn: sqlite3.Connection) -> tuple[Job, list[Job]]:
+            job, new, stored = _update(conn, job_id, decide)
+            if new is None or not settles(job, new):
+                return stored, []
+            return stored, self._flow.settle(conn, ((job, new),))
+
+        job, cascaded = await self._writer.run(work, savepoint=False)
+        self._cascaded(cascaded)
+        return job
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
         ids = list({job_id for job_id, _ in changes})
 
-        def work(conn: sqlite3.Connection) -> list[Job | Exception]:
+        def work(conn: sqlite3.Connection) -> tuple[list[Job | Exception], list[Job]]:
             # One read for the batch; each decide runs before its own single
             # UPDATE, so a refused change has written nothing of its own.
             current = _get_many(conn, ids)
+            written: list[tuple[Job, Job]] = []
             results: list[Job | Exception] = []
             for job_id, decide in changes:
                 job = current.get(job_id)
@@ -233,11 +251,14 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
                     results.append(exc)
                     continue
                 if new is not None:
+                    written.append((job, new))
                     current[job_id] = job = _write_changes(conn, job, new)
                 results.append(job)
-            return results
+            return results, self._flow.settle(conn, written)
 
-        return await self._writer.run(work)
+        results, cascaded = await self._writer.run(work)
+        self._cascaded(cascaded)
+        return results
 
     async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:
         def work(conn: sqlite3.Connection) -> tuple[Job, list[Attempt]]:
@@ -255,30 +276,38 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
         return await self._writer.run(work, savepoint=False)
 
     async def delete_job(self, job_id: str) -> Job:
-        def work(conn: sqlite3.Connection) -> Job:
+        now = self.clock()
+
+        def work(conn: sqlite3.Connection) -> tuple[Job, list[Job]]:
             row = conn.execute(
                 f"DELETE FROM jobs WHERE id = ? RETURNING {_COLUMN_LIST}", (job_id,)
             ).fetchone()
             if row is None:
                 raise JobNotFound(f"no job {job_id}")
-            return _from_row(row)
+            job = _from_row(row)
+            return job, self._flow.settle_deleted(conn, (job,), now)
 
-        return await self._writer.run(work)
+        job, cascaded = await self._writer.run(work)
+        self._cascaded(cascaded)
+        return job
 
     async def sweep(self, due: Due, now: float, decide: Decide, limit: int) -> list[Job]:
         where, column = _DUE_WHERE[due]
         query = f"{_SELECT} WHERE {where} AND {column} <= ? ORDER BY {column} LIMIT ?"
 
-        def work(conn: sqlite3.Connection) -> list[Job]:
-            changed = []
+        def work(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
+            changed, written = [], []
             for row in conn.execute(query, (now, limit)).fetchall():
                 job = _from_row(row)
                 new = decide(job)
                 if new is not None:
+                    written.append((job, new))
                     changed.append(_write_changes(conn, job, new))
-            return changed
+            return changed, self._flow.settle(conn, written)
 
-        return await self._writer.run(work)
+        changed, cascaded = await self._writer.run(work)
+        self._cascaded(cascaded)
+        return changed
 
     async def purge_expired(self, now: float, limit: int) -> list[str]:
         where, column = _DUE_WHERE[Due.EXPIRED]
@@ -307,6 +336,25 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
             new = [_to_row(job) for i, job in enumerate(jobs) if i not in replays]
             conn.executemany(_INSERT, new)
             return _replayed(conn, keys, replays, len(jobs))
+
+        return await self._writer.run(work)
+
+    # -- unique jobs and dependencies (store/sqlite_flow.py) ------------------------------
+
+    def attach_dependencies(self, rules: DependencyRules) -> None:
+        self._flow.rules = rules
+
+    def _cascaded(self, jobs: list[Job]) -> None:
+        """Tell the service, once committed, of jobs a settled dependency changed."""
+        if jobs and self._flow.rules is not None:
+            self._flow.rules.changed(jobs)
+
+    async def insert_jobs_checked(
+        self, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
+    ) -> list[Placed]:
+        def work(conn: sqlite3.Connection) -> list[Placed]:
+            replays = sqlite_idempotency.claim_keys(conn, jobs, keys, now)
+            return self._flow.insert(conn, jobs, keys, replays, now)
 
         return await self._writer.run(work)
 
@@ -385,14 +433,22 @@ def _get_many(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Job]:
     return found
 
 
-def _update(conn: sqlite3.Connection, job_id: str, decide: Decide) -> Job:
+def _update(conn: sqlite3.Connection, job_id: str, decide: Decide) -> tuple[Job, Job | None, Job]:
+    """The row read, decide's answer, and the row as stored afterwards.
+
+    decide runs before the one UPDATE: a refusal has written nothing.
+    """
     job = _get(conn, job_id)
     if job is None:
         raise JobNotFound(f"no job {job_id}")
     new = decide(job)
     if new is None:
-        return job
-    return _write_changes(conn, job, new)
+        return job, None, job
+    return job, new, _write_changes(conn, job, new)
+
+
+def _insert_one(conn: sqlite3.Connection, job: Job) -> None:
+    conn.execute(_INSERT, _to_row(job))
 
 
 def _to_row(job: Job) -> list[Any]:
@@ -418,7 +474,13 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
     if changed:
         args = [column_value(new_values[i]) for i in changed]
         args.append(new.id)
-        conn.execute(_update_sql(changed), args)
+        try:
+            conn.execute(_update_sql(changed), args)
+        except sqlite3.IntegrityError as exc:  # only the unique key's index can refuse it
+            raise UniqueKeyHeld(
+                f"another job of queue {new.queue} not yet final holds unique key "
+                f"{new.unique_key!r}"
+            ) from exc
     attempt = ended_attempt(old, new)
     if attempt is None:
         return new

@@ -8,12 +8,14 @@ holds up a commit; the page's seqs and then its rows are read in one snapshot.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from accepted.queries import JobFilter, JobPage
 from accepted.store.listing import Dialect, page_query
 from accepted.store.rows import COLUMNS, job_from_columns
+from accepted.store.sqlite_flow import SqliteFlow
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job
@@ -35,6 +37,9 @@ class SqliteListing:
 
     _reader: SqliteReader
     _writer: SqliteWriter
+    _flow: SqliteFlow
+
+    def _cascaded(self, jobs: list[Job]) -> None: ...
 
     async def list_jobs(self, where: JobFilter, limit: int, before: int | None = None) -> JobPage:
         query, args = page_query(DIALECT, where, limit + 1, before)
@@ -50,16 +55,20 @@ class SqliteListing:
     async def delete_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         ids = list(dict.fromkeys(job_ids))
 
-        def work(conn: sqlite3.Connection) -> list[Job]:
+        now = time.time()
+
+        def work(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
             gone = []
             for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
                 chunk = ids[start : start + 500]
                 query = f"{_DELETE}({', '.join('?' * len(chunk))}) RETURNING {_COLUMNS}"
                 for row in conn.execute(query, chunk):
                     gone.append(job_from_columns(dict(zip(COLUMNS, row, strict=True))))
-            return gone
+            return gone, self._flow.settle_deleted(conn, gone, now)  # flow-deps
 
-        return await self._writer.run(work)
+        gone, cascaded = await self._writer.run(work)
+        self._cascaded(cascaded)
+        return gone
 
 
 def _rows(conn: sqlite3.Connection, seqs: list[int]) -> list[Any]:

@@ -75,14 +75,17 @@ JOBS = Route(
                 p.RETRY_BACKOFF,
                 p.IDEMPOTENCY_KEY,
                 p.ENQUEUE_WAIT,
+                p.UNIQUE_KEY,  # flow-deps
+                p.AFTER,
             ),
             responses={
                 200: Answer(
                     "Enqueued and, within X-Accepted-Wait-Result, final: the job with its "
-                    "result, with Location.",
+                    "result, with Location. Or, with X-Accepted-Unique-Key held by a job "
+                    "not final: that job, X-Accepted-Duplicate, and nothing enqueued.",
                     JobView,
-                    headers=(p.LOCATION,),
-                    anchors=("enqueue-wait",),
+                    headers=(p.LOCATION, p.DUPLICATE),
+                    anchors=("enqueue-wait", "unique-duplicate", "unique-wait"),
                 ),
                 202: Answer(
                     "Enqueued: the job (status queued, or delayed with a delay), with "
@@ -90,8 +93,13 @@ JOBS = Route(
                     "no Location. With an Idempotency-Key seen before for the same request: "
                     "the first answer's job as it is now, and Idempotent-Replayed.",
                     JobView | list[JobView],
-                    headers=(p.LOCATION, p.IDEMPOTENT_REPLAYED),
-                    anchors=("enqueue-202", "enqueue-batch-202", "idempotency-replay"),
+                    headers=(p.LOCATION, p.IDEMPOTENT_REPLAYED, p.DUPLICATES),
+                    anchors=(
+                        "enqueue-202",
+                        "enqueue-batch-202",
+                        "idempotency-replay",
+                        "unique-batch",
+                    ),
                 ),
                 400: BAD_REQUEST,
                 404: Answer(

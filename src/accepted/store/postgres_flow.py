@@ -1,0 +1,170 @@
+"""Unique jobs and dependencies on PostgreSQL, across any number of nodes.
+
+- Unique: a job with a unique key is inserted with `ON CONFLICT DO NOTHING`
+  against the partial unique index on (queue, unique_key) of jobs not final.
+  Two nodes inserting the same key at once: the second waits on the first's
+  index entry, then inserts nothing and reads the holder. A holder that became
+  final in between leaves nothing to read: the insert is tried again.
+- Dependencies: the new job locks its dependencies' rows (`FOR UPDATE`) and
+  marks those not final `has_dependents`, so a report racing with it either
+  committed first (seen here as final) or finds the mark (its compare-and-set
+  on the row version fails and it re-reads). A write that makes a marked job
+  final settles its waiting jobs in its own transaction (`settle`).
+
+Everything here runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from accepted.errors import UnknownDependency
+from accepted.store import idempotency_rows
+from accepted.store import postgres_sql as sql
+from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
+from accepted.types import Job, JobStatus
+
+DEPENDENCIES = "accepted_job_dependencies"
+NOT_FINAL = "('delayed', 'queued', 'running')"
+
+INSERT_UNIQUE = sql.INSERT_ONE + " ON CONFLICT DO NOTHING RETURNING id"
+HOLDER = (
+    f"SELECT id::text FROM {sql.TABLE} WHERE queue = $1 AND unique_key = $2 "
+    f"AND status IN {NOT_FINAL}"
+)
+LOCK_DEPENDENCIES = (
+    f"SELECT {', '.join(sql.COLUMN_TYPES)} FROM {sql.TABLE} WHERE id = ANY($1::uuid[]) "
+    "ORDER BY id FOR UPDATE"
+)
+MARK = (
+    f"UPDATE {sql.TABLE} SET has_dependents = true "
+    "WHERE id = ANY($1::uuid[]) AND NOT has_dependents"
+)
+EDGES = (
+    f"INSERT INTO {DEPENDENCIES} (dependency, job_id) "
+    "SELECT d, $2::uuid FROM unnest($1::uuid[]) AS d ON CONFLICT DO NOTHING"
+)
+TAKE_EDGES = f"DELETE FROM {DEPENDENCIES} WHERE dependency = $1 RETURNING job_id"
+REPOINT_KEY = "UPDATE accepted_idempotency_keys SET job_id = $1 WHERE scope = $2 AND key = $3"
+
+Write = Callable[[Any, list[tuple[Job, Job]]], Any]
+
+_ENDED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def settles(old: Job, new: Job) -> bool:
+    """Whether the change old -> new settles a dependency (it has waiting jobs)."""
+    return new.has_dependents and new.is_final and not old.is_final
+
+
+async def insert(
+    conn: Any,
+    jobs: Sequence[Job],
+    keys: Sequence[IdempotencyKey | None],
+    replays: dict[int, str],
+    now: float,
+    rules: DependencyRules,
+) -> list[Placed]:
+    """Insert each job not replayed, unless a holder of its unique key answers for it."""
+    renamed: dict[str, str] = {}  # a job not inserted -> the job that answered for it
+    answered: dict[int, str] = {}
+    outcomes: dict[int, Outcome] = {}
+    for i, job in enumerate(jobs):
+        if i in replays:
+            renamed[job.id] = answered[i] = replays[i]
+            outcomes[i] = Outcome.REPLAY
+            continue
+        if renamed and job.after:
+            job = msgspec.structs.replace(job, after=tuple(renamed.get(a, a) for a in job.after))
+        pending: list[str] = []
+        if job.after:
+            job, pending = await _depend(conn, i, job, now, rules)
+        holder = await _insert_unless_held(conn, job)
+        if holder is None:
+            if pending:
+                await conn.execute(MARK, pending)
+                await conn.execute(EDGES, pending, job.id)
+            answered[i], outcomes[i] = job.id, Outcome.NEW
+            continue
+        renamed[job.id] = answered[i] = holder
+        outcomes[i] = Outcome.DUPLICATE
+        key = keys[i]
+        if key is not None:  # the key stands for the job that answered
+            await conn.execute(REPOINT_KEY, holder, key.scope, key.key)
+    records = await conn.fetch(sql.SELECT_MANY, list(set(answered.values())))
+    found = {job.id: job for job in map(sql.from_record, records)}
+    for i, job_id in answered.items():
+        key = keys[i]
+        if job_id not in found and key is not None:
+            raise idempotency_rows.gone(key, job_id)
+    return [Placed(found[answered[i]], outcomes[i]) for i in range(len(jobs))]
+
+
+async def _insert_unless_held(conn: Any, job: Job) -> str | None:
+    """Insert the job; or, when a job not final holds its unique key, that job's id."""
+    if job.unique_key is None:
+        await conn.execute(sql.INSERT_ONE, *sql.column_values(job))
+        return None
+    values = sql.column_values(job)
+    while True:
+        if await conn.fetchval(INSERT_UNIQUE, *values) is not None:
+            return None
+        holder: str | None = await conn.fetchval(HOLDER, job.queue, job.unique_key)
+        if holder is not None:
+            return holder
+        # The holder became final between the two statements: the key is free again.
+
+
+async def _depend(
+    conn: Any, index: int, job: Job, now: float, rules: DependencyRules
+) -> tuple[Job, list[str]]:
+    """The new job as its dependencies make it, and those it must wait for."""
+    records = await conn.fetch(LOCK_DEPENDENCIES, list(set(job.after)))
+    found = {dep.id: dep for dep in map(sql.from_record, records)}
+    for dependency in job.after:
+        if dependency not in found:
+            raise UnknownDependency(f"no job {dependency}", index=index, dependency=dependency)
+    ended = next((found[d] for d in job.after if found[d].status in _ENDED), None)
+    if ended is not None:
+        return rules.dependency_ended(job, ended.id, ended.status.value, now), []
+    pending = [d for d in dict.fromkeys(job.after) if not found[d].is_final]
+    if not pending:
+        return job, []
+    return rules.wait_for(job, len(pending), now), pending
+
+
+async def settle(
+    conn: Any, ended: list[tuple[Job, str, float]], rules: DependencyRules, write: Write
+) -> list[tuple[Job, Job]]:
+    """Work down the chains: each dependency's waiting jobs, then theirs if cancelled.
+
+    Returns the (old, new) pairs of the jobs released or cancelled.
+    """
+    changed: list[tuple[Job, Job]] = []
+    while ended:
+        dependency, how, now = ended.pop(0)
+        waiting = [str(r["job_id"]) for r in await conn.fetch(TAKE_EDGES, dependency.id)]
+        if not waiting:
+            continue
+        records = await conn.fetch(sql.LOCK_MANY, waiting)
+        pairs = []
+        for job in map(sql.from_record, records):
+            if job.status is not JobStatus.DELAYED or job.waiting <= 0:
+                continue  # cancelled, deleted or timed out meanwhile
+            if how != JobStatus.DONE.value:
+                new = rules.dependency_ended(job, dependency.id, how, now)
+            elif job.waiting > 1:
+                new = msgspec.structs.replace(job, waiting=job.waiting - 1)
+            else:
+                new = rules.released(job, now)
+            pairs.append((job, new))
+        await write(conn, pairs)
+        for old, new in pairs:
+            if new.status is not JobStatus.DELAYED or new.waiting == 0:
+                changed.append((old, new))
+            if new.is_final and new.has_dependents:
+                ended.append((new, new.status.value, now))
+    return changed

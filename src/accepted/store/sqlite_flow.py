@@ -1,0 +1,159 @@
+"""Unique jobs and dependencies on SQLite: the insert that checks them, and the
+settling of a dependency's waiting jobs.
+
+Everything here runs on the one writer thread inside the caller's
+transaction, so a row read here cannot change before the write that follows.
+The partial unique index on (queue, unique_key) backs the unique rule up.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from accepted.errors import UnknownDependency
+from accepted.store import idempotency_rows
+from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
+from accepted.types import Job, JobStatus
+
+Write = Callable[[sqlite3.Connection, Job, Job], Job]
+Get = Callable[[sqlite3.Connection, list[str]], dict[str, Job]]
+Insert = Callable[[sqlite3.Connection, Job], None]
+
+NOT_FINAL = "('delayed', 'queued', 'running')"
+HOLDER = f"SELECT id FROM jobs WHERE queue = ? AND unique_key = ? AND status IN {NOT_FINAL}"
+MARK = "UPDATE jobs SET has_dependents = 1 WHERE id = ? AND NOT has_dependents"
+EDGE = "INSERT OR IGNORE INTO job_dependencies (dependency, job_id) VALUES (?, ?)"
+TAKE_EDGES = "DELETE FROM job_dependencies WHERE dependency = ? RETURNING job_id"
+REPOINT_KEY = "UPDATE idempotency_keys SET job_id = ? WHERE scope = ? AND key = ?"
+
+
+def settles(old: Job, new: Job) -> bool:
+    """Whether the change old -> new settles a dependency (it has waiting jobs)."""
+    return new.has_dependents and new.is_final and not old.is_final
+
+
+class SqliteFlow:
+    """The flow rules of one SQLite store; `rules` is set by `attach_dependencies`."""
+
+    def __init__(self, get_many: Get, write: Write, insert: Insert) -> None:
+        self.rules: DependencyRules | None = None
+        self._get_many = get_many
+        self._write = write
+        self._insert = insert
+
+    def insert(
+        self,
+        conn: sqlite3.Connection,
+        jobs: Sequence[Job],
+        keys: Sequence[IdempotencyKey | None],
+        replays: dict[int, str],
+        now: float,
+    ) -> list[Placed]:
+        """Insert each job not replayed, unless a holder of its unique key answers for it."""
+        renamed: dict[str, str] = {}  # a job not inserted -> the job that answered for it
+        answered: dict[int, str] = {}
+        outcomes: dict[int, Outcome] = {}
+        for i, job in enumerate(jobs):
+            if i in replays:
+                renamed[job.id] = answered[i] = replays[i]
+                outcomes[i] = Outcome.REPLAY
+                continue
+            holder = self._holder(conn, job)
+            if holder is not None:
+                renamed[job.id] = answered[i] = holder
+                outcomes[i] = Outcome.DUPLICATE
+                key = keys[i]
+                if key is not None:  # the key stands for the job that answered
+                    conn.execute(REPOINT_KEY, (holder, key.scope, key.key))
+                continue
+            if job.after:
+                job = self._depend(conn, i, _renamed(job, renamed), now)
+            self._insert(conn, job)
+            answered[i] = job.id
+            outcomes[i] = Outcome.NEW
+        found = self._get_many(conn, list(set(answered.values())))
+        for i, job_id in answered.items():
+            key = keys[i]
+            if job_id not in found and key is not None:
+                raise idempotency_rows.gone(key, job_id)
+        return [Placed(found[answered[i]], outcomes[i]) for i in range(len(jobs))]
+
+    def _holder(self, conn: sqlite3.Connection, job: Job) -> str | None:
+        if job.unique_key is None:
+            return None
+        row = conn.execute(HOLDER, (job.queue, job.unique_key)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _depend(self, conn: sqlite3.Connection, index: int, job: Job, now: float) -> Job:
+        """The new job as its dependencies make it; marks them and records the edges."""
+        rules = self._require_rules()
+        found = self._get_many(conn, list(job.after))
+        for dependency in job.after:
+            if dependency not in found:
+                raise UnknownDependency(f"no job {dependency}", index=index, dependency=dependency)
+        ended = next((found[d] for d in job.after if found[d].status in _ENDED), None)
+        if ended is not None:
+            return rules.dependency_ended(job, ended.id, ended.status.value, now)
+        pending = [d for d in dict.fromkeys(job.after) if not found[d].is_final]
+        if not pending:
+            return job
+        for dependency in pending:
+            conn.execute(MARK, (dependency,))
+            conn.execute(EDGE, (dependency, job.id))
+        return rules.wait_for(job, len(pending), now)
+
+    def settle(self, conn: sqlite3.Connection, changes: Sequence[tuple[Job, Job]]) -> list[Job]:
+        """Release or cancel what waits on the jobs that `changes` made final."""
+        ended = [
+            (new, new.status.value, new.updated_at) for old, new in changes if settles(old, new)
+        ]
+        return self.settle_ended(conn, ended) if ended else []
+
+    def settle_deleted(
+        self, conn: sqlite3.Connection, gone: Sequence[Job], now: float
+    ) -> list[Job]:
+        """Cancel what waits on jobs deleted before they were final."""
+        ended = [(job, "deleted", now) for job in gone if job.has_dependents and not job.is_final]
+        return self.settle_ended(conn, ended) if ended else []
+
+    def settle_ended(
+        self, conn: sqlite3.Connection, ended: list[tuple[Job, str, float]]
+    ) -> list[Job]:
+        """Work down the chains: each dependency's waiting jobs, then theirs if cancelled."""
+        rules = self._require_rules()
+        changed: list[Job] = []
+        while ended:
+            dependency, how, now = ended.pop(0)
+            waiting = [row[0] for row in conn.execute(TAKE_EDGES, (dependency.id,))]
+            for job in self._get_many(conn, waiting).values():
+                if job.status is not JobStatus.DELAYED or job.waiting <= 0:
+                    continue  # cancelled, deleted or timed out meanwhile
+                if how != JobStatus.DONE.value:
+                    new = rules.dependency_ended(job, dependency.id, how, now)
+                elif job.waiting > 1:
+                    new = msgspec.structs.replace(job, waiting=job.waiting - 1)
+                else:
+                    new = rules.released(job, now)
+                stored = self._write(conn, job, new)
+                if stored.status is not JobStatus.DELAYED or stored.waiting == 0:
+                    changed.append(stored)
+                if stored.is_final and stored.has_dependents:
+                    ended.append((stored, stored.status.value, now))
+        return changed
+
+    def _require_rules(self) -> DependencyRules:
+        if self.rules is None:  # pragma: no cover - a wiring error
+            raise RuntimeError("attach_dependencies was not called")
+        return self.rules
+
+
+_ENDED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def _renamed(job: Job, renamed: dict[str, str]) -> Job:
+    if not renamed:
+        return job
+    return msgspec.structs.replace(job, after=tuple(renamed.get(a, a) for a in job.after))
