@@ -163,6 +163,8 @@ class LeaseRequired(AcceptedError):
 
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
+
+
 # -- unique jobs and dependencies (flow-deps) --
 
 

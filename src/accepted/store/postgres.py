@@ -177,13 +177,6 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
                     raise StoreUnavailable(f"database conflict, retries exhausted: {exc}") from exc
             except AcceptedError:
                 raise
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name != "accepted_jobs_unique_key":
-                    log.exception("database error")
-                    raise StoreUnavailable(f"database error: {exc}") from exc
-                raise UniqueKeyHeld(
-                    "another job of the queue not yet final holds this job's unique key"
-                ) from exc
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable(f"database unreachable: {exc}") from exc
             except asyncpg.DataError as exc:
@@ -191,6 +184,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
                 # HTTP checks: the client's input, not an outage.
                 raise InvalidRequest(f"a value cannot be stored: {exc}") from exc
             except _DRIVER as exc:
+                _unique_key_held(exc)
                 if conn.is_closed():
                     # The server went away mid-statement; asyncpg may say so as an
                     # internal state error ("another operation is in progress").
@@ -540,6 +534,18 @@ async def _read_and_decide(
         raise JobNotFound(f"no job {job_id}")
     job = sql.from_record(record)
     return record, job, decide(job)
+
+
+def _unique_key_held(exc: Exception) -> None:
+    """A write refused by the unique-key index (a retry of a job whose key another
+    job not final holds) is the client's conflict, not a database error."""
+    if (
+        isinstance(exc, asyncpg.UniqueViolationError)
+        and exc.constraint_name == "accepted_jobs_unique_key"
+    ):
+        raise UniqueKeyHeld(
+            "another job of the queue not yet final holds this job's unique key"
+        ) from exc
 
 
 def _is_uuid(value: str) -> bool:
