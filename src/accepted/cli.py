@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retries_commands(commands, common)
     backup.add_parser(commands)
     _add_operations(commands, common)
+    _add_schedules(commands, common)
     add_token_command(commands, common)
     return parser
 
@@ -314,6 +315,15 @@ def _run_operation(client: Any, output: Any, args: argparse.Namespace) -> int:
 OPERATIONS = frozenset({"queues", "jobs", "pause", "resume"})
 
 
+# -- schedules (accepted schedules) ----------------------------------------------
+
+
+def _add_schedules(commands: Any, common: argparse.ArgumentParser) -> None:
+    _client_command(
+        commands, common, "schedules", "list the schedules with their next and last runs"
+    )
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -400,6 +410,10 @@ def client_command(args: argparse.Namespace) -> int:
         with Client(args.url, token=args.token) as client:
             if args.command in OPERATIONS:
                 return _run_operation(client, output, args)
+            if args.command == "schedules":
+                from accepted.client.schedule_table import schedules
+
+                return schedules(client, output)
             if args.command == "enqueue":
                 return commands.enqueue(client, output, **_enqueue_arguments(args))
             if args.command == "get":

@@ -31,6 +31,7 @@ from accepted.client.models import (
     NewJob,
     Queue,
 )
+from accepted.client.schedules import Schedule
 from accepted.client.sync import Client
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "NewJob",
     "Queue",
     "RequestTimeout",
+    "Schedule",
     "ServerError",
     "TransportError",
     "UnexpectedResponse",

@@ -13,8 +13,10 @@ import httpx
 
 from accepted.client import core, tokens
 from accepted.client import queues as queue_calls
+from accepted.client import schedules as schedule_calls
 from accepted.client.errors import WaitTimeout
 from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
+from accepted.client.schedules import Schedule
 from accepted.errors import AcceptedError
 from accepted.types import JobStatus
 
@@ -293,6 +295,61 @@ class AsyncClient:
         """
         call = queue_calls.bulk(action, queue=queue, status=status, search=search, ids=ids, all=all)
         return await self.send(call)
+
+    # -- schedules -----------------------------------------------------------
+
+    async def put_schedule(
+        self,
+        name: str,
+        queue: str,
+        params: Any = None,
+        *,
+        cron: str | None = None,
+        every: float | None = None,
+        timezone: str | None = None,
+        paused: bool = False,
+        priority: int | None = None,
+        job_timeout: float | None = None,
+        result_ttl: float | None = None,
+        max_attempts: int | None = None,
+        retries: int | None = None,
+        callback_url: str | None = None,
+    ) -> Schedule:
+        """Create or replace the schedule `name`: exactly one of `cron` (five fields,
+        read in `timezone`, default UTC) and `every` (seconds); the job options
+        left None take the server's defaults. Raises InvalidField when refused."""
+        call = schedule_calls.put_schedule(
+            name,
+            queue,
+            params,
+            cron=cron,
+            every=every,
+            timezone=timezone,
+            paused=paused,
+            priority=priority,
+            job_timeout=job_timeout,
+            result_ttl=result_ttl,
+            max_attempts=max_attempts,
+            retries=retries,
+            callback_url=callback_url,
+        )
+        return await self.send(call)
+
+    async def schedule(self, name: str) -> Schedule:
+        """One schedule; raises `ScheduleNotFound`."""
+        return await self.send(schedule_calls.schedule(name))
+
+    async def schedules(self) -> list[Schedule]:
+        """Every schedule, sorted by name, with its next and last runs."""
+        return await self.send(schedule_calls.schedules())
+
+    async def delete_schedule(self, name: str) -> Schedule:
+        """Stop and remove a schedule (its jobs stay); the answer is it as it was."""
+        return await self.send(schedule_calls.delete_schedule(name))
+
+    async def run_schedule(self, name: str) -> Job:
+        """Enqueue one job of the schedule now; its fire times stay as they were."""
+        return await self.send(schedule_calls.run_schedule(name))
 
     # -- sending -------------------------------------------------------------
 

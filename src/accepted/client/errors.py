@@ -30,6 +30,7 @@ from accepted.errors import (
     NotFound,
     PayloadTooLarge,
     QueueNotFound,
+    ScheduleNotFound,
     ShuttingDown,
     StoreUnavailable,
     TokenExists,
@@ -60,6 +61,7 @@ __all__ = [
     "PayloadTooLarge",
     "QueueNotFound",
     "RequestTimeout",
+    "ScheduleNotFound",
     "ServerError",
     "ShuttingDown",
     "StoreUnavailable",
@@ -146,6 +148,8 @@ SERVER_ERRORS: dict[str, type[AcceptedError]] = {
         TokenNotFound,
         TokenExists,
         LeaseRequired,
+        # -- schedules --
+        ScheduleNotFound,
     )
 }
 

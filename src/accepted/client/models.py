@@ -67,6 +67,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime | None = None
     # Only on a job handed out by take(): the token its reports must carry.
     lease: str | None = None
+    # -- schedules --
+    schedule: str | None = None  # the schedule that made it; None for an enqueued job
 
     @property
     def is_final(self) -> bool:
