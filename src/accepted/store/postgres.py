@@ -43,6 +43,7 @@ from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
 from accepted.store.base import Decide, DependencyRules, Due, IdempotencyKey, Placed, Wakeups
 from accepted.store.migrations import load_migrations
+from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import PostgresQueues
@@ -222,7 +223,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
             query, args = sql.INSERT, sql.column_arrays(jobs, rows.COLUMNS)
         # One statement: atomic without an explicit transaction.
         await self._run(lambda conn: conn.execute(query, *args), transaction=False)
-        self._link.announce(sql.newly_takeable((None, job) for job in jobs), ())
+        self._link.announce(newly_takeable((None, job) for job in jobs), ())
 
     async def get_job(self, job_id: str) -> Job | None:
         async def work(conn: Any) -> Job | None:
@@ -414,7 +415,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
 
         answer = await self._run(work)
         inserted = [job for job, replay in zip(jobs, answer, strict=True) if replay is None]
-        self._link.announce(sql.newly_takeable((None, job) for job in inserted), ())
+        self._link.announce(newly_takeable((None, job) for job in inserted), ())
         return answer
 
     # -- unique jobs and dependencies (store/postgres_flow.py) ----------------------------
@@ -479,7 +480,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
     def _announce(self, changes: Sequence[tuple[Job, Job]]) -> None:
         """Tell the other nodes what committed changes made takeable or final."""
         if changes:
-            self._link.announce(sql.newly_takeable(changes), sql.newly_settled(changes))
+            self._link.announce(newly_takeable(changes), newly_settled(changes))
 
 
 async def _write(conn: Any, changes: list[tuple[Job, Job]]) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from accepted.store.base import Wakeups
+from accepted.store.notices import Outbox, deliver
 from accepted.store.postgres_sql import CHANNEL, NOTIFY
 
 log = logging.getLogger("accepted.store.postgres")
@@ -37,7 +38,6 @@ log = logging.getLogger("accepted.store.postgres")
 CHECK_INTERVAL = 5.0  # seconds between clock readings and resyncs
 CHECK_TIMEOUT = 5.0  # a reading slower than this means the connection is gone
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
-MAX_HELD_IDS = 100_000  # settled ids kept while the link is down; beyond, resync covers
 _SAMPLES = 3
 
 _DB_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
@@ -80,91 +80,6 @@ class DbClock:
                 best = sample
         assert best is not None
         self.offset = best[1]
-
-
-class Outbox:
-    """What this node's writes changed and the others have not been told yet, merged.
-
-    Payloads are "<kind> <node> <rest>": kind q (rest "<count> <queue>": jobs
-    became takeable), s (rest "<id>,<id>...": jobs became final or were
-    deleted), p (rest "<1|0> <queue>": the queue was paused or resumed), e
-    (rest "<id>:<status>,...": jobs changed status, for the live events) or t
-    (no rest: tokens changed) or c (no rest: schedules changed). The node id
-    lets each node skip its own notices.
-    """
-
-    MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
-    IDS_PER_NOTICE = 200
-    CHANGES_PER_NOTICE = 150  # "<uuid>:<status>" is at most 46 bytes
-
-    def __init__(self, node: str) -> None:
-        self.node = node
-        self.available: dict[str, int] = {}
-        self.settled: list[str] = []
-        self.paused: dict[str, bool] = {}  # the latest of each queue wins
-        self.changed: list[str] = []
-        self.tokens = False
-        self.schedules = False
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.available
-            or self.settled
-            or self.paused
-            or self.changed
-            or self.tokens
-            or self.schedules
-        )
-
-    def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
-        for queue in takeable:
-            self.available[queue] = self.available.get(queue, 0) + 1
-        self.settled.extend(settled)
-        del self.settled[:-MAX_HELD_IDS]
-
-    def take(self) -> Outbox:
-        """Everything held, as its own outbox; this one is left empty."""
-        batch = Outbox(self.node)
-        batch.available, self.available = self.available, {}
-        batch.settled, self.settled = self.settled, []
-        batch.paused, self.paused = self.paused, {}
-        batch.changed, self.changed = self.changed, []
-        batch.tokens, self.tokens = self.tokens, False
-        batch.schedules, self.schedules = self.schedules, False
-        return batch
-
-    def put_back(self, batch: Outbox) -> None:
-        for queue, count in batch.available.items():
-            self.available[queue] = self.available.get(queue, 0) + count
-        self.settled[:0] = batch.settled
-        self.paused = {**batch.paused, **self.paused}
-        self.changed[:0] = batch.changed
-        del self.changed[:-MAX_HELD_IDS]
-        self.tokens = self.tokens or batch.tokens
-        self.schedules = self.schedules or batch.schedules
-
-    def payloads(self) -> list[str]:
-        found = []
-        for queue, count in self.available.items():
-            payload = f"q {self.node} {count} {queue}"
-            # A name too long to announce is not: its takers find the job at their re-check.
-            if len(payload.encode()) < self.MAX_PAYLOAD:
-                found.append(payload)
-        for queue, paused in self.paused.items():
-            payload = f"p {self.node} {int(paused)} {queue}"
-            if len(payload.encode()) < self.MAX_PAYLOAD:  # else: the others' resync finds it
-                found.append(payload)
-        step = self.IDS_PER_NOTICE
-        for i in range(0, len(self.settled), step):
-            found.append(f"s {self.node} " + ",".join(self.settled[i : i + step]))
-        step = self.CHANGES_PER_NOTICE
-        for i in range(0, len(self.changed), step):
-            found.append(f"e {self.node} " + ",".join(self.changed[i : i + step]))
-        if self.tokens:
-            found.append(f"t {self.node} ")
-        if self.schedules:
-            found.append(f"c {self.node} ")
-        return found
 
 
 class Link:
@@ -213,10 +128,7 @@ class Link:
 
     def announce_change(self, job_id: str, status: str) -> None:
         """Tell the other nodes, soon, that a job changed status (the live events)."""
-        changed = self.outbox.changed
-        changed.append(f"{job_id}:{status}")
-        if len(changed) > MAX_HELD_IDS:
-            del changed[:-MAX_HELD_IDS]  # the link is down: the oldest events are lost
+        self.outbox.change(job_id, status)
         self._kick()
 
     def announce_tokens(self) -> None:
@@ -297,24 +209,5 @@ class Link:
             conn.terminate()
 
     def _on_notice(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        kind, node, rest = [*payload.split(" ", 2), "", ""][:3]
-        if node == self.node or self.wakeups is None:
-            return  # our own change: the service has signalled it already
-        try:
-            if kind == "q":
-                count, queue = rest.split(" ", 1)
-                self.wakeups.jobs_available(queue, int(count))
-            elif kind == "s":
-                self.wakeups.jobs_settled(rest.split(","))
-            elif kind == "p":
-                paused, queue = rest.split(" ", 1)
-                self.wakeups.queue_paused(queue, paused == "1")
-            elif kind == "e":
-                changes = [item.split(":", 1) for item in rest.split(",")]
-                self.wakeups.jobs_changed([(job_id, status) for job_id, status in changes])
-            elif kind == "t":
-                self.wakeups.tokens_changed()
-            elif kind == "c":
-                self.wakeups.schedules_changed()
-        except Exception:
-            log.exception("bad notice %r", payload)
+        if self.wakeups is not None:
+            deliver(self.wakeups, payload, self.node)

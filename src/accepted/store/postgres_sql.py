@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from accepted.store.base import Due
@@ -15,7 +15,7 @@ from accepted.store.rows import (
     column_value,
     job_from_columns,
 )
-from accepted.types import Attempt, Job, JobStatus
+from accepted.types import Attempt, Job
 
 TABLE = "accepted_jobs"
 ATTEMPTS = "accepted_job_attempts"
@@ -233,20 +233,3 @@ def from_record(record: Any) -> Job:
     values = {c: record[c] for c in COLUMNS}
     values["id"] = str(values["id"])
     return job_from_columns(values)
-
-
-# -- what a change announces ----------------------------------------------------------
-
-
-def newly_takeable(changes: Iterable[tuple[Job | None, Job]]) -> list[str]:
-    """Queues of (old, new) pairs that became queued, once per job (old None: inserted)."""
-    return [
-        new.queue
-        for old, new in changes
-        if new.status is JobStatus.QUEUED and (old is None or old.status is not JobStatus.QUEUED)
-    ]
-
-
-def newly_settled(changes: Iterable[tuple[Job, Job]]) -> list[str]:
-    """Ids of (old, new) pairs that became final."""
-    return [new.id for old, new in changes if new.is_final and not old.is_final]
