@@ -150,6 +150,7 @@ class ServerSpec:
     strace: bool = False
     variant: str | None = None  # bench/variants.py: a what-if patch (uvicorn only)
     extra_env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1  # accepted's --workers (processes)
 
     def command(self, port: int) -> list[str]:
         host = ["--host", "127.0.0.1", "--port", str(port)]
@@ -167,6 +168,8 @@ class ServerSpec:
                     self.db,
                     "--log-level",
                     "warning",
+                    "--workers",
+                    str(self.workers),
                 ]
             return [sys.executable, "-m", "bench.constant", *host]
         if self.variant is not None:

@@ -78,8 +78,9 @@ class Settings:
     pool_size: int = _setting(10, "PostgreSQL connections per node")
     shared_recheck: float = _setting(
         1.0,
-        "PostgreSQL: seconds between a node's own re-checks of the shared database; "
-        "a lost cross-node notice delays a hand-out or a sweep by at most this",
+        "PostgreSQL, or several --workers: seconds between a node's (a process's) own "
+        "re-checks of the shared database; a lost cross-node notice delays a hand-out "
+        "or a sweep by at most this",
     )
     auth: str = _setting(
         "",
@@ -94,6 +95,12 @@ class Settings:
     )
     tls_cert: str = _setting("", "PEM certificate file: serve HTTPS (with --tls-key)")
     tls_key: str = _setting("", "PEM private key file of --tls-cert")
+    # -- issue 11: serving on every core
+    workers: int = _setting(
+        0,
+        "processes serving the port, each a node of the queue sharing its database; "
+        "0: one per core this process may run on; 1: one process, no parent",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -117,6 +124,18 @@ class Settings:
             raise ValueError(f"auth must be 'on' or 'off', not {self.auth!r}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("--tls-cert and --tls-key go together")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0: one per core), not {self.workers}")
+
+    @property
+    def worker_count(self) -> int:
+        """`workers`, with 0 resolved to the cores this process may run on."""
+        if self.workers:
+            return self.workers
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     @property
     def default_result_ttl(self) -> float | None:

@@ -132,9 +132,16 @@ def check_format(name: str) -> str:
     return name
 
 
-def configure(level: str, log_format: str, stream: IO[str] | None = None) -> None:
-    """Send every logger's lines, uvicorn's too, through one handler in `log_format`."""
-    handler = LazyFlushHandler(stream or sys.stderr)
+def configure(
+    level: str, log_format: str, stream: IO[str] | None = None, *, lazy: bool = True
+) -> None:
+    """Send every logger's lines, uvicorn's too, through one handler in `log_format`.
+
+    `lazy=False`: a plain handler flushing every line, and no flushing thread,
+    for a process that forks (a several-process server's parent).
+    """
+    out = stream or sys.stderr
+    handler = LazyFlushHandler(out) if lazy else logging.StreamHandler(out)
     formatter = JsonFormatter() if check_format(log_format) == "json" else TextFormatter()
     handler.setFormatter(formatter)
     root = logging.getLogger()

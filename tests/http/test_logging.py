@@ -87,7 +87,7 @@ def test_text_log_is_the_default_format(start_server: StartServer) -> None:
 def test_an_unknown_log_format_is_refused_at_start(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "accepted", "serve", "--db", str(tmp_path / "x.db"),
-         "--log-format", "xml"],
+         "--workers", "1", "--log-format", "xml"],
         capture_output=True, text=True, timeout=30,
     )
     assert done.returncode == 2

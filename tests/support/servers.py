@@ -33,6 +33,9 @@ class ServerProcess:
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     scheme: str = "http"  # "https" for a server given --tls-cert and --tls-key
+    # Processes (`--workers`): one unless a test asks for more, since the server's
+    # own default is one per core.
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -41,7 +44,8 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         env = {**os.environ, "ACCEPTED_LOG_LEVEL": "warning", **self.env}
         command = [sys.executable, "-m", "accepted", "serve", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--db", self.db, *self.args]
+                   "--port", str(self.port), "--db", self.db, "--workers", str(self.workers),
+                   *self.args]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -21,6 +21,7 @@ from accepted.http.request import Request, Response
 from accepted.http.routes import ROUTES, TAGS, Router
 from accepted.logs import safe_target
 from accepted.metrics import Metrics
+from accepted.metrics_share import NodeMetrics
 from accepted.service.auth import AuthService, auth_enabled, is_loopback
 from accepted.service.crossnode import CrossNodeWakeups
 from accepted.service.destinations import Destinations
@@ -31,8 +32,10 @@ from accepted.service.queues import QueueService
 from accepted.service.schedules import ScheduleService
 from accepted.service.selection import SelectionService
 from accepted.service.signals import Signals
+from accepted.siblings import Siblings
 from accepted.store import JobStore, open_store
 from accepted.store.base import Due
+from accepted.store.local_link import LocalLink
 from accepted.tasks.base import TaskGroup
 from accepted.tasks.callbacks import CallbackSender
 from accepted.tasks.counts import CountFolder
@@ -57,9 +60,14 @@ class App:
         store: JobStore,
         *,
         clock: Callable[[], float] = time.time,
+        link: LocalLink | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        # One of several processes of one server (`--workers N`): the node's local
+        # link to the others (the store's notices on SQLite, the metrics' requests).
+        self.link = link
+        self.started_hooks: list[Callable[[], None]] = []  # run once startup is done
         self.signals = Signals()
         self.signals.events.limit = settings.event_buffer
         # With other nodes on the database, waiters and tasks also re-check on
@@ -102,6 +110,8 @@ class App:
             documents=ApiDocuments(ROUTES, TAGS),
             schedules=self.schedules,
         )
+        if link is not None:
+            self.context.node_metrics = NodeMetrics(self.metrics, link.siblings, link)
         self.router = Router(ROUTES)
         # The layers around every request (logging, metrics), outermost first.
         self.http = Observed(self.handle, sinks=(self.metrics.request,))
@@ -168,11 +178,17 @@ class App:
 
     async def startup(self) -> None:
         await self.store.open()
+        if self.link is not None:
+            self.link.start()
+        if self.context.node_metrics is not None:
+            self.context.node_metrics.start()
         await self.queues.load_paused()
         await self._start_auth()
         await self.callbacks.start()
         self.tasks.start()
         self.context.ready = True
+        for hook in self.started_hooks:
+            hook()
         settings = self.settings
         log.info(
             "accepted %s serving http://%s:%d, database %s",
@@ -209,6 +225,10 @@ class App:
         await self.callbacks.close()
         await self.service.drain()
         await self.store.close()
+        if self.context.node_metrics is not None:
+            self.context.node_metrics.stop()
+        if self.link is not None:
+            self.link.stop()
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -237,13 +257,18 @@ def error_response(error: AcceptedError) -> Response:
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], float] | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
+    siblings: Siblings | None = None,
 ) -> App:
     """Build the app for `settings` (default: from the environment).
 
     The clock defaults to the store's, which on PostgreSQL is the database
     server's: every node then computes leases and deadlines on one time line.
+    `siblings`: this process is one of several of one server (`--workers N`).
     """
     settings = settings or Settings.from_env()
-    store = open_store(settings.db, pool_size=settings.pool_size)
-    return App(settings, store, clock=clock or store.clock)
+    link = None if siblings is None else LocalLink(siblings)
+    store = open_store(settings.db, pool_size=settings.pool_size, link=link)
+    return App(settings, store, clock=clock or store.clock, link=link)

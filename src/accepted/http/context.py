@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from accepted.config import Settings
+from accepted.metrics_share import NodeMetrics
 from accepted.service.auth import AuthService
 from accepted.service.idempotency import Idempotency
 from accepted.service.jobs import JobService
@@ -46,6 +47,8 @@ class Context:
     auth: AuthService | None = None  # token management (also with auth off)
     documents: Documents | None = None  # /openapi.json and /docs; set by create_app
     schedules: ScheduleService | None = None  # set by create_app
+    # -- issue 11: a several-process server's counters, summed over its processes
+    node_metrics: NodeMetrics | None = None
 
     def keys(self) -> Idempotency:
         assert self.idempotency is not None, "create_app sets the idempotency service"

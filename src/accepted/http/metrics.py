@@ -3,7 +3,8 @@
 The gauges of jobs (by queue and status, the oldest queued age, paused) are
 read from the store at each scrape through the queue service's cheap counts,
 so every node answers the same for them; counters and histograms are this
-node's own (SPEC: counters are per node).
+node's own (SPEC: counters are per node): on a several-process server, the
+sum over its processes (`metrics_share.py`), whichever process is scraped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ CONTENT_TYPE = (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
 async def metrics(ctx: Context, request: Request) -> Response:
     assert ctx.queues is not None, "create_app sets the queue service"
     queues = await ctx.queues.list_queues(ctx.clock())
-    text = exposition([*queue_gauges(queues), *ctx.service.metrics.all])
+    counted = ctx.service.metrics if ctx.node_metrics is None else await ctx.node_metrics.total()
+    text = exposition([*queue_gauges(queues), *counted.all])
     return Response(200, text.encode(), [CONTENT_TYPE])
 
 

@@ -8,6 +8,10 @@ After its graceful shutdown uvicorn restores the signal handlers it found and
 raises the signal again, so that the program's own handler decides what the
 signal means. Ours (installed for the run) makes a stop by signal a clean exit,
 status 0, rather than a death by the signal (-15).
+
+With `--workers N` above 1, `run` hands over to `http/supervisor.py`: a parent
+that binds the port and runs N children, each of them `serve` on the
+parent's socket.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import uvicorn
@@ -24,9 +29,11 @@ from accepted import logs
 from accepted.config import Settings
 from accepted.http.app import App, create_app
 from accepted.http.protocol import limited_protocol
+from accepted.siblings import Siblings
 
 # How long in-flight requests get to finish after a stop signal.
 GRACEFUL_SECONDS = 5
+BACKLOG = 4096  # connections the kernel queues before they are accepted
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -61,8 +68,30 @@ def stop_signals_end_the_run() -> Iterator[None]:
 
 
 def run(settings: Settings) -> int:
-    logs.configure(settings.log_level, settings.log_format)
-    app = create_app(settings)
+    """Serve until a stop signal: one process, or a parent and `worker_count` children."""
+    logs.configure(settings.log_level, settings.log_format, lazy=settings.worker_count == 1)
+    if settings.worker_count > 1:
+        from accepted.http.supervisor import Supervisor
+
+        return Supervisor(settings).run()
+    return serve(settings)
+
+
+def serve(
+    settings: Settings,
+    *,
+    sock: socket.socket | None = None,
+    siblings: Siblings | None = None,
+    started: Callable[[], None] | None = None,
+) -> int:
+    """Run one process's server; exit status 0 after a stop signal, 1 if it never served.
+
+    `sock`, `siblings`: a child of `Supervisor`, serving the parent's socket as
+    one of the node's processes. `started` runs once the app has started.
+    """
+    app = create_app(settings, siblings=siblings)
+    if started is not None:
+        app.started_hooks.append(started)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -77,11 +106,11 @@ def run(settings: Settings) -> int:
         proxy_headers=False,  # we never read client addresses; saves work on every request
         timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        backlog=4096,
+        backlog=BACKLOG,
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,
     )
     server = Server(config, app)
     with stop_signals_end_the_run(), contextlib.suppress(Stopped):
-        server.run()
+        server.run(sockets=None if sock is None else [sock])
     return 0 if server.started else 1

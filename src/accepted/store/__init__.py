@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from accepted.store.base import Decide, Due, JobStore
+
+if TYPE_CHECKING:
+    from accepted.store.local_link import LocalLink
 
 __all__ = ["Decide", "DriverMissing", "Due", "JobStore", "open_store"]
 
@@ -11,11 +16,16 @@ class DriverMissing(Exception):
     """The `--db` target needs a database driver that is not installed."""
 
 
-def open_store(target: str, *, pool_size: int = 10, exclusive: bool = True) -> JobStore:
+def open_store(
+    target: str, *, pool_size: int = 10, exclusive: bool = True, link: LocalLink | None = None
+) -> JobStore:
     """The backend for a `--db` target: a postgresql:// URL, else a SQLite file path.
 
     `exclusive=False` opens a SQLite file even while a server holds it, for
     token commands run beside the server (they need none of its wake-ups).
+    `link`: this process is one of several of one server; a SQLite file is
+    then shared with the others, which hear of its changes over the link
+    (PostgreSQL processes are nodes of their own and use NOTIFY).
     """
     if target.startswith(("postgresql://", "postgres://")):
         try:
@@ -30,4 +40,4 @@ def open_store(target: str, *, pool_size: int = 10, exclusive: bool = True) -> J
         return PostgresStore(target, pool_size=pool_size)
     from accepted.store.sqlite import SqliteStore, sqlite_path
 
-    return SqliteStore(sqlite_path(target), exclusive=exclusive)
+    return SqliteStore(sqlite_path(target), exclusive=exclusive, link=link)

@@ -464,9 +464,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
             return await flow.insert(conn, jobs, keys, replays, now, rules)
 
         placed = await self._run(work)
-        self._link.announce(
-            sql.newly_takeable((None, p.job) for p in placed if p.outcome == "new"), ()
-        )
+        self._link.announce(newly_takeable((None, p.job) for p in placed if p.outcome == "new"), ())
         return placed
 
     async def purge_idempotency_keys(self, now: float, limit: int) -> int:

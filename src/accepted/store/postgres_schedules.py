@@ -17,6 +17,7 @@ from accepted.errors import ScheduleNotFound
 from accepted.schedules import Schedule
 from accepted.store import postgres_sql as sql
 from accepted.store.base import ChangeSchedule
+from accepted.store.notices import newly_takeable
 from accepted.store.postgres_link import Link
 from accepted.store.schedule_rows import (
     SCHEDULE_COLUMNS,
@@ -128,7 +129,7 @@ class PostgresSchedules:
 
         fired_now = await self._run(work)
         if fired_now:
-            self._link.announce(sql.newly_takeable([(None, job)]), ())
+            self._link.announce(newly_takeable([(None, job)]), ())
         return fired_now
 
     async def record_run(self, name: str, job: Job) -> Schedule:
@@ -140,7 +141,7 @@ class PostgresSchedules:
             return _from_record(record)
 
         schedule = await self._run(work)
-        self._link.announce(sql.newly_takeable([(None, job)]), ())
+        self._link.announce(newly_takeable([(None, job)]), ())
         return schedule
 
 

@@ -2,6 +2,13 @@
 
 All SQL runs on the `SqliteWriter` thread, so the functions here that take a
 connection are plain synchronous code executed inside one transaction.
+
+One server per file, but that server may be several processes
+(`accepted serve --workers N`): then the store is `shared` like a PostgreSQL
+one. Its processes take turns on the node's write lock, and each tells the
+others over the node's `LocalLink` what its commits changed (jobs takeable or
+settled, pauses, tokens, schedules, live events), as PostgreSQL nodes do with
+NOTIFY.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
@@ -29,6 +36,7 @@ from accepted.store.base import (
     Wakeups,
 )
 from accepted.store.migrations import load_migrations
+from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
     COLUMNS,
@@ -47,6 +55,9 @@ from accepted.store.sqlite_schedules import SqliteSchedules
 from accepted.store.sqlite_tokens import SqliteTokens
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Attempt, Job
+
+if TYPE_CHECKING:
+    from accepted.store.local_link import LocalLink
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -84,32 +95,47 @@ _DUE_WHERE: dict[Due, tuple[str, str]] = {
 class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
     """`JobStore` on a SQLite file; see `store.base` for each method's contract."""
 
-    def __init__(self, path: str, *, exclusive: bool = True) -> None:
+    def __init__(self, path: str, *, exclusive: bool = True, link: LocalLink | None = None) -> None:
         self.path = path
         # Not exclusive: a short-lived helper (`accepted token create --db`) that
         # may run beside the server; it only touches tokens, which the server
-        # re-reads by itself, so it needs none of the server's wake-ups.
-        self.exclusive = exclusive
+        # re-reads by itself, so it needs none of the server's wake-ups. A
+        # process of a several-process server is not exclusive either: its
+        # parent holds the lock file for the whole node.
+        self.exclusive = exclusive and link is None
+        self._link = link
+        self.shared = link is not None
         self._lock_file: IO[bytes] | None = None
-        self._writer = SqliteWriter(self._connect)
+        turns = None if link is None else link.siblings.write_lock
+        self._writer = SqliteWriter(self._connect, turns=turns)
         self._reader = SqliteReader(path)
-        self.tokens = SqliteTokens(self._writer)
+        self.tokens = SqliteTokens(self._writer, self._announce_tokens)
         self._flow = SqliteFlow(_get_many, _write_changes, _insert_one)
 
     @property
     def commits(self) -> int:
         return self._writer.commits
 
-    shared = False  # one server per file (a lock file enforces it)
-
     def clock(self) -> float:
         return time.time()
 
     def attach(self, wakeups: Wakeups) -> None:
-        """Nothing to report: one node owns the file, and signals its own changes."""
+        """The sibling processes' changes, if any (one process signals its own)."""
+        if self._link is not None:
+            self._link.wakeups = wakeups
 
     def announce_change(self, job_id: str, status: str) -> None:
-        """Nobody to tell: one node owns the file."""
+        if self._link is not None:
+            self._link.announce_change(job_id, status)
+
+    def _announce(self, changes: Sequence[tuple[Job | None, Job]]) -> None:
+        """Tell the sibling processes what committed changes made takeable or final."""
+        if self._link is not None and changes:
+            self._link.announce(newly_takeable(changes), newly_settled(changes))
+
+    def _announce_tokens(self) -> None:
+        if self._link is not None:
+            self._link.announce_tokens()
 
     async def open(self) -> None:
         self._check_path()
@@ -129,34 +155,13 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
         await self._writer.run(_probe_write, savepoint=False)
 
     def _check_path(self) -> None:
-        """Refuse to start on a file we cannot write, naming it and the reason.
-
-        Checked before the lock file, whose own error would name the wrong file.
-        """
-        folder = Path(self.path).parent
-        if not folder.is_dir():
-            raise StoreUnavailable(self._cannot(f"the folder {folder} does not exist"))
-        try:
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644))
-        except OSError as exc:
-            raise StoreUnavailable(self._cannot(exc.strerror or str(exc))) from exc
+        check_writable(self.path)
 
     def _cannot(self, why: str) -> str:
-        return f"cannot open the SQLite database {self.path} for writing: {why}"
+        return _cannot(self.path, why)
 
     def _take_file_lock(self) -> None:
-        """Refuse a second server on the same file: its wake-ups would not reach ours."""
-        lock_path = self.path + ".lock"
-        handle = open(lock_path, "ab")  # noqa: SIM115 - held for the store's lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            raise StoreUnavailable(
-                f"{self.path} is in use by another accepted server "
-                "(several nodes need a postgresql:// database)"
-            ) from exc
-        self._lock_file = handle
+        self._lock_file = hold_file(self.path)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -180,6 +185,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
             conn.executemany(_INSERT, rows)
 
         await self._writer.run(work)
+        self._announce([(None, job) for job in jobs])
 
     async def get_job(self, job_id: str) -> Job | None:
         return await self._writer.run(lambda conn: _get(conn, job_id), savepoint=False)
@@ -222,24 +228,31 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
         return await self._writer.run(work, savepoint=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
+        written: list[tuple[Job | None, Job]] = []
+
         def work(conn: sqlite3.Connection) -> tuple[Job, list[Job]]:
             job, new, stored = _update(conn, job_id, decide)
+            if new is not None:
+                written.append((job, stored))
             if new is None or not settles(job, new):
                 return stored, []
             return stored, self._flow.settle(conn, ((job, new),))
 
         job, cascaded = await self._writer.run(work, savepoint=False)
+        self._announce(written)
         self._cascaded(cascaded)
         return job
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
         ids = list({job_id for job_id, _ in changes})
 
+        written: list[tuple[Job, Job]] = []
+
         def work(conn: sqlite3.Connection) -> tuple[list[Job | Exception], list[Job]]:
             # One read for the batch; each decide runs before its own single
             # UPDATE, so a refused change has written nothing of its own.
             current = _get_many(conn, ids)
-            written: list[tuple[Job, Job]] = []
+            written.clear()
             results: list[Job | Exception] = []
             for job_id, decide in changes:
                 job = current.get(job_id)
@@ -257,6 +270,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
             return results, self._flow.settle(conn, written)
 
         results, cascaded = await self._writer.run(work)
+        self._announce(written)
         self._cascaded(cascaded)
         return results
 
@@ -288,6 +302,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
             return job, self._flow.settle_deleted(conn, (job,), now)
 
         job, cascaded = await self._writer.run(work)
+        if not job.is_final and self._link is not None:  # waiters elsewhere stop waiting
+            self._link.announce((), (job.id,))
         self._cascaded(cascaded)
         return job
 
@@ -295,8 +311,11 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
         where, column = _DUE_WHERE[due]
         query = f"{_SELECT} WHERE {where} AND {column} <= ? ORDER BY {column} LIMIT ?"
 
+        written: list[tuple[Job, Job]] = []
+
         def work(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
-            changed, written = [], []
+            changed = []
+            written.clear()
             for row in conn.execute(query, (now, limit)).fetchall():
                 job = _from_row(row)
                 new = decide(job)
@@ -306,6 +325,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
             return changed, self._flow.settle(conn, written)
 
         changed, cascaded = await self._writer.run(work)
+        self._announce(written)
         self._cascaded(cascaded)
         return changed
 
@@ -337,7 +357,10 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
             conn.executemany(_INSERT, new)
             return _replayed(conn, keys, replays, len(jobs))
 
-        return await self._writer.run(work)
+        answer = await self._writer.run(work)
+        inserted = zip(jobs, answer, strict=True)
+        self._announce([(None, job) for job, replay in inserted if replay is None])
+        return answer
 
     # -- unique jobs and dependencies (store/sqlite_flow.py) ------------------------------
 
@@ -346,6 +369,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
 
     def _cascaded(self, jobs: list[Job]) -> None:
         """Tell the service, once committed, of jobs a settled dependency changed."""
+        self._announce([(None, job) for job in jobs])  # they were waiting: none was takeable
         if jobs and self._flow.rules is not None:
             self._flow.rules.changed(jobs)
 
@@ -356,7 +380,9 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
             replays = sqlite_idempotency.claim_keys(conn, jobs, keys, now)
             return self._flow.insert(conn, jobs, keys, replays, now)
 
-        return await self._writer.run(work)
+        placed = await self._writer.run(work)
+        self._announce([(None, p.job) for p in placed if p.outcome == "new"])
+        return placed
 
     async def purge_idempotency_keys(self, now: float, limit: int) -> int:
         return await self._writer.run(
@@ -539,6 +565,44 @@ def _statements(script: str) -> list[str]:
 def _only_comments(statement: str) -> bool:
     lines = statement.splitlines()
     return all(not line.strip() or line.lstrip().startswith("--") for line in lines)
+
+
+def check_writable(path: str) -> None:
+    """Refuse to start on a file we cannot write, naming it and the reason.
+
+    Checked before the lock file, whose own error would name the wrong file.
+    """
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise StoreUnavailable(_cannot(path, f"the folder {folder} does not exist"))
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+    except OSError as exc:
+        raise StoreUnavailable(_cannot(path, exc.strerror or str(exc))) from exc
+
+
+def _cannot(path: str, why: str) -> str:
+    return f"cannot open the SQLite database {path} for writing: {why}"
+
+
+def hold_file(path: str) -> IO[bytes]:
+    """Refuse a second server on the same file: its wake-ups would not reach ours.
+
+    The lock (`<db>.lock`) is held for as long as the returned file is open.
+    A several-process server takes it in its parent before starting its
+    children, which inherit it: so the file admits the processes of that one
+    server and refuses any other, until the last of them exits.
+    """
+    handle = open(path + ".lock", "ab")  # noqa: SIM115 - held for the server's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise StoreUnavailable(
+            f"{path} is in use by another accepted server "
+            "(several nodes need a postgresql:// database)"
+        ) from exc
+    return handle
 
 
 def sqlite_path(target: str) -> str:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accepted.queries import PRIORITIES, QueueState
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import JobStatus
+
+if TYPE_CHECKING:
+    from accepted.store.local_link import LocalLink
 
 # A queue "has a setting" when this holds of its row (limits will add theirs).
 HAS_SETTING = "paused"
@@ -32,6 +35,7 @@ class SqliteQueues:
 
     _writer: SqliteWriter
     _reader: SqliteReader
+    _link: LocalLink | None
 
     async def queue_states(self, names: Sequence[str] | None = None) -> list[QueueState]:
         return await self._reader.run(lambda conn: read_states(conn, names))
@@ -56,7 +60,10 @@ class SqliteQueues:
             found = read_states(conn, [queue], keep_unset=changed)
             return found[0] if found else None
 
-        return await self._writer.run(work)
+        state = await self._writer.run(work)
+        if self._link is not None:  # the sibling processes' takers stop or start at once
+            self._link.announce_paused(queue, paused)
+        return state
 
     async def paused_queues(self) -> list[str]:
         query = "SELECT name FROM queues WHERE paused ORDER BY name"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 import msgspec
 
@@ -22,8 +23,9 @@ _BUMP = "UPDATE token_version SET version = version + 1 WHERE id = 1"
 class SqliteTokens:
     """`store.base.TokenStore` on the SQLite file of a `SqliteStore`."""
 
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: SqliteWriter, announce: Callable[[], None] = lambda: None) -> None:
         self._writer = writer
+        self._announce = announce  # tells a several-process server's other processes
 
     async def insert_token(self, token: Token, *, replace: bool = False) -> None:
         row = _to_row(token)
@@ -38,6 +40,7 @@ class SqliteTokens:
             conn.execute(_BUMP)
 
         await self._writer.run(work)
+        self._announce()
 
     async def delete_token(self, name: str) -> Token:
         def work(conn: sqlite3.Connection) -> Token:
@@ -47,7 +50,9 @@ class SqliteTokens:
             conn.execute(_BUMP)
             return _from_row(row)
 
-        return await self._writer.run(work)
+        token = await self._writer.run(work)
+        self._announce()
+        return token
 
     async def load_tokens(self) -> tuple[int, list[Token]]:
         def work(conn: sqlite3.Connection) -> tuple[int, list[Token]]:

@@ -1,0 +1,207 @@
+"""The link between the processes of one node: what NOTIFY is to PostgreSQL nodes.
+
+Each process binds one Unix datagram socket in the node's run directory
+(`siblings.py`) and sends its notices (`store/notices.py`: jobs takeable or
+settled, pauses, token changes, live-event changes) to every other process's
+socket. A send costs a few microseconds and needs no server in between.
+
+Notices are merged in an `Outbox` and sent once per turn of the event loop,
+all payloads of a turn in one datagram per peer (newline-separated), so a
+busy process sends few datagrams. A peer whose receive queue is full (Linux
+holds `net.unix.max_dgram_qlen` datagrams, often 10) refuses the send; what it
+refused is kept and sent again a moment later, in as few datagrams as fit. A
+peer that is not up (starting, or restarting after a crash) misses what is
+sent meanwhile: it re-reads what it needs when it starts, and, like every
+receiver, the takers' re-checks and the periodic `Wakeups.resync` cover any
+notice that is lost.
+
+Other kinds of message (the metrics' "dump your counters") ride the same
+socket: `handlers` maps a kind letter to its receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+
+from accepted.siblings import Siblings
+from accepted.store.base import Wakeups
+from accepted.store.notices import Outbox, deliver
+
+log = logging.getLogger("accepted.store.local_link")
+
+DATAGRAM = 60_000  # bytes a datagram carries at most (well under the socket buffer)
+RETRY_AFTER = 0.002  # seconds before a refused send is tried again
+MAX_BACKLOG = 1_000  # datagrams held per peer; beyond, the oldest go (re-checks cover)
+RESYNC_INTERVAL = 5.0  # seconds between resyncs (result waiters re-read their jobs)
+
+
+class LocalLink:
+    """This process's end of the node's local link; see the module docstring."""
+
+    def __init__(self, siblings: Siblings) -> None:
+        self.siblings = siblings
+        self.node = str(siblings.index)
+        self.wakeups: Wakeups | None = None
+        self.outbox = Outbox(self.node)
+        # Kinds other than the notices': kind letter -> receiver of the whole payload.
+        self.handlers: dict[str, Callable[[str], None]] = {}
+        self._peers = {i: siblings.peer(i) for i in siblings.others}
+        self._backlog: dict[int, list[bytes]] = {}
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flushing = False
+        self._retry: asyncio.TimerHandle | None = None
+        self._resync: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Bind this process's socket and listen; call on the running loop."""
+        path = self.siblings.peer(self.siblings.index)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # our predecessor's, if it crashed
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.setblocking(False)
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._readable)
+        self._schedule_resync()
+
+    def stop(self) -> None:
+        """Send what is held (best effort), then close and remove the socket."""
+        if self._sock is None:
+            return
+        self._flush()
+        for handle in (self._retry, self._resync):
+            if handle is not None:
+                handle.cancel()
+        assert self._loop is not None
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        self._sock = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.siblings.peer(self.siblings.index))
+
+    # -- out ---------------------------------------------------------------------------
+
+    def announce(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
+        """Tell the other processes, soon, about jobs that became takeable or settled."""
+        self.outbox.add(takeable, settled)
+        self._kick()
+
+    def announce_paused(self, queue: str, paused: bool) -> None:
+        self.outbox.paused[queue] = paused
+        self._kick()
+
+    def announce_change(self, job_id: str, status: str) -> None:
+        """A job changed status (the live events)."""
+        self.outbox.change(job_id, status)
+        self._kick()
+
+    def announce_tokens(self) -> None:
+        self.outbox.tokens = True
+        self._kick()
+
+    def send(self, index: int, kind: str, rest: str) -> None:
+        """One message of another kind to process `index` (see `handlers`), now."""
+        self._send_to(index, [f"{kind} {self.node} {rest}".encode()])
+
+    def _kick(self) -> None:
+        if not self._flushing and self._loop is not None:
+            self._flushing = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        if not self.outbox or self._sock is None:
+            return
+        datagrams = _pack(p.encode() for p in self.outbox.take().payloads())
+        for index in self._peers:
+            self._send_to(index, datagrams)
+
+    def _send_to(self, index: int, datagrams: list[bytes]) -> None:
+        held = self._backlog.get(index)
+        if held is not None:  # keep the order: behind what waits already
+            held.extend(datagrams)
+            del held[:-MAX_BACKLOG]
+            return
+        left = self._send_now(index, datagrams)
+        if left:
+            self._backlog[index] = left
+            self._schedule_retry()
+
+    def _send_now(self, index: int, datagrams: list[bytes]) -> list[bytes]:
+        """Send in order; return what the peer's full queue refused."""
+        if self._sock is None:
+            return []
+        for i, datagram in enumerate(datagrams):
+            try:
+                self._sock.sendto(datagram, self._peers[index])
+            except BlockingIOError:
+                return datagrams[i:]
+            except OSError:  # not up (starting or restarting): it re-reads when it starts
+                return []
+        return []
+
+    def _schedule_retry(self) -> None:
+        if self._loop is not None and (self._retry is None or self._retry.cancelled()):
+            self._retry = self._loop.call_later(RETRY_AFTER, self._send_backlog)
+
+    def _send_backlog(self) -> None:
+        self._retry = None
+        backlog, self._backlog = self._backlog, {}
+        for index, held in backlog.items():
+            left = self._send_now(index, _pack(held))
+            if left:
+                self._backlog[index] = left
+        if self._backlog:
+            self._schedule_retry()
+
+    # -- in ----------------------------------------------------------------------------
+
+    def _readable(self) -> None:
+        while self._sock is not None:
+            try:
+                datagram = self._sock.recv(DATAGRAM + 1024)
+            except (BlockingIOError, InterruptedError):
+                return
+            for payload in datagram.decode().split("\n"):
+                self._receive(payload)
+
+    def _receive(self, payload: str) -> None:
+        handler = self.handlers.get(payload[:1])
+        if handler is not None:
+            try:
+                handler(payload)
+            except Exception:
+                log.exception("bad message %r", payload)
+        elif self.wakeups is not None:
+            deliver(self.wakeups, payload, self.node)
+
+    def _schedule_resync(self) -> None:
+        """Result waiters and pauses re-read now and then: a lost notice only delays."""
+        if self.wakeups is not None:
+            self.wakeups.resync()
+        assert self._loop is not None
+        self._resync = self._loop.call_later(RESYNC_INTERVAL, self._schedule_resync)
+
+
+def _pack(payloads: Iterable[bytes]) -> list[bytes]:
+    """Payloads joined by newlines into as few datagrams of at most `DATAGRAM` bytes."""
+    datagrams: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for payload in payloads:
+        for line in payload.split(b"\n"):
+            if current and size + len(line) + 1 > DATAGRAM:
+                datagrams.append(b"\n".join(current))
+                current, size = [], 0
+            current.append(line)
+            size += len(line) + 1
+    if current:
+        datagrams.append(b"\n".join(current))
+    return datagrams
