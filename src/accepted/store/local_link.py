@@ -2,7 +2,7 @@
 
 Each process binds one Unix datagram socket in the node's run directory
 (`siblings.py`) and sends its notices (`store/notices.py`: jobs takeable or
-settled, pauses, token changes, live-event changes) to every other process's
+settled, pauses, token and schedule changes, live-event changes) to every other process's
 socket. A send costs a few microseconds and needs no server in between.
 
 Notices are merged in an `Outbox` and sent once per turn of the event loop,
@@ -104,6 +104,10 @@ class LocalLink:
 
     def announce_tokens(self) -> None:
         self.outbox.tokens = True
+        self._kick()
+
+    def announce_schedules(self) -> None:
+        self.outbox.schedules = True
         self._kick()
 
     def send(self, index: int, kind: str, rest: str) -> None:

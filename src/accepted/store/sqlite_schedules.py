@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accepted.errors import ScheduleNotFound
 from accepted.schedules import Schedule
 from accepted.store.base import ChangeSchedule
+from accepted.store.notices import newly_takeable
 from accepted.store.rows import COLUMNS, column_value
 from accepted.store.schedule_rows import (
     SCHEDULE_COLUMNS,
@@ -23,6 +24,9 @@ from accepted.store.schedule_rows import (
 )
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job
+
+if TYPE_CHECKING:
+    from accepted.store.local_link import LocalLink
 
 _LIST = ", ".join(SCHEDULE_COLUMNS)
 _SELECT = f"SELECT {_LIST} FROM schedules"
@@ -44,6 +48,15 @@ class SqliteSchedules:
     """Mixed into `SqliteStore`; see `store.base.JobStore`'s schedules section."""
 
     _writer: SqliteWriter
+    _link: LocalLink | None  # a several-process server's other processes
+
+    def _announce_job(self, job: Job) -> None:
+        if self._link is not None:
+            self._link.announce(newly_takeable([(None, job)]), ())
+
+    def _announce_schedules(self) -> None:
+        if self._link is not None:
+            self._link.announce_schedules()
 
     async def put_schedule(self, name: str, change: ChangeSchedule) -> Schedule:
         def work(conn: sqlite3.Connection) -> Schedule:
@@ -51,7 +64,9 @@ class SqliteSchedules:
             conn.execute(_UPSERT, schedule_values(new))
             return new
 
-        return await self._writer.run(work, savepoint=False)
+        schedule = await self._writer.run(work, savepoint=False)
+        self._announce_schedules()
+        return schedule
 
     async def get_schedule(self, name: str) -> Schedule | None:
         return await self._writer.run(lambda conn: _get(conn, name), savepoint=False)
@@ -67,7 +82,9 @@ class SqliteSchedules:
                 raise ScheduleNotFound(f"no schedule {name!r}")
             return _from_row(row)
 
-        return await self._writer.run(work, savepoint=False)
+        schedule = await self._writer.run(work, savepoint=False)
+        self._announce_schedules()
+        return schedule
 
     async def due_schedules(self, now: float, limit: int) -> list[Schedule]:
         return await self._writer.run(lambda conn: _all(conn, _DUE, (now, limit)), savepoint=False)
@@ -96,7 +113,10 @@ class SqliteSchedules:
             conn.execute(_INSERT_JOB, row)
             return True
 
-        return await self._writer.run(work)
+        fired_now = await self._writer.run(work)
+        if fired_now:
+            self._announce_job(job)
+        return fired_now
 
     async def record_run(self, name: str, job: Job) -> Schedule:
         row = _job_row(job)
@@ -109,7 +129,9 @@ class SqliteSchedules:
             assert found is not None
             return found
 
-        return await self._writer.run(work)
+        schedule = await self._writer.run(work)
+        self._announce_job(job)
+        return schedule
 
 
 def _job_row(job: Job) -> list[Any]:
