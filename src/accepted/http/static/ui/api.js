@@ -67,6 +67,13 @@ export function queuePath(name, action = "") {
   return `/queues/${encodeURIComponent(name)}${action ? `/${action}` : ""}`;
 }
 
+// -- schedules --
+export const put = (path, body) => call("PUT", path, body);
+
+export function schedulePath(name, action = "") {
+  return `/schedules/${encodeURIComponent(name)}${action ? `/${action}` : ""}`;
+}
+
 export function jobPath(id, action = "") {
   return `/jobs/${encodeURIComponent(id)}${action ? `/${action}` : ""}`;
 }

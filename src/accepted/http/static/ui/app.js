@@ -2,6 +2,7 @@
 // dialog and messages, and the hash routes that pick a page:
 //   #/queues            every queue        #/queues/NAME   one queue and its jobs
 //   #/jobs?status=&queue=&q=   the job list   #/jobs/ID       one job
+//   #/schedules         every schedule: next and last runs, run now, pause
 
 import { ApiError, capabilities, onUnauthorized, token } from "./api.js";
 import { h, href, replaceChildren } from "./dom.js";
@@ -9,6 +10,7 @@ import { jobPage } from "./job.js";
 import { jobsPage } from "./jobs.js";
 import { Live } from "./live.js";
 import { queuePage, queuesPage } from "./queues.js";
+import { schedulesPage } from "./schedules.js";
 import { Throughput } from "./throughput.js";
 
 const TOAST_FOR = 5000; // ms a message stays
@@ -37,6 +39,7 @@ function pick({ parts, query }) {
   if (kind === "queues" && name !== undefined) return queuePage(ctx, name, query);
   if (kind === "jobs" && name !== undefined) return jobPage(ctx, name);
   if (kind === "jobs") return jobsPage(ctx, query);
+  if (kind === "schedules") return schedulesPage(ctx);
   return queuesPage(ctx);
 }
 
@@ -166,6 +169,7 @@ function header() {
       h("a", { href: href("/queues"), "data-page": "queues" }, "Queues"),
       h("a", { href: href("/jobs"), "data-page": "jobs" }, "Jobs"),
       h("a", { href: href("/jobs", { status: "failed" }) }, "Failed"),
+      h("a", { href: href("/schedules"), "data-page": "schedules" }, "Schedules"),
     ),
     h("div", { class: "side" }, who, liveIndicator()),
   );
