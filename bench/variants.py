@@ -11,6 +11,8 @@ Variants:
 - `normal-sync`: SQLite `synchronous = NORMAL`: no fsync per commit. NOT
   durable; a yardstick for what the fsyncs cost, never a proposal.
 - `no-proxy-headers`: uvicorn without its default ProxyHeadersMiddleware.
+- `no-text-index`: SQLite without the text-search index (migration 0015's
+  triggers, the indexer task): what the index costs each enqueue and report.
 - `auth`: auth on (`--auth on`), with `BENCH_TOKEN` as its admin token. The
   harness's clients (wrk and its own) send `ACCEPTED_TOKEN`, which the
   harness sets to `BENCH_TOKEN` for every server of the run when this variant
@@ -47,6 +49,24 @@ def _normal_sync() -> None:
     SqliteStore._connect = patched  # type: ignore[assignment,method-assign]
 
 
+def _no_text_index() -> None:
+    from accepted.store import sqlite
+    from accepted.tasks import text_index
+
+    migrate = sqlite._migrate
+
+    def patched(conn: Any) -> None:
+        migrate(conn)
+        for trigger in ("jobs_text_result", "jobs_text_gone", "jobs_text_reused"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+
+    async def idle(self: object, now: float) -> float | None:
+        return None
+
+    sqlite._migrate = patched
+    text_index.TextIndexer.run_once = idle  # type: ignore[method-assign]
+
+
 def _no_proxy_headers() -> None:
     import uvicorn
 
@@ -72,6 +92,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "uuid4": _uuid4,
     "normal-sync": _normal_sync,
     "no-proxy-headers": _no_proxy_headers,
+    "no-text-index": _no_text_index,
 }
 
 

@@ -8,7 +8,7 @@ import msgspec
 from accepted.queries import JobFilter
 from accepted.store import JobStore
 from accepted.types import Job, JobStatus
-from tests.contract.builders import make_job
+from tests.contract.builders import make_job, replace
 
 
 async def everything(store: JobStore, where: JobFilter, page: int = 2) -> list[str]:
@@ -108,3 +108,61 @@ async def test_paging_neither_repeats_nor_skips_while_jobs_come_and_change(
         seen += [job.id for job in page.jobs]
         before = page.next
     assert seen == newest_first(old)
+
+
+async def test_text_search_follows_new_results_deletes_and_other_filters(
+    store: JobStore,
+) -> None:
+    """The text index is kept with the jobs: a new result is found and the old
+    one no longer is, a deleted job is gone, and the search pages by the keyset
+    and combines with queue and status. The same answers whether the index has
+    caught up or not (SQLite writes it behind the jobs, `index_text`)."""
+    raw = msgspec.Raw
+    jobs = [
+        make_job(f"q{i % 2}", params=raw(b'{"order": "ORD-%d", "tag": "needle"}' % i))
+        for i in range(7)
+    ]
+    await store.insert_jobs(jobs[:4])
+    await store.index_text(2)  # part of them indexed, the rest not yet
+    await store.insert_jobs(jobs[4:])
+    first = jobs[0]
+    await store.update_job(
+        first.id,
+        lambda job: replace(job, status=JobStatus.DONE, result=raw(b'{"receipt": "R-77x"}')),
+    )
+    await store.update_job(jobs[1].id, lambda job: replace(job, result=raw(b'{"a": "R-88x"}')))
+    await store.index_text(100)
+    await store.update_job(jobs[1].id, lambda job: replace(job, result=raw(b'{"a": "R-99x"}')))
+    await store.delete_job(jobs[6].id)
+    for _ in range(2):
+        assert await everything(store, JobFilter(text="r-77X")) == [first.id]
+        assert await everything(store, JobFilter(text="R-88x")) == []
+        assert await everything(store, JobFilter(text="R-99x")) == [jobs[1].id]
+        assert await everything(store, JobFilter(text="ord-6")) == []
+        assert await everything(store, JobFilter(text="needle")) == newest_first(jobs[:6])
+        assert await everything(store, JobFilter(text="EEDL", queues=("q1",))) == [
+            jobs[5].id, jobs[3].id, jobs[1].id
+        ]
+        assert await everything(
+            store, JobFilter(text="needle", queues=("q0",), statuses=(JobStatus.QUEUED,))
+        ) == [jobs[4].id, jobs[2].id]
+        # A job found in both its params and its result is listed once.
+        assert await everything(store, JobFilter(text='": "')) == newest_first(jobs[:6])
+        assert await everything(store, JobFilter(text='x"}')) == [jobs[1].id, first.id]
+        assert await everything(store, JobFilter(text="NULL")) == newest_first(jobs[2:6])
+        await store.index_text(100)
+
+
+async def test_a_reused_position_is_indexed_too(store: JobStore) -> None:
+    """SQLite hands the newest job's position to the next one once it is
+    deleted; a job there is found like any other."""
+    raw = msgspec.Raw
+    old, newest = make_job(), make_job(params=raw(b'{"n": "first-one"}'))
+    await store.insert_jobs([old, newest])
+    await store.index_text(100)
+    await store.delete_job(newest.id)
+    again = make_job(params=raw(b'{"n": "second-one"}'))
+    await store.insert_jobs([again])
+    await store.index_text(100)
+    assert await everything(store, JobFilter(text="second-one")) == [again.id]
+    assert await everything(store, JobFilter(text="first-one")) == []

@@ -42,6 +42,7 @@ from accepted.tasks.counts import CountFolder
 from accepted.tasks.idempotency import KeyPurger
 from accepted.tasks.schedules import ScheduleFirer
 from accepted.tasks.sweeps import sweep_tasks
+from accepted.tasks.text_index import TextIndexer
 from accepted.tasks.tokens import TokenRefresher
 
 log = logging.getLogger("accepted")
@@ -135,6 +136,8 @@ class App:
                 *sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
                 self.callbacks,
                 *([CountFolder(store, clock=clock)] if store.shared else []),
+                # SQLite's search index is written behind the jobs (PostgreSQL's with them).
+                *([TextIndexer(store, clock=clock)] if not store.shared else []),
                 KeyPurger(idempotency, clock=clock),
                 *([refresher] if self.auth_on else []),
                 ScheduleFirer(self.schedules, clock=clock),

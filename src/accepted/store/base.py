@@ -299,6 +299,16 @@ class JobStore(Protocol):
         """
         ...
 
+    async def index_text(self, limit: int) -> int:
+        """Bring the text-search index up to date by up to `limit` jobs; how many it did.
+
+        Called by one background task per node until it answers less than
+        `limit`. Searches are right whether or not it has run (what is not
+        indexed yet is read directly); it keeps them fast. A no-op (0) where
+        the database indexes in the writing transaction (PostgreSQL).
+        """
+        ...
+
     # -- idempotency keys ------------------------------------------------------------
 
     async def insert_jobs_once(

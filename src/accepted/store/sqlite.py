@@ -52,6 +52,7 @@ from accepted.store.sqlite_listing import SqliteListing
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_schedules import SqliteSchedules
+from accepted.store.sqlite_text import SqliteText
 from accepted.store.sqlite_tokens import SqliteTokens
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Attempt, Job
@@ -92,7 +93,7 @@ _DUE_WHERE: dict[Due, tuple[str, str]] = {
 }
 
 
-class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules):
+class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText):
     """`JobStore` on a SQLite file; see `store.base` for each method's contract."""
 
     def __init__(self, path: str, *, exclusive: bool = True, link: LocalLink | None = None) -> None:

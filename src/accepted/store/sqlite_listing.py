@@ -13,12 +13,39 @@ from collections.abc import Sequence
 from typing import Any
 
 from accepted.queries import JobFilter, JobPage
-from accepted.store.listing import Dialect, page_query
+from accepted.store.listing import Dialect, TextIndex, page_query
 from accepted.store.rows import COLUMNS, job_from_columns
 from accepted.store.sqlite_flow import SqliteFlow
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job
+
+
+def trigram_query(text: str) -> str | None:
+    """An FTS5 query for the rows holding every trigram that covers `text`.
+
+    The index keeps no positions (detail=none), so this finds a superset of
+    the rows containing the text: the listing checks each candidate with LIKE.
+    Trigrams at every third position plus the last cover the text; text under
+    three characters has none, and is searched without the index, as is text
+    that a result of `null` holds (those results are not indexed).
+    """
+    if len(text) < 3 or text.lower() in "null":
+        return None  # no trigram; or text in every unindexed `null` result
+    starts = sorted({*range(0, len(text) - 2, 3), len(text) - 3})
+    return " AND ".join('"' + text[i : i + 3].replace('"', '""') + '"' for i in starts)
+
+
+TEXT_INDEX = TextIndex(
+    params_table="jobs_params_text",
+    results_table="jobs_results_text",
+    key="rowid",
+    argument=trigram_query,
+    matches=lambda table, p: f"t.{table} MATCH {p}",
+    exact=False,
+    unindexed="j.seq > (SELECT indexed_seq FROM text_index)",
+    pending_table="text_pending",
+)
 
 DIALECT = Dialect(
     table="jobs",
@@ -26,6 +53,7 @@ DIALECT = Dialect(
     id_equals=lambda p: f"id = {p}",
     # LIKE folds ASCII letters only; params and result are the JSON text as sent.
     contains=lambda column, p: f"CAST({column} AS TEXT) LIKE {p} ESCAPE '\\'",
+    text_index=TEXT_INDEX,
 )
 _COLUMNS = ", ".join(COLUMNS)
 _ROWS = f"SELECT seq, {_COLUMNS} FROM jobs WHERE seq IN "
