@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from msgspec.structs import replace
 
-from accepted.service.events import Dropped, EventFeed
+from accepted.service import crossnode
+from accepted.service.crossnode import CrossNodeWakeups
+from accepted.service.events import Dropped, EventFeed, Missed
+from accepted.service.jobs import JobService
 from accepted.types import JSON_EMPTY_OBJECT, Job, JobStatus
 
 
@@ -58,3 +62,54 @@ async def test_unsubscribing_leaves_no_index_behind() -> None:
         feed.unsubscribe(sub)
     assert feed.count == 0
     assert not feed._by_queue and not feed._by_job and not feed._everything
+
+
+async def test_a_jobs_events_never_go_backwards_nor_repeat() -> None:
+    """Across nodes a stale state can arrive after a newer one (a notice read
+    back after this node's own change): it is left out, as is the same change
+    twice; other jobs are not held up."""
+    feed = EventFeed()
+    sub = feed.subscribe()
+    running = replace(job(status=JobStatus.RUNNING), updated_at=1.0)
+    done = replace(job(status=JobStatus.DONE), updated_at=2.0)
+    feed.deliver(running)
+    feed.publish(done)
+    feed.deliver(running)  # stale: read before the done, delivered after it
+    feed.deliver(done)  # the same change again
+    feed.deliver(replace(job("j2", status=JobStatus.RUNNING), updated_at=0.5))
+    seen = [await sub.next(1.0) for _ in range(3)]
+    assert [(j.id, j.status) for j in seen if j is not None] == [
+        ("j1", JobStatus.RUNNING), ("j1", JobStatus.DONE), ("j2", JobStatus.RUNNING)
+    ]
+    assert not sub.buffer
+
+
+async def test_lost_events_are_a_gap_every_subscriber_learns_of() -> None:
+    """Events lost before delivery are never skipped silently: each stream
+    learns at the place of the loss (`Missed`), then goes on."""
+    feed = EventFeed()
+    every, one = feed.subscribe(), feed.subscribe(job_id="j1")
+    feed.publish(job())
+    feed.lost()
+    feed.lost()  # one gap, however many losses in a row
+    feed.publish(replace(job(status=JobStatus.RUNNING), updated_at=1.0))
+    for sub in (every, one):
+        assert (await sub.next(1.0)) == job()
+        with pytest.raises(Missed):
+            await sub.next(1.0)
+        after = await sub.next(1.0)
+        assert after is not None and after.status is JobStatus.RUNNING
+
+
+async def test_other_nodes_notices_beyond_the_backlog_tell_subscribers(
+    service: JobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More notices than this node can hold: the backlog is let go and each
+    subscriber is told, instead of the oldest being dropped in silence."""
+    monkeypatch.setattr(crossnode, "MAX_PENDING_EVENTS", 3)
+    wakeups = CrossNodeWakeups(service.signals, service.store)
+    sub = service.signals.events.subscribe()
+    wakeups.jobs_changed([(f"0190a000-0000-7000-8000-00000000000{i}", "queued") for i in range(2)])
+    wakeups.jobs_changed([("0190a000-0000-7000-8000-000000000009", "queued")] * 2)
+    with pytest.raises(Missed):
+        await sub.next(1.0)

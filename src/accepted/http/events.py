@@ -6,7 +6,11 @@ after the client has the response headers is never missed. A comment line
 (`: keep-alive`) goes out whenever `event_keepalive` seconds pass without an
 event, so proxies do not time an idle stream out. A reader that falls
 `event_buffer` events behind is disconnected (it reconnects and re-reads);
-the server never waits for it.
+the server never waits for it. Where events were lost before reaching the
+stream (this node fell behind the other nodes' notices), the stream says so
+with `event: resync` (`data: {"reason": ...}`) and goes on: the reader
+re-reads what it shows. A job's stream re-reads the job itself and sends it
+when it changed.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+from accepted.errors import JobNotFound
 from accepted.http import parse, render
 from accepted.http.context import Context
 from accepted.http.handlers import _checked_id
 from accepted.http.request import AbandonStream, Request, Response, StreamResponse
-from accepted.service.events import Dropped, Subscription
+from accepted.service.events import Dropped, Missed, Subscription
 from accepted.types import Job
 
 log = logging.getLogger("accepted.events")
@@ -30,6 +35,7 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),  # nginx: pass events through, do not buffer them
 ]
 KEEPALIVE = b": keep-alive\n\n"
+RESYNC = b'event: resync\ndata: {"reason":"events were lost; re-read the state"}\n\n'
 
 
 def frame(job: Job) -> bytes:
@@ -85,9 +91,9 @@ async def _stream(
     A job state already sent is not sent twice: another node's notice of a
     change can arrive after this stream read the job it made.
     """
-    last: dict[str, tuple[str, float]] = {}
+    last: dict[str, tuple[float, str]] = {}
     if sent is not None:
-        last[sent.id] = (sent.status, sent.updated_at)
+        last[sent.id] = (sent.updated_at, sent.status)
     gone = asyncio.ensure_future(_disconnected(request))
     gone.add_done_callback(lambda _: sub.close())
     try:
@@ -97,14 +103,21 @@ async def _stream(
             except Dropped as exc:
                 log.warning("event stream %s dropped: its reader %s", request.path, exc)
                 raise AbandonStream from exc
+            except Missed:
+                yield RESYNC
+                if sent is None:
+                    continue
+                job = await _reread(ctx, sent.id)
+                if job is None:
+                    return
             if job is None:
                 if sub.closed:
                     return
                 yield KEEPALIVE
                 continue
-            state = (job.status, job.updated_at)
-            if last.get(job.id) == state or not request.caller.sees(job.queue):
-                continue  # sent already; or of a queue the caller's token does not cover
+            state = (job.updated_at, job.status)
+            if _not_newer(state, last.get(job.id)) or not request.caller.sees(job.queue):
+                continue  # sent already, or older; or of a queue the caller's token does not cover
             if until_final:
                 last[job.id] = state
             yield frame(job)
@@ -112,6 +125,19 @@ async def _stream(
                 return
     finally:
         gone.cancel()
+
+
+def _not_newer(state: tuple[float, str], seen: tuple[float, str] | None) -> bool:
+    """The state is the one last sent, or older (by the time of the change)."""
+    return seen is not None and (state[0] < seen[0] or state == seen)
+
+
+async def _reread(ctx: Context, job_id: str) -> Job | None:
+    """The job as it is now; None once it is gone."""
+    try:
+        return await ctx.service.get(job_id)
+    except JobNotFound:
+        return None
 
 
 async def _disconnected(request: Request) -> None:

@@ -7,8 +7,12 @@ read back from the store (those nobody waits on cost nothing).
 Live events arrive the same way, as (id, status) pairs, and are read back
 only while someone here subscribes; one reader task works through them in
 order. An event whose job has moved on by the time it is read is skipped
-(its next status has a notice of its own), so a subscriber sees each job's
+(its next status has a notice of its own), and the feed leaves out a state
+older than one it delivered already, so a subscriber sees each job's
 statuses in order, though across nodes a short-lived one may be missed.
+When notices come faster than they can be read, the backlog is let go and
+every subscriber is told (`EventFeed.lost`: an event telling it to re-read),
+never left to miss events silently.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from accepted.store.base import JobStore
 
 log = logging.getLogger("accepted.crossnode")
 
-# Other nodes' events waiting to be read; beyond this the oldest are dropped
-# (a subscriber here that far behind would be dropped anyway).
+# Other nodes' events waiting to be read; beyond this the backlog is let go
+# and the subscribers told to re-read (they would be that far behind anyway).
 MAX_PENDING_EVENTS = 10_000
 
 
@@ -39,7 +43,7 @@ class CrossNodeWakeups:
         self._reading: set[asyncio.Task[None]] = set()
         self._resyncing: asyncio.Task[None] | None = None
         self._paused_reading: asyncio.Task[None] | None = None
-        self._changes: deque[tuple[str, str]] = deque(maxlen=MAX_PENDING_EVENTS)
+        self._changes: deque[tuple[str, str]] = deque()
         self._events_reader: asyncio.Task[None] | None = None
         # Set by the composition root to the token cache's refresh trigger.
         self.on_tokens_changed: Callable[[], None] = lambda: None
@@ -60,6 +64,10 @@ class CrossNodeWakeups:
     def jobs_changed(self, changes: Sequence[tuple[str, str]]) -> None:
         if not self.signals.events.count:
             return  # nobody here listens: reading the jobs would be wasted
+        if len(self._changes) + len(changes) > MAX_PENDING_EVENTS:
+            self._changes.clear()
+            self.signals.events.lost()
+            changes = changes[-MAX_PENDING_EVENTS:]
         self._changes.extend(changes)
         if self._events_reader is None or self._events_reader.done():
             loop = asyncio.get_running_loop()

@@ -12,12 +12,22 @@ A subscription holds at most `limit` undelivered events. A reader that falls
 that far behind (a slow client on a slow link) is dropped: its buffer is freed,
 it is told so, and nothing else waits for it. Publishing never blocks and,
 with nobody subscribed, costs one attribute test.
+
+Events this node could not deliver (other nodes' notices it had to let go,
+`EventFeed.lost`) are never skipped silently: each subscription gets a gap
+in its place in the stream, and its reader is told to re-read (`Missed`).
+
+Each job's events go out in the order of its changes: one older than the
+last delivered for that job (by `updated_at`, the shared clock's time of the
+change), or the same change again, is left out. Across nodes a stale state
+can arrive after a newer one (a notice read back after this node's own
+change), and a stream never goes backwards.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
 from accepted.types import Job, JobStatus
@@ -28,8 +38,25 @@ Outbound = Callable[[str, JobStatus], None]
 DEFAULT_LIMIT = 1000
 
 
+# Jobs whose last delivered change is remembered, to keep each job's events in
+# order. A job's stale event older than this many deliveries would find its
+# readers dropped by then anyway (`limit` is smaller).
+RECENT_JOBS = 10_000
+
+
 class Dropped(Exception):
     """The subscriber fell `limit` events behind and was dropped."""
+
+
+class Missed(Exception):
+    """Events were lost here before they reached the subscriber: re-read the state."""
+
+
+class _Gap:
+    """Where in a subscription's stream events were lost."""
+
+
+GAP = _Gap()
 
 
 class Subscription:
@@ -41,7 +68,7 @@ class Subscription:
         self.queues = queues
         self.job_id = job_id
         self.limit = limit
-        self.buffer: deque[Job] = deque()
+        self.buffer: deque[Job | _Gap] = deque()
         self.dropped = False
         self.closed = False
         self._wake = asyncio.Event()
@@ -56,6 +83,13 @@ class Subscription:
             self.buffer.append(job)
         self._wake.set()
 
+    def missed(self) -> None:
+        """Events meant for this subscription were lost: mark the place (once)."""
+        if self.dropped or self.closed or (self.buffer and self.buffer[-1] is GAP):
+            return
+        self.buffer.append(GAP)  # over `limit` by one at most: the reader must learn it
+        self._wake.set()
+
     def close(self) -> None:
         """No more events: `next` answers None once the buffer is read."""
         self.closed = True
@@ -64,7 +98,8 @@ class Subscription:
     async def next(self, idle: float) -> Job | None:
         """The next event, or None after `idle` s without one or once closed.
 
-        Raises `Dropped` when the subscriber fell too far behind.
+        Raises `Dropped` when the subscriber fell too far behind, and `Missed`
+        where events were lost before they reached it (the stream goes on).
         """
         if not self.buffer and not self.closed and not self.dropped:
             self._wake.clear()
@@ -75,7 +110,12 @@ class Subscription:
                 return None
         if self.dropped:
             raise Dropped(f"fell {self.limit} events behind")
-        return self.buffer.popleft() if self.buffer else None
+        if not self.buffer:
+            return None
+        event = self.buffer.popleft()
+        if isinstance(event, _Gap):
+            raise Missed("events were lost before they reached this stream")
+        return event
 
 
 class EventFeed:
@@ -89,6 +129,7 @@ class EventFeed:
         self._by_queue: dict[str, set[Subscription]] = {}
         self._by_job: dict[str, set[Subscription]] = {}
         self.count = 0  # subscriptions now: 0 makes delivery free
+        self._last: OrderedDict[str, tuple[float, JobStatus]] = OrderedDict()
 
     def subscribe(
         self, queues: Iterable[str] | None = None, job_id: str | None = None
@@ -127,7 +168,12 @@ class EventFeed:
             self.deliver(job)
 
     def deliver(self, job: Job) -> None:
-        """A status change, made here or reported from elsewhere, to its subscribers."""
+        """A status change, made here or reported from elsewhere, to its subscribers.
+
+        Left out when it is older than, or the same as, the job's last one.
+        """
+        if not self._in_order(job):
+            return
         for sub in self._everything:
             sub.offer(job)
         for table, key in ((self._by_queue, job.queue), (self._by_job, job.id)):
@@ -135,6 +181,25 @@ class EventFeed:
             if subs:
                 for sub in subs:
                     sub.offer(job)
+
+    def _in_order(self, job: Job) -> bool:
+        last = self._last.get(job.id)
+        if last is not None:
+            at, status = last
+            if job.updated_at < at or (job.updated_at == at and job.status == status):
+                return False
+            self._last.move_to_end(job.id)
+        self._last[job.id] = (job.updated_at, job.status)
+        if len(self._last) > RECENT_JOBS:
+            self._last.popitem(last=False)
+        return True
+
+    def lost(self) -> None:
+        """Events were lost before delivery (this node could not keep up with
+        the others' notices): every subscriber is told at this point."""
+        for index in (self._everything, *self._by_queue.values(), *self._by_job.values()):
+            for sub in index:
+                sub.missed()
 
     def job_gone(self, job_id: str) -> None:
         """The job was deleted where its final event could not be read: end its streams."""
