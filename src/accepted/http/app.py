@@ -136,8 +136,9 @@ class App:
                 *sweep_tasks(maintenance, self.signals, clock=clock, max_sleep=max_sleep),
                 self.callbacks,
                 *([CountFolder(store, clock=clock)] if store.shared else []),
-                # SQLite's search index is written behind the jobs (PostgreSQL's with them).
-                *([TextIndexer(store, clock=clock)] if not store.shared else []),
+                # SQLite's search index is written behind the jobs, by any of its
+                # processes (PostgreSQL's with them: there the task finds nothing to do).
+                TextIndexer(store, clock=clock),
                 KeyPurger(idempotency, clock=clock),
                 *([refresher] if self.auth_on else []),
                 ScheduleFirer(self.schedules, clock=clock),
