@@ -217,6 +217,19 @@ def _add_enqueue(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds before the first retry, doubling after; default 1",
     )
+    enqueue.add_argument(
+        "--unique-key",
+        metavar="KEY",
+        help="enqueue nothing while a job of QUEUE with this key is not finished "
+        "(that job is printed, and a note on stderr)",
+    )
+    enqueue.add_argument(
+        "--after",
+        metavar="ID",
+        action="append",
+        help="a job this one waits for (repeat, or comma-separate, for several): it runs "
+        "once all are done, and is cancelled if one fails",
+    )
     _wait_option(enqueue, "after enqueueing,")
 
 
@@ -453,7 +466,16 @@ def _enqueue_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "max_attempts": args.max_attempts,
         "retries": args.retries,
         "retry_backoff": args.retry_backoff,
+        "unique_key": args.unique_key,
+        "after": _after_ids(args.after),
     }
+
+
+def _after_ids(given: list[str] | None) -> list[str] | None:
+    """--after ID, repeated or comma-separated, as one list."""
+    if not given:
+        return None
+    return [part.strip() for value in given for part in value.split(",") if part.strip()]
 
 
 if __name__ == "__main__":

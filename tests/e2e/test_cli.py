@@ -244,3 +244,15 @@ def test_output_without_a_terminal_has_no_progress(cli: Cli, client: Client) -> 
     done = cli("get", job.id, "--wait", "1.2")
     assert "waiting for" not in done.stdout + done.stderr
     assert client.get(job.id).status is JobStatus.QUEUED
+
+
+def test_enqueue_unique_key_and_after(cli: Cli, client: Client) -> None:
+    first = json.loads(cli("enqueue", "flow", "--unique-key", "k", "--json").stdout)
+    again = cli("enqueue", "flow", "--unique-key", "k", "--json")
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["id"] == first["id"]
+    assert "not enqueued" in again.stderr and first["id"] in again.stderr
+    other = client.enqueue("flow")
+    done = cli("enqueue", "flow", "--after", first["id"], "--after", other.id, "--json")
+    waiting = json.loads(done.stdout)
+    assert (waiting["status"], waiting["after"]) == ("delayed", [first["id"], other.id])

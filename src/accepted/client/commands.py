@@ -110,14 +110,23 @@ def enqueue(
     client: Client, output: Output, queue: str, params: Any, wait: float | None, **options: Any
 ) -> ExitCode:
     if wait is None:
-        output.job(client.enqueue(queue, params, **options))
+        job = client.enqueue(queue, params, **options)
+        output.job(job)
+        _note_duplicate(output, job)
         return ExitCode.OK
     # The first stretch of the wait rides on the enqueue itself (one request for
     # a short job); a longer wait goes on with GETs, showing progress if asked.
     started = time.monotonic()
     first = min(wait, PROGRESS_TICK if output.progress else WAIT_CHUNK)
     job = client.enqueue(queue, params, wait=first, **options)
+    _note_duplicate(output, job)
     return _waited(client, output, job, wait, started)
+
+
+def _note_duplicate(output: Output, job: Job) -> None:
+    """On stderr, so stdout stays the job: nothing was enqueued, this job holds the key."""
+    if job.duplicate:
+        output.error(f"not enqueued: job {job.id} holds unique key {job.unique_key!r}")
 
 
 def get(client: Client, output: Output, job_id: str, wait: float | None) -> ExitCode:

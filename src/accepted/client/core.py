@@ -237,6 +237,8 @@ def enqueue(
     retry_backoff: float | None = None,
     idempotency_key: str | None = None,
     wait: float | None = None,
+    unique_key: str | None = None,
+    after: Iterable[str | Job] | None = None,
 ) -> Call[Job]:
     """POST /jobs; with `wait`, the server holds the answer until the job is final
     (200) or `wait` seconds pass (202, the job as it is then)."""
@@ -255,6 +257,8 @@ def enqueue(
         "x-accepted-retries": None if retries is None else str(int(retries)),
         "x-accepted-retry-backoff": None if retry_backoff is None else _seconds(retry_backoff),
         "idempotency-key": idempotency_key,
+        "x-accepted-unique-key": unique_key,
+        "x-accepted-after": _after_header(after),
     }
     headers.update({k: v for k, v in options.items() if v is not None})
     body: dict[str, Any] = {"queue": queue}
@@ -275,9 +279,32 @@ def enqueue(
 
 
 def _read_enqueued(answer: Answer) -> Job:
-    """202, or 200 when an enqueue-and-wait saw its job final."""
+    """202, or 200 when an enqueue-and-wait saw its job final or a unique key's
+    holder answered (`duplicate`)."""
     _check(answer, 200 if answer.status == 200 else 202)
-    return _decode(_job_decoder, answer)
+    job = _decode(_job_decoder, answer)
+    if answer.headers.get("x-accepted-duplicate") == "true":
+        return msgspec.structs.replace(job, duplicate=True)
+    return job
+
+
+def _after_header(after: Iterable[str | Job] | None) -> str | None:
+    """X-Accepted-After: the ids of the jobs (or ids) given."""
+    if after is None:
+        return None
+    ids = [item.id if isinstance(item, Job) else str(item) for item in after]
+    return ",".join(ids) if ids else None
+
+
+def _read_enqueued_many(answer: Answer) -> list[Job]:
+    """202 with the jobs; items answered by a unique key's holder are `duplicate`."""
+    _check(answer, 202)
+    jobs = _decode(_jobs_decoder, answer)
+    listed = answer.headers.get("x-accepted-duplicates")
+    for index in listed.split(",") if listed else ():
+        i = int(index)
+        jobs[i] = msgspec.structs.replace(jobs[i], duplicate=True)
+    return jobs
 
 
 def enqueue_many(jobs: Iterable[NewJob | Mapping[str, Any]]) -> Call[list[Job]]:
@@ -288,7 +315,9 @@ def enqueue_many(jobs: Iterable[NewJob | Mapping[str, Any]]) -> Call[list[Job]]:
     headers = {"content-type": "application/json"}
     keyed = all(item.get("idempotency_key") is not None for item in items)
     retry = Retry.ALWAYS if keyed else Retry.UNSENT  # every item keyed: a resend is safe
-    return Call("POST", "/jobs", read_jobs(202), headers, body=_encoder.encode(items), retry=retry)
+    return Call(
+        "POST", "/jobs", _read_enqueued_many, headers, body=_encoder.encode(items), retry=retry
+    )
 
 
 def _batch_item(job: NewJob | Mapping[str, Any]) -> dict[str, Any]:
@@ -306,6 +335,8 @@ def _batch_item(job: NewJob | Mapping[str, Any]) -> dict[str, Any]:
         "retries": job.retries,
         "retry_backoff": job.retry_backoff,
         "idempotency_key": job.idempotency_key,
+        "unique_key": job.unique_key,
+        "after": None if job.after is None else list(job.after),
     }
     return {k: v for k, v in item.items() if v is not None and v is not OMITTED}
 

@@ -7,6 +7,7 @@ Fields a newer server adds are ignored, so an older client keeps working.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +70,12 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     lease: str | None = None
     # -- schedules --
     schedule: str | None = None  # the schedule that made it; None for an enqueued job
+    # -- unique jobs and dependencies --
+    unique_key: str | None = None  # no other job of the queue not final has this key
+    after: list[str] = msgspec.field(default_factory=list)  # the ids of the jobs it waits for
+    # Not from the job's JSON: True when enqueue() made nothing because this job,
+    # not yet final, already held the unique key (X-Accepted-Duplicate).
+    duplicate: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -78,6 +85,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     def to_dict(self) -> dict[str, Any]:
         """The job as JSON-ready builtins (times as ISO 8601 strings)."""
         value: dict[str, Any] = msgspec.to_builtins(self)
+        value.pop("duplicate", None)  # how the answer came, not part of the job's JSON
         return value
 
 
@@ -123,6 +131,9 @@ class NewJob:
     retries: int | None = None
     retry_backoff: float | None = None
     idempotency_key: str | None = None  # see `Client.enqueue`
+    unique_key: str | None = None  # see `Client.enqueue`
+    # Job ids, or "$N" for job N (an earlier one) of the same enqueue_many.
+    after: Sequence[str] | None = None
 
 
 # -- queues, listing and bulk actions -------------------------------------------

@@ -84,6 +84,8 @@ class Client:
         retry_backoff: float | None = None,
         idempotency_key: str | None = None,
         wait: float | None = None,
+        unique_key: str | None = None,
+        after: Iterable[str | Job] | None = None,
     ) -> Job:
         """Add a job to `queue`; any argument left out takes the server's default.
 
@@ -97,6 +99,11 @@ class Client:
         With `wait`, the answer is held until the job is final or `wait` seconds
         pass (capped by the server's max_wait), and the job comes back as it is
         then: one request for a short job's result instead of two.
+
+        `unique_key`: while a job of `queue` with this key is not final, nothing
+        is enqueued and that job comes back with `duplicate` True.
+        `after`: jobs (or their ids) this one waits for: it stays delayed until
+        all are done, and is cancelled if one fails, is cancelled or deleted.
         """
         call = core.enqueue(
             queue,
@@ -111,6 +118,8 @@ class Client:
             retry_backoff=retry_backoff,
             idempotency_key=idempotency_key,
             wait=wait,
+            unique_key=unique_key,
+            after=after,
         )
         return self.send(call)
 
