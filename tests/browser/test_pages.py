@@ -77,3 +77,22 @@ def test_delete_asks_first_and_keeping_changes_nothing(
     dialog.locator('button[data-answer="yes"]').click()
     expect(page).to_have_url(f"{url}/ui#/queues/{job['queue']}")
     assert api.get(f"/jobs/{job['id']}").status_code == 404
+
+
+def test_a_job_page_links_its_dependencies_and_shows_its_unique_key(
+    page: Page, api: httpx.Client, url: str
+) -> None:
+    queue = unique_queue("deps")
+    first = enqueue(api, queue)
+    response = api.post(
+        "/jobs",
+        json={"queue": queue},
+        headers={"X-Accepted-After": first["id"], "X-Accepted-Unique-Key": "nightly-7"},
+    )
+    job = response.json()
+    page.goto(f"{url}/ui#/jobs/{job['id']}")
+    expect(page.locator('dd[data-field="unique_key"]')).to_have_text("nightly-7")
+    link = page.locator('dd[data-field="after"] a')
+    expect(link).to_have_count(1)
+    link.click()
+    expect(page.locator("h1.id")).to_have_text(first["id"])
