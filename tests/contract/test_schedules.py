@@ -161,3 +161,13 @@ async def test_two_puts_of_a_new_name_both_apply(open_new_store: OpenStore) -> N
     await asyncio.gather(first.put_schedule("s", bump), second.put_schedule("s", bump))
     found = await first.get_schedule("s")
     assert found is not None and found.revision == 2
+
+
+async def test_a_fire_read_before_a_delete_and_remake_writes_nothing(store: JobStore) -> None:
+    """Same name, same next fire, revision 1 again: only created_at tells them apart."""
+    read = await put(store, schedule())
+    await store.delete_schedule("s")
+    await put(store, schedule(created_at=NOW + 1, params=msgspec.Raw(b'"new"')))
+    job = make_job()
+    assert await store.fire_schedule(read, replace(read, next_run_at=NOW + 120), job) is False
+    assert await store.get_job(job.id) is None

@@ -302,8 +302,8 @@ class JobService:
 
     def new_job(self, new: NewJob, now: float) -> Job:
         """A job built as an enqueue builds it, not stored yet (a schedule's fire
-        stores it in the same transaction as its own advance)."""
-        self._check_callback_urls([new])
+        stores it in the same transaction as its own advance). Its callback URL
+        was checked when the schedule was written; its delivery checks it again."""
         return self._build(new, now)
 
     def after_insert(self, jobs: Sequence[Job]) -> None:

@@ -440,7 +440,8 @@ class JobStore(Protocol):
 
     async def fire_schedule(self, read: Schedule, fired: Schedule, job: Job) -> bool:
         """Write `fired` (the schedule advanced past a fire) and insert `job`, together,
-        only if the row still has `read`'s `next_run_at` and `revision`.
+        only if the row still has `read`'s `next_run_at`, `revision` and
+        `created_at` (a schedule deleted and made again starts a new life).
 
         Returns False, having written nothing, when another firer advanced it
         first, or the schedule was changed, paused or deleted since `read`.

@@ -42,7 +42,7 @@ _DUE = f"{_SELECT} WHERE next_run_at <= $1 ORDER BY next_run_at LIMIT $2"
 _NEXT_DUE = f"SELECT min(next_run_at) FROM {TABLE}"
 _FIRE = (
     f"UPDATE {TABLE} SET next_run_at = $1, last_run_at = $2, last_job_id = $3 "
-    "WHERE name = $4 AND next_run_at = $5 AND revision = $6"
+    "WHERE name = $4 AND next_run_at = $5 AND revision = $6 AND created_at = $7"
 )
 _RAN = f"UPDATE {TABLE} SET last_run_at = $1, last_job_id = $2 WHERE name = $3 RETURNING {_LIST}"
 
@@ -119,6 +119,7 @@ class PostgresSchedules:
             read.name,
             read.next_run_at,
             read.revision,
+            read.created_at,
         )
 
         async def work(conn: Any) -> bool:

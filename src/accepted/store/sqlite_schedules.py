@@ -38,7 +38,7 @@ _DUE = f"{_SELECT} WHERE next_run_at <= ? ORDER BY next_run_at LIMIT ?"
 _NEXT_DUE = "SELECT min(next_run_at) FROM schedules"
 _FIRE = (
     "UPDATE schedules SET next_run_at = ?, last_run_at = ?, last_job_id = ? "
-    "WHERE name = ? AND next_run_at = ? AND revision = ?"
+    "WHERE name = ? AND next_run_at = ? AND revision = ? AND created_at = ?"
 )
 _RAN = "UPDATE schedules SET last_run_at = ?, last_job_id = ? WHERE name = ?"
 _INSERT_JOB = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -104,6 +104,7 @@ class SqliteSchedules:
             read.name,
             read.next_run_at,
             read.revision,
+            read.created_at,
         )
         row = _job_row(job)
 

@@ -61,8 +61,9 @@ SCHEDULES = (
                     ),
                     400: Answer(
                         "A bad cron expression, an unknown time zone, both or neither of cron "
-                        "and every, or a bad field (invalid_field, malformed_json). Nothing "
-                        "was changed.",
+                        "and every, or a bad field (invalid_field, malformed_json); a "
+                        "callback URL whose address callbacks may not reach "
+                        "(callback_url_refused). Nothing was changed.",
                         anchors=("schedule-put-400",),
                     ),
                     413: TOO_LARGE,
