@@ -19,6 +19,37 @@ PRIORITIES = range(4)
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `jobs` hand-outs in any window of `per` seconds."""
+
+    jobs: int
+    per: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """A queue's limits (PUT /queues/{name}/limits); None: no such limit.
+
+    - `rate`: hand-outs in any window of `rate.per` seconds;
+    - `concurrency`: jobs of the queue `running` at once;
+    - `group_concurrency`: jobs of one fairness group `running` at once.
+    """
+
+    rate: Rate | None = None
+    concurrency: int | None = None
+    group_concurrency: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return not (
+            self.rate is None and self.concurrency is None and self.group_concurrency is None
+        )
+
+
+NO_LIMITS = QueueLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class QueueState:
     """A queue as the store has it: its setting, and its jobs by status."""
 
@@ -27,6 +58,7 @@ class QueueState:
     counts: Mapping[JobStatus, int]
     # The due time of its longest-waiting queued job; None when none is queued.
     oldest_due_at: float | None = None
+    limits: QueueLimits = NO_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +69,13 @@ class Queue:
     paused: bool
     counts: Mapping[JobStatus, int]
     oldest_queued_age: float | None
+    limits: QueueLimits = NO_LIMITS
 
     @classmethod
     def at(cls, state: QueueState, now: float) -> Queue:
         age = None if state.oldest_due_at is None else max(0.0, now - state.oldest_due_at)
         counts = {status: state.counts.get(status, 0) for status in JobStatus}
-        return cls(state.name, state.paused, counts, age)
+        return cls(state.name, state.paused, counts, age, state.limits)
 
 
 @dataclass(frozen=True, slots=True)

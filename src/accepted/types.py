@@ -114,6 +114,13 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     waiting: int = 0
     # Some job waits on this one: settling it releases or cancels them.
     has_dependents: bool = False
+    # -- fairness groups (flow-limits) --
+    # The producer's X-Accepted-Group (None: no group), and the job's place in
+    # the rotation between its queue's groups: a time on the due_at scale,
+    # set by the store when it inserts a grouped job (None without a group,
+    # which is ordered by due_at).
+    fair_group: str | None = None
+    fair_rank: float | None = None
 
     @property
     def is_final(self) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from accepted.queries import JobFilter, JobPage, QueueState
+from accepted.queries import JobFilter, JobPage, QueueLimits, QueueState
 from accepted.schedules import Schedule
 from accepted.tokens import Token
 from accepted.types import Attempt, Job
@@ -125,6 +125,14 @@ class Wakeups(Protocol):
 
     def schedules_changed(self) -> None:
         """Another node created, changed or deleted a schedule: look at the next fire again."""
+
+    # -- per-queue limits (flow-limits) --
+
+    def limits_changed(self, queue: str) -> None:
+        """`queue`'s limits were set or cleared on another node: re-read them."""
+
+    def capacity_freed(self, queue: str, count: int) -> None:
+        """`count` jobs of the limited `queue` stopped running on another node."""
 
 
 class TokenStore(Protocol):
@@ -308,6 +316,54 @@ class JobStore(Protocol):
         the database indexes in the writing transaction (PostgreSQL).
         """
         ...
+
+    # -- per-queue limits (flow-limits) ------------------------------------------------
+
+    async def set_limits(self, queue: str, limits: QueueLimits, now: float) -> QueueState | None:
+        """Set `queue`'s limits (all None: clear them); its state afterwards.
+
+        Setting a limit creates the queue's setting. Clearing the limits of a
+        queue that has none writes nothing and returns None when the queue
+        does not exist. On a shared store the other nodes are told
+        (`Wakeups.limits_changed`). While a queue has a limit, `claim_jobs`
+        skips it: only `claim_limited` hands its jobs out.
+        """
+        ...
+
+    async def limited_queues(self) -> dict[str, QueueLimits]:
+        """Every queue that has a limit, and its limits."""
+        ...
+
+    async def claim_limited(
+        self,
+        queues: Sequence[str] | None,
+        count: int,
+        now: float,
+        leases: Sequence[str],
+        lease_expires_at: float,
+        *,
+        prefixes: Sequence[str] = (),
+    ) -> tuple[list[Job], float | None]:
+        """`claim_jobs` over limited and unlimited queues alike, within the limits.
+
+        One transaction reads (on a shared store: locks, in name order) the
+        settings rows of the limited queues the take names, counts their
+        running jobs (and per fairness group), hands out no more than
+        `concurrency`, `group_concurrency` and the rate window allow, and
+        records the hand-outs in the rate window. Two claims of one limited
+        queue, on any nodes, take turns, so a limit is never exceeded.
+
+        Returns the jobs, and the earliest time a full rate window of those
+        queues lets one more job through (None when none is full).
+        """
+        ...
+
+    def announce_capacity(self, queue: str, count: int) -> None:
+        """Tell the other nodes, soon, that `count` jobs of limited `queue` stopped running.
+
+        Their `Wakeups.capacity_freed` hears it. A no-op for a store no other
+        node can share (SQLite).
+        """
 
     # -- idempotency keys ------------------------------------------------------------
 

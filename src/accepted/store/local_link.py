@@ -106,6 +106,16 @@ class LocalLink:
         self.outbox.tokens = True
         self._kick()
 
+    def announce_capacity(self, queue: str, count: int) -> None:
+        """`count` jobs of limited `queue` stopped running (flow-limits)."""
+        self.outbox.freed[queue] = self.outbox.freed.get(queue, 0) + count
+        self._kick()
+
+    def announce_limits(self, queue: str) -> None:
+        """`queue`'s limits changed (flow-limits)."""
+        self.outbox.limits.add(queue)
+        self._kick()
+
     def announce_schedules(self) -> None:
         self.outbox.schedules = True
         self._kick()

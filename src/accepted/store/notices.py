@@ -12,8 +12,9 @@ Payloads are "<kind> <node> <rest>": kind q (rest "<count> <queue>": jobs
 became takeable), s (rest "<id>,<id>...": jobs became final or were
 deleted), p (rest "<1|0> <queue>": the queue was paused or resumed), e
 (rest "<id>:<status>,...": jobs changed status, for the live events), t
-(no rest: tokens changed) or c (no rest: schedules changed). The node id lets
-each node skip its own notices.
+(no rest: tokens changed), c (no rest: schedules changed), f (rest "<count>
+<queue>": jobs of a limited queue stopped running) or l (rest "<queue>": its
+limits changed). The node id lets each node skip its own notices.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class Outbox:
         self.changed: list[str] = []
         self.tokens = False
         self.schedules = False
+        # -- flow-limits --
+        self.freed: dict[str, int] = {}  # limited queues' jobs that stopped running
+        self.limits: set[str] = set()  # queues whose limits changed
 
     def __bool__(self) -> bool:
         return bool(
@@ -67,6 +71,8 @@ class Outbox:
             or self.changed
             or self.tokens
             or self.schedules
+            or self.freed
+            or self.limits
         )
 
     def add(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
@@ -90,6 +96,8 @@ class Outbox:
         batch.changed, self.changed = self.changed, []
         batch.tokens, self.tokens = self.tokens, False
         batch.schedules, self.schedules = self.schedules, False
+        batch.freed, self.freed = self.freed, {}
+        batch.limits, self.limits = self.limits, set()
         return batch
 
     def put_back(self, batch: Outbox) -> None:
@@ -101,6 +109,9 @@ class Outbox:
         del self.changed[:-MAX_HELD_IDS]
         self.tokens = self.tokens or batch.tokens
         self.schedules = self.schedules or batch.schedules
+        for queue, count in batch.freed.items():
+            self.freed[queue] = self.freed.get(queue, 0) + count
+        self.limits |= batch.limits
 
     def payloads(self) -> list[str]:
         found = []
@@ -123,7 +134,10 @@ class Outbox:
             found.append(f"t {self.node} ")
         if self.schedules:
             found.append(f"c {self.node} ")
-        return found
+        limited = [f"f {self.node} {n} {queue}" for queue, n in self.freed.items()]
+        limited += [f"l {self.node} {queue}" for queue in self.limits]
+        # A name too long to announce is not: the others' re-checks find it.
+        return found + [p for p in limited if len(p.encode()) < self.MAX_PAYLOAD]
 
 
 def deliver(wakeups: Wakeups, payload: str, own_node: str) -> None:
@@ -147,5 +161,10 @@ def deliver(wakeups: Wakeups, payload: str, own_node: str) -> None:
             wakeups.tokens_changed()
         elif kind == "c":
             wakeups.schedules_changed()
+        elif kind == "f":
+            count, queue = rest.split(" ", 1)
+            wakeups.capacity_freed(queue, int(count))
+        elif kind == "l":
+            wakeups.limits_changed(rest)
     except Exception:
         log.exception("bad notice %r", payload)

@@ -42,8 +42,11 @@ from accepted.store import postgres_flow as flow
 from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
 from accepted.store.base import Decide, DependencyRules, Due, IdempotencyKey, Placed, Wakeups
+from accepted.store.fair_rows import has_groups
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
+from accepted.store.postgres_fair import rank_groups
+from accepted.store.postgres_limits import PostgresLimits
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import PostgresQueues
@@ -79,7 +82,7 @@ _UNAVAILABLE = (
 _DRIVER = (asyncpg.PostgresError, asyncpg.InternalClientError, *_UNAVAILABLE)
 
 
-class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
+class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, PostgresLimits):
     """`JobStore` on PostgreSQL; see `store.base` for each method's contract."""
 
     def __init__(
@@ -217,12 +220,15 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
         if not jobs:
             return
-        if len(jobs) == 1:
-            query, args = sql.INSERT_ONE, sql.column_values(jobs[0])
+        if has_groups(jobs):  # ranked in the inserting transaction
+            await self._run(lambda conn: _insert_ranked(conn, jobs))
         else:
-            query, args = sql.INSERT, sql.column_arrays(jobs, rows.COLUMNS)
-        # One statement: atomic without an explicit transaction.
-        await self._run(lambda conn: conn.execute(query, *args), transaction=False)
+            if len(jobs) == 1:
+                query, args = sql.INSERT_ONE, sql.column_values(jobs[0])
+            else:
+                query, args = sql.INSERT, sql.column_arrays(jobs, rows.COLUMNS)
+            # One statement: atomic without an explicit transaction.
+            await self._run(lambda conn: conn.execute(query, *args), transaction=False)
         self._link.announce(newly_takeable((None, job) for job in jobs), ())
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -410,7 +416,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
             replays = await pg_keys.claim_keys(conn, jobs, keys, now)
             new = [job for i, job in enumerate(jobs) if i not in replays]
             if new:
-                await conn.execute(sql.INSERT, *sql.column_arrays(new, rows.COLUMNS))
+                await _insert_ranked(conn, new)
             return await _replayed(conn, keys, replays, len(jobs))
 
         answer = await self._run(work)
@@ -461,7 +467,8 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
 
         async def work(conn: Any) -> list[Placed]:
             replays = await pg_keys.claim_keys(conn, jobs, keys, now)
-            return await flow.insert(conn, jobs, keys, replays, now, rules)
+            ranked = await rank_groups(conn, jobs) if has_groups(jobs) else jobs
+            return await flow.insert(conn, ranked, keys, replays, now, rules)
 
         placed = await self._run(work)
         self._link.announce(newly_takeable((None, p.job) for p in placed if p.outcome == "new"), ())
@@ -479,6 +486,12 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules):
         """Tell the other nodes what committed changes made takeable or final."""
         if changes:
             self._link.announce(newly_takeable(changes), newly_settled(changes))
+
+
+async def _insert_ranked(conn: Any, jobs: Sequence[Job]) -> None:
+    """Insert jobs in the caller's transaction, ranking the grouped ones first."""
+    ranked = await rank_groups(conn, jobs) if has_groups(jobs) else jobs
+    await conn.execute(sql.INSERT, *sql.column_arrays(ranked, rows.COLUMNS))
 
 
 async def _write(conn: Any, changes: list[tuple[Job, Job]]) -> None:

@@ -131,6 +131,16 @@ class Link:
         self.outbox.change(job_id, status)
         self._kick()
 
+    def announce_capacity(self, queue: str, count: int) -> None:
+        """Tell the other nodes, soon, that `count` jobs of limited `queue` stopped running."""
+        self.outbox.freed[queue] = self.outbox.freed.get(queue, 0) + count
+        self._kick()
+
+    def announce_limits(self, queue: str) -> None:
+        """Tell the other nodes, soon, that `queue`'s limits changed."""
+        self.outbox.limits.add(queue)
+        self._kick()
+
     def announce_tokens(self) -> None:
         """Tell the other nodes, soon, that tokens changed."""
         self.outbox.tokens = True

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from accepted.queries import PRIORITIES, QueueState
+from accepted.queries import NO_LIMITS, PRIORITIES, QueueLimits, QueueState
+from accepted.store.limits_rows import LIMITED, LIMITS_COLUMNS, limits_from
 from accepted.store.postgres_link import Link
 from accepted.types import JobStatus
 
 T = TypeVar("T")
 
-# A queue "has a setting" when this holds of its row (limits will add theirs).
-HAS_SETTING = "paused"
+# A queue "has a setting" when this holds of its row: paused, or any limit.
+HAS_SETTING = f"(paused OR {LIMITED})"
 
 _NAMES = "($1::text[] IS NULL OR {column} = ANY($1::text[]))"
 COUNTS = (
@@ -27,17 +28,37 @@ COUNTS = (
     f") AS c WHERE {_NAMES.format(column='queue')} GROUP BY queue, status HAVING sum(n) > 0"
 )
 SETTINGS = (
-    f"SELECT name, paused FROM accepted_queues WHERE {_NAMES.format(column='name')} "
+    f"SELECT name, paused, {LIMITS_COLUMNS} FROM accepted_queues "
+    f"WHERE {_NAMES.format(column='name')} "
     f"AND ($2 OR {HAS_SETTING})"
 )
-# The oldest queued job of each queue: one index look-up per priority.
+# The oldest queued job of each queue: per priority, the head of the claim
+# order (exact for jobs without a group, ranked by due time) and the grouped
+# jobs' own oldest, each one index look-up.
 OLDEST = (
     "SELECT q.name, min(o.due_at) AS due_at FROM unnest($1::text[]) AS q(name) "
     "CROSS JOIN unnest($2::int4[]) AS p(priority) "
-    "CROSS JOIN LATERAL (SELECT due_at FROM accepted_jobs AS j WHERE j.status = 'queued' "
-    "AND j.queue = q.name AND j.priority = p.priority ORDER BY due_at LIMIT 1) AS o "
+    "CROSS JOIN LATERAL ((SELECT due_at FROM accepted_jobs AS j WHERE j.status = 'queued' "
+    "AND j.queue = q.name AND j.priority = p.priority "
+    "ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1) UNION ALL "
+    "(SELECT due_at FROM accepted_jobs AS j WHERE j.status = 'queued' "
+    "AND j.fair_rank IS NOT NULL AND j.queue = q.name AND j.priority = p.priority "
+    "ORDER BY due_at LIMIT 1)) AS o "
     "GROUP BY q.name"
 )
+SET_LIMITS = (
+    "INSERT INTO accepted_queues (name, paused, updated_at, rate_jobs, rate_per, concurrency, "
+    "group_concurrency) VALUES ($1, false, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE "
+    "SET updated_at = EXCLUDED.updated_at, rate_jobs = EXCLUDED.rate_jobs, "
+    "rate_per = EXCLUDED.rate_per, concurrency = EXCLUDED.concurrency, "
+    "group_concurrency = EXCLUDED.group_concurrency"
+)
+CLEAR_LIMITS = (
+    "UPDATE accepted_queues SET updated_at = $2, rate_jobs = NULL, rate_per = NULL, "
+    "concurrency = NULL, group_concurrency = NULL, rate_log = '{}' "
+    f"WHERE name = $1 AND {LIMITED}"
+)
+LIMITED_QUEUES = f"SELECT name, {LIMITS_COLUMNS} FROM accepted_queues WHERE {LIMITED}"
 PAUSE = (
     "INSERT INTO accepted_queues (name, paused, updated_at) VALUES ($1, true, $2) "
     "ON CONFLICT (name) DO UPDATE SET paused = true, updated_at = EXCLUDED.updated_at"
@@ -90,6 +111,31 @@ class PostgresQueues:
 
         return await self._run(work, transaction=False)
 
+    async def set_limits(self, queue: str, limits: QueueLimits, now: float) -> QueueState | None:
+        rate = limits.rate
+
+        async def work(conn: Any) -> QueueState | None:
+            if limits.any:
+                per = None if rate is None else rate.per
+                jobs = None if rate is None else rate.jobs
+                conn_args = (queue, now, jobs, per, limits.concurrency, limits.group_concurrency)
+                await conn.execute(SET_LIMITS, *conn_args)
+                changed = True
+            else:
+                changed = await conn.execute(CLEAR_LIMITS, queue, now) == "UPDATE 1"
+            found = await read_states(conn, [queue], keep_unset=changed)
+            return found[0] if found else None
+
+        state = await self._run(work)
+        self._link.announce_limits(queue)
+        return state
+
+    async def limited_queues(self) -> dict[str, QueueLimits]:
+        async def work(conn: Any) -> dict[str, QueueLimits]:
+            return {r["name"]: _limits(r) for r in await conn.fetch(LIMITED_QUEUES)}
+
+        return await self._run(work, transaction=False)
+
     async def fold_counts(self) -> None:
         async def work(conn: Any) -> None:
             if await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", FOLD_LOCK):
@@ -104,13 +150,25 @@ async def read_states(conn: Any, names: list[str] | None, *, keep_unset: bool) -
     counts: dict[str, dict[JobStatus, int]] = {}
     for r in await conn.fetch(COUNTS, names):
         counts.setdefault(r["queue"], {})[JobStatus(r["status"])] = r["n"]
-    paused = {r["name"]: r["paused"] for r in await conn.fetch(SETTINGS, names, keep_unset)}
+    settings = await conn.fetch(SETTINGS, names, keep_unset)
+    paused = {r["name"]: r["paused"] for r in settings}
+    limits = {r["name"]: _limits(r) for r in settings}
     with_queued = [name for name, c in counts.items() if c.get(JobStatus.QUEUED)]
     oldest: dict[str, float] = {}
     if with_queued:
         for r in await conn.fetch(OLDEST, with_queued, list(PRIORITIES)):
             oldest[r["name"]] = r["due_at"]
     return [
-        QueueState(name, paused.get(name, False), counts.get(name, {}), oldest.get(name))
+        QueueState(
+            name,
+            paused.get(name, False),
+            counts.get(name, {}),
+            oldest.get(name),
+            limits.get(name, NO_LIMITS),
+        )
         for name in sorted(counts.keys() | paused.keys())
     ]
+
+
+def _limits(r: Any) -> QueueLimits:
+    return limits_from(r["rate_jobs"], r["rate_per"], r["concurrency"], r["group_concurrency"])

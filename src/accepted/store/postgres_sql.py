@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from accepted.store.base import Due
+from accepted.store.limits_rows import LIMITED
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
     COLUMNS,
@@ -60,6 +61,9 @@ COLUMN_TYPES: dict[str, str] = {
     "after": "text",
     "waiting": "int4",
     "has_dependents": "bool",
+    # fairness groups (flow-limits)
+    "fair_group": "text",
+    "fair_rank": "float8",
 }
 if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
     raise RuntimeError(f"postgres columns out of step with Job: {set(COLUMNS) ^ set(COLUMN_TYPES)}")
@@ -147,6 +151,14 @@ def attempt_values(attempt: AttemptRow) -> list[Any]:
 NOTIFY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"
 
 
+# The claim order's second key: a job's due time, or its place in its group's
+# rotation (store/fair_rows.py). The claim indexes are on this expression.
+RANK = "coalesce(fair_rank, due_at)"
+# Queues a plain claim skips: paused ones, and limited ones, which only the
+# limited claim (store/postgres_limits.py) takes from.
+HELD = f"paused OR {LIMITED}"
+
+
 def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> str:
     """Claim in one statement: lock the best queued rows, skipping rows others hold.
 
@@ -156,27 +168,43 @@ def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> s
     once per statement (an InitPlan) and skipped. With `prefixes` (a limited
     token's `prefix*` queues, $6) a queue may also start with one.
     """
-    where = (
-        "status = 'queued' AND (deadline_at IS NULL OR deadline_at > $1) "
-        "AND queue <> ALL (ARRAY(SELECT name FROM accepted_queues WHERE paused))"
-    )
-    if prefixes:
-        where += (
-            " AND (queue = ANY($5::text[]) OR EXISTS "
-            "(SELECT 1 FROM unnest($6::text[]) AS p WHERE starts_with(queue, p)))"
-        )
-    elif queues is not None:
-        where += " AND queue = $5" if len(queues) == 1 else " AND queue = ANY($5::text[])"
+    where = claim_where(queues, prefixes)
     return (
-        f"WITH picked AS (SELECT seq, priority, due_at FROM {TABLE} WHERE {where} "
-        "ORDER BY priority, due_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED), "
-        "numbered AS (SELECT seq, row_number() OVER (ORDER BY priority, due_at, seq) AS n "
+        f"WITH picked AS (SELECT seq, priority, {RANK} AS rank FROM {TABLE} WHERE {where} "
+        f"ORDER BY priority, {RANK}, seq LIMIT $2 FOR UPDATE SKIP LOCKED), "
+        "numbered AS (SELECT seq, row_number() OVER (ORDER BY priority, rank, seq) AS n "
         "FROM picked) "
         f"UPDATE {TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
         "lease = ($3::text[])[numbered.n], lease_expires_at = $4, updated_at = $1, "
         "started_at = $1 "
         f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, {_J_LIST}"
     )
+
+
+def claim_where(
+    queues: Sequence[str] | None,
+    prefixes: Sequence[str] = (),
+    *,
+    now: str = "$1",
+    names: str = "$5",
+    starts: str = "$6",
+) -> str:
+    """The rows a plain claim may take: queued, before their deadline (`now`), of an
+    unpaused, unlimited queue among `names` or starting with one of `starts`."""
+    where = (
+        f"status = 'queued' AND (deadline_at IS NULL OR deadline_at > {now}) "
+        f"AND queue <> ALL (ARRAY(SELECT name FROM accepted_queues WHERE {HELD}))"
+    )
+    if prefixes:
+        where += (
+            f" AND (queue = ANY({names}::text[]) OR EXISTS "
+            f"(SELECT 1 FROM unnest({starts}::text[]) AS p WHERE starts_with(queue, p)))"
+        )
+    elif queues is not None:
+        where += (
+            f" AND queue = {names}" if len(queues) == 1 else f" AND queue = ANY({names}::text[])"
+        )
+    return where
 
 
 # Which rows each sweep looks at, and the column holding their time. Each

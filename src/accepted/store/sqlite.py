@@ -35,6 +35,8 @@ from accepted.store.base import (
     Placed,
     Wakeups,
 )
+from accepted.store.fair_rows import has_groups
+from accepted.store.limits_rows import Candidate
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.rows import (
@@ -47,7 +49,9 @@ from accepted.store.rows import (
     job_from_columns,
     stored,
 )
+from accepted.store.sqlite_fair import rank_groups
 from accepted.store.sqlite_flow import SqliteFlow, settles
+from accepted.store.sqlite_limits import SqliteLimits
 from accepted.store.sqlite_listing import SqliteListing
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
@@ -93,7 +97,7 @@ _DUE_WHERE: dict[Due, tuple[str, str]] = {
 }
 
 
-class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText):
+class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, SqliteLimits):
     """`JobStore` on a SQLite file; see `store.base` for each method's contract."""
 
     def __init__(self, path: str, *, exclusive: bool = True, link: LocalLink | None = None) -> None:
@@ -138,6 +142,10 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText):
         if self._link is not None:
             self._link.announce_tokens()
 
+    def announce_capacity(self, queue: str, count: int) -> None:
+        if self._link is not None:
+            self._link.announce_capacity(queue, count)
+
     async def open(self) -> None:
         self._check_path()
         if self.exclusive:
@@ -180,13 +188,28 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText):
         return conn
 
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
-        rows = [_to_row(job) for job in jobs]
+        if has_groups(jobs):  # ranked in the inserting transaction
+            await self._writer.run(lambda conn: _insert(conn, rank_groups(conn, jobs)))
+        else:
+            rows = [_to_row(job) for job in jobs]
 
-        def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(_INSERT, rows)
+            def work(conn: sqlite3.Connection) -> None:
+                conn.executemany(_INSERT, rows)
 
-        await self._writer.run(work)
+            await self._writer.run(work)
         self._announce([(None, job) for job in jobs])
+
+    def _plain_candidates(
+        self,
+        conn: sqlite3.Connection,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: float,
+        prefixes: Sequence[str],
+    ) -> list[Candidate]:
+        """What a plain claim would pick from (queues without limits), as candidates."""
+        query, args = _claim_candidates(queues, now, limit, prefixes, _PICK_CANDIDATE)
+        return [Candidate(*row) for row in conn.execute(query, args)]
 
     async def get_job(self, job_id: str) -> Job | None:
         return await self._writer.run(lambda conn: _get(conn, job_id), savepoint=False)
@@ -209,12 +232,12 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText):
         # n-th picked job gets the n-th lease token of the JSON array bound last.
         claim = (
             f"WITH candidates AS ({candidates}), picked AS (SELECT seq, row_number() OVER "
-            "(ORDER BY priority, due_at, seq) - 1 AS n "
-            "FROM candidates ORDER BY priority, due_at, seq LIMIT ?) "
+            "(ORDER BY priority, rank, seq) - 1 AS n "
+            "FROM candidates ORDER BY priority, rank, seq LIMIT ?) "
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
             "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
             "updated_at = ?, started_at = ? FROM picked WHERE jobs.seq = picked.seq "
-            f"RETURNING priority, due_at, seq, {_COLUMN_LIST}"
+            f"RETURNING priority, coalesce(fair_rank, due_at), seq, {_COLUMN_LIST}"
         )
         tokens = msgspec.json.encode(list(leases[:limit])).decode()
 
@@ -354,8 +377,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText):
     ) -> list[Job | None]:
         def work(conn: sqlite3.Connection) -> list[Job | None]:
             replays = sqlite_idempotency.claim_keys(conn, jobs, keys, now)
-            new = [_to_row(job) for i, job in enumerate(jobs) if i not in replays]
-            conn.executemany(_INSERT, new)
+            new = [job for i, job in enumerate(jobs) if i not in replays]
+            _insert(conn, rank_groups(conn, new) if has_groups(new) else new)
             return _replayed(conn, keys, replays, len(jobs))
 
         answer = await self._writer.run(work)
@@ -379,7 +402,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText):
     ) -> list[Placed]:
         def work(conn: sqlite3.Connection) -> list[Placed]:
             replays = sqlite_idempotency.claim_keys(conn, jobs, keys, now)
-            return self._flow.insert(conn, jobs, keys, replays, now)
+            ranked = rank_groups(conn, jobs) if has_groups(jobs) else jobs
+            return self._flow.insert(conn, ranked, keys, replays, now)
 
         placed = await self._writer.run(work)
         self._announce([(None, p.job) for p in placed if p.outcome == "new"])
@@ -413,11 +437,17 @@ def _replayed(
 
 
 _QUEUED = f"status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?) AND {NOT_PAUSED}"
-_BEST = "ORDER BY priority, due_at, seq LIMIT ?"
+# The claim order: a job's rank is its due time, or its place in its group's rotation.
+_BEST = "ORDER BY priority, coalesce(fair_rank, due_at), seq LIMIT ?"
+_PICK = "seq, priority, coalesce(fair_rank, due_at) AS rank"
 
 
 def _claim_candidates(
-    queues: Sequence[str] | None, now: float, limit: int, prefixes: Sequence[str] = ()
+    queues: Sequence[str] | None,
+    now: float,
+    limit: int,
+    prefixes: Sequence[str] = (),
+    pick: str = _PICK,
 ) -> tuple[str, list[Any]]:
     """The best `limit` takeable rows of each named queue (or of all), and their args.
 
@@ -427,21 +457,32 @@ def _claim_candidates(
     it matches; UNION then drops a row that a name and a prefix both found.
     """
     if queues is None and not prefixes:
-        return f"SELECT seq, priority, due_at FROM jobs WHERE {_QUEUED} {_BEST}", [now, limit]
+        # Named: the planner would otherwise sort the whole queued backlog by
+        # status alone (jobs_by_status), where this index stops after `limit`.
+        return f"SELECT {pick} FROM jobs INDEXED BY jobs_queued WHERE {_QUEUED} {_BEST}", [
+            now,
+            limit,
+        ]
     parts, args = [], []
     for queue in dict.fromkeys(queues or ()):
         parts.append(
-            f"SELECT * FROM (SELECT seq, priority, due_at FROM jobs "
-            f"WHERE {_QUEUED} AND queue = ? {_BEST})"
+            f"SELECT * FROM (SELECT {pick} FROM jobs WHERE {_QUEUED} AND queue = ? {_BEST})"
         )
         args += [now, queue, limit]
     for prefix in prefixes:
         parts.append(
-            f"SELECT * FROM (SELECT seq, priority, due_at FROM jobs "
+            f"SELECT * FROM (SELECT {pick} FROM jobs "
             f"WHERE {_QUEUED} AND substr(queue, 1, ?) = ? {_BEST})"
         )
         args += [now, len(prefix), prefix, limit]
     return (" UNION " if prefixes else " UNION ALL ").join(parts), args
+
+
+_PICK_CANDIDATE = "seq, queue, priority, coalesce(fair_rank, due_at) AS rank, fair_group"
+
+
+def _insert(conn: sqlite3.Connection, jobs: Sequence[Job]) -> None:
+    conn.executemany(_INSERT, [_to_row(job) for job in jobs])
 
 
 def _get(conn: sqlite3.Connection, job_id: str) -> Job | None:

@@ -11,7 +11,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from accepted.queries import PRIORITIES, QueueState
+from accepted.queries import NO_LIMITS, PRIORITIES, QueueLimits, QueueState
+from accepted.store.limits_rows import LIMITED, LIMITS_COLUMNS, limits_from
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import JobStatus
@@ -19,15 +20,38 @@ from accepted.types import JobStatus
 if TYPE_CHECKING:
     from accepted.store.local_link import LocalLink
 
-# A queue "has a setting" when this holds of its row (limits will add theirs).
-HAS_SETTING = "paused"
+# A queue "has a setting" when this holds of its row: paused, or any limit.
+HAS_SETTING = f"(paused OR {LIMITED})"
 
 _COUNTS = "SELECT queue, status, n FROM queue_counts WHERE n > 0"
-_SETTINGS = f"SELECT name, paused FROM queues WHERE {HAS_SETTING}"
-_ANY_SETTINGS = "SELECT name, paused FROM queues WHERE 1"
-_OLDEST = "SELECT min(due_at) FROM jobs WHERE status = 'queued' AND queue = ? AND priority = ?"
-# Paused queues, for the claim statements (a tiny table, read once per claim).
-NOT_PAUSED = "queue NOT IN (SELECT name FROM queues WHERE paused)"
+_SETTINGS = f"SELECT name, paused, {LIMITS_COLUMNS} FROM queues WHERE {HAS_SETTING}"
+_ANY_SETTINGS = f"SELECT name, paused, {LIMITS_COLUMNS} FROM queues WHERE 1"
+# The longest-waiting queued job: the head of the claim order (exact for jobs
+# without a group, whose rank is their due time), and the grouped jobs' own
+# oldest; each one index look-up per priority.
+_HEAD_DUE = (
+    "SELECT due_at FROM jobs WHERE status = 'queued' AND queue = ? AND priority = ? "
+    "ORDER BY coalesce(fair_rank, due_at), seq LIMIT 1"
+)
+_GROUPED_OLDEST = (
+    "SELECT min(due_at) FROM jobs WHERE status = 'queued' AND fair_rank IS NOT NULL "
+    "AND queue = ? AND priority = ?"
+)
+# Queues a plain claim skips (a tiny table, read once per claim): paused ones,
+# and limited ones, which only the limited claim (store/sqlite_limits.py) takes from.
+NOT_PAUSED = f"queue NOT IN (SELECT name FROM queues WHERE paused OR {LIMITED})"
+_UPSERT_LIMITS = (
+    "INSERT INTO queues (name, paused, updated_at, rate_jobs, rate_per, concurrency, "
+    "group_concurrency) VALUES (?, 0, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+    "updated_at = excluded.updated_at, rate_jobs = excluded.rate_jobs, "
+    "rate_per = excluded.rate_per, concurrency = excluded.concurrency, "
+    "group_concurrency = excluded.group_concurrency"
+)
+_CLEAR_LIMITS = (
+    "UPDATE queues SET updated_at = ?, rate_jobs = NULL, rate_per = NULL, concurrency = NULL, "
+    f"group_concurrency = NULL, rate_log = '[]' WHERE name = ? AND {LIMITED}"
+)
+_LIMITED = f"SELECT name, {LIMITS_COLUMNS} FROM queues WHERE {LIMITED} ORDER BY name"
 
 
 class SqliteQueues:
@@ -74,6 +98,33 @@ class SqliteQueues:
     async def fold_counts(self) -> None:
         """Nothing to fold: the triggers update the counts in place."""
 
+    async def set_limits(self, queue: str, limits: QueueLimits, now: float) -> QueueState | None:
+        rate = limits.rate
+
+        def work(conn: sqlite3.Connection) -> QueueState | None:
+            if limits.any:
+                args = (rate.jobs if rate else None, rate.per if rate else None)
+                conn.execute(
+                    _UPSERT_LIMITS,
+                    (queue, now, *args, limits.concurrency, limits.group_concurrency),
+                )
+                changed = True
+            else:
+                changed = conn.execute(_CLEAR_LIMITS, (now, queue)).rowcount == 1
+            found = read_states(conn, [queue], keep_unset=changed)
+            return found[0] if found else None
+
+        state = await self._writer.run(work)
+        if self._link is not None:  # the sibling processes re-read the limits
+            self._link.announce_limits(queue)
+        return state
+
+    async def limited_queues(self) -> dict[str, QueueLimits]:
+        def work(conn: sqlite3.Connection) -> dict[str, QueueLimits]:
+            return {row[0]: limits_from(*row[1:]) for row in conn.execute(_LIMITED)}
+
+        return await self._writer.run(work, savepoint=False)
+
 
 def read_states(
     conn: sqlite3.Connection, names: Sequence[str] | None, *, keep_unset: bool = False
@@ -86,17 +137,20 @@ def read_states(
     """
     counts: dict[str, dict[JobStatus, int]] = {}
     paused: dict[str, bool] = {}
+    limits: dict[str, QueueLimits] = {}
     wanted = None if names is None else list(dict.fromkeys(names))
     for queue, status, n in _rows(conn, _COUNTS, wanted):
         counts.setdefault(queue, {})[JobStatus(status)] = n
     settings = _ANY_SETTINGS if keep_unset else _SETTINGS
-    for name, is_paused in _rows(conn, settings, wanted, column="name"):
+    for name, is_paused, *limit_values in _rows(conn, settings, wanted, column="name"):
         paused[name] = bool(is_paused)
+        limits[name] = limits_from(*limit_values)
     states = []
     for name in sorted(counts.keys() | paused.keys()):
         queue_counts = counts.get(name, {})
         oldest = _oldest(conn, name) if queue_counts.get(JobStatus.QUEUED) else None
-        states.append(QueueState(name, paused.get(name, False), queue_counts, oldest))
+        is_paused, limited = paused.get(name, False), limits.get(name, NO_LIMITS)
+        states.append(QueueState(name, is_paused, queue_counts, oldest, limited))
     return states
 
 
@@ -114,7 +168,11 @@ def _rows(
 
 
 def _oldest(conn: sqlite3.Connection, queue: str) -> float | None:
-    """One index look-up per priority (the claim index leads with queue, priority)."""
-    found = [conn.execute(_OLDEST, (queue, p)).fetchone()[0] for p in PRIORITIES]
+    """Two index look-ups per priority (the claim index, and the grouped jobs' own)."""
+    found = []
+    for p in PRIORITIES:
+        head = conn.execute(_HEAD_DUE, (queue, p)).fetchone()
+        found += [None if head is None else head[0]]
+        found += [conn.execute(_GROUPED_OLDEST, (queue, p)).fetchone()[0]]
     due = [value for value in found if value is not None]
     return min(due) if due else None

@@ -1,0 +1,55 @@
+"""Fairness groups on PostgreSQL: ranking grouped jobs as they are inserted (see fair_rows).
+
+One statement per batch moves each group's last rank on and returns it: the
+upsert locks the group's row, so two nodes enqueueing for one group at once
+take turns and never hand out the same ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from accepted.store import postgres_sql as sql
+from accepted.store.fair_rows import STEP, group_counts, ranked
+from accepted.types import Job
+
+# $1..$4 one array per (queue, priority, group, count in the batch), $5 now,
+# $6 the step. A group's first rank is its last plus a step, or the head of
+# its queue's priority (now, when nothing is queued) if that is later.
+RANK_GROUPS = (
+    "WITH k AS (SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[]) "
+    "AS k(queue, priority, name, n)), "
+    "v AS (SELECT k.*, coalesce((SELECT coalesce(j.fair_rank, j.due_at) "
+    f"FROM {sql.TABLE} AS j WHERE j.status = 'queued' AND j.queue = k.queue "
+    "AND j.priority = k.priority ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), "
+    "$5::float8) AS head FROM k) "
+    "INSERT INTO accepted_fair_groups AS g (queue, priority, name, last_rank) "
+    "SELECT queue, priority, name, head + (n - 1) * $6::float8 FROM v "
+    "ORDER BY queue, priority, name "
+    "ON CONFLICT (queue, priority, name) DO UPDATE SET last_rank = greatest(EXCLUDED.last_rank, "
+    "g.last_rank + (SELECT v.n FROM v WHERE v.queue = EXCLUDED.queue "
+    "AND v.priority = EXCLUDED.priority AND v.name = EXCLUDED.name) * $6::float8) "
+    "RETURNING queue, priority, name, last_rank"
+)
+
+
+async def rank_groups(conn: Any, jobs: Sequence[Job]) -> list[Job]:
+    """The jobs with the grouped ones ranked, in the inserting transaction."""
+    counts = group_counts(jobs)
+    keys = list(counts)
+    now = min(job.created_at for job in jobs)
+    records = await conn.fetch(
+        RANK_GROUPS,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [counts[k] for k in keys],
+        now,
+        STEP,
+    )
+    firsts = {}
+    for r in records:
+        key = (r["queue"], r["priority"], r["name"])
+        firsts[key] = r["last_rank"] - (counts[key] - 1) * STEP
+    return ranked(jobs, firsts)

@@ -1,0 +1,170 @@
+"""The limited claim on PostgreSQL: hand-outs from queues with limits (see limits_rows).
+
+One transaction locks the settings rows of the limited queues the take names
+(`FOR UPDATE`, in name order, so two takes never deadlock). A second node
+claiming from the same queue waits there until the first commits, and then
+reads the row as the first left it, and counts the running jobs afresh (each
+statement of a READ COMMITTED transaction sees what committed before it), so
+the two never both take the last free place. Queues without limits are never
+locked: their takes stay one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from accepted.store import postgres_sql as sql
+from accepted.store.limits_rows import (
+    GROUP_SLACK,
+    LIMITED,
+    LIMITS_COLUMNS,
+    Candidate,
+    Room,
+    limits_from,
+    logged,
+    opens_at,
+    pick,
+    room_for,
+)
+from accepted.store.postgres_link import Link
+from accepted.store.rows import COLUMNS
+from accepted.types import Job
+
+T = TypeVar("T")
+
+_MATCH = (
+    "($1::text[] IS NULL OR name = ANY($1::text[]) "
+    "OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS p WHERE starts_with(name, p)))"
+)
+ROOMS = (
+    f"SELECT name, {LIMITS_COLUMNS}, rate_log FROM accepted_queues "
+    f"WHERE {LIMITED} AND NOT paused AND {_MATCH} ORDER BY name FOR UPDATE"
+)
+RUNNING = f"SELECT count(*) FROM {sql.TABLE} WHERE queue = $1 AND status = 'running'"
+GROUPS_RUNNING = (
+    f"SELECT fair_group, count(*) AS n FROM {sql.TABLE} WHERE queue = $1 "
+    "AND status = 'running' AND fair_group IS NOT NULL GROUP BY fair_group"
+)
+_PICK = f"seq, queue, priority, {sql.RANK} AS rank, fair_group"
+CANDIDATES = (
+    f"SELECT {_PICK} FROM {sql.TABLE} WHERE status = 'queued' AND queue = $1 "
+    "AND (deadline_at IS NULL OR deadline_at > $2) "
+    "AND (fair_group IS NULL OR fair_group <> ALL($3::text[])) "
+    f"ORDER BY priority, {sql.RANK}, seq LIMIT $4 FOR UPDATE SKIP LOCKED"
+)
+MARK = (
+    f"UPDATE {sql.TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
+    "lease = u.lease, lease_expires_at = $3, updated_at = $4, started_at = $4 "
+    "FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS u(seq, lease, n) "
+    f"WHERE j.seq = u.seq RETURNING u.n, {', '.join('j.' + c for c in COLUMNS)}"
+)
+WRITE_LOG = "UPDATE accepted_queues SET rate_log = $2 WHERE name = $1"
+
+
+def plain_candidates(queues: Sequence[str] | None, prefixes: Sequence[str]) -> str:
+    """The best rows of the take's unlimited queues: $1 now, $2 how many, $3 names, $4 prefixes."""
+    where = sql.claim_where(queues, prefixes, now="$1", names="$3", starts="$4")
+    return (
+        f"SELECT {_PICK} FROM {sql.TABLE} WHERE {where} "
+        f"ORDER BY priority, {sql.RANK}, seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+    )
+
+
+async def rooms(
+    conn: Any, queues: Sequence[str] | None, prefixes: Sequence[str], now: float
+) -> dict[str, Room]:
+    """Lock and measure each limited, unpaused queue the take names (None: any)."""
+    names = None if queues is None and not prefixes else list(queues or ())
+    found = {}
+    for r in await conn.fetch(ROOMS, names, list(prefixes)):
+        limits = limits_from(
+            r["rate_jobs"], r["rate_per"], r["concurrency"], r["group_concurrency"]
+        )
+        running = await conn.fetchval(RUNNING, r["name"]) if limits.concurrency else 0
+        groups: dict[str, int] = {}
+        if limits.group_concurrency is not None:
+            groups = {g["fair_group"]: g["n"] for g in await conn.fetch(GROUPS_RUNNING, r["name"])}
+        found[r["name"]] = room_for(r["name"], limits, list(r["rate_log"]), running, groups, now)
+    return found
+
+
+async def candidates(conn: Any, room: Room, limit: int, now: float) -> list[Candidate]:
+    take = min(limit, room.left)
+    if take <= 0:
+        return []
+    if room.limits.group_concurrency is not None and limit > 1:
+        take += GROUP_SLACK
+    records = await conn.fetch(CANDIDATES, room.queue, now, room.full_groups, take)
+    return [Candidate(*r) for r in records]
+
+
+class PostgresLimits:
+    """Mixed into `PostgresStore`; see `store.base.JobStore.claim_limited`."""
+
+    _link: Link
+
+    def _run(
+        self, work: Callable[[Any], Awaitable[T]], *, transaction: bool = True
+    ) -> Awaitable[T]:
+        raise NotImplementedError  # pragma: no cover - PostgresStore's
+
+    def announce_capacity(self, queue: str, count: int) -> None:
+        self._link.announce_capacity(queue, count)
+
+    async def claim_limited(
+        self,
+        queues: Sequence[str] | None,
+        count: int,
+        now: float,
+        leases: Sequence[str],
+        lease_expires_at: float,
+        *,
+        prefixes: Sequence[str] = (),
+    ) -> tuple[list[Job], float | None]:
+        limit = min(count, len(leases))
+        if limit <= 0 or (queues is not None and not queues and not prefixes):
+            return [], None
+        plain = plain_candidates(queues, prefixes)
+        plain_args: list[Any] = [now, limit]
+        if prefixes:
+            plain_args += [list(queues or ()), list(prefixes)]
+        elif queues is not None:
+            plain_args.append(queues[0] if len(queues) == 1 else list(queues))
+
+        async def work(conn: Any) -> tuple[list[Job], float | None]:
+            found = await rooms(conn, queues, prefixes, now)
+            offered = [Candidate(*r) for r in await conn.fetch(plain, *plain_args)]
+            for room in found.values():
+                offered += await candidates(conn, room, limit, now)
+            chosen = pick(offered, limit, found)
+            jobs = await _hand_out(conn, chosen, leases, lease_expires_at, now)
+            return jobs, await _write_logs(conn, found, chosen, now)
+
+        return await self._run(work)
+
+
+async def _hand_out(
+    conn: Any, chosen: Sequence[Candidate], leases: Sequence[str], expires: float, now: float
+) -> list[Job]:
+    if not chosen:
+        return []
+    seqs = [c.seq for c in chosen]
+    records = await conn.fetch(MARK, seqs, list(leases[: len(seqs)]), expires, now)
+    return [sql.from_record(r) for r in sorted(records, key=lambda r: r["n"])]
+
+
+async def _write_logs(
+    conn: Any, found: dict[str, Room], chosen: Sequence[Candidate], now: float
+) -> float | None:
+    taken: dict[str, int] = {}
+    for c in chosen:
+        taken[c.queue] = taken.get(c.queue, 0) + 1
+    after = []
+    for room in found.values():
+        log = logged(room, taken.get(room.queue, 0), now)
+        if log is not None and taken.get(room.queue):
+            await conn.execute(WRITE_LOG, room.queue, log)
+            room.log = log
+        after.append(room_for(room.queue, room.limits, room.log, 0, {}, now))
+    return opens_at(after)

@@ -1,0 +1,37 @@
+"""Fairness groups on SQLite: ranking grouped jobs as they are inserted (see fair_rows)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from accepted.store.fair_rows import STEP, first_rank, group_counts, ranked
+from accepted.types import Job
+
+# The rank of the head of a queue's priority: one look-up in the claim index.
+_HEAD = (
+    "SELECT coalesce(fair_rank, due_at) FROM jobs WHERE status = 'queued' AND queue = ? "
+    "AND priority = ? ORDER BY coalesce(fair_rank, due_at), seq LIMIT 1"
+)
+_LAST = "SELECT last_rank FROM fair_groups WHERE queue = ? AND priority = ? AND name = ?"
+_SET_LAST = (
+    "INSERT INTO fair_groups (queue, priority, name, last_rank) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (queue, priority, name) DO UPDATE SET last_rank = excluded.last_rank"
+)
+
+
+def rank_groups(conn: sqlite3.Connection, jobs: Sequence[Job]) -> list[Job]:
+    """The jobs with the grouped ones ranked; records each group's last rank.
+
+    Runs in the inserting transaction (one writer), so two batches of one
+    group never get the same ranks.
+    """
+    firsts = {}
+    for key, n in group_counts(jobs).items():
+        head = conn.execute(_HEAD, key[:2]).fetchone()
+        last = conn.execute(_LAST, key).fetchone()
+        now = next(j.created_at for j in jobs if j.fair_group == key[2])
+        first = first_rank(now if head is None else head[0], None if last is None else last[0])
+        firsts[key] = first
+        conn.execute(_SET_LAST, (*key, first + (n - 1) * STEP))
+    return ranked(jobs, firsts)

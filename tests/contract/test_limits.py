@@ -1,0 +1,126 @@
+"""Per-queue limits in the store: settings, and the limited claim that honours them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from accepted.queries import NO_LIMITS, QueueLimits, Rate
+from accepted.store import JobStore
+from accepted.types import Job, JobStatus
+from tests.contract.builders import NOW, make_job, replace
+from tests.contract.conftest import OpenStore
+
+
+async def claim(store: JobStore, queues: list[str] | None, count: int = 1, now: float = NOW):  # type: ignore[no-untyped-def]
+    leases = [f"t{i}" for i in range(count)]
+    return await store.claim_limited(queues, count, now, leases, now + 30)
+
+
+async def finish(store: JobStore, job: Job) -> None:
+    await store.update_job(job.id, lambda j: replace(j, status=JobStatus.DONE, lease=None))
+
+
+async def test_limits_are_a_setting_shown_with_the_queue(store: JobStore) -> None:
+    limits = QueueLimits(Rate(5, 2.5), concurrency=3, group_concurrency=1)
+    state = await store.set_limits("mail", limits, NOW)
+    assert state is not None and state.limits == limits and state.counts == {}
+    assert [s.limits for s in await store.queue_states(["mail"])] == [limits]
+    assert await store.limited_queues() == {"mail": limits}
+
+
+async def test_clearing_the_limits_of_an_empty_queue_removes_it(store: JobStore) -> None:
+    await store.set_limits("mail", QueueLimits(concurrency=1), NOW)
+    cleared = await store.set_limits("mail", NO_LIMITS, NOW)
+    assert cleared is not None and cleared.limits == NO_LIMITS
+    assert await store.queue_states(["mail"]) == []
+    assert await store.set_limits("never", NO_LIMITS, NOW) is None
+    assert await store.limited_queues() == {}
+
+
+async def test_the_plain_claim_skips_limited_queues(store: JobStore) -> None:
+    await store.set_limits("held", QueueLimits(concurrency=5), NOW)
+    held, free = make_job("held", priority=0), make_job("free", priority=3)
+    await store.insert_jobs([held, free])
+    assert [j.id for j in await store.claim_jobs(None, 5, NOW, ["a", "b"], NOW + 30)] == [free.id]
+    jobs, _ = await claim(store, None, 5)
+    assert [j.id for j in jobs] == [held.id]
+    assert jobs[0].status is JobStatus.RUNNING and jobs[0].lease == "t0"
+
+
+async def test_concurrency_caps_running_jobs_until_one_finishes(store: JobStore) -> None:
+    await store.set_limits("c", QueueLimits(concurrency=2), NOW)
+    await store.insert_jobs([make_job("c") for _ in range(5)])
+    first, _ = await claim(store, ["c"], 5)
+    assert len(first) == 2
+    assert (await claim(store, ["c"]))[0] == []
+    await finish(store, first[0])
+    again, _ = await claim(store, ["c"], 5)
+    assert len(again) == 1
+
+
+async def test_group_concurrency_caps_each_group(store: JobStore) -> None:
+    await store.set_limits("g", QueueLimits(group_concurrency=1), NOW)
+    await store.insert_jobs([make_job("g", fair_group="a", created_at=NOW) for _ in range(3)])
+    await store.insert_jobs([make_job("g", fair_group="b", created_at=NOW) for _ in range(3)])
+    await store.insert_jobs([make_job("g") for _ in range(2)])  # no group: not capped by it
+    taken, _ = await claim(store, ["g"], 10)
+    groups = sorted(str(j.fair_group) for j in taken)
+    assert groups == ["None", "None", "a", "b"]
+    assert (await claim(store, ["g"]))[0] == []
+    await finish(store, next(j for j in taken if j.fair_group == "a"))
+    [next_a], _ = await claim(store, ["g"], 10)
+    assert next_a.fair_group == "a"
+
+
+async def test_rate_hands_out_n_per_window_and_says_when_it_opens(store: JobStore) -> None:
+    await store.set_limits("r", QueueLimits(Rate(2, 10.0)), NOW)
+    await store.insert_jobs([make_job("r") for _ in range(5)])
+    taken, opens = await claim(store, ["r"], 5, now=NOW)
+    assert len(taken) == 2 and opens == NOW + 10
+    one_more, opens = await claim(store, ["r"], 1, now=NOW + 9.9)
+    assert one_more == [] and opens == NOW + 10
+    later, _ = await claim(store, ["r"], 5, now=NOW + 10)
+    assert len(later) == 2
+
+
+async def test_rate_window_slides(store: JobStore) -> None:
+    await store.set_limits("r", QueueLimits(Rate(2, 10.0)), NOW)
+    await store.insert_jobs([make_job("r") for _ in range(5)])
+    assert len((await claim(store, ["r"], 1, now=NOW))[0]) == 1
+    assert len((await claim(store, ["r"], 1, now=NOW + 5))[0]) == 1
+    # At NOW + 10 only the first hand-out left the window.
+    taken, opens = await claim(store, ["r"], 5, now=NOW + 10)
+    assert len(taken) == 1 and opens == NOW + 15
+
+
+async def test_limited_and_plain_queues_share_one_order(store: JobStore) -> None:
+    await store.set_limits("lim", QueueLimits(concurrency=1), NOW)
+    a = make_job("free", priority=1)
+    b = make_job("lim", priority=0)
+    c = make_job("lim", priority=0)
+    await store.insert_jobs([a, b, c])
+    taken, _ = await claim(store, ["free", "lim"], 3)
+    assert [j.id for j in taken] == [b.id, a.id]
+
+
+async def test_a_paused_limited_queue_hands_out_nothing(store: JobStore) -> None:
+    await store.set_limits("p", QueueLimits(concurrency=3), NOW)
+    await store.set_paused("p", True, NOW)
+    await store.insert_jobs([make_job("p")])
+    assert (await claim(store, None, 3))[0] == []
+    state = (await store.queue_states(["p"]))[0]
+    assert state.paused and state.limits.concurrency == 3
+
+
+async def test_concurrent_claims_on_several_nodes_never_exceed_it(
+    store: JobStore, open_new_store: OpenStore, is_shared: bool
+) -> None:
+    """Many claims at once, over two stores where the database allows two nodes."""
+    other = await open_new_store() if is_shared else store
+    await store.set_limits("c", QueueLimits(concurrency=3), NOW)
+    await store.insert_jobs([make_job("c") for _ in range(20)])
+    results = await asyncio.gather(*(claim(s, ["c"], 2) for s in [store, other] * 10))
+    assert sum(len(jobs) for jobs, _ in results) == 3
+    await store.fold_counts()
+    [state] = await store.queue_states(["c"])
+    assert state.counts[JobStatus.RUNNING] == 3
