@@ -48,6 +48,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/queues/{name}"): EVERYONE,
     ("POST", "/queues/{name}/pause"): frozenset({"admin"}),
     ("POST", "/queues/{name}/resume"): frozenset({"admin"}),
+    ("PUT", "/queues/{name}/limits"): frozenset({"admin"}),  # flow-limits
     ("GET", "/tokens"): frozenset({"admin*"}),
     ("POST", "/tokens"): frozenset({"admin*"}),
     ("DELETE", "/tokens/{name}"): frozenset({"admin*"}),
@@ -86,6 +87,7 @@ LIMITED: dict[tuple[str, str], int | str] = {
     ("POST", "/queues/{name}/resume"): 403,
     ("GET", "/schedules"): "no-other-schedule",
     ("GET", "/schedules/{name}"): 404,
+    ("PUT", "/queues/{name}/limits"): 403,  # flow-limits
 }
 
 
@@ -169,6 +171,9 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/queues/{name}"): lambda c, w: c.get(f"/queues/{w.existing_queue()}"),
     ("POST", "/queues/{name}/pause"): lambda c, w: c.post(f"/queues/{w.queue}/pause"),
     ("POST", "/queues/{name}/resume"): lambda c, w: c.post(f"/queues/{w.paused_queue()}/resume"),
+    ("PUT", "/queues/{name}/limits"): lambda c, w: c.put(  # flow-limits
+        f"/queues/{w.queue}/limits", json={"concurrency": 5}
+    ),
     ("GET", "/tokens"): lambda c, w: c.get("/tokens"),
     ("POST", "/tokens"): lambda c, w: c.post(
         "/tokens", json={"name": unique_queue("m"), "role": "reader"}

@@ -187,6 +187,7 @@ class App:
         if self.context.node_metrics is not None:
             self.context.node_metrics.start()
         await self.queues.load_paused()
+        await self.queues.load_limited()
         await self._start_auth()
         await self.callbacks.start()
         self.tasks.start()

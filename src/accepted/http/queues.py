@@ -1,10 +1,16 @@
-"""The queue endpoints: list, read, pause and resume (SPEC Part 2 "Queues")."""
+"""The queue endpoints: list, read, pause, resume and limits (SPEC Part 2 "Queues")."""
 
 from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
 
 from accepted.http import parse, render
 from accepted.http.context import Context
 from accepted.http.request import Request, Response
+from accepted.queries import QueueLimits, Rate
+from accepted.service.limits import MAX_CONCURRENCY, MAX_RATE_JOBS, MAX_RATE_PER
 from accepted.service.queues import QueueService
 
 
@@ -36,4 +42,41 @@ async def pause(ctx: Context, request: Request) -> Response:
 
 async def resume(ctx: Context, request: Request) -> Response:
     queue = await _service(ctx).resume(_name(request), ctx.clock())
+    return Response.json(200, render.queue_json(queue))
+
+
+# -- limits (flow-limits) ------------------------------------------------------------
+
+
+class RateBody(msgspec.Struct, forbid_unknown_fields=True):
+    """At most `jobs` hand-outs in any window of `per` seconds."""
+
+    jobs: Annotated[int, msgspec.Meta(ge=1, le=MAX_RATE_JOBS, description="hand-outs per window")]
+    per: Annotated[float, msgspec.Meta(gt=0, le=MAX_RATE_PER, description="the window, in seconds")]
+
+
+Concurrency = Annotated[int, msgspec.Meta(ge=1, le=MAX_CONCURRENCY)]
+
+
+class LimitsBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A queue's limits, all at once: a field left out or null is no such limit."""
+
+    rate: Annotated[
+        RateBody | None,
+        msgspec.Meta(description="at most `jobs` hand-outs in any window of `per` seconds"),
+    ] = None
+    concurrency: Annotated[
+        Concurrency | None, msgspec.Meta(description="at most this many jobs running at once")
+    ] = None
+    group_concurrency: Annotated[
+        Concurrency | None,
+        msgspec.Meta(description="at most this many jobs of one fairness group running at once"),
+    ] = None
+
+
+async def set_limits(ctx: Context, request: Request) -> Response:
+    body: LimitsBody = parse.decode(await request.body(ctx.settings.body_limit), LimitsBody)
+    rate = None if body.rate is None else Rate(body.rate.jobs, body.rate.per)
+    limits = QueueLimits(rate, body.concurrency, body.group_concurrency)
+    queue = await _service(ctx).set_limits(_name(request), limits, ctx.clock())
     return Response.json(200, render.queue_json(queue))

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from accepted.errors import AcceptedError
-from accepted.queries import Queue
+from accepted.queries import Queue, QueueLimits
 from accepted.types import Attempt, AttemptOutcome, CallbackState, Job, JobStatus
 
 
@@ -211,10 +211,22 @@ def error_json(error: AcceptedError) -> bytes:
 # -- queues ------------------------------------------------------------------------
 
 
+class RateView(msgspec.Struct):
+    jobs: Annotated[int, _doc("hand-outs allowed in any window")]
+    per: Annotated[float, _doc("the window, in seconds")]
+
+
 class LimitsView(msgspec.Struct):
-    rate: object | None = None
-    concurrency: int | None = None
-    group_concurrency: int | None = None
+    rate: Annotated[RateView | None, _doc("at most `jobs` hand-outs in any `per` seconds")] = None
+    concurrency: Annotated[int | None, _doc("at most this many running at once")] = None
+    group_concurrency: Annotated[
+        int | None, _doc("at most this many of one fairness group running at once")
+    ] = None
+
+
+def limits_view(limits: QueueLimits) -> LimitsView:
+    rate = None if limits.rate is None else RateView(limits.rate.jobs, limits.rate.per)
+    return LimitsView(rate, limits.concurrency, limits.group_concurrency)
 
 
 class QueueView(msgspec.Struct):
@@ -231,7 +243,8 @@ class QueueList(msgspec.Struct):
 
 def queue_view(queue: Queue) -> QueueView:
     counts = {status.value: queue.counts.get(status, 0) for status in JobStatus}
-    return QueueView(queue.name, queue.paused, counts, queue.oldest_queued_age, LimitsView())
+    limits = limits_view(queue.limits)
+    return QueueView(queue.name, queue.paused, counts, queue.oldest_queued_age, limits)
 
 
 def queue_json(queue: Queue) -> bytes:

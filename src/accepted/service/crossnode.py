@@ -94,9 +94,16 @@ class CrossNodeWakeups:
     def schedules_changed(self) -> None:
         self.on_schedules_changed()
 
+    def limits_changed(self, queue: str) -> None:
+        self._spawn(self._read_limited(queue))
+
+    def capacity_freed(self, queue: str, count: int) -> None:
+        self.signals.takers.job_available(queue, count)
+
     def resync(self) -> None:
         if self._paused_reading is None or self._paused_reading.done():
             self._paused_reading = self._spawn(self._read_paused())
+            self._spawn(self._read_limited(None))
         # Takers re-check on their own (`recheck_interval`); result waiters do not.
         # One resync at a time: with many waiters a round takes a while.
         waiting = self.signals.results.waiting()
@@ -118,6 +125,16 @@ class CrossNodeWakeups:
             self.signals.takers.replace_paused(await self.store.paused_queues())
         except AcceptedError as exc:
             log.warning("could not read the paused queues: %s", exc)
+
+    async def _read_limited(self, changed: str | None) -> None:
+        """Limits changed on another node (or a notice may have been missed): re-read them."""
+        takers = self.signals.takers
+        try:
+            takers.replace_limited(await self.store.limited_queues())
+        except AcceptedError as exc:
+            log.warning("could not read the limited queues: %s", exc)
+        if changed is not None:
+            takers.limits_changed(changed)
 
     async def _answer(self, job_ids: list[str]) -> None:
         results = self.signals.results

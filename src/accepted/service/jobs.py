@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -380,7 +380,7 @@ class JobService:
         lease = self.default_lease if lease_seconds is None else lease_seconds
         takers = self.signals.takers
         if block <= 0 or takers.closed:
-            return await self._claim(queues, count, now, lease, prefixes)
+            return (await self._claim(queues, count, now, lease, prefixes))[0]
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + block
         clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
@@ -391,14 +391,17 @@ class JobService:
                 taker.consume()
                 if taker.handed:
                     return taker.take_handed()
-                jobs = await self._claim(queues, count, clock_offset + loop.time(), lease, prefixes)
+                looked_at = clock_offset + loop.time()
+                jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
                 if jobs or takers.closed:
                     return jobs
                 wait = give_up_at - loop.time()
-                if self.recheck_interval is not None:
-                    wait = min(wait, self.recheck_interval)
                 if wait <= 0:
                     return []
+                if self.recheck_interval is not None:
+                    wait = min(wait, self.recheck_interval)
+                if opens_at is not None:  # a full rate window: look again when it moves on
+                    wait = min(wait, max(0.0, opens_at - looked_at) + RATE_MARGIN)
                 try:
                     async with asyncio.timeout(wait):
                         await taker.wait()
@@ -417,14 +420,26 @@ class JobService:
         now: float,
         lease: float,
         prefixes: Sequence[str] = (),
-    ) -> list[Job]:
+    ) -> tuple[list[Job], float | None]:
+        """Claim, through the limited claim when a limited queue may be among `queues`.
+
+        Returns the jobs, and when a full rate window of those queues opens.
+        """
         tokens = [secrets.token_hex(12) for _ in range(count)]
         expires = now + lease
-        claim = asyncio.ensure_future(
-            self.store.claim_jobs(queues, count, now, tokens, expires, prefixes=prefixes)
-        )
+        claim: asyncio.Future[tuple[list[Job], float | None]]
+        if self._limited_among(queues, prefixes):
+            claim = asyncio.ensure_future(
+                self.store.claim_limited(queues, count, now, tokens, expires, prefixes=prefixes)
+            )
+        else:
+            claim = asyncio.ensure_future(
+                _no_window(
+                    self.store.claim_jobs(queues, count, now, tokens, expires, prefixes=prefixes)
+                )
+            )
         try:
-            jobs = await asyncio.shield(claim)
+            jobs, opens_at = await asyncio.shield(claim)
         except asyncio.CancelledError:
             # The taker is gone (hung up, shutdown); what the claim took goes back.
             claim.add_done_callback(lambda done: self._release_orphans(done, now))
@@ -435,12 +450,23 @@ class JobService:
             for job in jobs:
                 wait(max(0.0, now - job.due_at), job.queue)
                 self.signals.events.publish(job)
-        return jobs
+        return jobs, opens_at
 
-    def _release_orphans(self, claim: asyncio.Future[list[Job]], now: float) -> None:
+    def _limited_among(self, queues: Sequence[str] | None, prefixes: Sequence[str]) -> bool:
+        """Whether a take of `queues` (and `prefixes`) may reach a queue with limits."""
+        limited = self.signals.takers.limited
+        if not limited:
+            return False
+        if queues is None or any(queue in limited for queue in queues):
+            return True
+        return bool(prefixes) and any(name.startswith(tuple(prefixes)) for name in limited)
+
+    def _release_orphans(
+        self, claim: asyncio.Future[tuple[list[Job], float | None]], now: float
+    ) -> None:
         if claim.cancelled() or claim.exception() is not None:
             return
-        self._release(claim.result(), now)
+        self._release(claim.result()[0], now)
 
     def _release(self, jobs: Sequence[Job], now: float) -> None:
         """Give back jobs handed to a taker that is gone; their attempt is not counted."""
@@ -514,6 +540,7 @@ class JobService:
             job = msgspec.structs.replace(job, status=JobStatus.CANCELLED, updated_at=now)
             self.signals.events.publish(job)
             self._count_final(job)
+            self._capacity_back(job)
         self.signals.results.job_final(job)
         return job
 
@@ -551,6 +578,7 @@ class JobService:
         """
         if job.status is not JobStatus.RUNNING:
             self.signals.events.publish(job)
+            self._capacity_back(job)
             if job.is_final:
                 self._count_final(job)
             elif job.status is JobStatus.DELAYED:  # only a retry's backoff delays a job again
@@ -568,6 +596,24 @@ class JobService:
             if job.callback_state is CallbackState.PENDING:
                 self.signals.deadline(Due.CALLBACK, job.callback_next_at)
             self.signals.deadline(Due.EXPIRED, job.expires_at)
+
+    def _capacity_back(self, job: Job) -> None:
+        """A job of a limited queue stopped running (or never ran): wake a taker of
+        the queue, here and on the other nodes, to look again; there may be room."""
+        queue = job.queue
+        if queue in self.signals.takers.limited:
+            self.signals.takers.job_available(queue)
+            self.store.announce_capacity(queue, 1)
+
+
+# A taker woken by a rate window's opening looks this much after it, so the
+# window has surely moved on by the store's clock.
+RATE_MARGIN = 0.001
+
+
+async def _no_window(claim: Awaitable[list[Job]]) -> tuple[list[Job], float | None]:
+    """A plain claim's answer in the limited claim's shape (no rate window)."""
+    return await claim, None
 
 
 def _lease_required(decide: Decide) -> Decide:

@@ -10,7 +10,8 @@ paused set when notices may have been missed.
 from __future__ import annotations
 
 from accepted.errors import QueueNotFound
-from accepted.queries import Queue
+from accepted.queries import Queue, QueueLimits
+from accepted.service.limits import check_limits
 from accepted.service.signals import Signals
 from accepted.store.base import JobStore
 
@@ -54,3 +55,32 @@ class QueueService:
     async def load_paused(self) -> None:
         """Take the paused set from the store (at start, and to catch up on missed notices)."""
         self.signals.takers.replace_paused(await self.store.paused_queues())
+
+    # -- per-queue limits (flow-limits) --------------------------------------------
+
+    async def set_limits(self, name: str, limits: QueueLimits, now: float) -> Queue:
+        """Set (or, all None, clear) a queue's limits; setting one creates the queue's setting.
+
+        This node applies them at once; the others hear of it by the store's
+        notices (`CrossNodeWakeups.limits_changed`). Takers of the queue look
+        again: looser limits may have made room.
+        """
+        takers = self.signals.takers
+        check_limits(limits)
+        if limits.any:  # before the write: no hand-off of this node slips in meanwhile
+            takers.limited.add(name)
+        try:
+            state = await self.store.set_limits(name, limits, now)
+        except BaseException:
+            await self.load_limited()
+            raise
+        if not limits.any:
+            takers.limited.discard(name)
+        takers.limits_changed(name)
+        if state is None:
+            raise QueueNotFound(f"no queue {name!r}")
+        return Queue.at(state, now)
+
+    async def load_limited(self) -> None:
+        """Take the limited set from the store (at start, and to catch up on missed notices)."""
+        self.signals.takers.replace_limited(await self.store.limited_queues())

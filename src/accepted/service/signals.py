@@ -110,6 +110,10 @@ class Takers:
         self.idle = 0  # takers blocked on their event right now
         # Queues that hand out nothing: their jobs wake nobody and are handed to nobody.
         self.paused: set[str] = set()
+        # Queues with limits (flow-limits): their jobs are never handed off at
+        # enqueue (only the limited claim counts what the limits count), and a
+        # job of theirs that stops running wakes a taker: capacity came back.
+        self.limited: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._all())
@@ -155,7 +159,7 @@ class Takers:
 
     def reserve(self, queue: str) -> Taker | None:
         """The longest-waiting blocked taker of `queue`, set aside for a hand-off."""
-        if self.idle == 0 or self.closed or queue in self.paused:
+        if self.idle == 0 or self.closed or queue in self.paused or queue in self.limited:
             return None
         taker = self._oldest_idle(queue)
         if taker is not None and taker.waiting:
@@ -188,6 +192,14 @@ class Takers:
         resumed, self.paused = self.paused - now_paused, now_paused
         for queue in resumed:
             self._wake_all(queue)
+
+    def replace_limited(self, queues: Iterable[str]) -> None:
+        """The limited queues as the store has them (at start, and after notices)."""
+        self.limited = set(queues)
+
+    def limits_changed(self, queue: str) -> None:
+        """`queue`'s limits were set or cleared: its takers look again (there may be room)."""
+        self._wake_all(queue)
 
     def _wake_all(self, queue: str) -> None:
         """Every idle taker of `queue` looks again; those that find nothing wait on."""

@@ -1,4 +1,4 @@
-"""Routes of queues: list, read, pause, resume."""
+"""Routes of queues: list, read, pause, resume, limits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from accepted.http import params as p
 from accepted.http import queues
 from accepted.http.answers import (
     BAD_REQUEST,
+    TOO_LARGE,
     UNAVAILABLE,
 )
+from accepted.http.queues import LimitsBody
 from accepted.http.render import (
     QueueList,
     QueueView,
@@ -91,6 +93,43 @@ QUEUES = (
                 },
                 tag="queues",
                 anchor="queues",
+                access=Rule(Access.ADMIN, queue="name"),
+            )
+        },
+        params=(p.QUEUE_NAME,),
+    ),
+    # -- per-queue limits (flow-limits) --
+    Route(
+        "/queues/{name}/limits",
+        {
+            "PUT": Op(
+                queues.set_limits,
+                "Set a queue's limits: rate, concurrency, group concurrency, on every node",
+                description='Body: {"rate": {"jobs": N, "per": seconds} | null, '
+                '"concurrency": N | null, "group_concurrency": N | null}. The whole set is '
+                "replaced: a field left out or null is no such limit, so {} clears them all. "
+                "Setting a limit creates the queue's setting. Takers blocked on the queue get "
+                "a job as soon as the limits allow ([flow](/docs#queue-limits)).",
+                body=LimitsBody,
+                responses={
+                    200: Answer(
+                        "The queue, with its limits.", QueueView, anchors=("queue-limits-200",)
+                    ),
+                    400: Answer(
+                        "A bad body: a limit below 1 (pause the queue instead), above its "
+                        "maximum, not a number, or an unknown field (invalid_field, "
+                        "malformed_json). Nothing changed.",
+                        anchors=("queue-limits-400",),
+                    ),
+                    404: Answer(
+                        "Clearing the limits of a queue that does not exist (queue_not_found).",
+                        anchors=("queue-limits-404",),
+                    ),
+                    413: TOO_LARGE,
+                    503: UNAVAILABLE,
+                },
+                tag="queues",
+                anchor="queue-limits",
                 access=Rule(Access.ADMIN, queue="name"),
             )
         },
