@@ -98,6 +98,7 @@ def _enqueue_headers(request: Request) -> NewJob:
         queue="",
         priority=1 if priority is None else priority,
         delay=parse.read(request, params.DELAY) or 0.0,
+        group=parse.read(request, params.GROUP),  # flow-limits
         result_ttl=parse.read(request, params.RESULT_TTL),
         callback_url=parse.read(request, params.CALLBACK_URL),
         job_timeout=parse.read(request, params.JOB_TIMEOUT),
@@ -170,6 +171,12 @@ def _batch_job(item: BatchItem, index: int, defaults: NewJob) -> NewJob:
             else flow.check_unique_key(item.unique_key, f"{where}.unique_key")
         ),
         after=flow.item_after(item.after, index),
+        # -- flow-limits --
+        group=(
+            defaults.group
+            if item.group is None
+            else parse.check(params.GROUP, item.group, f"{where}.group")
+        ),
     )
 
 

@@ -227,6 +227,18 @@ AFTER = Param(
     "done, and is cancelled if one fails, is cancelled or is deleted; an unknown id is a 400 "
     '(docs/flow.md, Dependencies). A batch item has after instead, where "$N" names item N.',
 )
+# -- fairness groups (flow-limits) ---------------------------------------------
+
+GROUP = Param(
+    "X-Accepted-Group",
+    str,
+    "1 to 255 characters: the job's fairness group. Among a queue's due jobs of one "
+    "priority, hand-outs rotate between groups, so one group's backlog does not hold back "
+    "another's (docs/flow.md, Fairness groups); group_concurrency limits count per group. "
+    "A batch item has group, which this header gives a default.",
+    min_length=1,
+    max_length=MAX_KEY,
+)
 DUPLICATE = Param(
     "X-Accepted-Duplicate",
     str,

@@ -94,6 +94,8 @@ class BatchItem(msgspec.Struct, forbid_unknown_fields=True):
     idempotency_key: Annotated[str, p.IDEMPOTENCY_KEY.meta] | None = None
     # -- unique jobs and dependencies (flow-deps) --
     unique_key: Annotated[str, p.UNIQUE_KEY.meta] | None = None
+    # -- fairness groups (flow-limits) --
+    group: Annotated[str, p.GROUP.meta] | None = None
     after: (
         Annotated[
             list[str],

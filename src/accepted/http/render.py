@@ -90,6 +90,8 @@ class JobView(msgspec.Struct, kw_only=True):
     schedule: Annotated[
         str | None, _doc("the schedule that made the job (a fire or a manual run); else null")
     ]
+    # -- fairness groups (flow-limits) --
+    group: Annotated[str | None, _doc("the job's fairness group (X-Accepted-Group); else null")]
 
 
 _encoder = msgspec.json.Encoder()
@@ -144,6 +146,7 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
         after=list(job.after),
         lease=job.lease if with_lease and job.lease is not None else msgspec.UNSET,
         schedule=job.schedule,
+        group=job.fair_group,
     )
 
 

@@ -60,6 +60,8 @@ class NewJob:
     unique_key: str | None = None
     # Job ids, or "$N": the job of item N (an earlier one) of the same batch.
     after: tuple[str, ...] = ()
+    # -- fairness groups (flow-limits) --
+    group: str | None = None
 
     @property
     def uses_flow(self) -> bool:
@@ -289,6 +291,7 @@ class JobService:
             callback_state=None if new.callback_url is None else CallbackState.WAITING,
             unique_key=new.unique_key,
             after=new.after,
+            fair_group=new.group,
         )
 
     def _announce_new(self, jobs: Sequence[Job]) -> None:

@@ -77,6 +77,7 @@ JOBS = Route(
                 p.ENQUEUE_WAIT,
                 p.UNIQUE_KEY,  # flow-deps
                 p.AFTER,
+                p.GROUP,  # flow-limits
             ),
             responses={
                 200: Answer(
@@ -334,7 +335,8 @@ WANT_JOB = Route(
             handlers.want_job,
             "Take a job (long-poll)",
             description="Hands out the queued job with the lowest priority number, then the "
-            "earliest due_at, then the first enqueued, among the named queues (?queue and/or "
+            "earliest due_at (a fairness group's jobs: their turn in the rotation), then the first "
+            "enqueued, among the named queues (?queue and/or "
             "the body; none means any). The body's `report` (one object or an array) carries "
             "the worker's reports on the jobs it finished, applied first exactly as PUT "
             "would apply them: two requests per job instead of three "
