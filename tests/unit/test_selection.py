@@ -17,7 +17,7 @@ async def test_a_bulk_action_covers_every_chunk_and_skips_what_it_cannot_change(
     jobs = [await service.enqueue(NewJob("q"), T0) for _ in range(7)]
     [taken] = await service.take(["q"], T0)
     await service.cancel_job(jobs[1].id, T0)
-    selection = SelectionService(service, chunk=2)
+    selection = SelectionService(service, chunk=2, page=3)
     outcome = await selection.bulk(BulkAction.CANCEL, JobFilter(queues=("q",)), lambda: T0 + 1)
     assert outcome == BulkOutcome(matched=7, changed=6)  # one was cancelled already
     for job in jobs:
@@ -29,7 +29,7 @@ async def test_a_bulk_action_covers_every_chunk_and_skips_what_it_cannot_change(
 async def test_jobs_enqueued_during_the_walk_are_not_matched(service: JobService) -> None:
     for _ in range(5):
         await service.enqueue(NewJob("q"), T0)
-    selection = SelectionService(service, chunk=2)
+    selection = SelectionService(service, chunk=2, page=3)
     clock_calls: list[float] = []
 
     def clock() -> float:
