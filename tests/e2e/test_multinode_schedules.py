@@ -44,3 +44,18 @@ def test_three_nodes_make_one_job_per_fire_time_and_skip_none(start_nodes: Start
     assert fires[0] == pytest.approx(first_fire, abs=1e-5)
     steps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(fires)]
     assert steps == [1.0] * (len(fires) - 1), f"a fire time was skipped: {steps}"
+
+
+def test_a_schedule_made_on_one_node_fires_on_another_after_it_stops(
+    start_nodes: StartNodes,
+) -> None:
+    """The other node's firer slept with nothing due; the change notice woke it
+    (its own safety-net look is a minute away, far past this test's bound)."""
+    a, b = start_nodes(2)
+    with clients([a, b]) as (on_a, on_b):
+        answer = on_a.put("/schedules/handover", json={"queue": "handover", "every": 2})
+        assert answer.status_code == 200, answer.text
+        a.stop()
+        job = take(on_b, "handover", block_for=10)
+    assert job is not None, "the node left running never fired the schedule"
+    assert (job["schedule"], job["due_at"]) == ("handover", answer.json()["next_run_at"])
