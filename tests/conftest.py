@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.databases import BACKENDS, database
+from tests.support.databases import BACKENDS, database, workers_of
 from tests.support.servers import ServerProcess
 
 
@@ -23,9 +23,10 @@ def db_target(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def server(db_target: str, tmp_path: Path) -> Iterator[ServerProcess]:
+def server(db_target: str, backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A real `accepted serve` on a free port with a fresh database."""
-    proc = ServerProcess(db=db_target, log_path=tmp_path / "server.log").start()
+    log = tmp_path / "server.log"
+    proc = ServerProcess(db=db_target, log_path=log, workers=workers_of(backend)).start()
     try:
         yield proc
     finally:

@@ -1,7 +1,9 @@
 """Fixtures of the HTTP tier, on top of tests/conftest.py's `server` and `http`.
 
 Everything here is parametrised over the same storage backends, so the whole
-tier runs again on PostgreSQL when it is configured.
+tier runs again on PostgreSQL when it is configured. Modules marked
+`processes` (taking, waking, results, events, metrics) also run against a
+several-process server: SQLite under `accepted serve --workers 2`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,31 @@ import httpx
 import pytest
 
 from tests.http.helpers import NO_TLS, Background, CallbackReceiver, unique_queue
-from tests.support.databases import BACKENDS, database
+from tests.support.databases import BACKENDS, PROCESS_VARIANTS, database, workers_of
 from tests.support.servers import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The backends of each test (`backend`: its own server; `shared_backend`: the module's)."""
+    variants = [*BACKENDS]
+    if metafunc.definition.get_closest_marker("processes"):
+        variants += PROCESS_VARIANTS
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", variants)
+    if "shared_backend" in metafunc.fixturenames:
+        metafunc.parametrize("shared_backend", variants, scope="module")
+
+
+@pytest.fixture
+def backend() -> str:
+    raise AssertionError("parametrised by pytest_generate_tests")
+
+
+@pytest.fixture(scope="module")
+def shared_backend() -> str:
+    raise AssertionError("parametrised by pytest_generate_tests")
 
 
 @pytest.fixture
@@ -30,12 +53,13 @@ def runner(server: ServerProcess) -> Iterator[Background]:
 
 
 @pytest.fixture
-def start_server(db_target: str, tmp_path: Path) -> Iterator[StartServer]:
+def start_server(db_target: str, backend: str, tmp_path: Path) -> Iterator[StartServer]:
     """Start a server with custom settings: `start_server(ACCEPTED_DEFAULT_LEASE="0.5")`."""
     started: list[ServerProcess] = []
 
     def start(**env: str) -> ServerProcess:
-        proc = ServerProcess(db=db_target, log_path=tmp_path / "server.log", env=env)
+        log = tmp_path / "server.log"
+        proc = ServerProcess(db=db_target, log_path=log, env=env, workers=workers_of(backend))
         started.append(proc.start())
         return proc
 
@@ -46,9 +70,9 @@ def start_server(db_target: str, tmp_path: Path) -> Iterator[StartServer]:
             proc.stop()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module")
 def shared_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    shared_backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """One server for a whole module of tests that each use queues of their own.
 
@@ -56,8 +80,9 @@ def shared_server(
     cost more than the case itself.
     """
     tmp = tmp_path_factory.mktemp("shared")
-    with database(str(request.param), tmp) as target:
-        proc = ServerProcess(db=target, log_path=tmp / "server.log").start()
+    with database(shared_backend, tmp) as target:
+        log = tmp / "server.log"
+        proc = ServerProcess(db=target, log_path=log, workers=workers_of(shared_backend)).start()
         try:
             yield proc
         finally:

@@ -9,6 +9,9 @@ import pytest
 
 from tests.http.helpers import PROMPT, Background, assert_error, get, report, take
 
+# Also against a several-process server (tests/http/conftest.py).
+pytestmark = pytest.mark.processes
+
 WAIT_30 = {"X-Accepted-Wait-Result": "30"}
 
 

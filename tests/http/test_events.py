@@ -14,6 +14,9 @@ from tests.http.helpers import NO_TLS, Background, enqueue, report, take, unique
 from tests.http.sse import Event, SseStream
 from tests.support.servers import ServerProcess
 
+# Also against a several-process server (tests/http/conftest.py).
+pytestmark = pytest.mark.processes
+
 
 def _events(stream: SseStream, count: int) -> list[Event]:
     found = [stream.next_event() for _ in range(count)]

@@ -9,6 +9,9 @@ import pytest
 
 from tests.http.helpers import CallbackReceiver, enqueue, report, take, unique_queue, until
 
+# Also against a several-process server (tests/http/conftest.py).
+pytestmark = pytest.mark.processes
+
 SAMPLE = re.compile(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$")
 LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 

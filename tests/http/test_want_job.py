@@ -25,6 +25,9 @@ from tests.http.helpers import (
 )
 from tests.support.servers import ServerProcess
 
+# Also against a several-process server (tests/http/conftest.py).
+pytestmark = pytest.mark.processes
+
 
 @pytest.mark.documents("want-204")
 def test_an_empty_queue_answers_204(http: httpx.Client) -> None:

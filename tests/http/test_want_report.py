@@ -9,6 +9,9 @@ import pytest
 
 from tests.http.helpers import assert_error, enqueue, get, take
 
+# Also against a several-process server (tests/http/conftest.py).
+pytestmark = pytest.mark.processes
+
 
 def want(api: httpx.Client, q: str, report: Any, **headers: str) -> httpx.Response:
     return api.post("/want_job", params={"queue": q}, json={"report": report}, headers=headers)

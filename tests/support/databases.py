@@ -39,6 +39,17 @@ BACKENDS = [
 ]
 
 
+# The http tier's several-process variant: SQLite served by `accepted serve
+# --workers 2`. Modules marked `processes` run against it too (tests/http/conftest.py).
+SQLITE_WORKERS = "sqlite-workers2"
+PROCESS_VARIANTS = [pytest.param(SQLITE_WORKERS, id=SQLITE_WORKERS)]
+
+
+def workers_of(backend: str) -> int:
+    """How many processes the server of `backend` runs (`--workers`)."""
+    return 2 if backend == SQLITE_WORKERS else 1
+
+
 def skip_without_postgres() -> None:
     """Skip the calling test, or module when called at import, without a PostgreSQL."""
     if not PG_URL:
@@ -98,7 +109,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 @contextmanager
 def database(backend: str, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database of `backend`; yields its --db target."""
-    if backend == "sqlite":
+    if backend in ("sqlite", SQLITE_WORKERS):
         yield str(tmp_path / "accepted.db")
         return
     if backend == "postgres":

@@ -274,6 +274,8 @@ def create_app(
     `siblings`: this process is one of several of one server (`--workers N`).
     """
     settings = settings or Settings.from_env()
-    link = None if siblings is None else LocalLink(siblings)
+    link = None
+    if siblings is not None:  # a lost notice is also covered by the takers' re-checks
+        link = LocalLink(siblings, resync_every=settings.shared_recheck)
     store = open_store(settings.db, pool_size=settings.pool_size, link=link)
     return App(settings, store, clock=clock or store.clock, link=link)

@@ -37,14 +37,15 @@ log = logging.getLogger("accepted.store.local_link")
 DATAGRAM = 60_000  # bytes a datagram carries at most (well under the socket buffer)
 RETRY_AFTER = 0.002  # seconds before a refused send is tried again
 MAX_BACKLOG = 1_000  # datagrams held per peer; beyond, the oldest go (re-checks cover)
-RESYNC_INTERVAL = 5.0  # seconds between resyncs (result waiters re-read their jobs)
+RESYNC_INTERVAL = 5.0  # seconds at least between resyncs (result waiters re-read their jobs)
 
 
 class LocalLink:
     """This process's end of the node's local link; see the module docstring."""
 
-    def __init__(self, siblings: Siblings) -> None:
+    def __init__(self, siblings: Siblings, *, resync_every: float = RESYNC_INTERVAL) -> None:
         self.siblings = siblings
+        self.resync_every = max(resync_every, RESYNC_INTERVAL)
         self.node = str(siblings.index)
         self.wakeups: Wakeups | None = None
         self.outbox = Outbox(self.node)
@@ -201,7 +202,7 @@ class LocalLink:
         if self.wakeups is not None:
             self.wakeups.resync()
         assert self._loop is not None
-        self._resync = self._loop.call_later(RESYNC_INTERVAL, self._schedule_resync)
+        self._resync = self._loop.call_later(self.resync_every, self._schedule_resync)
 
 
 def _pack(payloads: Iterable[bytes]) -> list[bytes]:
