@@ -89,3 +89,15 @@ def test_the_token_is_kept_in_the_browser_and_an_admin_may_act(
     expect(page.locator("#read-only")).to_have_count(0)
     page.locator('button[data-action="retry"]').click()
     expect(page.locator("main .title .badge")).to_have_text("queued")
+
+
+def test_a_reader_sees_the_schedules_without_their_buttons(
+    page: Page, admin: httpx.Client, auth_server: ServerProcess
+) -> None:
+    name = unique_queue("nightly")
+    body = {"queue": unique_queue("reports"), "cron": "0 3 * * *"}
+    assert admin.put(f"/schedules/{name}", json=body).status_code == 200
+    sign_in(page, f"{auth_server.url}/ui#/schedules", token_for(admin, "reader"))
+    row = page.locator(f'tr[data-schedule="{name}"]')
+    expect(row.locator('td[data-label="when"]')).to_have_text("0 3 * * *")
+    expect(row.locator("button")).to_have_count(0)  # no run now, no pause
