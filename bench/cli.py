@@ -17,7 +17,17 @@ from bench.servers import STACKS, granian_available
 from bench.variants import BENCH_TOKEN, VARIANTS
 from bench.workloads import Bench, Options
 
-WORKLOADS = ("constant", "enqueue", "drain", "cycle", "cycle-batch", "wake", "wait-result", "idle")
+WORKLOADS = (
+    "constant",
+    "enqueue",
+    "drain",
+    "cycle",
+    "cycle-after",
+    "cycle-batch",
+    "wake",
+    "wait-result",
+    "idle",
+)
 PER_STACK = ("constant", "enqueue")  # run once per --stacks entry; the others on the first
 
 

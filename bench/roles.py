@@ -34,6 +34,7 @@ class ClientSpec:
     samples: int = 0  # latency roles: how many
     settle: float = 0.002  # latency roles: time for a request to be parked server-side
     block: float = 1.0  # want_job long-poll seconds in the cycle roles
+    chain: bool = False  # cycle-after: every second job waits on the one before (X-Accepted-After)
     stop: Any = field(default=None, compare=False)  # idle holder: a multiprocessing.Event
 
 
@@ -142,6 +143,8 @@ class _Backlog:
 
 
 async def _producer(conn: Connection, spec: ClientSpec, tally: Tally, backlog: _Backlog) -> None:
+    if spec.chain:
+        return await _chain_producer(conn, spec, tally, backlog)
     single = spec.batch == 1
     data = (
         enqueue_request(spec.queue)
@@ -157,6 +160,29 @@ async def _producer(conn: Connection, spec: ClientSpec, tally: Tally, backlog: _
             _unexpected(tally, "POST /jobs", response)
             continue
         tally.counts["enqueued"] += spec.batch
+
+
+async def _chain_producer(
+    conn: Connection, spec: ClientSpec, tally: Tally, backlog: _Backlog
+) -> None:
+    """Chains of 2 with single requests: a job, then one that waits on it (so the
+    request count per job is the plain cycle's)."""
+    first = enqueue_request(spec.queue)
+    body = job_body(spec.queue)
+    while True:
+        await backlog.wait_for_room()
+        backlog.enqueued += 2
+        response = await _timed(conn, first, tally)
+        if response.status != 202:
+            backlog.enqueued -= 2
+            _unexpected(tally, "POST /jobs", response)
+            continue
+        after = {"X-Accepted-After": _take_one.decode(response.body).id}
+        second = await _timed(conn, request_bytes("POST", "/jobs", body, after), tally)
+        if second.status != 202:
+            backlog.enqueued -= 1
+            _unexpected(tally, "POST /jobs (after)", second)
+        tally.counts["enqueued"] += 1 + (second.status == 202)
 
 
 async def _worker(conn: Connection, spec: ClientSpec, tally: Tally, backlog: _Backlog) -> None:

@@ -232,11 +232,13 @@ class Bench:
             r.extra["emptied"] = r.jobs == filled
         return r
 
-    def cycle(self, stack: str) -> Result:
-        r = self.result("cycle", stack)
-        with self.accepted("cycle", stack) as server:
+    def cycle(self, stack: str, name: str = "cycle", chain: bool = False) -> Result:
+        r = self.result(name, stack)
+        with self.accepted(name, stack) as server:
             specs = [
-                self.spec(server, self.queue("cycle"), producers=p, workers=w, backlog=4 * w)
+                self.spec(
+                    server, self.queue(name), producers=p, workers=w, backlog=4 * w, chain=chain
+                )
                 for p, w in zip(
                     self.split(self.o.producers), self.split(self.o.workers), strict=False
                 )
@@ -247,6 +249,10 @@ class Bench:
                 sum(t.counts["enqueued"] for t in tallies) / self.o.duration, 1
             )
         return r
+
+    def cycle_after(self, stack: str) -> Result:
+        """The full cycle with dependencies in use: chains of 2 (X-Accepted-After)."""
+        return self.cycle(stack, "cycle-after", chain=True)
 
     def cycle_batch(self, stack: str) -> Result:
         r = self.result("cycle-batch", stack)
