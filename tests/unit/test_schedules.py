@@ -7,6 +7,7 @@ run said, until the window ends.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -246,3 +247,22 @@ async def test_bad_definitions_are_refused(
     with pytest.raises(InvalidField, match=says):
         await schedules.put("bad", spec, T0)
     assert await schedules.list() == []
+
+
+async def test_a_put_wakes_the_sleeping_firer_when_its_fire_is_sooner(
+    schedules: ScheduleService,
+) -> None:
+    """The firer sleeps until the next fire it knows of; a new one sooner wakes it."""
+    asleep = asyncio.ensure_future(schedules.alarm.sleep_until(None, T0, 60.0))
+    await asyncio.sleep(0)  # now asleep, for up to a minute
+    await schedules.put("later", ScheduleSpec(queue="q", every=120), T0)
+    assert not asleep.done()  # due after its wake-up anyway: no need to stir
+    await schedules.put("sooner", ScheduleSpec(queue="q", every=30), T0)
+    await asyncio.wait_for(asleep, 5.0)
+
+
+async def test_another_nodes_change_wakes_the_firer(schedules: ScheduleService) -> None:
+    asleep = asyncio.ensure_future(schedules.alarm.sleep_until(T0 + 3600, T0, 3600.0))
+    await asyncio.sleep(0)
+    schedules.changed()  # what a notice from another node calls
+    await asyncio.wait_for(asleep, 5.0)
