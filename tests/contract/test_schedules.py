@@ -8,6 +8,7 @@ firers of the same fire (two nodes, or two tasks) make one job between them.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,7 +16,7 @@ import pytest
 
 from accepted.errors import InvalidField, ScheduleNotFound
 from accepted.schedules import Schedule
-from accepted.store import JobStore
+from accepted.store import JobStore, open_store
 from tests.contract.builders import NOW, make_job
 from tests.contract.conftest import OpenStore
 
@@ -126,6 +127,23 @@ async def test_two_firers_at_once_make_one_job(open_new_store: OpenStore) -> Non
     """Two nodes (PostgreSQL), or two calls in flight on one store (SQLite)."""
     first = await open_new_store()
     second = await open_new_store() if getattr(first, "shared", False) else first
+    await _fire_twice_at_once(first, second)
+
+
+async def test_two_processes_on_one_sqlite_file_make_one_job(tmp_path: Path) -> None:
+    """The processes of `accepted serve --workers N` on SQLite: two stores, one file."""
+    target = str(tmp_path / "two-processes.db")
+    first, second = open_store(target, exclusive=False), open_store(target, exclusive=False)
+    await first.open()
+    await second.open()
+    try:
+        await _fire_twice_at_once(first, second)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def _fire_twice_at_once(first: JobStore, second: JobStore) -> None:
     for round_ in range(5):
         read = await put(first, schedule(next_run_at=NOW + round_, revision=round_ + 1))
         jobs = [make_job(schedule="s"), make_job(schedule="s")]
