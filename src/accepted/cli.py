@@ -303,6 +303,24 @@ def _add_operations(commands: Any, common: argparse.ArgumentParser) -> None:
     for parser in (pause, resume):
         parser.add_argument("name", metavar="QUEUE")
     del queues  # takes only the common options
+    _add_limits(commands, common)
+
+
+def _add_limits(commands: Any, common: argparse.ArgumentParser) -> None:
+    """`accepted limits QUEUE [--rate N/S] [--concurrency N] [--group-concurrency N] [--clear]`."""
+    limits = _client_command(
+        commands,
+        common,
+        "limits",
+        "show a queue's limits, or change them (the ones not named are kept; 'none' clears one)",
+    )
+    limits.add_argument("name", metavar="QUEUE")
+    limits.add_argument("--rate", metavar="N/SECONDS", help="at most N hand-outs per window")
+    limits.add_argument("--concurrency", metavar="N", help="at most N running at once")
+    limits.add_argument(
+        "--group-concurrency", metavar="N", help="at most N of one fairness group running"
+    )
+    limits.add_argument("--clear", action="store_true", help="remove every limit")
 
 
 def _run_operation(client: Any, output: Any, args: argparse.Namespace) -> int:
@@ -320,12 +338,20 @@ def _run_operation(client: Any, output: Any, args: argparse.Namespace) -> int:
             limit=args.limit,
             cursor=args.cursor,
         )
+    if args.command == "limits":
+        changes = {
+            "rate": args.rate,
+            "concurrency": args.concurrency,
+            "group_concurrency": args.group_concurrency,
+        }
+        given = {k: v for k, v in changes.items() if v is not None}
+        return operations.limits(client, output, args.name, given, args.clear)
     if args.command == "pause":
         return operations.pause(client, output, args.name)
     return operations.resume(client, output, args.name)
 
 
-OPERATIONS = frozenset({"queues", "jobs", "pause", "resume"})
+OPERATIONS = frozenset({"queues", "jobs", "pause", "resume", "limits"})
 
 
 # -- schedules (accepted schedules) ----------------------------------------------

@@ -65,3 +65,30 @@ def test_jobs_filters_searches_and_pages(cli: Cli, client: Client) -> None:
     assert [job["id"] for job in json.loads(rest.stdout)["jobs"]] == [first.id]
     bad = cli("jobs", "--status", "sleeping")
     assert bad.returncode == 2 and "sleeping" in bad.stderr
+
+
+# -- flow-limits ------------------------------------------------------------------
+
+
+def test_limits_show_set_keep_and_clear(cli: Cli, client: Client) -> None:
+    set_rate = cli("limits", "emails", "--rate", "100/60", "--concurrency", "5")
+    assert set_rate.returncode == 0, set_rate.stderr
+    header, row = set_rate.stdout.splitlines()
+    assert header.split() == ["QUEUE", "RATE", "CONCURRENCY", "GROUP_CONCURRENCY"]
+    assert row.split() == ["emails", "100/60s", "5", "-"]
+    kept = cli("limits", "emails", "--group-concurrency", "2", "--concurrency", "none", "--json")
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["limits"] == {
+        "rate": {"jobs": 100, "per": 60.0},
+        "concurrency": None,
+        "group_concurrency": 2,
+    }
+    shown = cli("limits", "emails")
+    assert shown.stdout.splitlines()[1].split() == ["emails", "100/60s", "-", "2"]
+    assert client.queue("emails").limits.group_concurrency == 2
+    bad = cli("limits", "emails", "--concurrency", "0")
+    assert bad.returncode != 0 and "concurrency" in bad.stderr
+    cleared = cli("limits", "emails", "--clear")
+    assert cleared.returncode == 0, cleared.stderr
+    assert cleared.stdout.splitlines()[1].split() == ["emails", "-", "-", "-"]
+    assert cli("limits", "emails").returncode == 3  # no job, no setting: gone

@@ -28,8 +28,10 @@ from accepted.client.models import (
     Job,
     JobPage,
     JobStatus,
+    Limits,
     NewJob,
     Queue,
+    Rate,
 )
 from accepted.client.schedules import Schedule
 from accepted.client.sync import Client
@@ -45,8 +47,10 @@ __all__ = [
     "Job",
     "JobPage",
     "JobStatus",
+    "Limits",
     "NewJob",
     "Queue",
+    "Rate",
     "RequestTimeout",
     "Schedule",
     "ServerError",

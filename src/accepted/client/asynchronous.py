@@ -15,7 +15,16 @@ from accepted.client import core, tokens
 from accepted.client import queues as queue_calls
 from accepted.client import schedules as schedule_calls
 from accepted.client.errors import WaitTimeout
-from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
+from accepted.client.models import (
+    OMITTED,
+    Attempt,
+    BulkOutcome,
+    Job,
+    JobPage,
+    NewJob,
+    Queue,
+    Rate,
+)
 from accepted.client.schedules import Schedule
 from accepted.errors import AcceptedError
 from accepted.types import JobStatus
@@ -84,6 +93,7 @@ class AsyncClient:
         wait: float | None = None,
         unique_key: str | None = None,
         after: Iterable[str | Job] | None = None,
+        group: str | None = None,
     ) -> Job:
         """Add a job to `queue`; any argument left out takes the server's default.
 
@@ -102,6 +112,9 @@ class AsyncClient:
         is enqueued and that job comes back with `duplicate` True.
         `after`: jobs (or their ids) this one waits for: it stays delayed until
         all are done, and is cancelled if one fails, is cancelled or deleted.
+        `group`: the job's fairness group: among a queue's jobs of one priority,
+        hand-outs rotate between groups, so one group's backlog does not hold
+        back another's.
         """
         call = core.enqueue(
             queue,
@@ -118,6 +131,7 @@ class AsyncClient:
             wait=wait,
             unique_key=unique_key,
             after=after,
+            group=group,
         )
         return await self.send(call)
 
@@ -271,6 +285,27 @@ class AsyncClient:
     async def resume(self, name: str) -> Queue:
         """Let a paused queue hand out jobs again; its blocked workers are woken."""
         return await self.send(queue_calls.resume(name))
+
+    async def set_limits(
+        self,
+        name: str,
+        *,
+        rate: tuple[int, float] | Rate | None = None,
+        concurrency: int | None = None,
+        group_concurrency: int | None = None,
+    ) -> Queue:
+        """Set all of a queue's limits at once (a limit left out is none; no
+        arguments clear them), on every node.
+
+        `rate`: at most `jobs` hand-outs in any window of `per` seconds, as
+        `Rate(jobs, per)` or `(jobs, per)`; `concurrency`: at most this many of
+        its jobs running at once; `group_concurrency`: at most this many of
+        one fairness group running at once.
+        """
+        call = queue_calls.set_limits(
+            name, rate=rate, concurrency=concurrency, group_concurrency=group_concurrency
+        )
+        return await self.send(call)
 
     async def list_jobs(
         self,

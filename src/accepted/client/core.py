@@ -239,6 +239,7 @@ def enqueue(
     wait: float | None = None,
     unique_key: str | None = None,
     after: Iterable[str | Job] | None = None,
+    group: str | None = None,
 ) -> Call[Job]:
     """POST /jobs; with `wait`, the server holds the answer until the job is final
     (200) or `wait` seconds pass (202, the job as it is then)."""
@@ -259,6 +260,7 @@ def enqueue(
         "idempotency-key": idempotency_key,
         "x-accepted-unique-key": unique_key,
         "x-accepted-after": _after_header(after),
+        "x-accepted-group": group,
     }
     headers.update({k: v for k, v in options.items() if v is not None})
     body: dict[str, Any] = {"queue": queue}
@@ -337,6 +339,7 @@ def _batch_item(job: NewJob | Mapping[str, Any]) -> dict[str, Any]:
         "idempotency_key": job.idempotency_key,
         "unique_key": job.unique_key,
         "after": None if job.after is None else list(job.after),
+        "group": job.group,
     }
     return {k: v for k, v in item.items() if v is not None and v is not OMITTED}
 

@@ -73,6 +73,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     # -- unique jobs and dependencies --
     unique_key: str | None = None  # no other job of the queue not final has this key
     after: list[str] = msgspec.field(default_factory=list)  # the ids of the jobs it waits for
+    # -- fairness groups --
+    group: str | None = None  # its fairness group (X-Accepted-Group); None when none
     # Not from the job's JSON: True when enqueue() made nothing because this job,
     # not yet final, already held the unique key (X-Accepted-Duplicate).
     duplicate: bool = False
@@ -134,9 +136,25 @@ class NewJob:
     unique_key: str | None = None  # see `Client.enqueue`
     # Job ids, or "$N" for job N (an earlier one) of the same enqueue_many.
     after: Sequence[str] | None = None
+    group: str | None = None  # see `Client.enqueue`
 
 
 # -- queues, listing and bulk actions -------------------------------------------
+
+
+class Rate(msgspec.Struct, frozen=True):
+    """At most `jobs` hand-outs in any window of `per` seconds."""
+
+    jobs: int
+    per: float
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """A queue's limits; None: no such limit (see `Client.set_limits`)."""
+
+    rate: Rate | None = None
+    concurrency: int | None = None
+    group_concurrency: int | None = None
 
 
 class Queue(msgspec.Struct, frozen=True, kw_only=True):
@@ -147,7 +165,7 @@ class Queue(msgspec.Struct, frozen=True, kw_only=True):
     paused: bool = False
     counts: dict[str, int] = msgspec.field(default_factory=dict)
     oldest_queued_age: float | None = None
-    limits: dict[str, Any] = msgspec.field(default_factory=dict)
+    limits: Limits = msgspec.field(default_factory=lambda: Limits())
 
 
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,4 +1,4 @@
-"""What `accepted queues | jobs | pause | resume` do, once their arguments are parsed.
+"""What `accepted queues | jobs | pause | resume | limits` do, once their arguments are parsed.
 
 Each prints a table for people, or with `--json` the server's own JSON answer
 as it came (e.g. `{"queues": [...]}`), and returns the exit code (see
@@ -15,11 +15,15 @@ from typing import Any
 from accepted.client import core
 from accepted.client import queues as queue_calls
 from accepted.client.commands import ExitCode, Output
-from accepted.client.models import Job, Queue
+from accepted.client.models import Job, Limits, Queue, Rate
 from accepted.client.sync import Client
+from accepted.errors import QueueNotFound
 from accepted.types import JobStatus
 
-__all__ = ["jobs", "pause", "queues", "resume"]
+__all__ = ["jobs", "limits", "pause", "queues", "resume"]
+
+# `accepted limits`: an option given this value clears that one limit.
+NONE = "none"
 
 # The params column of `accepted jobs` is cut to this many characters.
 PARAMS_WIDTH = 40
@@ -38,6 +42,68 @@ def pause(client: Client, output: Output, name: str) -> ExitCode:
 
 def resume(client: Client, output: Output, name: str) -> ExitCode:
     return _one_queue(client, output, queue_calls.resume(name))
+
+
+def limits(
+    client: Client, output: Output, name: str, changes: dict[str, str | None], clear: bool
+) -> ExitCode:
+    """Show a queue's limits; with `changes` (option -> value, or `NONE`), change those
+    and keep the rest (the API sets all at once: the others are read first); with
+    `clear`, remove them all."""
+    if clear or changes:
+        current = Limits() if clear else _current(client, name)
+        call = queue_calls.set_limits(name, **_merged(current, changes))
+    else:
+        call = queue_calls.queue(name)
+    if output.as_json:
+        return _raw(client, output, call)
+    queue = client.send(call)
+    _table(output, ["QUEUE", "RATE", "CONCURRENCY", "GROUP_CONCURRENCY"], [_limits_row(queue)])
+    return ExitCode.OK
+
+
+def _current(client: Client, name: str) -> Limits:
+    """The queue's limits now; none for a queue that does not exist yet."""
+    try:
+        return client.queue(name).limits
+    except QueueNotFound:
+        return Limits()
+
+
+def _merged(current: Limits, changes: dict[str, str | None]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "rate": current.rate,
+        "concurrency": current.concurrency,
+        "group_concurrency": current.group_concurrency,
+    }
+    for option, text in changes.items():
+        if text is None:
+            continue
+        if text == NONE:
+            values[option] = None
+        elif option == "rate":
+            values["rate"] = _rate(text)
+        else:
+            values[option] = int(text)
+    return values
+
+
+def _rate(text: str) -> Rate:
+    """`N/SECONDS` (`100/60`: 100 hand-outs a minute)."""
+    jobs, _, per = text.partition("/")
+    if not per:
+        raise ValueError(f"--rate {text!r}: give JOBS/SECONDS, e.g. 100/60")
+    return Rate(int(jobs), float(per))
+
+
+def _limits_row(queue: Queue) -> list[str]:
+    limits = queue.limits
+    rate = "-" if limits.rate is None else f"{limits.rate.jobs}/{limits.rate.per:g}s"
+
+    def shown(value: int | None) -> str:
+        return "-" if value is None else str(value)
+
+    return [queue.name, rate, shown(limits.concurrency), shown(limits.group_concurrency)]
 
 
 def jobs(

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import msgspec
 
 from accepted.client.core import Answer, Call, Retry, _check, _decode
-from accepted.client.models import BulkOutcome, JobPage, Queue
+from accepted.client.models import BulkOutcome, JobPage, Queue, Rate
 
 T = TypeVar("T")
 
@@ -63,6 +63,28 @@ def pause(name: str) -> Call[Queue]:
 
 def resume(name: str) -> Call[Queue]:
     return Call("POST", _queue_path(name, "resume"), _reader(_queue_decoder), retry=Retry.ALWAYS)
+
+
+def set_limits(
+    name: str,
+    *,
+    rate: tuple[int, float] | Rate | None = None,
+    concurrency: int | None = None,
+    group_concurrency: int | None = None,
+) -> Call[Queue]:
+    """PUT /queues/{name}/limits: the whole set (a limit left out is none)."""
+    if isinstance(rate, tuple):
+        rate = Rate(*rate)
+    body = {"rate": rate, "concurrency": concurrency, "group_concurrency": group_concurrency}
+    headers = {"content-type": "application/json"}
+    return Call(  # the same PUT twice sets the same limits: safe to send again
+        "PUT",
+        _queue_path(name, "limits"),
+        _reader(_queue_decoder),
+        headers,
+        body=_encoder.encode(body),
+        retry=Retry.ALWAYS,
+    )
 
 
 def _filter_query(

@@ -14,7 +14,16 @@ from accepted.client import core, tokens
 from accepted.client import queues as queue_calls
 from accepted.client import schedules as schedule_calls
 from accepted.client.errors import WaitTimeout
-from accepted.client.models import OMITTED, Attempt, BulkOutcome, Job, JobPage, NewJob, Queue
+from accepted.client.models import (
+    OMITTED,
+    Attempt,
+    BulkOutcome,
+    Job,
+    JobPage,
+    NewJob,
+    Queue,
+    Rate,
+)
 from accepted.client.schedules import Schedule
 from accepted.errors import AcceptedError
 from accepted.types import JobStatus
@@ -86,6 +95,7 @@ class Client:
         wait: float | None = None,
         unique_key: str | None = None,
         after: Iterable[str | Job] | None = None,
+        group: str | None = None,
     ) -> Job:
         """Add a job to `queue`; any argument left out takes the server's default.
 
@@ -104,6 +114,9 @@ class Client:
         is enqueued and that job comes back with `duplicate` True.
         `after`: jobs (or their ids) this one waits for: it stays delayed until
         all are done, and is cancelled if one fails, is cancelled or deleted.
+        `group`: the job's fairness group: among a queue's jobs of one priority,
+        hand-outs rotate between groups, so one group's backlog does not hold
+        back another's.
         """
         call = core.enqueue(
             queue,
@@ -120,6 +133,7 @@ class Client:
             wait=wait,
             unique_key=unique_key,
             after=after,
+            group=group,
         )
         return self.send(call)
 
@@ -269,6 +283,27 @@ class Client:
     def resume(self, name: str) -> Queue:
         """Let a paused queue hand out jobs again; its blocked workers are woken."""
         return self.send(queue_calls.resume(name))
+
+    def set_limits(
+        self,
+        name: str,
+        *,
+        rate: tuple[int, float] | Rate | None = None,
+        concurrency: int | None = None,
+        group_concurrency: int | None = None,
+    ) -> Queue:
+        """Set all of a queue's limits at once (a limit left out is none; no
+        arguments clear them), on every node.
+
+        `rate`: at most `jobs` hand-outs in any window of `per` seconds, as
+        `Rate(jobs, per)` or `(jobs, per)`; `concurrency`: at most this many of
+        its jobs running at once; `group_concurrency`: at most this many of
+        one fairness group running at once.
+        """
+        call = queue_calls.set_limits(
+            name, rate=rate, concurrency=concurrency, group_concurrency=group_concurrency
+        )
+        return self.send(call)
 
     def list_jobs(
         self,
