@@ -49,3 +49,16 @@ async def test_jobs_enqueued_during_the_walk_are_not_matched(service: JobService
     assert len(clock_calls) == 3  # one time per chunk
     for job in added:
         assert (await service.get(job.id)).status is JobStatus.QUEUED
+
+
+async def test_a_bulk_retry_counts_each_job_it_retried(service: JobService) -> None:
+    """accepted_jobs_retried_total counts a bulk retry's jobs, as it does POST retry's."""
+    jobs = [await service.enqueue(NewJob("q"), T0) for _ in range(3)]
+    for job in jobs[:2]:
+        await service.cancel_job(job.id, T0)
+    await service.retry_job(jobs[0].id, T0)  # queued again by hand: counted once
+    await service.cancel_job(jobs[0].id, T0)
+    selection = SelectionService(service, chunk=1, page=2)
+    outcome = await selection.bulk(BulkAction.RETRY, JobFilter(queues=("q",)), lambda: T0 + 1)
+    assert outcome == BulkOutcome(matched=3, changed=2)  # the queued one is skipped
+    assert service.metrics.retried.values == {("q",): 3}

@@ -167,6 +167,21 @@ async def test_callback_is_pending_until_delivered_and_delays_the_purge(
         await service.get(taken.id)
 
 
+async def test_each_callback_outcome_is_counted_once(
+    service: JobService, maintenance: Maintenance
+) -> None:
+    """A delivery reported for a callback already delivered (another node's hold
+    ran out and it delivered too) changes nothing, and is not counted again."""
+    await service.enqueue(NewJob("q", callback_url="http://127.0.0.1:9/"), T0)
+    [taken] = await service.take(None, T0)
+    await service.report(taken.id, DONE, T0)
+    await maintenance.callback_outcome(taken.id, "HTTP 503", T0 + 1)
+    await maintenance.callback_outcome(taken.id, None, T0 + 2)
+    await maintenance.callback_outcome(taken.id, None, T0 + 3)  # the second deliverer
+    await maintenance.callback_refused(taken.id, "not allowed")  # too late: delivered
+    assert service.metrics.callbacks.values == {("retried",): 1, ("delivered",): 1}
+
+
 async def test_a_blocked_taker_is_woken_by_an_enqueue(service: JobService) -> None:
     waiting = asyncio.create_task(service.take(["q"], T0, block=30))
     await _until_waiting(service, 1)

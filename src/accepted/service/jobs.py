@@ -561,9 +561,13 @@ class JobService:
     async def retry_job(self, job_id: str, now: float) -> Job:
         """POST /jobs/{id}/retry: a failed or cancelled job is queued again at once."""
         job = await self.store.update_job(job_id, lambda current: rules.retry(current, now))
+        self.after_retry(job)
+        return job
+
+    def after_retry(self, job: Job) -> None:
+        """A failed or cancelled job was queued again by hand (POST retry, or bulk)."""
         self.metrics.retried.inc(job.queue)
         self.after_change(job)
-        return job
 
     # -- shared by the service and the background tasks ------------------------
 

@@ -74,18 +74,40 @@ class Maintenance:
         """Record one delivery attempt: delivered when error is None, else retry or give up."""
         retries = self.callback_retries
         if error is None:
-            decide: Decide = lambda job: rules.callback_delivered(job, now)  # noqa: E731
+            rule: Decide = lambda job: rules.callback_delivered(job, now)  # noqa: E731
         else:
-            decide = lambda job: rules.callback_failed(job, now, error, retries, _rng)  # noqa: E731
+            rule = lambda job: rules.callback_failed(job, now, error, retries, _rng)  # noqa: E731
+        decide, changed = _noting(rule)
         job = await self.store.update_job(job_id, decide)
-        self.jobs.metrics.callback(_OUTCOMES.get(job.callback_state, "retried"))
+        # Counted only when this attempt changed the job: one already delivered
+        # (by another node whose hold ran out) is not counted a second time.
+        if changed[0]:
+            self.jobs.metrics.callback(_OUTCOMES.get(job.callback_state, "retried"))
         self.jobs.signals.deadline(Due.CALLBACK, job.callback_next_at)
         self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
         return job
 
     async def callback_refused(self, job_id: str, reason: str) -> Job:
         """The destination rule refused the delivery: recorded, and never retried."""
-        job = await self.store.update_job(job_id, lambda job: rules.callback_refused(job, reason))
-        self.jobs.metrics.callback("refused")
+        decide, changed = _noting(lambda job: rules.callback_refused(job, reason))
+        job = await self.store.update_job(job_id, decide)
+        if changed[0]:
+            self.jobs.metrics.callback("refused")
         self.jobs.signals.deadline(Due.EXPIRED, job.expires_at)
         return job
+
+
+def _noting(rule: Decide) -> tuple[Decide, list[bool]]:
+    """`rule`, and a flag that is true once its last run changed the job.
+
+    A list, so the caller reads it after the store ran the rule (a retried
+    transaction runs it again: the last run is the one written).
+    """
+    changed = [False]
+
+    def decide(job: Job) -> Job | None:
+        new = rule(job)
+        changed[0] = new is not None
+        return new
+
+    return decide, changed

@@ -98,8 +98,9 @@ class SelectionService:
             and job.status is target
             and job.updated_at == now
         ]
+        after = self.jobs.after_retry if action is BulkAction.RETRY else self.jobs.after_change
         for job in changed:
-            self.jobs.after_change(job)
+            after(job)
         return len(changed)
 
 
