@@ -311,7 +311,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             ]
             return _from_row(rows[0][width:]), ended
 
-        return await self._writer.run(work, savepoint=False)
+        # On the reader: a history read never waits for, nor holds up, a commit.
+        return await self._reader.run(work)
 
     async def delete_job(self, job_id: str) -> Job:
         now = self.clock()
