@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--db", default=None, help="the server's --db (default: a fresh SQLite file per workload)"
     )
+    p.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="accepted serve --workers: processes of each accepted server [1]",
+    )
     p.add_argument("--url", default=None, help="target a running server instead (loopback only)")
     p.add_argument(
         "--server-pid",
@@ -209,6 +215,7 @@ def options_from(args: argparse.Namespace, workdir: Path) -> Options:
         workdir=workdir,
         profile=args.profile,
         variants=[v.strip() for v in args.variants.split(",") if v.strip()],
+        server_workers=args.server_workers,
     )
 
 

@@ -53,6 +53,7 @@ class Options:
     variants: list[str] = field(default_factory=list)  # bench/variants.py names
     workdir: Path = Path("/tmp")
     profile: Path | None = None  # py-spy the server through each measured window
+    server_workers: int = 1  # accepted serve --workers: the server's processes
 
 
 class Bench:
@@ -86,6 +87,7 @@ class Bench:
                 db=db,
                 strace=self.strace and not self.o.db,
                 variant=variant or None,
+                workers=self.o.server_workers,
             )
             server = RunningServer(spec, self.o.workdir)
         server.start()
