@@ -70,6 +70,7 @@ class Supervisor:
         self.due: dict[int, float] = {}  # index -> when to start it again
         self.ready: set[int] = set()
         self.stopping = False
+        self.serving = False  # child 0 is up: from now on a child that dies is restarted
         self.rundir = Path()
         self._sock: socket.socket | None = None
         self._db_lock: IO[bytes] | None = None
@@ -103,6 +104,7 @@ class Supervisor:
         if not self._await_ready(0):  # it alone migrates the database
             log.error("the first process did not start; see above")
             return 1
+        self.serving = True
         for index in range(1, self.count):
             self._spawn(index)
         log.info(
@@ -127,6 +129,8 @@ class Supervisor:
             code = 1
             try:
                 code = self._child(index)
+            except SystemExit as exc:  # uvicorn's exit after a failed start-up
+                code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -182,7 +186,7 @@ class Supervisor:
             if index is None:
                 continue
             self.ready.discard(index)
-            if not self.stopping:
+            if self.serving and not self.stopping:
                 self._schedule_restart(index, pid, status)
 
     def _schedule_restart(self, index: int, pid: int, status: int) -> None:

@@ -1,0 +1,104 @@
+"""The local link between a server's processes: notices arrive, merged, and none is lost
+when the receiver's queue is full for a while (it is sent again)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from accepted.siblings import Siblings
+from accepted.store.local_link import LocalLink
+
+
+class Heard:
+    """A `store.base.Wakeups` that writes down what it was told."""
+
+    def __init__(self) -> None:
+        self.available: dict[str, int] = {}
+        self.settled: list[str] = []
+        self.paused: dict[str, bool] = {}
+        self.changed: list[tuple[str, str]] = []
+        self.tokens = self.schedules = 0
+        self.arrived = asyncio.Event()
+
+    def jobs_available(self, queue: str, count: int) -> None:
+        self.available[queue] = self.available.get(queue, 0) + count
+        self.arrived.set()
+
+    def jobs_settled(self, job_ids: Sequence[str]) -> None:
+        self.settled += job_ids
+        self.arrived.set()
+
+    def resync(self) -> None:
+        pass
+
+    def queue_paused(self, queue: str, paused: bool) -> None:
+        self.paused[queue] = paused
+        self.arrived.set()
+
+    def jobs_changed(self, changes: Sequence[tuple[str, str]]) -> None:
+        self.changed += changes
+        self.arrived.set()
+
+    def tokens_changed(self) -> None:
+        self.tokens += 1
+        self.arrived.set()
+
+    def schedules_changed(self) -> None:
+        self.schedules += 1
+        self.arrived.set()
+
+
+async def _until(check: object, heard: Heard) -> None:
+    async with asyncio.timeout(5):
+        while not check():  # type: ignore[operator]
+            heard.arrived.clear()
+            await heard.arrived.wait()
+
+
+async def test_every_kind_of_notice_reaches_the_other_processes(tmp_path: Path) -> None:
+    links = [LocalLink(Siblings(tmp_path, i, 3)) for i in range(3)]
+    heard = [Heard() for _ in links]
+    for link, wakeups in zip(links, heard, strict=True):
+        link.wakeups = wakeups
+        link.start()
+    try:
+        sender = links[0]
+        sender.announce(["emails", "emails", "sms"], ["j1"])
+        sender.announce_paused("sms", True)
+        sender.announce_change("j1", "done")
+        sender.announce_tokens()
+        sender.announce_schedules()
+        for wakeups in heard[1:]:
+            await _until(lambda w=wakeups: w.schedules, wakeups)
+            assert wakeups.available == {"emails": 2, "sms": 1}  # merged: one notice a queue
+            assert (wakeups.settled, wakeups.paused) == (["j1"], {"sms": True})
+            assert (wakeups.changed, wakeups.tokens) == ([("j1", "done")], 1)
+        assert heard[0].available == {}  # nothing comes back to the sender
+    finally:
+        for link in links:
+            link.stop()
+
+
+async def test_notices_a_full_peer_refused_are_sent_again_in_order(tmp_path: Path) -> None:
+    sender, receiver = LocalLink(Siblings(tmp_path, 0, 2)), LocalLink(Siblings(tmp_path, 1, 2))
+    heard = Heard()
+    receiver.wakeups = heard
+    sender.start()
+    receiver.start()
+    loop = asyncio.get_running_loop()
+    socket = receiver._sock
+    assert socket is not None
+    loop.remove_reader(socket.fileno())  # the receiver is busy: its queue fills up
+    try:
+        for i in range(1000):  # a datagram a turn: more than a queue or its buffer holds
+            sender.announce_change(f"j{i}", "queued")
+            await asyncio.sleep(0)
+        assert sender._backlog, "the peer refused none: the test did not test the resend"
+        loop.add_reader(socket.fileno(), receiver._readable)
+        await _until(lambda: len(heard.changed) == 1000, heard)
+        assert heard.changed == [(f"j{i}", "queued") for i in range(1000)]
+    finally:
+        sender.stop()
+        receiver.stop()
