@@ -4,6 +4,7 @@
 import { ApiError, get, post, queuePath } from "./api.js";
 import { count, duration, h, href, queueHref, replaceChildren, STATUSES } from "./dom.js";
 import { jobList } from "./jobs.js";
+import { limitsButton, limitsCard } from "./limits.js";
 import { throttle } from "./live.js";
 import { sparkline } from "./throughput.js";
 
@@ -138,23 +139,19 @@ export function queuesPage(ctx) {
   return { el, update: () => later(), dispose: () => later.cancel() };
 }
 
-// The queue's limits (PUT /queues/{name}/limits), when it has any.
-function limitsCard(limits) {
-  if (!limits) return null;
-  const parts = [];
-  if (limits.rate) parts.push(`${limits.rate.jobs} per ${duration(limits.rate.per)}`);
-  if (limits.concurrency) parts.push(`${limits.concurrency} at once`);
-  if (limits.group_concurrency) parts.push(`${limits.group_concurrency} per group`);
-  if (!parts.length) return null;
-  return h("div", { class: "card" }, h("b", {}, parts.join(", ")), h("span", {}, "limits"));
-}
-
 function queueSummary(ctx, queue, refresh) {
   const perMinute = ctx.throughput.perMinute(queue.name);
   return h(
     "div",
     { class: "queue-head" },
-    h("div", { class: "title" }, h("h1", {}, queue.name), pausedBadge(queue), ctx.caps.admin ? pauseButton(ctx, queue, refresh) : null),
+    h(
+      "div",
+      { class: "title" },
+      h("h1", {}, queue.name),
+      pausedBadge(queue),
+      ctx.caps.admin ? pauseButton(ctx, queue, refresh) : null,
+      ctx.caps.admin ? limitsButton(ctx, queue, refresh) : null,
+    ),
     h(
       "div",
       { class: "cards" },
