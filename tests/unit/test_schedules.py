@@ -147,17 +147,18 @@ async def test_fall_back_runs_the_repeated_time_once(
     ]
 
 
-async def test_a_wildcard_hour_follows_elapsed_time_through_fall_back(
-    schedules: ScheduleService, service: JobService
+@pytest.mark.parametrize(("month", "day", "fires"), [(10, 25, 50), (3, 29, 46)])
+async def test_a_wildcard_hour_follows_elapsed_time_through_a_change(
+    schedules: ScheduleService, service: JobService, month: int, day: int, fires: int
 ) -> None:
-    """`*/30 * * * *` fires every real half hour: 50 times on the 25-hour day."""
+    """`*/30 * * * *` fires every real half hour: 50 times on the 25-hour day, 46 on the 23."""
     zone = "Europe/Berlin"
-    start = at(zone, 2026, 10, 25, 0, 0)
+    start = at(zone, 2026, month, day, 0, 0)
     spec = ScheduleSpec(queue="q", cron="*/30 * * * *", timezone=zone)
     await schedules.put("half", spec, start - 1)
-    await run_until(schedules, start - 1, at(zone, 2026, 10, 26, 0, 0) - 1)
+    await run_until(schedules, start - 1, at(zone, 2026, month, day + 1, 0, 0) - 1)
     jobs = await made(service)
-    assert len(jobs) == 50
+    assert len(jobs) == fires
     assert {b.due_at - a.due_at for a, b in itertools.pairwise(jobs)} == {1800.0}
 
 
