@@ -5,9 +5,9 @@ for Healthchecks, which matches Debian's cron, including its handling of
 daylight-saving changes) on `zoneinfo` time zones:
 
 - an expression whose minute and hour fields are both set (neither starts
-  with `*`: `30 2 * * *`, `0 9,17 * * *`) runs at those wall-clock times. A time the clock skips (spring forward) runs at the
-  first minute after the gap; a time the clock passes twice (fall back) runs
-  once, the first time.
+  with `*`: `30 2 * * *`, `0 9,17 * * *`) runs at those wall-clock times. A
+  time the clock skips (spring forward) runs at the first minute after the
+  gap; a time the clock passes twice (fall back) runs once, the first time.
 - an expression whose minute or hour starts with `*` (`*/5 * * * *`,
   `0 * * * *`) follows elapsed time: every five real minutes, every real hour,
   through a change as on any other day.
