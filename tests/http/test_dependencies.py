@@ -11,6 +11,9 @@ from tests.http.helpers import Background, assert_error, get, report, take
 from tests.http.sse import SseStream
 from tests.support.servers import ServerProcess
 
+# Releases, cancellations and duplicates cross processes too (SQLite under --workers 2).
+pytestmark = pytest.mark.processes
+
 AFTER = "X-Accepted-After"
 
 
@@ -50,8 +53,9 @@ def test_a_released_job_wakes_a_blocked_taker(
     job = take(api, q)
     assert job is not None and job["id"] == first["id"]
     waiting = _enqueue(api, q, str(first["id"]))
-    blocked = api_runner.request("POST", "/want_job", params={"queue": q},
-                                 headers={"X-Accepted-Block-For": "30"})
+    blocked = api_runner.request(
+        "POST", "/want_job", params={"queue": q}, headers={"X-Accepted-Block-For": "30"}
+    )
     assert report(api, str(first["id"]), "done").status_code == 200
     answer = blocked.result(timeout=10).response
     assert answer.status_code == 200 and answer.json()["id"] == waiting["id"]

@@ -10,6 +10,9 @@ import pytest
 
 from tests.http.helpers import assert_error, get, report, take
 
+# Releases, cancellations and duplicates cross processes too (SQLite under --workers 2).
+pytestmark = pytest.mark.processes
+
 KEY = "X-Accepted-Unique-Key"
 
 
