@@ -163,9 +163,7 @@ async def test_a_bulk_delete_cancels_what_waits(store: JobStore, heard: Recorder
     assert [j.id for j in heard.heard] == [b.id]
 
 
-async def test_a_batch_report_releases_in_its_transaction(
-    store: JobStore, heard: Recorder
-) -> None:
+async def test_a_batch_report_releases_in_its_transaction(store: JobStore, heard: Recorder) -> None:
     a, b = await _insert(store, make_job(), make_job())
     (c,) = await _insert(store, make_job(after=(a.id, b.id)))
     await store.update_jobs([(a.id, _done(NOW)), (b.id, _done(NOW))])
@@ -218,3 +216,27 @@ async def test_concurrent_reports_and_dependent_inserts_never_strand_a_job(
     )
     for job in waiting:
         assert await _status(stores[0], job) is JobStatus.QUEUED
+
+
+async def test_a_batch_retry_refuses_only_the_jobs_whose_key_is_held(
+    store: JobStore, heard: Recorder
+) -> None:
+    cancelled = JobStatus.CANCELLED
+    held_one = make_job(unique_key="a", status=cancelled)
+    twin_one, twin_two = (
+        make_job(unique_key="b", status=cancelled),
+        make_job(unique_key="b", status=cancelled),
+    )
+    free = make_job(status=cancelled)
+    await _insert(store, held_one, twin_one, twin_two, free, make_job(unique_key="a"))
+    retry = lambda job: rules.retry(job, NOW)  # noqa: E731
+    outcomes = await store.update_jobs(
+        [(j.id, retry) for j in (held_one, twin_one, twin_two, free)]
+    )
+    assert [type(o).__name__ for o in outcomes] == ["UniqueKeyHeld", "Job", "UniqueKeyHeld", "Job"]
+    assert [await _status(store, j) for j in (held_one, twin_one, twin_two, free)] == [
+        cancelled,
+        JobStatus.QUEUED,
+        cancelled,
+        JobStatus.QUEUED,
+    ]

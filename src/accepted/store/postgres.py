@@ -329,6 +329,12 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
             current = dict(before)
             results = [_apply(current, job_id, decide) for job_id, decide in changes]
             written[:] = [(before[i], job) for i, job in current.items() if job is not before[i]]
+            first = {job_id: -i for i, (job_id, _) in enumerate(reversed(changes))}
+            written.sort(key=lambda change: first.get(change[1].id, 0))  # the first asked wins
+            refused = await flow.refused_revivals(conn, written)
+            if refused:  # a retry whose unique key another job holds: that job's 409 alone
+                written[:] = [(old, new) for old, new in written if new.id not in refused]
+                results = [flow.held(r) if _refused(r, refused) else r for r in results]
             await _write(conn, written)
             cascaded[:] = await self._settle(conn, written)
             return [_stored(result) for result in results]
@@ -546,6 +552,10 @@ async def _read_and_decide(
         raise JobNotFound(f"no job {job_id}")
     job = sql.from_record(record)
     return record, job, decide(job)
+
+
+def _refused(result: Job | Exception, refused: set[str]) -> bool:
+    return isinstance(result, Job) and result.id in refused
 
 
 def _unique_key_held(exc: Exception) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from accepted.errors import UnknownDependency
+from accepted.errors import UniqueKeyHeld, UnknownDependency
 from accepted.store import idempotency_rows
 from accepted.store import postgres_sql as sql
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
@@ -49,6 +49,11 @@ EDGES = (
 )
 TAKE_EDGES = f"DELETE FROM {DEPENDENCIES} WHERE dependency = $1 RETURNING job_id"
 REPOINT_KEY = "UPDATE accepted_idempotency_keys SET job_id = $1 WHERE scope = $2 AND key = $3"
+
+HELD_KEYS = (
+    f"SELECT queue, unique_key FROM {sql.TABLE} WHERE status IN {NOT_FINAL} "
+    "AND (queue, unique_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+)
 
 Write = Callable[[Any, list[tuple[Job, Job]]], Any]
 
@@ -168,3 +173,36 @@ async def settle(
             if new.is_final and new.has_dependents:
                 ended.append((new, new.status.value, now))
     return changed
+
+
+async def refused_revivals(conn: Any, changes: Sequence[tuple[Job, Job]]) -> set[str]:
+    """Ids of the jobs of `changes` that a change would bring back from final (a
+    retry) while another job not final holds their unique key (or an earlier job
+    of `changes` takes it back first): their writes must be left out, so that one
+    job's conflict does not refuse the whole batch."""
+    reviving = [
+        new
+        for old, new in changes
+        if new.unique_key is not None and old.is_final and not new.is_final
+    ]
+    if not reviving:
+        return set()
+    records = await conn.fetch(
+        HELD_KEYS, [j.queue for j in reviving], [j.unique_key for j in reviving]
+    )
+    taken = {(r["queue"], r["unique_key"]) for r in records}
+    refused = set()
+    for job in reviving:
+        key = (job.queue, job.unique_key)
+        if key in taken:
+            refused.add(job.id)
+        taken.add(key)
+    return refused
+
+
+def held(job: Job | Exception) -> UniqueKeyHeld:
+    """The refusal of one job of a batch whose unique key another job holds."""
+    assert isinstance(job, Job)
+    return UniqueKeyHeld(
+        f"another job of queue {job.queue} not yet final holds unique key {job.unique_key!r}"
+    )

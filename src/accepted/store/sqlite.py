@@ -288,8 +288,13 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                     results.append(exc)
                     continue
                 if new is not None:
+                    try:
+                        stored = _write_changes(conn, job, new)
+                    except UniqueKeyHeld as exc:  # its one statement failed: nothing written
+                        results.append(exc)
+                        continue
                     written.append((job, new))
-                    current[job_id] = job = _write_changes(conn, job, new)
+                    current[job_id] = job = stored
                 results.append(job)
             return results, self._flow.settle(conn, written)
 
