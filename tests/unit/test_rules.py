@@ -192,7 +192,10 @@ def test_cancel_stops_a_job_that_is_not_final(status: JobStatus) -> None:
     cancelled = rules.cancel(job(status=status, result_ttl=60.0), T0 + 5)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.is_final
     assert (cancelled.finished_at, cancelled.updated_at, cancelled.expires_at) == (
-        T0 + 5, T0 + 5, T0 + 65)
+        T0 + 5,
+        T0 + 5,
+        T0 + 65,
+    )
     assert cancelled.lease is None and cancelled.lease_expires_at is None
 
 
@@ -213,10 +216,22 @@ def test_a_final_job_cannot_be_cancelled(status: JobStatus) -> None:
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])
 def test_retry_starts_a_failed_or_cancelled_job_over(status: JobStatus) -> None:
     final = job(
-        status=status, result=RESULT, error="why", attempts=3, retries=4, retries_left=0,
-        timeout=10.0, deadline_at=T0 + 10, finished_at=T0 + 1, result_ttl=5.0,
-        expires_at=T0 + 6, lease=None, lease_expires_at=None, callback_url="http://hook",
-        callback_state=CallbackState.DELIVERED, callback_attempts=2,
+        status=status,
+        result=RESULT,
+        error="why",
+        attempts=3,
+        retries=4,
+        retries_left=0,
+        timeout=10.0,
+        deadline_at=T0 + 10,
+        finished_at=T0 + 1,
+        result_ttl=5.0,
+        expires_at=T0 + 6,
+        lease=None,
+        lease_expires_at=None,
+        callback_url="http://hook",
+        callback_state=CallbackState.DELIVERED,
+        callback_attempts=2,
     )
     again = rules.retry(final, T0 + 100)
     assert again.status is JobStatus.QUEUED
@@ -240,7 +255,10 @@ def test_only_a_failed_or_cancelled_job_can_be_retried(status: JobStatus) -> Non
 
 def retrying(**changes: object) -> Job:
     defaults: dict[str, object] = {
-        "retries": 3, "retries_left": 3, "retry_backoff": 2.0, "max_attempts": 10
+        "retries": 3,
+        "retries_left": 3,
+        "retry_backoff": 2.0,
+        "max_attempts": 10,
     }
     return job(**{**defaults, **changes})
 
@@ -311,3 +329,36 @@ def test_a_retry_past_the_job_timeout_times_out_while_delayed() -> None:
     assert delayed.status is JobStatus.DELAYED and delayed.deadline_at == T0 + 5
     timed_out = rules.time_out(delayed, T0 + 5)
     assert timed_out is not None and timed_out.status is JobStatus.FAILED
+
+
+# -- dependencies ----------------------------------------------------------------------
+
+
+def test_a_job_with_dependencies_waits_delayed() -> None:
+    waiting = rules.wait_for_dependencies(job(status=JobStatus.QUEUED, lease=None), 2, T0)
+    assert (waiting.status, waiting.waiting) == (JobStatus.DELAYED, 2)
+    assert rules.promote(waiting, T0 + 3600) is None  # its time alone never queues it
+
+
+def test_released_it_is_queued_at_once_or_at_its_own_due_time() -> None:
+    waiting = job(status=JobStatus.DELAYED, lease=None, waiting=1, due_at=T0)
+    now = rules.dependencies_done(waiting, T0 + 5)
+    assert (now.status, now.waiting, now.due_at) == (JobStatus.QUEUED, 0, T0 + 5)
+    later = rules.dependencies_done(msgspec.structs.replace(waiting, due_at=T0 + 60), T0 + 5)
+    assert (later.status, later.waiting, later.due_at) == (JobStatus.DELAYED, 0, T0 + 60)
+    assert rules.promote(later, T0 + 60) is not None
+
+
+@pytest.mark.parametrize(
+    ("how", "error"),
+    [("failed", "dependency d1 failed"), ("deleted", "dependency d1 was deleted")],
+)
+def test_a_dependency_that_ends_otherwise_cancels_it_naming_the_dependency(
+    how: str, error: str
+) -> None:
+    waiting = job(status=JobStatus.DELAYED, lease=None, waiting=1, result_ttl=10.0)
+    cancelled = rules.dependency_ended(waiting, "d1", how, T0 + 1)
+    assert (cancelled.status, cancelled.error, cancelled.waiting) == (JobStatus.CANCELLED, error, 0)
+    assert cancelled.expires_at == T0 + 11
+    retried = rules.retry(cancelled, T0 + 2)
+    assert (retried.status, retried.waiting) == (JobStatus.QUEUED, 0)
