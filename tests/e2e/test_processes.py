@@ -51,6 +51,7 @@ def pinned(server: ServerProcess) -> Iterator[list[httpx.Client]]:
             client.close()
 
 
+@pytest.mark.documents("workers")
 def test_a_taker_in_one_process_is_woken_by_an_enqueue_in_another(
     pinned: list[httpx.Client],
 ) -> None:
@@ -119,6 +120,7 @@ def test_metrics_add_up_the_processes_whichever_is_scraped(
         assert 'accepted_jobs_enqueued_total{queue="counted"} 3' in text.splitlines()
 
 
+@pytest.mark.documents("workers")
 def test_a_killed_child_is_replaced_the_others_serve_and_the_file_stays_locked(
     server: ServerProcess, pinned: list[httpx.Client], tmp_path: Path,
 ) -> None:
@@ -155,6 +157,7 @@ def test_kill_9_of_one_child_under_load_loses_nothing_acknowledged_and_doubles_n
     drain(server.url, ledger)
 
 
+@pytest.mark.documents("workers")
 def test_a_stop_signal_stops_every_child_and_a_dead_parent_takes_them_along(
     tmp_path: Path,
 ) -> None:

@@ -58,3 +58,13 @@ def test_switches_read_from_the_environment_and_refuse_nonsense() -> None:
 
 def test_every_setting_is_documented() -> None:
     assert all(f.metadata.get("help") for f in dataclasses.fields(Settings))
+
+
+def test_workers_default_to_the_cores_this_process_may_use() -> None:
+    import os
+
+    assert Settings.from_env({}).worker_count == len(os.sched_getaffinity(0))
+    assert Settings.from_env({"ACCEPTED_WORKERS": "3"}).worker_count == 3
+    assert Settings.from_env({}, workers=1).worker_count == 1
+    with pytest.raises(ValueError, match="workers"):
+        Settings(workers=-1)
