@@ -30,6 +30,7 @@ from accepted.config import Settings
 from accepted.http.app import App, create_app
 from accepted.http.protocol import limited_protocol
 from accepted.siblings import Siblings
+from accepted.store import check_driver
 
 # How long in-flight requests get to finish after a stop signal.
 GRACEFUL_SECONDS = 5
@@ -72,6 +73,8 @@ def run(settings: Settings) -> int:
     logs.configure(settings.log_level, settings.log_format, lazy=settings.worker_count == 1)
     if settings.worker_count > 1:
         from accepted.http.supervisor import Supervisor
+
+        check_driver(settings.db)
 
         return Supervisor(settings).run()
     return serve(settings)

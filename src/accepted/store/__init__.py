@@ -8,8 +8,9 @@ from accepted.store.base import Decide, Due, JobStore
 
 if TYPE_CHECKING:
     from accepted.store.local_link import LocalLink
+    from accepted.store.postgres import PostgresStore
 
-__all__ = ["Decide", "DriverMissing", "Due", "JobStore", "open_store"]
+__all__ = ["Decide", "DriverMissing", "Due", "JobStore", "check_driver", "open_store"]
 
 
 class DriverMissing(Exception):
@@ -27,17 +28,34 @@ def open_store(
     then shared with the others, which hear of its changes over the link
     (PostgreSQL processes are nodes of their own and use NOTIFY).
     """
-    if target.startswith(("postgresql://", "postgres://")):
-        try:
-            from accepted.store.postgres import PostgresStore
-        except ModuleNotFoundError as exc:
-            if exc.name != "asyncpg":
-                raise
-            raise DriverMissing(
-                "a postgresql:// database needs the asyncpg driver: "
-                "pip install 'accepted[postgres]'"
-            ) from None
-        return PostgresStore(target, pool_size=pool_size)
+    if _is_postgres(target):
+        return _postgres_store()(target, pool_size=pool_size)
     from accepted.store.sqlite import SqliteStore, sqlite_path
 
     return SqliteStore(sqlite_path(target), exclusive=exclusive, link=link)
+
+
+def check_driver(target: str) -> None:
+    """Raise DriverMissing now if `target` needs a driver that is not installed.
+
+    A server of several processes checks before it starts any, so the missing
+    driver is one line from the parent rather than a failed start of a child.
+    """
+    if _is_postgres(target):
+        _postgres_store()
+
+
+def _is_postgres(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def _postgres_store() -> type[PostgresStore]:
+    try:
+        from accepted.store.postgres import PostgresStore
+    except ModuleNotFoundError as exc:
+        if exc.name != "asyncpg":
+            raise
+        raise DriverMissing(
+            "a postgresql:// database needs the asyncpg driver: pip install 'accepted[postgres]'"
+        ) from None
+    return PostgresStore
