@@ -110,7 +110,7 @@ class Supervisor:
         log.info(
             "accepted serving http://%s:%d on %d processes, database %s",
             self.settings.host,
-            self.settings.port,
+            self._sock.getsockname()[1] if self._sock is not None else self.settings.port,
             self.count,
             safe_target(self.settings.db),
         )
