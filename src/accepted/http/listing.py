@@ -71,11 +71,24 @@ def query_filter(request: Request) -> JobFilter:
 
 
 async def list_jobs(ctx: Context, request: Request) -> Response:
-    where = query_filter(request)
+    where = await _confined(ctx, request, query_filter(request))
     limit = parse.read(request, params.LIMIT) or 50
     before = decode_cursor(parse.read(request, params.CURSOR))
+    if where is None:
+        return Response.json(200, render.job_page_json([], None))
     page = await _service(ctx).page(where, limit, before)
     return Response.json(200, render.job_page_json(page.jobs, encode_cursor(page.next)))
+
+
+async def _confined(ctx: Context, request: Request, where: JobFilter) -> JobFilter | None:
+    """The filter within the caller's queues (a token limited to some): 403 when it
+    names another queue; None when it can select nothing."""
+    caller = request.caller
+    if caller.scope is None or where.queues is not None:
+        return caller.confine(where, ())
+    assert ctx.queues is not None, "create_app sets the queue service"
+    existing = [queue.name for queue in await ctx.queues.list_queues(ctx.clock())]
+    return caller.confine(where, existing)
 
 
 def _meta(text: str, **limits: Any) -> msgspec.Meta:
@@ -129,7 +142,10 @@ def _field_statuses(values: list[str]) -> tuple[JobStatus, ...] | None:
 
 async def bulk(ctx: Context, request: Request) -> Response:
     body: BulkBody = parse.decode(await request.body(ctx.settings.body_limit), BulkBody)
-    outcome = await _service(ctx).bulk(body.action, bulk_filter(body.filter), ctx.clock)
+    where = await _confined(ctx, request, bulk_filter(body.filter))
+    if where is None:
+        return Response.json(200, render.bulk_json(0, 0))
+    outcome = await _service(ctx).bulk(body.action, where, ctx.clock)
     return Response.json(200, render.bulk_json(outcome.matched, outcome.changed))
 
 

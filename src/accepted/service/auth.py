@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from accepted.errors import Forbidden, InvalidField, Unauthorized
+from accepted.queries import JobFilter
 from accepted.store.base import TokenStore
 from accepted.tokens import QueueScope, Role, Token, hash_secret, new_secret
 
@@ -94,6 +95,24 @@ class Caller:
         """Acting on a queue outside the token's queues is forbidden (403)."""
         if not self.sees(queue):
             raise Forbidden(f"token {self.name!r} may not act on queue {queue!r}")
+
+    def confine(self, where: JobFilter, existing: Iterable[str]) -> JobFilter | None:
+        """`where` narrowed to the token's queues, for a listing or a bulk action;
+        None when it can select nothing.
+
+        A filter naming a queue outside them is forbidden (403). One naming none
+        gets the token's queues: its exact names, and the `existing` queues its
+        patterns match (the filter takes exact names; a queue made after this
+        call is left out, as jobs enqueued after a listing began are).
+        """
+        if self.scope is None:
+            return where
+        if where.queues is not None:
+            for queue in where.queues:
+                self.check_queue(queue)
+            return where
+        mine = self.scope.exact | {q for q in existing if self.scope.allows(q)}
+        return replace(where, queues=tuple(sorted(mine))) if mine else None
 
 
 # Auth off: every request is this caller.

@@ -54,8 +54,8 @@ JOBS = Route(
                 503: UNAVAILABLE,
             },
             anchor="get-jobs",
-            # The listing filters by exact queues only: not for a token limited to some.
-            access=Rule(Access.READ, unlimited=True),
+            # A token limited to some queues lists only theirs (403 naming another).
+            access=Rule(Access.READ),
         ),
         "POST": Op(
             handlers.enqueue,
@@ -173,7 +173,8 @@ JOBS_BULK = Route(
                 503: UNAVAILABLE,
             },
             anchor="post-jobs-bulk",
-            access=Rule(Access.ADMIN, unlimited=True),
+            # A limited admin acts only on its queues' jobs (403 naming another).
+            access=Rule(Access.ADMIN),
         ),
     },
 )
