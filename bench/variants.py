@@ -13,6 +13,8 @@ Variants:
 - `no-proxy-headers`: uvicorn without its default ProxyHeadersMiddleware.
 - `no-text-index`: SQLite without the text-search index (migration 0015's
   triggers, the indexer task): what the index costs each enqueue and report.
+- `no-gc-freeze`: the server without `gc.freeze()` after start-up (see
+  http/app.py): what freezing the start-up heap does to latency tails.
 - `auth`: auth on (`--auth on`), with `BENCH_TOKEN` as its admin token. The
   harness's clients (wrk and its own) send `ACCEPTED_TOKEN`, which the
   harness sets to `BENCH_TOKEN` for every server of the run when this variant
@@ -67,6 +69,12 @@ def _no_text_index() -> None:
     text_index.TextIndexer.run_once = idle  # type: ignore[method-assign]
 
 
+def _no_gc_freeze() -> None:
+    from accepted.http import app
+
+    app.freeze_start_up_heap = lambda: None
+
+
 def _no_proxy_headers() -> None:
     import uvicorn
 
@@ -93,6 +101,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "normal-sync": _normal_sync,
     "no-proxy-headers": _no_proxy_headers,
     "no-text-index": _no_text_index,
+    "no-gc-freeze": _no_gc_freeze,
 }
 
 

@@ -4,6 +4,7 @@ background tasks and routes together, and the lifespan that starts and stops the
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -194,6 +195,7 @@ class App:
         self.context.ready = True
         for hook in self.started_hooks:
             hook()
+        freeze_start_up_heap()
         settings = self.settings
         log.info(
             "accepted %s serving http://%s:%d, database %s",
@@ -250,6 +252,18 @@ class App:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def freeze_start_up_heap() -> None:
+    """Take what start-up allocated (modules, routes, settings, the store's
+    objects) out of the collector's view for good.
+
+    It lives as long as the process, yet every full collection would walk it
+    again; frozen, a collection scans only what requests allocate, so its
+    pauses, which land in some request's latency, are shorter.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def error_response(error: AcceptedError) -> Response:
