@@ -97,6 +97,7 @@ class App:
         store.attach(wakeups)  # other nodes' changes
         if store.shared:  # this node's changes, to the other nodes' event streams
             self.signals.events.outbound = store.announce_change
+            self.signals.events.on_listening = store.announce_listening
         idempotency = Idempotency(self.service, window=settings.idempotency_window)
         self.auth = AuthService(store.tokens)
         self.auth_on = auth_enabled(settings.auth, settings.host)

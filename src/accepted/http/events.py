@@ -66,7 +66,7 @@ async def queue_events(ctx: Context, request: Request) -> Response:
     named = [parse.queue_name(q, "query parameter 'queue'") for q in request.query("queue")]
     for queue in named:
         request.caller.check_queue(queue)  # a limited token: only its queues (else 403)
-    sub = ctx.service.watch_queues(named or None)
+    sub = await ctx.service.watch_queues(named or None)
     return StreamResponse(200, b"", list(SSE_HEADERS), _queue_stream(ctx, request, sub))
 
 

@@ -124,6 +124,9 @@ class EventFeed:
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
         self.outbound: Outbound | None = None
+        # Told when this process gains its first subscription (True) and loses
+        # its last (False): the other nodes send their changes only while so.
+        self.on_listening: Callable[[bool], None] | None = None
         self.closed = False
         self._everything: set[Subscription] = set()
         self._by_queue: dict[str, set[Subscription]] = {}
@@ -142,6 +145,8 @@ class EventFeed:
         for index in self._indexes(sub):
             index.add(sub)
         self.count += 1
+        if self.count == 1 and self.on_listening is not None:
+            self.on_listening(True)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -152,6 +157,8 @@ class EventFeed:
                 if key is not None and not table.get(key, True):
                     del table[key]
         self.count -= 1
+        if self.count == 0 and self.on_listening is not None:
+            self.on_listening(False)
 
     def _indexes(self, sub: Subscription) -> list[set[Subscription]]:
         if sub.job_id is not None:

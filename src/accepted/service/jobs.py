@@ -347,14 +347,25 @@ class JobService:
         """
         sub = self.signals.events.subscribe(job_id=job_id)
         try:
+            await self.store.listening_announced()
             return await self.get(job_id), sub
         except BaseException:
             self.signals.events.unsubscribe(sub)
             raise
 
-    def watch_queues(self, queues: Sequence[str] | None) -> Subscription:
-        """Every status change in `queues` (None: all) from now on."""
-        return self.signals.events.subscribe(queues)
+    async def watch_queues(self, queues: Sequence[str] | None) -> Subscription:
+        """Every status change in `queues` (None: all) from now on.
+
+        Returns once the other nodes know this one listens, so none of their
+        changes after it is missed (they send changes only while someone does).
+        """
+        sub = self.signals.events.subscribe(queues)
+        try:
+            await self.store.listening_announced()
+        except BaseException:
+            self.signals.events.unsubscribe(sub)
+            raise
+        return sub
 
     def unwatch(self, sub: Subscription) -> None:
         self.signals.events.unsubscribe(sub)

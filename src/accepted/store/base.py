@@ -192,6 +192,18 @@ class JobStore(Protocol):
         for a store no other node can share (SQLite).
         """
 
+    def announce_listening(self, listening: bool) -> None:
+        """This node has live-event subscribers now (True), or none any more.
+
+        A node sends its `announce_change` notices only while some other node
+        listens, so a cluster nobody watches pays no NOTIFY per status change.
+        A no-op where the notices are cheap or nobody else exists (SQLite).
+        """
+
+    async def listening_announced(self) -> None:
+        """Return once the other nodes can know this node listens (a new subscription
+        then misses none of their changes made after it). A no-op where nothing is sent."""
+
     async def open(self) -> None:
         """Connect, and create or migrate the schema. Safe when several nodes start at once."""
 

@@ -108,6 +108,12 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
     def announce_change(self, job_id: str, status: str) -> None:
         self._link.announce_change(job_id, status)
 
+    def announce_listening(self, listening: bool) -> None:
+        self._link.set_listening(listening)
+
+    async def listening_announced(self) -> None:
+        await self._link.advertised()
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:

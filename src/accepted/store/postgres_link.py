@@ -36,6 +36,19 @@ from accepted.store.postgres_sql import CHANNEL, NOTIFY
 log = logging.getLogger("accepted.store.postgres")
 
 CHECK_INTERVAL = 5.0  # seconds between clock readings and resyncs
+# Live-event listeners: a node with event subscribers marks its link session
+# (application_name ends in "+events") and says so ("w <node> 1|0"); a node
+# sends its status-change notices only while some other session is marked.
+# A node that dies unmarks itself: its session is gone from pg_stat_activity.
+_MARK = (
+    "SELECT set_config('application_name', regexp_replace("
+    "current_setting('application_name'), '\\+events$', '') || "
+    "CASE WHEN $1 THEN '+events' ELSE '' END, false), pg_notify($2, $3)"
+)
+_LISTENERS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND application_name LIKE 'accepted/%+events' AND pid <> pg_backend_pid()"
+)
 CHECK_TIMEOUT = 5.0  # a reading slower than this means the connection is gone
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
 _SAMPLES = 3
@@ -95,6 +108,10 @@ class Link:
         self._busy = asyncio.Lock()  # one statement at a time on the connection
         self._task: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self.listening = False  # this node has live-event subscribers
+        self.others_listen = True  # some other node has: until counted, assume so
+        self._marking: asyncio.Task[None] | None = None
+        self._counting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect and listen before returning, so the node hears from its first request."""
@@ -127,9 +144,45 @@ class Link:
         self._kick()
 
     def announce_change(self, job_id: str, status: str) -> None:
-        """Tell the other nodes, soon, that a job changed status (the live events)."""
+        """Tell the other nodes, soon, that a job changed status (the live events);
+        nothing while no other node has a subscriber to give it to."""
+        if not self.others_listen:
+            return
         self.outbox.change(job_id, status)
         self._kick()
+
+    def set_listening(self, listening: bool) -> None:
+        """This node has live-event subscribers (or none any more): mark the session, tell."""
+        if listening == self.listening:
+            return
+        self.listening = listening
+        if self._conn is not None:
+            self._marking = asyncio.create_task(self._mark(self._conn), name="pg-listening")
+
+    async def advertised(self) -> None:
+        """Wait for the marking under way, if any (a failure is retried on reconnect)."""
+        if self._marking is not None and not self._marking.done():
+            with contextlib.suppress(*_LINK_ERRORS):
+                await asyncio.shield(self._marking)
+
+    async def _mark(self, conn: Any) -> None:
+        notice = f"w {self.node} {int(self.listening)}"
+        with contextlib.suppress(*_LINK_ERRORS):
+            async with self._busy:
+                await conn.execute(_MARK, self.listening, CHANNEL, notice)
+
+    async def _count_listeners(self, conn: Any) -> None:
+        async with self._busy:
+            self.others_listen = await conn.fetchval(_LISTENERS) > 0
+
+    def _recount(self) -> None:
+        conn = self._conn
+        if conn is not None and (self._counting is None or self._counting.done()):
+            self._counting = asyncio.create_task(self._count_quietly(conn), name="pg-listeners")
+
+    async def _count_quietly(self, conn: Any) -> None:
+        with contextlib.suppress(*_LINK_ERRORS):
+            await self._count_listeners(conn)
 
     def announce_capacity(self, queue: str, count: int) -> None:
         """Tell the other nodes, soon, that `count` jobs of limited `queue` stopped running."""
@@ -191,6 +244,9 @@ class Link:
         try:
             await conn.add_listener(CHANNEL, self._on_notice)
             await self.clock.sync(conn)
+            if self.listening:  # a new session: mark it again
+                await conn.execute(_MARK, True, CHANNEL, f"w {self.node} 1")
+            self.others_listen = await conn.fetchval(_LISTENERS) > 0
         except BaseException:
             conn.terminate()
             raise
@@ -207,6 +263,7 @@ class Link:
                 raise asyncpg.InterfaceError("link connection closed")
             async with self._busy:
                 await self.clock.sync(self._conn)
+            await self._count_listeners(self._conn)  # a node that died unmarked itself
             self._resync()
 
     def _resync(self) -> None:
@@ -219,5 +276,12 @@ class Link:
             conn.terminate()
 
     def _on_notice(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        if payload.startswith("w "):  # a node's live-event listening changed
+            if payload.split(" ")[1] != self.node:
+                if payload.endswith(" 1"):
+                    self.others_listen = True
+                else:
+                    self._recount()  # maybe the last one
+            return
         if self.wakeups is not None:
             deliver(self.wakeups, payload, self.node)

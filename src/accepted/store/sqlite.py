@@ -133,6 +133,12 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         if self._link is not None:
             self._link.announce_change(job_id, status)
 
+    def announce_listening(self, listening: bool) -> None:
+        """Nothing to gate: the local link's datagrams cost a few microseconds."""
+
+    async def listening_announced(self) -> None:
+        """Nothing sent: see `announce_listening`."""
+
     def _announce(self, changes: Sequence[tuple[Job | None, Job]]) -> None:
         """Tell the sibling processes what committed changes made takeable or final."""
         if self._link is not None and changes:
