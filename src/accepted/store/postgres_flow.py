@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from accepted.errors import UniqueKeyHeld, UnknownDependency
-from accepted.store import idempotency_rows
+from accepted.errors import UniqueKeyHeld
+from accepted.store import dependencies, idempotency_rows
 from accepted.store import postgres_sql as sql
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
 from accepted.types import Job, JobStatus
@@ -36,18 +36,33 @@ HOLDER = (
     f"AND status IN {NOT_FINAL}"
 )
 LOCK_DEPENDENCIES = (
-    f"SELECT {', '.join(sql.COLUMN_TYPES)} FROM {sql.TABLE} WHERE id = ANY($1::uuid[]) "
-    "ORDER BY id FOR UPDATE"
+    f"SELECT id::text, status FROM {sql.TABLE} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 )
-MARK = (
-    f"UPDATE {sql.TABLE} SET has_dependents = true "
-    "WHERE id = ANY($1::uuid[]) AND NOT has_dependents"
+
+
+def _mark_and_link(dependencies: str, waiting: str, first: str = "") -> str:
+    """Mark the dependencies (uuid[] `dependencies`) and record their edges to `waiting`,
+    after the common table expression `first`, if any."""
+    return (
+        f"WITH {first}marked AS (UPDATE {sql.TABLE} SET has_dependents = true "
+        f"WHERE id = ANY({dependencies}::uuid[]) AND NOT has_dependents) "
+        f"INSERT INTO {DEPENDENCIES} (dependency, job_id) "
+        f"SELECT d, {waiting}::uuid FROM unnest({dependencies}::uuid[]) AS d ON CONFLICT DO NOTHING"
+    )
+
+
+# $1 the dependencies, $2 the job waiting on them (already inserted).
+MARK_AND_LINK = _mark_and_link("$1", "$2")
+# The job (INSERT_ONE's parameters, its id first) inserted, its dependencies
+# marked and its edges recorded, in one statement: one round trip, not three.
+_N = len(sql.COLUMN_TYPES)
+INSERT_WAITING = _mark_and_link(f"${_N + 1}", "$1", f"inserted AS ({sql.INSERT_ONE}), ")
+# A dependency's edges taken, and the jobs waiting on it locked, in one statement.
+TAKE_WAITING = (
+    f"WITH gone AS (DELETE FROM {DEPENDENCIES} WHERE dependency = $1 RETURNING job_id) "
+    f"SELECT {', '.join(sql.COLUMN_TYPES)} FROM {sql.TABLE} "
+    f"WHERE id IN (SELECT job_id FROM gone) ORDER BY id FOR UPDATE OF {sql.TABLE}"
 )
-EDGES = (
-    f"INSERT INTO {DEPENDENCIES} (dependency, job_id) "
-    "SELECT d, $2::uuid FROM unnest($1::uuid[]) AS d ON CONFLICT DO NOTHING"
-)
-TAKE_EDGES = f"DELETE FROM {DEPENDENCIES} WHERE dependency = $1 RETURNING job_id"
 REPOINT_KEY = "UPDATE accepted_idempotency_keys SET job_id = $1 WHERE scope = $2 AND key = $3"
 
 HELD_KEYS = (
@@ -57,12 +72,7 @@ HELD_KEYS = (
 
 Write = Callable[[Any, list[tuple[Job, Job]]], Any]
 
-_ENDED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-def settles(old: Job, new: Job) -> bool:
-    """Whether the change old -> new settles a dependency (it has waiting jobs)."""
-    return new.has_dependents and new.is_final and not old.is_final
+settles = dependencies.settles
 
 
 async def insert(
@@ -77,6 +87,7 @@ async def insert(
     renamed: dict[str, str] = {}  # a job not inserted -> the job that answered for it
     answered: dict[int, str] = {}
     outcomes: dict[int, Outcome] = {}
+    found: dict[str, Job] = {}  # the jobs inserted, as written
     for i, job in enumerate(jobs):
         if i in replays:
             renamed[job.id] = answered[i] = replays[i]
@@ -87,11 +98,9 @@ async def insert(
         pending: list[str] = []
         if job.after:
             job, pending = await _depend(conn, i, job, now, rules)
-        holder = await _insert_unless_held(conn, job)
+        holder = await _insert_unless_held(conn, job, pending)
         if holder is None:
-            if pending:
-                await conn.execute(MARK, pending)
-                await conn.execute(EDGES, pending, job.id)
+            found[job.id] = job
             answered[i], outcomes[i] = job.id, Outcome.NEW
             continue
         renamed[job.id] = answered[i] = holder
@@ -99,8 +108,10 @@ async def insert(
         key = keys[i]
         if key is not None:  # the key stands for the job that answered
             await conn.execute(REPOINT_KEY, holder, key.scope, key.key)
-    records = await conn.fetch(sql.SELECT_MANY, list(set(answered.values())))
-    found = {job.id: job for job in map(sql.from_record, records)}
+    others = list({job_id for job_id in answered.values() if job_id not in found})
+    if others:  # replays and duplicates: the jobs that answered, as they are now
+        records = await conn.fetch(sql.SELECT_MANY, others)
+        found.update((job.id, job) for job in map(sql.from_record, records))
     for i, job_id in answered.items():
         key = keys[i]
         if job_id not in found and key is not None:
@@ -108,14 +119,20 @@ async def insert(
     return [Placed(found[answered[i]], outcomes[i]) for i in range(len(jobs))]
 
 
-async def _insert_unless_held(conn: Any, job: Job) -> str | None:
-    """Insert the job; or, when a job not final holds its unique key, that job's id."""
-    if job.unique_key is None:
-        await conn.execute(sql.INSERT_ONE, *sql.column_values(job))
-        return None
+async def _insert_unless_held(conn: Any, job: Job, pending: list[str]) -> str | None:
+    """Insert the job, waiting on `pending`; or, when a job not final holds its
+    unique key, that job's id (and nothing is written)."""
     values = sql.column_values(job)
+    if job.unique_key is None:
+        if pending:
+            await conn.execute(INSERT_WAITING, *values, pending)
+        else:
+            await conn.execute(sql.INSERT_ONE, *values)
+        return None
     while True:
         if await conn.fetchval(INSERT_UNIQUE, *values) is not None:
+            if pending:
+                await conn.execute(MARK_AND_LINK, pending, job.id)
             return None
         holder: str | None = await conn.fetchval(HOLDER, job.queue, job.unique_key)
         if holder is not None:
@@ -126,19 +143,10 @@ async def _insert_unless_held(conn: Any, job: Job) -> str | None:
 async def _depend(
     conn: Any, index: int, job: Job, now: float, rules: DependencyRules
 ) -> tuple[Job, list[str]]:
-    """The new job as its dependencies make it, and those it must wait for."""
+    """The new job as its dependencies (locked) make it, and those it must wait for."""
     records = await conn.fetch(LOCK_DEPENDENCIES, list(set(job.after)))
-    found = {dep.id: dep for dep in map(sql.from_record, records)}
-    for dependency in job.after:
-        if dependency not in found:
-            raise UnknownDependency(f"no job {dependency}", index=index, dependency=dependency)
-    ended = next((found[d] for d in job.after if found[d].status in _ENDED), None)
-    if ended is not None:
-        return rules.dependency_ended(job, ended.id, ended.status.value, now), []
-    pending = [d for d in dict.fromkeys(job.after) if not found[d].is_final]
-    if not pending:
-        return job, []
-    return rules.wait_for(job, len(pending), now), pending
+    statuses = {r["id"]: JobStatus(r["status"]) for r in records}
+    return dependencies.shape(job, index, statuses, now, rules)
 
 
 async def settle(
@@ -151,10 +159,9 @@ async def settle(
     changed: list[tuple[Job, Job]] = []
     while ended:
         dependency, how, now = ended.pop(0)
-        waiting = [str(r["job_id"]) for r in await conn.fetch(TAKE_EDGES, dependency.id)]
-        if not waiting:
+        records = await conn.fetch(TAKE_WAITING, dependency.id)
+        if not records:
             continue
-        records = await conn.fetch(sql.LOCK_MANY, waiting)
         pairs = []
         for job in map(sql.from_record, records):
             if job.status is not JobStatus.DELAYED or job.waiting <= 0:

@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from accepted.errors import UnknownDependency
-from accepted.store import idempotency_rows
+from accepted.store import dependencies, idempotency_rows
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
 from accepted.types import Job, JobStatus
 
@@ -30,9 +29,7 @@ TAKE_EDGES = "DELETE FROM job_dependencies WHERE dependency = ? RETURNING job_id
 REPOINT_KEY = "UPDATE idempotency_keys SET job_id = ? WHERE scope = ? AND key = ?"
 
 
-def settles(old: Job, new: Job) -> bool:
-    """Whether the change old -> new settles a dependency (it has waiting jobs)."""
-    return new.has_dependents and new.is_final and not old.is_final
+settles = dependencies.settles
 
 
 class SqliteFlow:
@@ -89,21 +86,14 @@ class SqliteFlow:
 
     def _depend(self, conn: sqlite3.Connection, index: int, job: Job, now: float) -> Job:
         """The new job as its dependencies make it; marks them and records the edges."""
-        rules = self._require_rules()
-        found = self._get_many(conn, list(job.after))
-        for dependency in job.after:
-            if dependency not in found:
-                raise UnknownDependency(f"no job {dependency}", index=index, dependency=dependency)
-        ended = next((found[d] for d in job.after if found[d].status in _ENDED), None)
-        if ended is not None:
-            return rules.dependency_ended(job, ended.id, ended.status.value, now)
-        pending = [d for d in dict.fromkeys(job.after) if not found[d].is_final]
-        if not pending:
-            return job
+        ids = list(dict.fromkeys(job.after))
+        query = f"SELECT id, status FROM jobs WHERE id IN ({', '.join('?' * len(ids))})"
+        statuses = {row[0]: JobStatus(row[1]) for row in conn.execute(query, ids)}
+        job, pending = dependencies.shape(job, index, statuses, now, self._require_rules())
         for dependency in pending:
             conn.execute(MARK, (dependency,))
             conn.execute(EDGE, (dependency, job.id))
-        return rules.wait_for(job, len(pending), now)
+        return job
 
     def settle(self, conn: sqlite3.Connection, changes: Sequence[tuple[Job, Job]]) -> list[Job]:
         """Release or cancel what waits on the jobs that `changes` made final."""
@@ -148,9 +138,6 @@ class SqliteFlow:
         if self.rules is None:  # pragma: no cover - a wiring error
             raise RuntimeError("attach_dependencies was not called")
         return self.rules
-
-
-_ENDED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 def _renamed(job: Job, renamed: dict[str, str]) -> Job:
