@@ -30,16 +30,36 @@ async def test_the_claim_sets_started_at_and_writes_no_history(store: JobStore) 
 
 
 async def test_a_report_that_ends_a_hand_out_writes_its_row(store: JobStore) -> None:
-    taken = await claimed(store, queue="done")
-    done = await store.update_job(
-        taken.id, lambda job: rules.complete(job, JobStatus.DONE, RESULT, "L1", NOW + 2)
+    taken = await claimed(store, queue="failed")
+    failed = await store.update_job(
+        taken.id, lambda job: rules.complete(job, JobStatus.FAILED, RESULT, "L1", NOW + 2)
     )
-    assert done.ended is None  # never handed back
+    assert failed.ended is None  # never handed back
     job, ended = await store.get_attempts(taken.id)
-    assert job == done == await store.get_job(taken.id)
+    assert job == failed == await store.get_job(taken.id)
     [attempt] = ended
     assert (attempt.attempt, attempt.started_at, attempt.ended_at) == (1, NOW, NOW + 2)
-    assert (attempt.outcome, bytes(attempt.result)) == (AttemptOutcome.DONE, b'{"r":1}')
+    assert (attempt.outcome, bytes(attempt.result)) == (AttemptOutcome.FAILED, b'{"r":1}')
+
+
+async def test_a_done_hand_out_is_the_done_job_itself(store: JobStore) -> None:
+    """take -> done writes no history row: the done job records its last hand-out,
+    and the history shows it like any other."""
+    taken = await claimed(store, queue="done", max_attempts=5)
+    await store.update_job(taken.id, lambda job: rules.give_back(job, None, NOW + 1))
+    await store.claim_jobs(["done"], 1, NOW + 2, ["L2"], NOW + 30)
+    done = await store.update_job(
+        taken.id, lambda job: rules.complete(job, JobStatus.DONE, RESULT, "L2", NOW + 3)
+    )
+    assert done.ended is None
+    job, ended = await store.get_attempts(taken.id)
+    assert [a.outcome for a in ended] == [AttemptOutcome.GIVEN_BACK]  # the only row
+    history = rules.attempt_history(job, ended)
+    assert [(a.attempt, a.started_at, a.ended_at, a.outcome) for a in history] == [
+        (1, NOW, NOW + 1, AttemptOutcome.GIVEN_BACK),
+        (2, NOW + 2, NOW + 3, AttemptOutcome.DONE),
+    ]
+    assert bytes(history[-1].result) == b'{"r":1}'
 
 
 async def test_a_heartbeat_ends_nothing(store: JobStore) -> None:

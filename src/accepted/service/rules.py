@@ -288,12 +288,34 @@ def attempt_history(job: Job, ended: list[Attempt]) -> list[Attempt]:
     """GET /jobs/{id}/attempts: the ended hand-outs, then the running one, if any.
 
     The running one is the job row itself (its started_at), so the claim never
-    writes a history row: only the change that ends a hand-out does.
+    writes a history row: only the change that ends a hand-out does, unless it
+    ends it in done, where the done job itself is that hand-out's record.
     """
+    number = job.attempt_base + job.attempts
+    if job.status is JobStatus.DONE:
+        return [*ended, *_done_hand_out(job, number, ended)]
     if job.status is not JobStatus.RUNNING or job.started_at is None:
         return ended
-    number = job.attempt_base + job.attempts
     return [*ended, Attempt(attempt=number, started_at=job.started_at)]
+
+
+def _done_hand_out(job: Job, number: int, ended: list[Attempt]) -> list[Attempt]:
+    """The hand-out a done job's report ended: no row was written for it (the
+    job is its record), so it is the job's last hand-out unless one with its
+    number is stored (a job done without a lease, after a hand-out that ended
+    otherwise; or a row from before rows were left out)."""
+    if job.attempts == 0 or job.started_at is None or (ended and ended[-1].attempt >= number):
+        return []
+    finished = job.finished_at if job.finished_at is not None else job.updated_at
+    return [
+        Attempt(
+            attempt=number,
+            started_at=job.started_at,
+            ended_at=finished,
+            outcome=AttemptOutcome.DONE,
+            result=job.result,
+        )
+    ]
 
 
 def hold_callback(job: Job, now: float, hold: float) -> Job | None:

@@ -439,7 +439,9 @@ class JobStore(Protocol):
     # `ended` (set by the rule that ended the hand-out) and no longer holds
     # its lease, the store adds that hand-out's row to the history in the same
     # transaction, numbered `attempt_base + attempts` (`rows.ended_attempt`).
-    # The claim writes no history: the running hand-out is the row itself.
+    # The claim writes no history: the running hand-out is the row itself;
+    # nor does a report of done: the done job is that hand-out's record
+    # (`rules.attempt_history` adds it).
     # Jobs returned by the write methods never carry `ended`.
 
     async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:

@@ -59,14 +59,15 @@ def ended_attempt(old: Job, new: Job) -> AttemptRow | None:
     needs no look at the rows before it.
     """
     ended = new.ended
-    if ended is None or old.status is not JobStatus.RUNNING or new.lease == old.lease:
+    if ended is None or ended is AttemptOutcome.DONE:
+        # A hand-out that ends in done needs no row: the done job is its record
+        # (`rules.attempt_history`), and take -> done, the common path, writes
+        # no history at all.
+        return None
+    if old.status is not JobStatus.RUNNING or new.lease == old.lease:
         return None
     started = old.started_at if old.started_at is not None else old.updated_at
-    reported = (
-        ended is AttemptOutcome.DONE
-        or ended is AttemptOutcome.FAILED
-        or ended is AttemptOutcome.RETRIED
-    )
+    reported = ended is AttemptOutcome.FAILED or ended is AttemptOutcome.RETRIED
     result = bytes(new.result) if reported else b"null"
     return (old.attempt_base + old.attempts, started, new.updated_at, ended, result)
 

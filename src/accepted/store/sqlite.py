@@ -563,7 +563,7 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
             ) from exc
     attempt = ended_attempt(old, new)
     if attempt is None:
-        return new
+        return stored(new)
     conn.execute(_INSERT_ATTEMPT, (new.id, *attempt))
     return stored(new)
 
