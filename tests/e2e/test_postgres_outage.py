@@ -52,14 +52,17 @@ def _health(node: ServerProcess) -> int:
 
 
 @pytest.mark.documents("any-503", "healthz-503-writes")
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_postgresql_stopped_and_started_under_load(
-    cluster: Cluster, nodes: list[ServerProcess]
+    mode: str, cluster: Cluster, nodes: list[ServerProcess]
 ) -> None:
+    """`fast`: PostgreSQL shut down, its clients cut off; `immediate`: it crashes,
+    and recovers from its log at the start."""
     ledger = Ledger()
     with load([node.url for node in nodes], ledger, producers=4, workers=4):
         ledger.wait_until(jobs=150, results=50, timeout=30)
 
-        cluster.stop("fast")
+        cluster.stop(mode)
         refused = ledger.count(503)
         until(lambda: all(_health(node) == 503 for node in nodes), timeout=15)
         until(lambda: ledger.count(503) > refused + 20, timeout=15)  # clients keep asking
