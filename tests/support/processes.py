@@ -49,8 +49,12 @@ def holder(server: ServerProcess, client_port: int) -> int | None:
     return None
 
 
-def one_client_per_process(server: ServerProcess, tries: int = 100) -> dict[int, httpx.Client]:
-    """A kept-alive client on each child (pid -> client); the caller closes them."""
+def one_client_per_process(server: ServerProcess, tries: int = 200) -> dict[int, httpx.Client]:
+    """A kept-alive client on each child (pid -> client); the caller closes them.
+
+    A child that is still starting accepts no connection yet: the tries go on
+    until it serves.
+    """
     wanted = set(children(server))
     found: dict[int, httpx.Client] = {}
     for _ in range(tries):

@@ -60,12 +60,21 @@ class ServerProcess:
                 raise RuntimeError(f"server exited at start:\n{self.log_path.read_text()}")
             try:
                 ready = httpx.get(self.url + "/healthz", timeout=1.0, verify=False)
-                if ready.status_code == 200:
+                if ready.status_code == 200 and self._all_forked():
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.02)  # readiness poll: nothing to await before the socket exists
         raise RuntimeError(f"server not ready in {STARTUP_TIMEOUT}s:\n{self.log_path.read_text()}")
+
+    def _all_forked(self) -> bool:
+        """With --workers N, the parent has started its N processes (the first one answers)."""
+        if self.workers == 1:
+            return True
+        assert self.proc is not None
+        pid = self.proc.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return len(children) == self.workers
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         """Signal the server and wait for it to exit; returns its exit code."""

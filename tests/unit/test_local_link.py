@@ -7,8 +7,11 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from accepted.siblings import Siblings
 from accepted.store.local_link import LocalLink
+from accepted.types import Job, JobStatus
 
 
 class Heard:
@@ -20,6 +23,7 @@ class Heard:
         self.paused: dict[str, bool] = {}
         self.changed: list[tuple[str, str]] = []
         self.tokens = self.schedules = 0
+        self.deleted: list[Job] = []
         self.arrived = asyncio.Event()
 
     def jobs_available(self, queue: str, count: int) -> None:
@@ -43,6 +47,16 @@ class Heard:
 
     def tokens_changed(self) -> None:
         self.tokens += 1
+        self.arrived.set()
+
+    def jobs_deleted(self, jobs: Sequence[Job]) -> None:
+        self.deleted += jobs
+        self.arrived.set()
+
+    def limits_changed(self, queue: str) -> None:
+        self.arrived.set()
+
+    def capacity_freed(self, queue: str, count: int) -> None:
         self.arrived.set()
 
     def schedules_changed(self) -> None:
@@ -69,9 +83,16 @@ async def test_every_kind_of_notice_reaches_the_other_processes(tmp_path: Path) 
         sender.announce_paused("sms", True)
         sender.announce_change("j1", "done")
         sender.announce_tokens()
+        gone = Job(
+            id="j2", queue="emails", status=JobStatus.RUNNING, priority=0, max_attempts=5,
+            params=msgspec.Raw(b'{\n  "to": "ada"\n}'), created_at=1.0, updated_at=1.0,
+            due_at=1.0,
+        )
+        sender.announce_deleted(gone)  # whole, newlines in its params and all
         sender.announce_schedules()
         for wakeups in heard[1:]:
-            await _until(lambda w=wakeups: w.schedules, wakeups)
+            await _until(lambda w=wakeups: w.schedules and w.deleted, wakeups)
+            assert wakeups.deleted == [gone]
             assert wakeups.available == {"emails": 2, "sms": 1}  # merged: one notice a queue
             assert (wakeups.settled, wakeups.paused) == (["j1"], {"sms": True})
             assert (wakeups.changed, wakeups.tokens) == ([("j1", "done")], 1)

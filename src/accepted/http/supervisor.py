@@ -56,6 +56,7 @@ log = logging.getLogger("accepted.supervisor")
 RESTART_PAUSES = (0.0, 0.5, 1.0, 2.0, 5.0)  # seconds, by how often it died in a row
 STEADY = 10.0  # a child that served this long before dying starts again at once
 STOP_GRACE = GRACEFUL_SECONDS + 10.0  # then the children left are killed
+_CAUGHT = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 
 
 class Supervisor:
@@ -124,7 +125,12 @@ class Supervisor:
 
     def _spawn(self, index: int) -> None:
         self.started_at[index] = time.monotonic()
+        # Signals wait until the child has its own handlers: one arriving in
+        # between would otherwise run the parent's handler there, and be lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _CAUGHT)
         pid = os.fork()
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _CAUGHT)
         if pid == 0:  # the child: never returns
             code = 1
             try:
@@ -139,8 +145,9 @@ class Supervisor:
 
     def _child(self, index: int) -> int:
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for sig in _CAUGHT:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _CAUGHT)  # a stop that came meanwhile: exit
         os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent, which stops us once
         for fd in (self._ready_r, self._life_w, self._wake_r, self._wake_w):
             os.close(fd)
@@ -237,7 +244,7 @@ class Supervisor:
     def _catch_signals(self) -> dict[int, Any]:
         signal.set_wakeup_fd(self._wake_w)
         previous: dict[int, Any] = {}
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for sig in _CAUGHT:
             previous[sig] = signal.signal(sig, self._on_signal)
         return previous
 

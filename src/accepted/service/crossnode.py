@@ -24,8 +24,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from accepted.errors import AcceptedError
+from accepted.service import rules
 from accepted.service.signals import Signals
 from accepted.store.base import JobStore
+from accepted.types import Job
 
 log = logging.getLogger("accepted.crossnode")
 
@@ -90,6 +92,11 @@ class CrossNodeWakeups:
 
     def tokens_changed(self) -> None:
         self.on_tokens_changed()
+
+    def jobs_deleted(self, jobs: Sequence[Job]) -> None:
+        now = self.store.clock()
+        for job in jobs:
+            self.signals.results.job_final(rules.deleted(job, now))
 
     def schedules_changed(self) -> None:
         self.on_schedules_changed()

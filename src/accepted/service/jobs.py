@@ -551,7 +551,7 @@ class JobService:
     def after_delete(self, job: Job, now: float) -> Job:
         """A job was deleted: answer its waiters with its last state (cancelled if not final)."""
         if not job.is_final:
-            job = msgspec.structs.replace(job, status=JobStatus.CANCELLED, updated_at=now)
+            job = rules.deleted(job, now)
             self.signals.events.publish(job)
             self._count_final(job)
             self._capacity_back(job)

@@ -228,6 +228,13 @@ def time_out(job: Job, now: float) -> Job | None:
     )
 
 
+def deleted(job: Job, now: float) -> Job:
+    """What a deleted job's waiters are answered: its last state, `cancelled` if not final."""
+    if job.is_final:
+        return job
+    return msgspec.structs.replace(job, status=JobStatus.CANCELLED, updated_at=now)
+
+
 def cancel(job: Job, now: float) -> Job:
     """POST /jobs/{id}/cancel: a job not yet final stops for good, and is kept.
 

@@ -123,6 +123,14 @@ class Wakeups(Protocol):
     def tokens_changed(self) -> None:
         """Another node created or revoked a token: re-read them."""
 
+    def jobs_deleted(self, jobs: Sequence[Job]) -> None:
+        """Another process of this node deleted these jobs, here as they were.
+
+        Only a local link carries whole jobs (a NOTIFY payload is too small):
+        its waiters are answered with the last state, as they would be in the
+        deleting process, rather than re-reading and finding nothing (404).
+        """
+
     def schedules_changed(self) -> None:
         """Another node created, changed or deleted a schedule: look at the next fire again."""
 

@@ -15,6 +15,10 @@ sent meanwhile: it re-reads what it needs when it starts, and, like every
 receiver, the takers' re-checks and the periodic `Wakeups.resync` cover any
 notice that is lost.
 
+A job deleted before it was final travels whole ("d", base64 of its JSON),
+which NOTIFY's 8000 bytes could not carry: the other processes' result
+waiters answer with its last state (`cancelled`), as in the deleting process.
+
 Other kinds of message (the metrics' "dump your counters") ride the same
 socket: `handlers` maps a kind letter to its receiver.
 """
@@ -22,21 +26,27 @@ socket: `handlers` maps a kind letter to its receiver.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
 
+import msgspec
+
 from accepted.siblings import Siblings
 from accepted.store.base import Wakeups
 from accepted.store.notices import Outbox, deliver
+from accepted.types import Job
 
 log = logging.getLogger("accepted.store.local_link")
 
 DATAGRAM = 60_000  # bytes a datagram carries at most (well under the socket buffer)
 RETRY_AFTER = 0.002  # seconds before a refused send is tried again
 MAX_BACKLOG = 1_000  # datagrams held per peer; beyond, the oldest go (re-checks cover)
+_JOBS = msgspec.json.Encoder()
+_JOBS_IN = msgspec.json.Decoder(list[Job])
 RESYNC_INTERVAL = 5.0  # seconds at least between resyncs (result waiters re-read their jobs)
 
 
@@ -53,6 +63,7 @@ class LocalLink:
         self.handlers: dict[str, Callable[[str], None]] = {}
         self._peers = {i: siblings.peer(i) for i in siblings.others}
         self._backlog: dict[int, list[bytes]] = {}
+        self._deleted: list[bytes] = []  # "d" payloads: deleted jobs, whole
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flushing = False
@@ -121,6 +132,20 @@ class LocalLink:
         self.outbox.schedules = True
         self._kick()
 
+    def announce_deleted(self, job: Job) -> None:
+        """A job deleted before it was final, whole: the others' waiters answer with it.
+
+        Base64 of its JSON, since the client's params may hold newlines. A job
+        too large for one datagram is announced as settled instead (its
+        waiters then re-read it, and find it gone).
+        """
+        encoded = base64.b64encode(_JOBS.encode([job]))
+        if len(encoded) > DATAGRAM - 64:
+            self.announce((), (job.id,))
+            return
+        self._deleted.append(f"d {self.node} ".encode() + encoded)
+        self._kick()
+
     def send(self, index: int, kind: str, rest: str) -> None:
         """One message of another kind to process `index` (see `handlers`), now."""
         self._send_to(index, [f"{kind} {self.node} {rest}".encode()])
@@ -132,9 +157,11 @@ class LocalLink:
 
     def _flush(self) -> None:
         self._flushing = False
-        if not self.outbox or self._sock is None:
+        if not (self.outbox or self._deleted) or self._sock is None:
             return
-        datagrams = _pack(p.encode() for p in self.outbox.take().payloads())
+        payloads = [p.encode() for p in self.outbox.take().payloads()] + self._deleted
+        self._deleted = []
+        datagrams = _pack(payloads)
         for index in self._peers:
             self._send_to(index, datagrams)
 
@@ -189,7 +216,14 @@ class LocalLink:
 
     def _receive(self, payload: str) -> None:
         handler = self.handlers.get(payload[:1])
-        if handler is not None:
+        if payload[:1] == "d" and self.wakeups is not None:
+            try:
+                jobs = _JOBS_IN.decode(base64.b64decode(payload.split(" ", 2)[2]))
+            except (ValueError, IndexError, msgspec.DecodeError):
+                log.exception("bad deleted-job notice")
+                return
+            self.wakeups.jobs_deleted(jobs)
+        elif handler is not None:
             try:
                 handler(payload)
             except Exception:

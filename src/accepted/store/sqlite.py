@@ -339,7 +339,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
 
         job, cascaded = await self._writer.run(work)
         if not job.is_final and self._link is not None:  # waiters elsewhere stop waiting
-            self._link.announce((), (job.id,))
+            self._link.announce_deleted(job)
         self._cascaded(cascaded)
         return job
 
