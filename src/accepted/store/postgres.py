@@ -41,7 +41,15 @@ from accepted.store import idempotency_rows, rows
 from accepted.store import postgres_flow as flow
 from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
-from accepted.store.base import Decide, DependencyRules, Due, IdempotencyKey, Placed, Wakeups
+from accepted.store.base import (
+    Decide,
+    DependencyRules,
+    Due,
+    IdempotencyKey,
+    Outcome,
+    Placed,
+    Wakeups,
+)
 from accepted.store.fair_rows import has_groups
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
@@ -374,9 +382,16 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
             cascaded[:] = await self.settle_deleted(conn, [job], now)
             return job
 
+        async def alone(conn: Any) -> Job | None:
+            record = await conn.fetchrow(flow.DELETE_UNLESS_WAITED_ON, job_id)
+            return None if record is None else sql.from_record(record)
+
         if not _is_uuid(job_id):
             raise JobNotFound(f"no job {job_id}")
-        job = await self._run(work)
+        # One statement when no job waits on this one (the common case); else, or
+        # when there is no such job, a transaction that settles what waits on it.
+        found = await self._run(alone, transaction=False)
+        job = found if found is not None else await self._run(work)
         if not job.is_final:  # waiters elsewhere stop waiting; for a final job none are left
             self._link.announce((), (job.id,))
         self._cascaded(cascaded)
@@ -483,7 +498,9 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
             return await flow.insert(conn, ranked, keys, replays, now, rules)
 
         placed = await self._run(work)
-        self._link.announce(newly_takeable((None, p.job) for p in placed if p.outcome == "new"), ())
+        self._link.announce(
+            newly_takeable((None, p.job) for p in placed if p.outcome is Outcome.NEW), ()
+        )
         return placed
 
     async def purge_idempotency_keys(self, now: float, limit: int) -> int:

@@ -70,6 +70,12 @@ HELD_KEYS = (
     "AND (queue, unique_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
 )
 
+# A delete that needs no settling: of a job nothing waits on (or a final one).
+DELETE_UNLESS_WAITED_ON = (
+    f"DELETE FROM {sql.TABLE} WHERE id = $1 "
+    f"AND NOT (has_dependents AND status IN {NOT_FINAL}) RETURNING {', '.join(sql.COLUMN_TYPES)}"
+)
+
 Write = Callable[[Any, list[tuple[Job, Job]]], Any]
 
 settles = dependencies.settles

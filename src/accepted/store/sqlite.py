@@ -32,6 +32,7 @@ from accepted.store.base import (
     DependencyRules,
     Due,
     IdempotencyKey,
+    Outcome,
     Placed,
     Wakeups,
 )
@@ -418,7 +419,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             return self._flow.insert(conn, ranked, keys, replays, now)
 
         placed = await self._writer.run(work)
-        self._announce([(None, p.job) for p in placed if p.outcome == "new"])
+        self._announce([(None, p.job) for p in placed if p.outcome is Outcome.NEW])
         return placed
 
     async def purge_idempotency_keys(self, now: float, limit: int) -> int:
