@@ -71,7 +71,9 @@ async def enqueue(ctx: Context, request: Request) -> Response:
     body: EnqueueBody = parse.decode(raw, EnqueueBody)
     new = replace(defaults, queue=parse.queue_name(body.queue, "queue"), params=body.params)
     request.caller.check_queue(new.queue)
-    new = replace(new, unique_key=flow.header_unique_key(request), after=flow.header_after(request))
+    unique_key, after = flow.header_unique_key(request), flow.header_after(request)
+    if unique_key is not None or after:
+        new = replace(new, unique_key=unique_key, after=after)
     if key is None and not new.uses_flow:
         placed = Placed(await ctx.service.enqueue(new, ctx.clock()), Outcome.NEW)
     else:
