@@ -221,3 +221,13 @@ def test_the_job_stream_sees_the_release_and_the_cancel(
         ended = two.next_event()
         assert ended is not None and ended.event == "cancelled"
         assert str(other["id"]) in ended.job["error"]
+
+
+@pytest.mark.documents("after-wait")
+def test_a_job_timeout_counts_while_it_waits(api: httpx.Client, q: str) -> None:
+    first = _enqueue(api, q)
+    waiting = _enqueue(api, q, str(first["id"]), **{"X-Accepted-Job-Timeout": "0.3"})
+    answer = api.get(f"/jobs/{waiting['id']}", headers={"X-Accepted-Wait-Result": "10"})
+    assert answer.json()["status"] == "failed"
+    assert "timeout" in answer.json()["error"]
+    assert get(api, str(first["id"]))["status"] == "queued"  # the dependency is untouched
