@@ -23,6 +23,8 @@ WORKLOADS = (
     "drain",
     "cycle",
     "cycle-after",
+    "cycle-limit",
+    "cycle-group",
     "cycle-batch",
     "wake",
     "wait-result",

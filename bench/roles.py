@@ -35,6 +35,7 @@ class ClientSpec:
     settle: float = 0.002  # latency roles: time for a request to be parked server-side
     block: float = 1.0  # want_job long-poll seconds in the cycle roles
     chain: bool = False  # cycle-after: every second job waits on the one before (X-Accepted-After)
+    groups: int = 0  # cycle-group: each job of one of this many fairness groups, in turn
     stop: Any = field(default=None, compare=False)  # idle holder: a multiprocessing.Event
 
 
@@ -151,7 +152,11 @@ async def _producer(conn: Connection, spec: ClientSpec, tally: Tally, backlog: _
         if single
         else request_bytes("POST", "/jobs", batch_body(spec.queue, spec.batch))
     )
+    grouped = [_grouped_request(spec.queue, g) for g in range(spec.groups)]
+    sent = 0
     while True:
+        if grouped:  # cycle-group: the groups in turn, the request otherwise the same
+            data, sent = grouped[sent % len(grouped)], sent + 1
         await backlog.wait_for_room()
         backlog.enqueued += spec.batch  # counted before the answer so others hold back too
         response = await _timed(conn, data, tally)
@@ -160,6 +165,10 @@ async def _producer(conn: Connection, spec: ClientSpec, tally: Tally, backlog: _
             _unexpected(tally, "POST /jobs", response)
             continue
         tally.counts["enqueued"] += spec.batch
+
+
+def _grouped_request(queue: str, group: int) -> bytes:
+    return request_bytes("POST", "/jobs", job_body(queue), {"X-Accepted-Group": f"g{group}"})
 
 
 async def _chain_producer(

@@ -4,12 +4,15 @@ unless --db or --url says otherwise), each returning one `Result`."""
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import httpx
 
 from bench import features, roles, wrk
 from bench.loadgen import _FORK, Fleet, Role, Tally, run_fleet
@@ -234,12 +237,30 @@ class Bench:
             r.extra["emptied"] = r.jobs == filled
         return r
 
-    def cycle(self, stack: str, name: str = "cycle", chain: bool = False) -> Result:
+    def cycle(
+        self,
+        stack: str,
+        name: str = "cycle",
+        chain: bool = False,
+        *,
+        groups: int = 0,
+        limits: dict[str, object] | None = None,
+    ) -> Result:
         r = self.result(name, stack)
         with self.accepted(name, stack) as server:
+            queue = self.queue(name)
+            if limits is not None:
+                _set_limits(server, queue, limits)
+                r.extra["limits"] = limits
             specs = [
                 self.spec(
-                    server, self.queue(name), producers=p, workers=w, backlog=4 * w, chain=chain
+                    server,
+                    queue,
+                    producers=p,
+                    workers=w,
+                    backlog=4 * w,
+                    chain=chain,
+                    groups=groups,
                 )
                 for p, w in zip(
                     self.split(self.o.producers), self.split(self.o.workers), strict=False
@@ -255,6 +276,17 @@ class Bench:
     def cycle_after(self, stack: str) -> Result:
         """The full cycle with dependencies in use: chains of 2 (X-Accepted-After)."""
         return self.cycle(stack, "cycle-after", chain=True)
+
+    # -- flow-limits: the cycle with a limit, and with fairness groups, in use --
+
+    def cycle_limit(self, stack: str) -> Result:
+        """The full cycle on a queue with a limit that never binds (concurrency 1000, far
+        above the 32 workers): what the limited claim costs, its row lock included."""
+        return self.cycle(stack, "cycle-limit", limits={"concurrency": 1000})
+
+    def cycle_group(self, stack: str) -> Result:
+        """The full cycle with every job in one of 100 fairness groups (X-Accepted-Group)."""
+        return self.cycle(stack, "cycle-group", groups=100)
 
     def cycle_batch(self, stack: str) -> Result:
         r = self.result("cycle-batch", stack)
@@ -391,3 +423,12 @@ def _await_files(tree: ProcessTree, at_least: float, timeout: float) -> None:
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _set_limits(server: Server, queue: str, limits: dict[str, object]) -> None:
+    """PUT /queues/{queue}/limits before the clients start."""
+    url = f"http://{HOST}:{server.port}/queues/{queue}/limits"
+    token = os.environ.get("ACCEPTED_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.put(url, json=limits, headers=headers, timeout=10.0)
+    response.raise_for_status()

@@ -85,3 +85,16 @@ async def test_oldest_queued_age_sees_grouped_jobs(store: JobStore) -> None:
     await store.insert_jobs(grouped("q", "B", 1, at=NOW))
     [state] = await store.queue_states(["q"])
     assert state.oldest_due_at == NOW - 50
+
+
+async def test_jobs_enqueued_one_at_a_time_rotate_too(store: JobStore) -> None:
+    """A single grouped job has a path of its own (one statement on PostgreSQL)."""
+    for job in grouped("q", "A", 4):
+        await store.insert_jobs([job])
+    b = grouped("q", "B", 2, at=NOW + 1)
+    for job in b:
+        await store.insert_jobs([job])
+    order = [j.fair_group for j in await take(store, 6)]
+    assert order == ["A", "B", "A", "B", "A", "A"]
+    stored = await store.get_job(b[0].id)
+    assert stored is not None and stored.fair_group == "B" and stored.fair_rank is not None

@@ -53,7 +53,7 @@ from accepted.store.base import (
 from accepted.store.fair_rows import has_groups
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
-from accepted.store.postgres_fair import rank_groups
+from accepted.store.postgres_fair import INSERT_ONE_RANKED, insert_one_args, rank_groups
 from accepted.store.postgres_limits import PostgresLimits
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
@@ -234,7 +234,10 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
         if not jobs:
             return
-        if has_groups(jobs):  # ranked in the inserting transaction
+        if len(jobs) == 1 and jobs[0].fair_group is not None:  # ranked as it is inserted
+            args = insert_one_args(jobs[0])
+            await self._run(lambda conn: conn.execute(INSERT_ONE_RANKED, *args), transaction=False)
+        elif has_groups(jobs):  # ranked in the inserting transaction
             await self._run(lambda conn: _insert_ranked(conn, jobs))
         else:
             if len(jobs) == 1:

@@ -12,18 +12,21 @@ from typing import Any
 
 from accepted.store import postgres_sql as sql
 from accepted.store.fair_rows import STEP, group_counts, ranked
+from accepted.store.rows import COLUMNS
 from accepted.types import Job
 
 # $1..$4 one array per (queue, priority, group, count in the batch), $5 now,
 # $6 the step. A group's first rank is its last plus a step, or the head of
-# its queue's priority (now, when nothing is queued) if that is later.
+# its queue's priority (now, when nothing is queued) if that is later; the
+# head is looked up once per queue and priority of the batch.
 RANK_GROUPS = (
     "WITH k AS (SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[]) "
     "AS k(queue, priority, name, n)), "
-    "v AS (SELECT k.*, coalesce((SELECT coalesce(j.fair_rank, j.due_at) "
-    f"FROM {sql.TABLE} AS j WHERE j.status = 'queued' AND j.queue = k.queue "
-    "AND j.priority = k.priority ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), "
-    "$5::float8) AS head FROM k) "
+    "h AS (SELECT q.queue, q.priority, coalesce((SELECT coalesce(j.fair_rank, j.due_at) "
+    f"FROM {sql.TABLE} AS j WHERE j.status = 'queued' AND j.queue = q.queue "
+    "AND j.priority = q.priority ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), "
+    "$5::float8) AS head FROM (SELECT DISTINCT queue, priority FROM k) AS q), "
+    "v AS (SELECT k.*, h.head FROM k JOIN h USING (queue, priority)) "
     "INSERT INTO accepted_fair_groups AS g (queue, priority, name, last_rank) "
     "SELECT queue, priority, name, head + (n - 1) * $6::float8 FROM v "
     "ORDER BY queue, priority, name "
@@ -32,6 +35,36 @@ RANK_GROUPS = (
     "AND v.priority = EXCLUDED.priority AND v.name = EXCLUDED.name) * $6::float8) "
     "RETURNING queue, priority, name, last_rank"
 )
+
+
+def _param(column: str) -> str:
+    return f"${COLUMNS.index(column) + 1}::{sql.COLUMN_TYPES[column]}"
+
+
+# One grouped job (the usual single enqueue): ranked and inserted in one
+# statement, so atomic without a transaction, in one round trip. Its
+# parameters are INSERT_ONE's (the job's columns), plus the step.
+_STEP = f"${len(COLUMNS) + 1}::float8"
+INSERT_ONE_RANKED = (
+    f"WITH h AS (SELECT coalesce((SELECT coalesce(j.fair_rank, j.due_at) FROM {sql.TABLE} AS j "
+    f"WHERE j.status = 'queued' AND j.queue = {_param('queue')} "
+    f"AND j.priority = {_param('priority')} "
+    "ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), "
+    f"{_param('created_at')}) AS head), "
+    "g AS (INSERT INTO accepted_fair_groups AS g (queue, priority, name, last_rank) "
+    f"SELECT {_param('queue')}, {_param('priority')}, {_param('fair_group')}, head FROM h "
+    "ON CONFLICT (queue, priority, name) DO UPDATE SET last_rank = "
+    f"greatest(EXCLUDED.last_rank, g.last_rank + {_STEP}) RETURNING last_rank) "
+    f"INSERT INTO {sql.TABLE} ({', '.join(COLUMNS)}) SELECT "
+    + ", ".join(
+        f"coalesce((SELECT last_rank FROM g), {_param(c)})" if c == "fair_rank" else _param(c)
+        for c in COLUMNS
+    )
+)
+
+
+def insert_one_args(job: Job) -> list[Any]:
+    return [*sql.column_values(job), STEP]
 
 
 async def rank_groups(conn: Any, jobs: Sequence[Job]) -> list[Job]:

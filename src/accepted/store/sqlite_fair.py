@@ -27,11 +27,14 @@ def rank_groups(conn: sqlite3.Connection, jobs: Sequence[Job]) -> list[Job]:
     group never get the same ranks.
     """
     firsts = {}
+    heads: dict[tuple[str, int], float] = {}  # one look-up per queue and priority
+    now = min(job.created_at for job in jobs)
     for key, n in group_counts(jobs).items():
-        head = conn.execute(_HEAD, key[:2]).fetchone()
+        if key[:2] not in heads:
+            head = conn.execute(_HEAD, key[:2]).fetchone()
+            heads[key[:2]] = now if head is None else head[0]
         last = conn.execute(_LAST, key).fetchone()
-        now = next(j.created_at for j in jobs if j.fair_group == key[2])
-        first = first_rank(now if head is None else head[0], None if last is None else last[0])
+        first = first_rank(heads[key[:2]], None if last is None else last[0])
         firsts[key] = first
         conn.execute(_SET_LAST, (*key, first + (n - 1) * STEP))
     return ranked(jobs, firsts)
