@@ -124,3 +124,21 @@ async def test_concurrent_claims_on_several_nodes_never_exceed_it(
     await store.fold_counts()
     [state] = await store.queue_states(["c"])
     assert state.counts[JobStatus.RUNNING] == 3
+
+
+async def test_takes_at_once_each_get_their_own_jobs_under_their_own_leases(
+    store: JobStore,
+) -> None:
+    """Takes of one node may be combined into one claim: each still gets its share."""
+    await store.set_limits("m", QueueLimits(concurrency=7), NOW)
+    await store.insert_jobs([make_job("m") for _ in range(20)])
+
+    async def take(i: int) -> list[Job]:
+        leases = [f"take{i}-{n}" for n in range(2)]
+        jobs, _ = await store.claim_limited(["m"], 2, NOW, leases, NOW + 30)
+        assert all(job.lease in leases for job in jobs)
+        return jobs
+
+    results = await asyncio.gather(*(take(i) for i in range(10)))
+    taken = [job.id for jobs in results for job in jobs]
+    assert len(taken) == len(set(taken)) == 7

@@ -24,6 +24,7 @@ import logging
 import secrets
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -103,6 +104,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         self._pool: Any = None
         self._link = Link(self._connect_one, self.node, self._clock)
         self.tokens = PostgresTokens(self._run, self._link.announce_tokens)
+        self._turns = weakref.WeakValueDictionary()  # limited takes' turns (postgres_limits)
         self._rules: DependencyRules | None = None
 
     shared = True

@@ -7,11 +7,21 @@ reads the row as the first left it, and counts the running jobs afresh (each
 statement of a READ COMMITTED transaction sees what committed before it), so
 the two never both take the last free place. Queues without limits are never
 locked: their takes stay one statement.
+
+Within a node, takes of the same queues are combined: while one is at the
+database, the others wait in-process, and the next one to go claims for all
+that waited meanwhile, in one transaction, each getting its share in arrival
+order. So thirty blocked workers of a limited queue cost one transaction per
+round, not thirty waiting on the row lock, each holding a pooled connection
+the node's enqueues and reports need.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from accepted.store import postgres_sql as sql
@@ -57,8 +67,9 @@ _OF_ONE_QUEUE = (
 CANDIDATES = f"SELECT {_PICK} {_OF_ONE_QUEUE}"
 MARK = (
     f"UPDATE {sql.TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
-    "lease = u.lease, lease_expires_at = $3, updated_at = $4, started_at = $4 "
-    "FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS u(seq, lease, n) "
+    "lease = u.lease, lease_expires_at = u.expires, updated_at = $4, started_at = $4 "
+    "FROM unnest($1::int8[], $2::text[], $3::float8[]) "
+    "WITH ORDINALITY AS u(seq, lease, expires, n) "
     f"WHERE j.seq = u.seq RETURNING u.n, {', '.join('j.' + c for c in COLUMNS)}"
 )
 WRITE_LOG = "UPDATE accepted_queues SET rate_log = $2 WHERE name = $1"
@@ -70,7 +81,8 @@ CLAIM_ONE_QUEUE = (
     "numbered AS (SELECT seq, row_number() OVER (ORDER BY priority, rank, seq) AS n "
     "FROM picked) "
     f"UPDATE {sql.TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
-    "lease = ($5::text[])[numbered.n], lease_expires_at = $6, updated_at = $2, "
+    "lease = ($5::text[])[numbered.n], lease_expires_at = ($6::float8[])[numbered.n], "
+    "updated_at = $2, "
     "started_at = $2 "
     f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, "
     f"{', '.join('j.' + c for c in COLUMNS)}"
@@ -114,10 +126,31 @@ async def candidates(conn: Any, room: Room, limit: int, now: float) -> list[Cand
     return [Candidate(*r) for r in records]
 
 
+@dataclass(slots=True)
+class _Take:
+    """One take waiting for its turn: what it asks for, and where its jobs go."""
+
+    count: int
+    now: float
+    leases: Sequence[str]
+    expires: float
+    answer: asyncio.Future[tuple[list[Job], float | None]]
+
+
+@dataclass(slots=True, weakref_slot=True)
+class _Turn:
+    """The takes of one set of queues: a lock for the one at the database, and who waits."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: list[_Take] = field(default_factory=list)
+
+
 class PostgresLimits:
     """Mixed into `PostgresStore`; see `store.base.JobStore.claim_limited`."""
 
     _link: Link
+    # The combined takes of each set of queues (see the module docstring).
+    _turns: weakref.WeakValueDictionary[object, _Turn]
 
     def _run(
         self, work: Callable[[Any], Awaitable[T]], *, transaction: bool = True
@@ -140,57 +173,119 @@ class PostgresLimits:
         limit = min(count, len(leases))
         if limit <= 0 or (queues is not None and not queues and not prefixes):
             return [], None
-        plain = plain_candidates(queues, prefixes)
-        plain_args: list[Any] = [now, limit]
-        if prefixes:
-            plain_args += [list(queues or ()), list(prefixes)]
-        elif queues is not None:
-            plain_args.append(queues[0] if len(queues) == 1 else list(queues))
+        key = (None if queues is None else tuple(sorted(set(queues))), tuple(prefixes))
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = _Turn()
+        take = _Take(limit, now, leases[:limit], lease_expires_at, asyncio.Future())
+        turn.waiting.append(take)
+        async with turn.lock:
+            if not take.answer.done():  # nobody claimed for it meanwhile: claim for all waiting
+                batch, turn.waiting = turn.waiting, []
+                await self._claim_for(batch, queues, prefixes)
+        return take.answer.result()
 
-        async def work(conn: Any) -> tuple[list[Job], float | None]:
-            found = await rooms(conn, queues, prefixes, now)
-            # Every queue named is limited (and unpaused): no plain candidates to read.
-            only_limited = queues is not None and not prefixes and set(queues) <= found.keys()
-            if only_limited and len(found) == 1:
-                [room] = found.values()
-                if limit == 1 or room.limits.group_concurrency is None:
-                    jobs = await _claim_one_queue(conn, room, limit, leases, lease_expires_at, now)
-                    return jobs, await _write_logs(conn, found, jobs, now)
-            offered = (
-                []
-                if only_limited
-                else [Candidate(*r) for r in await conn.fetch(plain, *plain_args)]
+    async def _claim_for(
+        self, batch: list[_Take], queues: Sequence[str] | None, prefixes: Sequence[str]
+    ) -> None:
+        """One claim for every take of `batch`; each gets its share, in arrival order."""
+        now = max(t.now for t in batch)
+        total = sum(t.count for t in batch)
+        leases = [lease for t in batch for lease in t.leases]
+        expires = [t.expires for t in batch for _ in t.leases]
+        try:
+            jobs, opens = await self._run(
+                lambda conn: _claim(conn, queues, prefixes, total, now, leases, expires)
             )
-            for room in found.values():
-                offered += await candidates(conn, room, limit, now)
-            chosen = pick(offered, limit, found)
-            jobs = await _hand_out(conn, chosen, leases, lease_expires_at, now)
-            return jobs, await _write_logs(conn, found, jobs, now)
+        except Exception as exc:  # each take raises it as its answer
+            for t in batch:
+                t.answer.set_exception(exc)
+            return
+        except BaseException:
+            for t in batch:
+                t.answer.cancel()
+            raise
+        # Job n got leases[n]: each take's share is its own slice of the order.
+        start = 0
+        for t in batch:
+            t.answer.set_result((jobs[start : start + t.count], opens))
+            start += t.count
 
-        return await self._run(work)
+
+async def _claim(
+    conn: Any,
+    queues: Sequence[str] | None,
+    prefixes: Sequence[str],
+    limit: int,
+    now: float,
+    leases: Sequence[str],
+    expires: Sequence[float],
+) -> tuple[list[Job], float | None]:
+    """The limited claim, in the caller's transaction: job n gets leases[n], expires[n]."""
+    found = await rooms(conn, queues, prefixes, now)
+    # Every queue named is limited (and unpaused): no plain candidates to read.
+    only_limited = queues is not None and not prefixes and set(queues) <= found.keys()
+    if only_limited and len(found) == 1:
+        [room] = found.values()
+        if limit == 1 or room.limits.group_concurrency is None:
+            jobs = await _claim_one_queue(conn, room, limit, leases, expires, now)
+            return jobs, await _write_logs(conn, found, jobs, now)
+    offered = [] if only_limited else await _plain(conn, queues, prefixes, limit, now)
+    for room in found.values():
+        offered += await candidates(conn, room, limit, now)
+    chosen = pick(offered, limit, found)
+    jobs = await _hand_out(conn, chosen, leases, expires, now)
+    return jobs, await _write_logs(conn, found, jobs, now)
+
+
+async def _plain(
+    conn: Any, queues: Sequence[str] | None, prefixes: Sequence[str], limit: int, now: float
+) -> list[Candidate]:
+    """The best rows of the take's queues without limits, as candidates."""
+    args: list[Any] = [now, limit]
+    if prefixes:
+        args += [list(queues or ()), list(prefixes)]
+    elif queues is not None:
+        args.append(queues[0] if len(queues) == 1 else list(queues))
+    return [Candidate(*r) for r in await conn.fetch(plain_candidates(queues, prefixes), *args)]
 
 
 async def _claim_one_queue(
-    conn: Any, room: Room, limit: int, leases: Sequence[str], expires: float, now: float
+    conn: Any,
+    room: Room,
+    limit: int,
+    leases: Sequence[str],
+    expires: Sequence[float],
+    now: float,
 ) -> list[Job]:
     """Up to the room left of one limited queue, picked and marked in one statement."""
     take = min(limit, room.left)
     if take <= 0:
         return []
-    tokens = list(leases[:take])
     records = await conn.fetch(
-        CLAIM_ONE_QUEUE, room.queue, now, room.full_groups, take, tokens, expires
+        CLAIM_ONE_QUEUE,
+        room.queue,
+        now,
+        room.full_groups,
+        take,
+        list(leases[:take]),
+        list(expires[:take]),
     )
     return [sql.from_record(r) for r in sorted(records, key=lambda r: r["n"])]
 
 
 async def _hand_out(
-    conn: Any, chosen: Sequence[Candidate], leases: Sequence[str], expires: float, now: float
+    conn: Any,
+    chosen: Sequence[Candidate],
+    leases: Sequence[str],
+    expires: Sequence[float],
+    now: float,
 ) -> list[Job]:
     if not chosen:
         return []
+    n = len(chosen)
     seqs = [c.seq for c in chosen]
-    records = await conn.fetch(MARK, seqs, list(leases[: len(seqs)]), expires, now)
+    records = await conn.fetch(MARK, seqs, list(leases[:n]), list(expires[:n]), now)
     return [sql.from_record(r) for r in sorted(records, key=lambda r: r["n"])]
 
 
