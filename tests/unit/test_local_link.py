@@ -24,6 +24,7 @@ class Heard:
         self.changed: list[tuple[str, str]] = []
         self.tokens = self.schedules = 0
         self.deleted: list[Job] = []
+        self.states: list[Job] = []
         self.arrived = asyncio.Event()
 
     def jobs_available(self, queue: str, count: int) -> None:
@@ -51,6 +52,10 @@ class Heard:
 
     def jobs_deleted(self, jobs: Sequence[Job]) -> None:
         self.deleted += jobs
+        self.arrived.set()
+
+    def job_states(self, jobs: Sequence[Job]) -> None:
+        self.states += jobs
         self.arrived.set()
 
     def limits_changed(self, queue: str) -> None:
@@ -123,3 +128,28 @@ async def test_notices_a_full_peer_refused_are_sent_again_in_order(tmp_path: Pat
     finally:
         sender.stop()
         receiver.stop()
+
+
+async def test_live_events_travel_whole_while_another_process_listens(tmp_path: Path) -> None:
+    sender, listener = LocalLink(Siblings(tmp_path, 0, 2)), LocalLink(Siblings(tmp_path, 1, 2))
+    heard = Heard()
+    listener.wakeups = heard
+    sender.start()
+    listener.start()
+    job = Job(id="j3", queue="q", status=JobStatus.QUEUED, priority=0, max_attempts=5,
+              params=msgspec.Raw(b"{}"), created_at=1.0, updated_at=1.0, due_at=1.0)
+    try:
+        sender.announce_job(job)  # nobody listens yet: the id and status only
+        await _until(lambda: heard.changed, heard)
+        assert (heard.changed, heard.states) == ([("j3", "queued")], [])
+        listener.set_listening(True)
+        async with asyncio.timeout(5):
+            while not sender._listeners:
+                await asyncio.sleep(0.001)
+        running = msgspec.structs.replace(job, status=JobStatus.RUNNING, updated_at=2.0)
+        sender.announce_job(running)
+        await _until(lambda: heard.states, heard)
+        assert heard.states == [running]
+    finally:
+        sender.stop()
+        listener.stop()

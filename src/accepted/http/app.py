@@ -98,6 +98,8 @@ class App:
         if store.shared:  # this node's changes, to the other nodes' event streams
             self.signals.events.outbound = store.announce_change
             self.signals.events.on_listening = store.announce_listening
+            # A several-process SQLite server's local link carries the jobs themselves.
+            self.signals.events.outbound_job = getattr(store, "announce_job", None)
         idempotency = Idempotency(self.service, window=settings.idempotency_window)
         self.auth = AuthService(store.tokens)
         self.auth_on = auth_enabled(settings.auth, settings.host)

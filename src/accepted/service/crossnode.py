@@ -93,6 +93,12 @@ class CrossNodeWakeups:
     def tokens_changed(self) -> None:
         self.on_tokens_changed()
 
+    def job_states(self, jobs: Sequence[Job]) -> None:
+        feed = self.signals.events
+        if feed.count:  # nobody here listens: nothing to do
+            for job in jobs:
+                feed.deliver(job)
+
     def jobs_deleted(self, jobs: Sequence[Job]) -> None:
         now = self.store.clock()
         for job in jobs:

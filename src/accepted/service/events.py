@@ -124,6 +124,10 @@ class EventFeed:
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
         self.outbound: Outbound | None = None
+        # Preferred to `outbound` where set: a transport that carries the job
+        # itself (a several-process server's local link), so the other
+        # processes deliver every status, not a read-back of the latest.
+        self.outbound_job: Callable[[Job], None] | None = None
         # Told when this process gains its first subscription (True) and loses
         # its last (False): the other nodes send their changes only while so.
         self.on_listening: Callable[[bool], None] | None = None
@@ -169,7 +173,9 @@ class EventFeed:
 
     def publish(self, job: Job) -> None:
         """A status change made by this process: deliver it here and tell the others."""
-        if self.outbound is not None:
+        if self.outbound_job is not None:
+            self.outbound_job(job)
+        elif self.outbound is not None:
             self.outbound(job.id, job.status)
         if self.count:
             self.deliver(job)

@@ -123,6 +123,13 @@ class Wakeups(Protocol):
     def tokens_changed(self) -> None:
         """Another node created or revoked a token: re-read them."""
 
+    def job_states(self, jobs: Sequence[Job]) -> None:
+        """Another process of this node changed these jobs' status; here as they are now.
+
+        The live events, whole, where the transport can carry them (a local
+        link): every status is delivered, none is skipped by a late read-back.
+        """
+
     def jobs_deleted(self, jobs: Sequence[Job]) -> None:
         """Another process of this node deleted these jobs, here as they were.
 

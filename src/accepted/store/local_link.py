@@ -15,9 +15,14 @@ sent meanwhile: it re-reads what it needs when it starts, and, like every
 receiver, the takers' re-checks and the periodic `Wakeups.resync` cover any
 notice that is lost.
 
-A job deleted before it was final travels whole ("d", base64 of its JSON),
-which NOTIFY's 8000 bytes could not carry: the other processes' result
-waiters answer with its last state (`cancelled`), as in the deleting process.
+Two kinds carry whole jobs (base64 of their JSON), which NOTIFY's 8000 bytes
+could not: "d", a job deleted before it was final, so the other processes'
+result waiters answer with its last state (`cancelled`) as in the deleting
+process; and "j", a status change for the live events, sent instead of the
+"e" id while some peer has subscribers (each process says so with "w <0|1>"
+when it gains its first or loses its last, and answers "W", the question a
+starting process asks), so a subscriber elsewhere sees every status, not a
+late read-back of the latest.
 
 Other kinds of message (the metrics' "dump your counters") ride the same
 socket: `handlers` maps a kind letter to its receiver.
@@ -64,6 +69,9 @@ class LocalLink:
         self._peers = {i: siblings.peer(i) for i in siblings.others}
         self._backlog: dict[int, list[bytes]] = {}
         self._deleted: list[bytes] = []  # "d" payloads: deleted jobs, whole
+        self._changed: list[Job] = []  # live events, whole, while a peer listens
+        self.listening = False  # this process has live-event subscribers
+        self._listeners: set[str] = set()  # the peers that have
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flushing = False
@@ -81,6 +89,8 @@ class LocalLink:
         self._sock = sock
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._readable)
+        for index in self._peers:  # who listens? (a peer answers "w")
+            self.send(index, "W", "")
         self._schedule_resync()
 
     def stop(self) -> None:
@@ -110,9 +120,23 @@ class LocalLink:
         self._kick()
 
     def announce_change(self, job_id: str, status: str) -> None:
-        """A job changed status (the live events)."""
+        """A job changed status (the live events), by id: the peers read it back."""
         self.outbox.change(job_id, status)
         self._kick()
+
+    def announce_job(self, job: Job) -> None:
+        """A job changed status: the job itself while a peer listens, else its id."""
+        if self._listeners:
+            self._changed.append(job)
+        else:
+            self.outbox.change(job.id, job.status)
+        self._kick()
+
+    def set_listening(self, listening: bool) -> None:
+        """Tell the peers, now, that this process has live-event subscribers (or none)."""
+        self.listening = listening
+        for index in self._peers:
+            self.send(index, "w", str(int(listening)))
 
     def announce_tokens(self) -> None:
         self.outbox.tokens = True
@@ -157,13 +181,25 @@ class LocalLink:
 
     def _flush(self) -> None:
         self._flushing = False
-        if not (self.outbox or self._deleted) or self._sock is None:
+        if not (self.outbox or self._deleted or self._changed) or self._sock is None:
             return
-        payloads = [p.encode() for p in self.outbox.take().payloads()] + self._deleted
-        self._deleted = []
+        changed = self._whole(self._changed)
+        payloads = [p.encode() for p in self.outbox.take().payloads()] + self._deleted + changed
+        self._deleted, self._changed = [], []
         datagrams = _pack(payloads)
         for index in self._peers:
             self._send_to(index, datagrams)
+
+    def _whole(self, jobs: list[Job]) -> list[bytes]:
+        """'j' payloads of `jobs`; one too large for a datagram goes by id ('e')."""
+        payloads = []
+        for job in jobs:
+            encoded = base64.b64encode(_JOBS.encode([job]))
+            if len(encoded) > DATAGRAM - 64:
+                self.outbox.change(job.id, job.status)
+            else:
+                payloads.append(f"j {self.node} ".encode() + encoded)
+        return payloads  # (called before the outbox is taken: the fallbacks go with it)
 
     def _send_to(self, index: int, datagrams: list[bytes]) -> None:
         held = self._backlog.get(index)
@@ -215,14 +251,22 @@ class LocalLink:
                 self._receive(payload)
 
     def _receive(self, payload: str) -> None:
-        handler = self.handlers.get(payload[:1])
-        if payload[:1] == "d" and self.wakeups is not None:
+        kind = payload[:1]
+        if not kind:
+            return
+        handler = self.handlers.get(kind)
+        if kind in "wW":
+            self._listening_notice(payload)
+        elif kind in "dj" and self.wakeups is not None:
             try:
                 jobs = _JOBS_IN.decode(base64.b64decode(payload.split(" ", 2)[2]))
             except (ValueError, IndexError, msgspec.DecodeError):
-                log.exception("bad deleted-job notice")
+                log.exception("bad job notice")
                 return
-            self.wakeups.jobs_deleted(jobs)
+            if kind == "d":
+                self.wakeups.jobs_deleted(jobs)
+            else:
+                self.wakeups.job_states(jobs)
         elif handler is not None:
             try:
                 handler(payload)
@@ -230,6 +274,16 @@ class LocalLink:
                 log.exception("bad message %r", payload)
         elif self.wakeups is not None:
             deliver(self.wakeups, payload, self.node)
+
+    def _listening_notice(self, payload: str) -> None:
+        """ "W <node>": asked whether we listen; "w <node> <1|0>": whether it does."""
+        kind, sender, rest = [*payload.split(" ", 2), "", ""][:3]
+        if kind == "W":
+            self.send(int(sender), "w", str(int(self.listening)))
+        elif rest == "1":
+            self._listeners.add(sender)
+        else:
+            self._listeners.discard(sender)
 
     def _schedule_resync(self) -> None:
         """Result waiters and pauses re-read now and then: a lost notice only delays."""

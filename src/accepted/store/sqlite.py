@@ -134,11 +134,18 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         if self._link is not None:
             self._link.announce_change(job_id, status)
 
+    def announce_job(self, job: Job) -> None:
+        """A status change, the job itself, to the sibling processes' live events."""
+        if self._link is not None:
+            self._link.announce_job(job)
+
     def announce_listening(self, listening: bool) -> None:
-        """Nothing to gate: the local link's datagrams cost a few microseconds."""
+        """The siblings send whole jobs only while some process listens (a datagram now)."""
+        if self._link is not None:
+            self._link.set_listening(listening)
 
     async def listening_announced(self) -> None:
-        """Nothing sent: see `announce_listening`."""
+        """Sent already by `announce_listening`: a datagram is queued at its peer at once."""
 
     def _announce(self, changes: Sequence[tuple[Job | None, Job]]) -> None:
         """Tell the sibling processes what committed changes made takeable or final."""
