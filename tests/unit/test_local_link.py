@@ -142,10 +142,18 @@ async def test_live_events_travel_whole_while_another_process_listens(tmp_path: 
         sender.announce_job(job)  # nobody listens yet: the id and status only
         await _until(lambda: heard.changed, heard)
         assert (heard.changed, heard.states) == ([("j3", "queued")], [])
+        told = asyncio.Event()
+        noticed = sender._listening_notice
+
+        def noticed_and_told(payload: str) -> None:
+            noticed(payload)
+            told.set()
+
+        sender._listening_notice = noticed_and_told  # type: ignore[method-assign]
         listener.set_listening(True)
         async with asyncio.timeout(5):
-            while not sender._listeners:
-                await asyncio.sleep(0.001)
+            await told.wait()
+        assert sender._listeners == {"1"}
         running = msgspec.structs.replace(job, status=JobStatus.RUNNING, updated_at=2.0)
         sender.announce_job(running)
         await _until(lambda: heard.states, heard)
