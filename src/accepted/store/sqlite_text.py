@@ -3,6 +3,11 @@
 See migration 0015 for the tables. `index_text` runs on the writer, one
 batch per transaction, from the background task `tasks.text_index`; a search
 never waits for it (the listing reads what it has not indexed yet directly).
+
+A job's params never change after the insert (no rule rewrites them), so the
+params index is written once per job and forgotten with its delete; only a
+result is re-indexed when it changes (`text_pending`). A rule that rewrote
+params would have to queue the job there too.
 """
 
 from __future__ import annotations
