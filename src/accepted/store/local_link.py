@@ -89,7 +89,8 @@ class LocalLink:
         self._sock = sock
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._readable)
-        for index in self._peers:  # who listens? (a peer answers "w")
+        for index in self._peers:  # we do not listen (yet); who does? (a peer answers "w")
+            self.send(index, "w", "0")  # a predecessor that crashed may have
             self.send(index, "W", "")
         self._schedule_resync()
 
