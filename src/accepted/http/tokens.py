@@ -15,22 +15,53 @@ import msgspec
 from accepted.http import parse
 from accepted.http.context import Context
 from accepted.http.request import Request, Response
-from accepted.service.auth import MAX_EXPIRES_IN, AuthService, check_new_token
+from accepted.service.auth import (
+    MAX_EXPIRES_IN,
+    MAX_QUEUE_PATTERNS,
+    MAX_TOKEN_NAME,
+    AuthService,
+    check_new_token,
+)
 from accepted.tokens import Role, Token
+
+# The checks of service.auth.check_new_token, stated in the schema as far as JSON
+# Schema can say them, so a generated client (or a fuzzer) sends what is accepted.
+TokenName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_TOKEN_NAME,
+        pattern=r"^[^/\x00-\x1f\x7f]+$",
+        description="1 to 255 printable characters, no '/'; unique",
+    ),
+]
+QueuePattern = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^*]*\*?$",
+        description="a queue name, or a prefix ending in '*' (matches any rest)",
+    ),
+]
 
 
 class NewTokenBody(msgspec.Struct, forbid_unknown_fields=True):
     """A token to make. Unknown fields are refused."""
 
-    name: Annotated[str, msgspec.Meta(description="1 to 255 printable characters, no '/'; unique")]
-    role: Annotated[str, msgspec.Meta(description="reader, producer, worker or admin")]
-    queues: Annotated[
-        list[str] | None,
-        msgspec.Meta(
-            description="the queues it may act on (a trailing * matches any rest); "
-            "null: every queue"
-        ),
-    ] = None
+    name: TokenName
+    role: Annotated[Role, msgspec.Meta(description="reader, producer, worker or admin")]
+    queues: (
+        Annotated[
+            list[QueuePattern],
+            msgspec.Meta(
+                min_length=1,
+                max_length=MAX_QUEUE_PATTERNS,
+                description="the queues it may act on; null: every queue",
+            ),
+        ]
+        | None
+    ) = None
     expires_in: (
         Annotated[
             float,
