@@ -20,10 +20,14 @@ LOOPBACK = "http://127.0.0.1:9/callback"  # the discard port: nothing listens
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    headers = kwargs.get("headers") or {}
-    for name in list(headers):
-        if name.lower() == "x-accepted-callback-url":
-            headers[name] = LOOPBACK
+    # The generated request is the case's own headers and body; `kwargs` holds
+    # only what the caller adds on top (both are rewritten).
+    for headers in (case.headers, kwargs.get("headers")):
+        for name in list(headers or {}):
+            if name.lower() == "x-accepted-callback-url":
+                headers[name] = LOOPBACK
+    if isinstance(case.body, dict | list):
+        case.body = _rewrite(case.body)
     if "json" in kwargs:
         kwargs["json"] = _rewrite(kwargs["json"])
     data = kwargs.get("data")
