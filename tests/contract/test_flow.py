@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from accepted.errors import UniqueKeyHeld, UnknownDependency
+from accepted.errors import IdempotencyKeyReused, UniqueKeyHeld, UnknownDependency
 from accepted.service import rules
 from accepted.store import JobStore
-from accepted.store.base import Decide, Due, Outcome
+from accepted.store.base import Decide, Due, IdempotencyKey, Outcome
 from accepted.types import Job, JobStatus
 from tests.contract.builders import NOW, make_job, replace
 from tests.contract.conftest import OpenStore
@@ -68,6 +68,22 @@ async def test_a_held_key_answers_its_holder(store: JobStore, heard: Recorder) -
     await store.update_job(first.id, _done(NOW))
     (fresh,) = await store.insert_jobs_checked([make_job(unique_key="k")], [None], NOW)
     assert fresh.outcome is Outcome.NEW
+
+
+async def test_a_key_first_answered_by_a_holder_replays_as_a_duplicate(
+    store: JobStore, heard: Recorder
+) -> None:
+    (holder,) = await _insert(store, make_job(unique_key="k"))
+    key = IdempotencyKey("", "i", "fp", NOW + 100)
+    (first,) = await store.insert_jobs_checked([make_job(unique_key="k")], [key], NOW)
+    assert (first.job.id, first.outcome) == (holder.id, Outcome.DUPLICATE)
+    await store.update_job(holder.id, _done(NOW))  # the key stands for the holder even so
+    (again,) = await store.insert_jobs_checked([make_job(unique_key="k")], [key], NOW + 1)
+    assert (again.job.id, again.outcome) == (holder.id, Outcome.REPLAYED_DUPLICATE)
+    assert again.job.status is JobStatus.DONE
+    with pytest.raises(IdempotencyKeyReused):  # another request is still refused
+        other = IdempotencyKey("", "i", "other", NOW + 100)
+        await store.insert_jobs_checked([make_job(unique_key="k")], [other], NOW + 1)
 
 
 async def test_a_second_job_not_final_with_the_key_is_refused(

@@ -99,9 +99,28 @@ def test_an_idempotency_key_replays_before_the_unique_rule(api: httpx.Client, q:
     other = _enqueue(api, q, "u", **{"Idempotency-Key": f"j-{q}"})
     assert other.status_code == 200
     assert other.headers["x-accepted-duplicate"] == "true"
-    # That key now stands for the holder: its replay answers the same job.
+    # That key now stands for the holder: its replay answers as the first did.
     replayed = _enqueue(api, q, "u", **{"Idempotency-Key": f"j-{q}"})
+    assert replayed.status_code == 200
+    assert replayed.headers["x-accepted-duplicate"] == "true"
+    assert replayed.headers["idempotent-replayed"] == "true"
     assert replayed.json()["id"] == first.json()["id"]
+
+
+@pytest.mark.documents("unique-idempotency")
+def test_a_batch_replay_lists_the_items_a_holder_answered(api: httpx.Client, q: str) -> None:
+    held = _enqueue(api, q, "a").json()
+    items = [
+        {"queue": q, "unique_key": "a", "idempotency_key": f"x-{q}"},
+        {"queue": q, "unique_key": "b", "idempotency_key": f"y-{q}"},
+    ]
+    first = api.post("/jobs", json=items)
+    assert first.headers["x-accepted-duplicates"] == "0"
+    replay = api.post("/jobs", json=items)
+    assert replay.status_code == 202
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.headers["x-accepted-duplicates"] == "0"
+    assert [j["id"] for j in replay.json()] == [held["id"], first.json()[1]["id"]]
 
 
 @pytest.mark.documents("unique-retry-409")

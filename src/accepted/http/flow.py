@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from accepted.errors import InvalidField, InvalidHeader, UnknownDependency
 from accepted.http import params
 from accepted.http.request import Request
-from accepted.service.jobs import Outcome, Placed
+from accepted.service.jobs import Placed
 
 DUPLICATE = (params.DUPLICATE.key, b"true")
 
@@ -83,6 +83,7 @@ def no_headers_on_batch(request: Request) -> None:
 
 
 def batch_headers(placed: Sequence[Placed]) -> list[tuple[bytes, bytes]]:
-    """X-Accepted-Duplicates: the items answered by a job already holding their key."""
-    found = [str(i) for i, p in enumerate(placed) if p.outcome is Outcome.DUPLICATE]
+    """X-Accepted-Duplicates: the items answered by a job already holding their key
+    (now, or when their idempotency key was first used)."""
+    found = [str(i) for i, p in enumerate(placed) if p.outcome.duplicate]
     return [(params.DUPLICATES.key, ",".join(found).encode())] if found else []

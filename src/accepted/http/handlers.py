@@ -81,7 +81,7 @@ async def enqueue(ctx: Context, request: Request) -> Response:
             placed = await idempotency.enqueue_one(ctx, request, new, key, ctx.clock())
         except UnknownDependency as exc:
             raise flow.unknown(exc, batch=False) from None
-    job, duplicate = placed.job, placed.outcome is Outcome.DUPLICATE
+    job, duplicate = placed.job, placed.outcome.duplicate
     status = 200 if duplicate else 202  # a duplicate enqueued nothing
     if wait:
         # Enqueued and durable already; a client gone meanwhile only misses the answer.

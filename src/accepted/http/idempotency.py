@@ -10,7 +10,7 @@ from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.service.auth import ANYONE
 from accepted.service.idempotency import GLOBAL_SCOPE
-from accepted.service.jobs import NewJob, Outcome, Placed
+from accepted.service.jobs import NewJob, Placed
 
 HEADER = b"idempotency-key"
 MAX_KEY = params.MAX_KEY  # declared once, with the header (params.IDEMPOTENCY_KEY)
@@ -66,10 +66,10 @@ async def _enqueue(
 
 
 def answer_headers(placed: Placed) -> list[tuple[bytes, bytes]]:
-    """Idempotent-Replayed for a replay, X-Accepted-Duplicate for a unique key's holder."""
-    if placed.outcome is Outcome.REPLAY:
-        return [REPLAYED]
-    return [flow.DUPLICATE] if placed.outcome is Outcome.DUPLICATE else []
+    """Idempotent-Replayed for a replay, X-Accepted-Duplicate for a unique key's holder
+    (both for the replay of a request a holder answered: it answers as the first did)."""
+    extra = [REPLAYED] if placed.outcome.replayed else []
+    return [*extra, flow.DUPLICATE] if placed.outcome.duplicate else extra
 
 
 async def enqueue_batch(
@@ -83,7 +83,7 @@ async def enqueue_batch(
     Idempotent-Replayed when every job was a replay; X-Accepted-Duplicates lists
     the items a unique key's holder answered for."""
     placed = await _enqueue(ctx, request, batch, keys, now)
-    extra = [REPLAYED] if all(p.outcome is Outcome.REPLAY for p in placed) else []
+    extra = [REPLAYED] if all(p.outcome.replayed for p in placed) else []
     extra += flow.batch_headers(placed)
     return Response.json(202, render.jobs_json([p.job for p in placed]), *extra)
 

@@ -54,6 +54,19 @@ class Outcome(StrEnum):
     NEW = "new"  # inserted
     REPLAY = "replay"  # its Idempotency-Key was held: the job that key made
     DUPLICATE = "duplicate"  # its unique key was held: the job not final that holds it
+    # Its Idempotency-Key was held by a request that a unique key's holder
+    # answered: that holder, as it is now (a replay answers what the first did).
+    REPLAYED_DUPLICATE = "replayed_duplicate"
+
+    @property
+    def replayed(self) -> bool:
+        """Answered by an earlier request's Idempotency-Key."""
+        return self is Outcome.REPLAY or self is Outcome.REPLAYED_DUPLICATE
+
+    @property
+    def duplicate(self) -> bool:
+        """Answered by the job holding its unique key, now or on the first request."""
+        return self is Outcome.DUPLICATE or self is Outcome.REPLAYED_DUPLICATE
 
 
 class Placed(NamedTuple):
@@ -428,9 +441,11 @@ class JobStore(Protocol):
         """`insert_jobs_once`, with unique keys and dependencies; all or none.
 
         Per job, in order: a held Idempotency-Key answers the job it made
-        (REPLAY); else a job of the same queue with the same `unique_key` not
-        final answers itself (DUPLICATE; a key claimed by this job then points
-        at it); else the job is inserted (NEW). An `after` id that an earlier
+        (REPLAY), or the holder that answered its first request
+        (REPLAYED_DUPLICATE); else a job of the same queue with the same
+        `unique_key` not final answers itself (DUPLICATE; a key claimed by this
+        job then points at it, remembering that a holder answered); else the
+        job is inserted (NEW). An `after` id that an earlier
         job of the batch stands for is replaced by the id of the job that
         answered for it. Each `after` id is looked up under its row's lock
         (marking it `has_dependents`): none -> `UnknownDependency`; one failed

@@ -52,6 +52,7 @@ from accepted.store.base import (
     Wakeups,
 )
 from accepted.store.fair_rows import has_groups
+from accepted.store.idempotency_rows import Replay
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.postgres_fair import INSERT_ONE_RANKED, insert_one_args, rank_groups
@@ -639,15 +640,15 @@ async def _migrate(conn: Any) -> None:
 
 
 async def _replayed(
-    conn: Any, keys: Sequence[IdempotencyKey | None], replays: dict[int, str], count: int
+    conn: Any, keys: Sequence[IdempotencyKey | None], replays: dict[int, Replay], count: int
 ) -> list[Job | None]:
     """Per job: None if inserted, else the replayed job as it is now."""
     answer: list[Job | None] = [None] * count
     if not replays:
         return answer
-    records = await conn.fetch(sql.SELECT_MANY, list(set(replays.values())))
+    records = await conn.fetch(sql.SELECT_MANY, list({r.job_id for r in replays.values()}))
     found = {job.id: job for job in map(sql.from_record, records)}
-    for i, job_id in replays.items():
+    for i, (job_id, _) in replays.items():
         key = keys[i]
         assert key is not None
         if job_id not in found:

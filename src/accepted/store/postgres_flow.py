@@ -25,6 +25,7 @@ from accepted.errors import UniqueKeyHeld
 from accepted.store import dependencies, idempotency_rows
 from accepted.store import postgres_sql as sql
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
+from accepted.store.idempotency_rows import Replay
 from accepted.types import Job, JobStatus
 
 DEPENDENCIES = "accepted_job_dependencies"
@@ -63,7 +64,10 @@ TAKE_WAITING = (
     f"SELECT {', '.join(sql.COLUMN_TYPES)} FROM {sql.TABLE} "
     f"WHERE id IN (SELECT job_id FROM gone) ORDER BY id FOR UPDATE OF {sql.TABLE}"
 )
-REPOINT_KEY = "UPDATE accepted_idempotency_keys SET job_id = $1 WHERE scope = $2 AND key = $3"
+REPOINT_KEY = (
+    "UPDATE accepted_idempotency_keys SET job_id = $1, fingerprint = $2 "
+    "WHERE scope = $3 AND key = $4"
+)
 
 HELD_KEYS = (
     f"SELECT queue, unique_key FROM {sql.TABLE} WHERE status IN {NOT_FINAL} "
@@ -85,7 +89,7 @@ async def insert(
     conn: Any,
     jobs: Sequence[Job],
     keys: Sequence[IdempotencyKey | None],
-    replays: dict[int, str],
+    replays: dict[int, Replay],
     now: float,
     rules: DependencyRules,
 ) -> list[Placed]:
@@ -96,8 +100,8 @@ async def insert(
     found: dict[str, Job] = {}  # the jobs inserted, as written
     for i, job in enumerate(jobs):
         if i in replays:
-            renamed[job.id] = answered[i] = replays[i]
-            outcomes[i] = Outcome.REPLAY
+            renamed[job.id] = answered[i] = replays[i].job_id
+            outcomes[i] = replays[i].outcome
             continue
         if renamed and job.after:
             job = msgspec.structs.replace(job, after=tuple(renamed.get(a, a) for a in job.after))
@@ -112,8 +116,9 @@ async def insert(
         renamed[job.id] = answered[i] = holder
         outcomes[i] = Outcome.DUPLICATE
         key = keys[i]
-        if key is not None:  # the key stands for the job that answered
-            await conn.execute(REPOINT_KEY, holder, key.scope, key.key)
+        if key is not None:  # the key stands for the job that answered, as a duplicate
+            fingerprint = idempotency_rows.answered_by_holder(key)
+            await conn.execute(REPOINT_KEY, holder, fingerprint, key.scope, key.key)
     others = list({job_id for job_id in answered.values() if job_id not in found})
     if others:  # replays and duplicates: the jobs that answered, as they are now
         records = await conn.fetch(sql.SELECT_MANY, others)

@@ -17,6 +17,7 @@ import asyncpg
 
 from accepted.store import idempotency_rows
 from accepted.store.base import IdempotencyKey
+from accepted.store.idempotency_rows import Replay
 from accepted.types import Job
 
 TABLE = "accepted_idempotency_keys"
@@ -44,13 +45,13 @@ NEXT_EXPIRY = f"SELECT min(expires_at) FROM {TABLE}"
 
 async def claim_keys(
     conn: Any, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
-) -> dict[int, str]:
-    """Write the keys of new jobs; return {index: job id} for the jobs that are replays.
+) -> dict[int, Replay]:
+    """Write the keys of new jobs; return {index: replay} for the jobs that are replays.
 
     Runs inside the caller's transaction. Raises IdempotencyKeyInUse or
     IdempotencyKeyReused; the caller's transaction then rolls back.
     """
-    replays: dict[int, str] = {}
+    replays: dict[int, Replay] = {}
     for i, (job, key) in enumerate(zip(jobs, keys, strict=True)):
         if key is None:
             continue
@@ -58,9 +59,7 @@ async def claim_keys(
             raise idempotency_rows.in_use(key)
         row = await conn.fetchrow(SELECT, key.scope, key.key)
         if row is not None and row["expires_at"] > now:
-            if row["fingerprint"] != key.fingerprint:
-                raise idempotency_rows.reused(key)
-            replays[i] = row["job_id"]
+            replays[i] = idempotency_rows.replay(key, row["fingerprint"], row["job_id"])
             continue
         try:
             written = await conn.fetchval(

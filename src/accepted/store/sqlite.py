@@ -37,6 +37,7 @@ from accepted.store.base import (
     Wakeups,
 )
 from accepted.store.fair_rows import has_groups
+from accepted.store.idempotency_rows import Replay
 from accepted.store.limits_rows import Candidate
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
@@ -441,13 +442,13 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
 def _replayed(
     conn: sqlite3.Connection,
     keys: Sequence[IdempotencyKey | None],
-    replays: dict[int, str],
+    replays: dict[int, Replay],
     count: int,
 ) -> list[Job | None]:
     """Per job: None if inserted, else the replayed job as it is now."""
-    found = _get_many(conn, list(set(replays.values())))
+    found = _get_many(conn, list({r.job_id for r in replays.values()}))
     answer: list[Job | None] = [None] * count
-    for i, job_id in replays.items():
+    for i, (job_id, _) in replays.items():
         key = keys[i]
         assert key is not None
         if job_id not in found:

@@ -15,6 +15,7 @@ import msgspec
 
 from accepted.store import dependencies, idempotency_rows
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
+from accepted.store.idempotency_rows import Replay
 from accepted.types import Job, JobStatus
 
 Write = Callable[[sqlite3.Connection, Job, Job], Job]
@@ -26,7 +27,7 @@ HOLDER = f"SELECT id FROM jobs WHERE queue = ? AND unique_key = ? AND status IN 
 MARK = "UPDATE jobs SET has_dependents = 1 WHERE id = ? AND NOT has_dependents"
 EDGE = "INSERT OR IGNORE INTO job_dependencies (dependency, job_id) VALUES (?, ?)"
 TAKE_EDGES = "DELETE FROM job_dependencies WHERE dependency = ? RETURNING job_id"
-REPOINT_KEY = "UPDATE idempotency_keys SET job_id = ? WHERE scope = ? AND key = ?"
+REPOINT_KEY = "UPDATE idempotency_keys SET job_id = ?, fingerprint = ? WHERE scope = ? AND key = ?"
 
 
 settles = dependencies.settles
@@ -46,7 +47,7 @@ class SqliteFlow:
         conn: sqlite3.Connection,
         jobs: Sequence[Job],
         keys: Sequence[IdempotencyKey | None],
-        replays: dict[int, str],
+        replays: dict[int, Replay],
         now: float,
     ) -> list[Placed]:
         """Insert each job not replayed, unless a holder of its unique key answers for it."""
@@ -55,16 +56,17 @@ class SqliteFlow:
         outcomes: dict[int, Outcome] = {}
         for i, job in enumerate(jobs):
             if i in replays:
-                renamed[job.id] = answered[i] = replays[i]
-                outcomes[i] = Outcome.REPLAY
+                renamed[job.id] = answered[i] = replays[i].job_id
+                outcomes[i] = replays[i].outcome
                 continue
             holder = self._holder(conn, job)
             if holder is not None:
                 renamed[job.id] = answered[i] = holder
                 outcomes[i] = Outcome.DUPLICATE
                 key = keys[i]
-                if key is not None:  # the key stands for the job that answered
-                    conn.execute(REPOINT_KEY, (holder, key.scope, key.key))
+                if key is not None:  # the key stands for the job that answered, as a duplicate
+                    fingerprint = idempotency_rows.answered_by_holder(key)
+                    conn.execute(REPOINT_KEY, (holder, fingerprint, key.scope, key.key))
                 continue
             if job.after:
                 job = self._depend(conn, i, _renamed(job, renamed), now)

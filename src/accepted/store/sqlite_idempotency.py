@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from accepted.store import idempotency_rows
 from accepted.store.base import IdempotencyKey
+from accepted.store.idempotency_rows import Replay
 from accepted.types import Job
 
 SELECT = "SELECT fingerprint, job_id, expires_at FROM idempotency_keys WHERE scope = ? AND key = ?"
@@ -31,20 +32,18 @@ def claim_keys(
     jobs: Sequence[Job],
     keys: Sequence[IdempotencyKey | None],
     now: float,
-) -> dict[int, str]:
-    """Write the keys of new jobs; return {index: job id} for the jobs that are replays.
+) -> dict[int, Replay]:
+    """Write the keys of new jobs; return {index: replay} for the jobs that are replays.
 
     Raises IdempotencyKeyReused for a held key with another fingerprint.
     """
-    replays: dict[int, str] = {}
+    replays: dict[int, Replay] = {}
     for i, (job, key) in enumerate(zip(jobs, keys, strict=True)):
         if key is None:
             continue
         row = conn.execute(SELECT, (key.scope, key.key)).fetchone()
         if row is not None and row[2] > now:
-            if row[0] != key.fingerprint:
-                raise idempotency_rows.reused(key)
-            replays[i] = row[1]
+            replays[i] = idempotency_rows.replay(key, row[0], row[1])
             continue
         conn.execute(UPSERT, (key.scope, key.key, key.fingerprint, job.id, key.expires_at))
     return replays
