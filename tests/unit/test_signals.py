@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from accepted.service.signals import Takers
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from accepted.service.signals import IllegalTransition, Taker, Takers, TakerState
+from accepted.types import JSON_EMPTY_OBJECT, Job, JobStatus
 
 
 async def test_a_job_wakes_the_longest_waiting_taker_of_its_queue() -> None:
@@ -26,7 +32,7 @@ async def test_a_consumed_wake_up_is_not_passed_on() -> None:
     takers = Takers()
     first, second = takers.add(["q"]), takers.add(["q"])
     takers.job_available("q")
-    first.consume()  # it looked, and took the job
+    first.look()  # it looked, and took the job
     takers.remove(first)
     assert not second.event.is_set()
 
@@ -45,3 +51,183 @@ async def test_close_releases_everyone_and_new_takers_at_once() -> None:
     takers.close()
     assert waiting.event.is_set()
     assert takers.add(None).event.is_set()
+
+
+# -- the taker's lifecycle (TakerState): each transition, and the illegal ones --
+
+
+def _job(job_id: str = "j1") -> Job:
+    return Job(
+        id=job_id,
+        queue="q",
+        status=JobStatus.RUNNING,
+        priority=1,
+        params=JSON_EMPTY_OBJECT,
+        max_attempts=3,
+        created_at=0.0,
+        updated_at=0.0,
+        due_at=0.0,
+    )
+
+
+async def _idle(
+    takers: Takers, queues: list[str] | None = None
+) -> tuple[Taker, asyncio.Task[None]]:
+    """A taker blocked on its event (IDLE), and the task blocking it."""
+    taker = takers.add(queues or ["q"])
+    blocked = asyncio.create_task(taker.wait())
+    await asyncio.sleep(0)  # let it block
+    assert taker.state is TakerState.IDLE
+    return taker, blocked
+
+
+async def test_a_new_taker_looks_and_becomes_idle_while_it_blocks() -> None:
+    takers = Takers()
+    taker = takers.add(["q"])
+    assert taker.state is TakerState.LOOKING and takers.waiting() == 0
+    taker, blocked = await _idle(takers)
+    assert takers.waiting() == 1
+    blocked.cancel()  # its block ran out: it looks again
+    await asyncio.gather(blocked, return_exceptions=True)
+    assert taker.state is TakerState.LOOKING and takers.waiting() == 0
+
+
+async def test_a_wake_up_makes_it_woken_and_a_look_uses_it_up() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    takers.job_available("q")
+    await blocked
+    assert (taker.state, taker.queue_token) == (TakerState.WOKEN, "q")
+    assert taker.look() == []
+    assert (taker.state, taker.queue_token, taker.event.is_set()) == (
+        TakerState.LOOKING,
+        None,
+        False,
+    )
+
+
+async def test_reserved_then_handed_over_returns_the_jobs_to_the_taker() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    assert takers.reserve("q") is taker and taker.state is TakerState.RESERVED
+    takers.job_available("q")  # a reserved taker is woken by nobody else
+    assert not taker.event.is_set()
+    assert taker.hand_over([_job()]) is True
+    await blocked
+    assert taker.state is TakerState.HANDED and taker.has_jobs
+    assert [j.id for j in taker.look()] == ["j1"]
+    assert taker.state is TakerState.LOOKING and takers.remove(taker) == []
+    assert taker.state is TakerState.GONE
+
+
+async def test_a_released_reservation_wakes_the_taker_to_look_again() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    takers.reserve("q")
+    taker.release()  # the insert failed: nothing was written
+    await blocked
+    assert taker.state is TakerState.RELEASED and taker.look() == []
+    assert taker.state is TakerState.LOOKING
+
+
+async def test_a_taker_removed_while_reserved_is_abandoned_and_its_jobs_go_back() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    takers.reserve("q")
+    blocked.cancel()
+    await asyncio.gather(blocked, return_exceptions=True)
+    assert taker.state is TakerState.RESERVED  # still reserved: the enqueue is in flight
+    assert takers.remove(taker) == []
+    assert taker.state is TakerState.ABANDONED
+    assert taker.hand_over([_job()]) is False  # the caller gives the jobs back
+    assert taker.state is TakerState.GONE
+
+
+async def test_an_abandoned_taker_whose_enqueue_failed_is_gone() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    takers.reserve("q")
+    takers.remove(taker)
+    taker.release()
+    assert taker.state is TakerState.GONE
+    blocked.cancel()
+    await asyncio.gather(blocked, return_exceptions=True)
+
+
+async def test_a_taker_removed_with_jobs_handed_over_gives_them_to_its_caller() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    takers.reserve("q")
+    taker.hand_over([_job("a"), _job("b")])
+    await blocked
+    assert [j.id for j in takers.remove(taker)] == ["a", "b"]  # to be given back
+    assert taker.state is TakerState.GONE
+
+
+async def test_only_an_idle_taker_is_reserved() -> None:
+    takers = Takers()
+    looking = takers.add(["q"])  # the oldest, but looking on its own: a wake-up reaches it
+    _, blocked = await _idle(takers)
+    assert takers.reserve("q") is None and looking.state is TakerState.LOOKING
+    blocked.cancel()
+    await asyncio.gather(blocked, return_exceptions=True)
+
+
+async def test_paused_and_limited_queues_reserve_nobody() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    takers.set_paused("q", True)
+    assert takers.reserve("q") is None
+    takers.set_paused("q", False)  # the resume wakes it
+    assert taker.state is TakerState.WOKEN
+    taker.look()
+    takers.set_limited("q", True)
+    assert "q" in takers.limited
+    assert takers.reserve("q") is None
+    takers.set_limited("q", False)
+    assert not takers.limited
+    await blocked
+
+
+async def test_close_wakes_a_reserved_taker_but_leaves_it_reserved() -> None:
+    takers = Takers()
+    taker, blocked = await _idle(takers)
+    takers.reserve("q")
+    takers.close()
+    await blocked
+    assert taker.state is TakerState.RESERVED and taker.event.is_set()
+    assert taker.hand_over([_job()]) is True
+
+
+@pytest.mark.parametrize(
+    ("state", "transition"),
+    [
+        (TakerState.LOOKING, "reserve"),
+        (TakerState.WOKEN, "reserve"),
+        (TakerState.LOOKING, "hand_over"),
+        (TakerState.IDLE, "hand_over"),
+        (TakerState.HANDED, "hand_over"),
+        (TakerState.IDLE, "release"),
+        (TakerState.HANDED, "release"),
+        (TakerState.GONE, "look"),
+        (TakerState.ABANDONED, "look"),
+        (TakerState.GONE, "hand_over"),
+        (TakerState.GONE, "remove"),
+    ],
+)
+async def test_an_illegal_transition_raises_and_changes_nothing(
+    state: TakerState, transition: str
+) -> None:
+    takers = Takers()
+    taker = takers.add(["q"])
+    taker.state = state  # placed there directly: the test is of the check alone
+    calls: dict[str, Callable[[], object]] = {
+        "reserve": taker.reserve,
+        "hand_over": lambda: taker.hand_over([_job()]),
+        "release": taker.release,
+        "look": taker.look,
+        "remove": lambda: takers.remove(taker),
+    }
+    with pytest.raises(IllegalTransition, match=f"{transition} from {state.value}"):
+        calls[transition]()
+    assert taker.state is state

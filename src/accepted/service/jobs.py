@@ -243,15 +243,12 @@ class JobService:
     ) -> None:
         if insert.cancelled() or insert.exception() is not None:
             for taker, _ in handoffs:
-                taker.reserved = 0  # nothing was written: it looks again, as if woken
-                taker.event.set()
+                taker.release()  # nothing was written: it looks again, as if woken
             return
         for taker, given in handoffs:
             self.signals.deadline(Due.LEASE, given[0].lease_expires_at)
-            if taker.abandoned:
+            if not taker.hand_over(given):
                 self._release(given, now)  # it left while the insert was in flight
-            else:
-                taker.hand(given)
         self._announce_new(jobs)
         self._publish_new(built, jobs)
 
@@ -402,9 +399,9 @@ class JobService:
         taker = takers.add(queues, lease, count, prefixes=prefixes)
         try:
             while True:
-                taker.consume()
-                if taker.handed:
-                    return taker.take_handed()
+                handed = taker.look()
+                if handed:
+                    return handed
                 looked_at = clock_offset + loop.time()
                 jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
                 if jobs or takers.closed:
@@ -420,12 +417,12 @@ class JobService:
                     async with asyncio.timeout(wait):
                         await taker.wait()
                 except TimeoutError:
-                    if loop.time() >= give_up_at and not taker.handed:
+                    if loop.time() >= give_up_at and not taker.has_jobs:
                         return []
         finally:
-            takers.remove(taker)
-            if taker.handed:  # handed jobs, but cancelled before returning them
-                self._release(taker.take_handed(), clock_offset + loop.time())
+            leftover = takers.remove(taker)
+            if leftover:  # handed jobs, but cancelled before returning them
+                self._release(leftover, clock_offset + loop.time())
 
     async def _claim(
         self,

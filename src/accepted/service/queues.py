@@ -68,14 +68,14 @@ class QueueService:
         takers = self.signals.takers
         check_limits(limits)
         if limits.any:  # before the write: no hand-off of this node slips in meanwhile
-            takers.limited.add(name)
+            takers.set_limited(name, True)
         try:
             state = await self.store.set_limits(name, limits, now)
         except BaseException:
             await self.load_limited()
             raise
         if not limits.any:
-            takers.limited.discard(name)
+            takers.set_limited(name, False)
         takers.limits_changed(name)
         if state is None:
             raise QueueNotFound(f"no queue {name!r}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from enum import Enum
 
 from accepted.service.events import EventFeed
 from accepted.store.base import Due
@@ -21,27 +23,73 @@ from accepted.types import Job
 ANY_QUEUE: str | None = None
 
 
-class Taker:
-    """One blocked want_job.
+class TakerState(Enum):
+    """Where a blocked want_job is in its lifecycle (docs/state-machine.md).
 
-    It is woken in one of two ways: `queue_token` (a job became takeable in
-    that queue: go and claim it), or `handed` (an enqueue inserted jobs already
-    running under this taker's lease: nothing to claim, one commit saved).
+    LOOKING  claiming on its own (registered first, so no wake-up slips by)
+    IDLE     blocked on its event, nothing pending: a new job may wake it or
+             an enqueue may reserve it
+    WOKEN    told to look again: a job came in `queue_token` (None: shutdown,
+             or a resume or limits change reached it with its queue), not
+             acted on yet; a removal passes an unused wake-up on
+    RESERVED set aside by an enqueue in flight, which inserts jobs already
+             running under its lease; no other wake-up is given to it
+    HANDED   the enqueue committed: its jobs wait to be returned
+    RELEASED the enqueue wrote nothing: it looks again, as if woken
+    ABANDONED removed while reserved: what the enqueue hands it goes back
+    GONE     removed, and nothing is in flight for it
+    """
+
+    LOOKING = "looking"
+    IDLE = "idle"
+    WOKEN = "woken"
+    RESERVED = "reserved"
+    HANDED = "handed"
+    RELEASED = "released"
+    ABANDONED = "abandoned"
+    GONE = "gone"
+
+
+_S = TakerState
+# Each transition's name, and the states it may start from.
+_LEGAL: dict[str, frozenset[TakerState]] = {
+    "block": frozenset({_S.LOOKING}),
+    "unblock": frozenset({_S.IDLE}),
+    "wake": frozenset({_S.LOOKING, _S.IDLE}),
+    "reserve": frozenset({_S.IDLE}),
+    "hand_over": frozenset({_S.RESERVED, _S.ABANDONED}),
+    "release": frozenset({_S.RESERVED, _S.ABANDONED}),
+    "look": frozenset({_S.LOOKING, _S.IDLE, _S.WOKEN, _S.RESERVED, _S.HANDED, _S.RELEASED}),
+    "remove": frozenset({_S.LOOKING, _S.IDLE, _S.WOKEN, _S.RESERVED, _S.HANDED, _S.RELEASED}),
+}
+# Whether a taker in the state may be woken or reserved for a new job.
+_AVAILABLE = frozenset({_S.LOOKING, _S.IDLE})
+
+
+class IllegalTransition(RuntimeError):
+    """A taker was asked for a transition its state does not allow: a bug here."""
+
+
+class Taker:
+    """One blocked want_job, and its lifecycle as one `TakerState`.
+
+    Only this module moves a taker from state to state, through the named
+    transitions below, each of which checks that it is legal. The event is the
+    mechanism (it is set whenever the taker should stop blocking); the state is
+    the truth the rest of the module decides by.
     """
 
     __slots__ = (
-        "abandoned",
+        "_handed",
         "count",
         "event",
-        "handed",
         "keys",
         "lease_seconds",
         "owner",
         "prefixes",
         "queue_token",
-        "reserved",
         "seq",
-        "waiting",
+        "state",
     )
 
     def __init__(
@@ -62,11 +110,9 @@ class Taker:
         self.lease_seconds = lease_seconds
         self.count = count
         self.event = asyncio.Event()
-        self.queue_token: str | None = None
-        self.waiting = False  # blocked on `event` (not looking for a job right now)
-        self.reserved = 0  # jobs an enqueue in flight is inserting for it
-        self.handed: list[Job] = []  # jobs inserted for it, committed, not yet returned
-        self.abandoned = False  # gone while reserved: what lands for it goes back
+        self.state = TakerState.LOOKING
+        self.queue_token: str | None = None  # the queue a WOKEN taker was woken for
+        self._handed: list[Job] = []  # HANDED: jobs inserted for it, committed
 
     def matches(self, queue: str) -> bool:
         return queue in self.keys or (ANY_QUEUE in self.keys and self.takes_any(queue))
@@ -75,29 +121,94 @@ class Taker:
         """As a taker of any queue: whether a job of `queue` is for it."""
         return not self.prefixes or queue.startswith(self.prefixes)
 
+    @property
+    def available(self) -> bool:
+        """Whether a new job may wake it or reserve it (it is looking or idle)."""
+        return self.state in _AVAILABLE
+
+    @property
+    def has_jobs(self) -> bool:
+        """Whether jobs were handed over to it and not yet returned."""
+        return self.state is TakerState.HANDED
+
+    def _move(self, transition: str, to: TakerState) -> None:
+        if self.state not in _LEGAL[transition]:
+            raise IllegalTransition(f"taker {self.seq}: {transition} from {self.state.value}")
+        if self.state is TakerState.IDLE:
+            self.owner.idle -= 1
+        if to is TakerState.IDLE:
+            self.owner.idle += 1
+        self.state = to
+
+    # -- the taker's own transitions (service/jobs.py `take`) --------------------
+
     async def wait(self) -> None:
-        self.waiting = True
-        self.owner.idle += 1
+        """Block until woken; a LOOKING taker is IDLE meanwhile (others just block)."""
+        if self.state is TakerState.LOOKING:
+            self._move("block", TakerState.IDLE)
         try:
             await self.event.wait()
         finally:
-            self.waiting = False
-            self.owner.idle -= 1
+            if self.state is TakerState.IDLE:  # timed out or cancelled: nothing came
+                self._move("unblock", TakerState.LOOKING)
 
-    def hand(self, jobs: list[Job]) -> None:
-        """An enqueue committed jobs for this taker: wake it with them."""
-        self.reserved = 0
-        self.handed.extend(jobs)
-        self.event.set()
+    def look(self) -> list[Job]:
+        """About to look for a job: any wake-up so far is used up by that look.
 
-    def take_handed(self) -> list[Job]:
-        jobs, self.handed = self.handed, []
-        return jobs
-
-    def consume(self) -> None:
-        """About to look for a job: any wake-up so far is used up by that look."""
+        Returns the jobs handed over to it meanwhile (then there is nothing to
+        look for). A RESERVED taker stays reserved: its enqueue is still in flight.
+        """
         self.event.clear()
         self.queue_token = None
+        if self.state is TakerState.RESERVED:
+            self._move("look", TakerState.RESERVED)
+            return []
+        jobs, self._handed = self._handed, []
+        self._move("look", TakerState.LOOKING)
+        return jobs
+
+    # -- transitions an enqueue drives (service/jobs.py hand-offs) ---------------
+
+    def reserve(self) -> None:
+        """An enqueue will insert jobs for this idle taker: nobody else wakes it."""
+        self._move("reserve", TakerState.RESERVED)
+
+    def hand_over(self, jobs: list[Job]) -> bool:
+        """The enqueue committed `jobs` for it: wake it with them.
+
+        False if it left meanwhile (ABANDONED): the caller gives the jobs back.
+        """
+        if self.state is TakerState.ABANDONED:
+            self._move("hand_over", TakerState.GONE)
+            return False
+        self._move("hand_over", TakerState.HANDED)
+        self._handed = list(jobs)
+        self.event.set()
+        return True
+
+    def release(self) -> None:
+        """The enqueue wrote nothing: the taker looks again, as if woken."""
+        if self.state is TakerState.ABANDONED:
+            self._move("release", TakerState.GONE)
+            return
+        self._move("release", TakerState.RELEASED)
+        self.event.set()
+
+    # -- transitions `Takers` drives ---------------------------------------------
+
+    def _wake(self, queue: str | None) -> None:
+        self._move("wake", TakerState.WOKEN)
+        self.queue_token = queue
+        self.event.set()
+
+    def _remove(self) -> list[Job]:
+        """Returns the jobs handed over to it and never returned (to be given back)."""
+        if self.state is TakerState.RESERVED:
+            self._move("remove", TakerState.ABANDONED)  # the enqueue gives its jobs back
+            return []
+        jobs, self._handed = self._handed, []
+        self._move("remove", TakerState.GONE)
+        return jobs
 
 
 class Takers:
@@ -106,20 +217,34 @@ class Takers:
     def __init__(self) -> None:
         self._by_key: dict[str | None, dict[int, Taker]] = {}
         self._seq = itertools.count()
-        self.closed = False
-        self.idle = 0  # takers blocked on their event right now
+        self._closed = False
+        self.idle = 0  # takers in state IDLE (kept by `Taker._move`)
         # Queues that hand out nothing: their jobs wake nobody and are handed to nobody.
-        self.paused: set[str] = set()
+        self._paused: set[str] = set()
         # Queues with limits (flow-limits): their jobs are never handed off at
         # enqueue (only the limited claim counts what the limits count), and a
         # job of theirs that stops running wakes a taker: capacity came back.
-        self.limited: set[str] = set()
+        self._limited: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._all())
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def paused(self) -> AbstractSet[str]:
+        """The paused queues as this node knows them (read-only: `set_paused` changes them)."""
+        return self._paused
+
+    @property
+    def limited(self) -> AbstractSet[str]:
+        """The queues with limits (read-only: `set_limited` changes them)."""
+        return self._limited
+
     def waiting(self) -> int:
-        """How many takers are blocked right now (for tests and metrics)."""
+        """How many takers are blocked idle right now (for tests and metrics)."""
         return self.idle
 
     def _all(self) -> dict[int, Taker]:
@@ -133,100 +258,120 @@ class Takers:
         *,
         prefixes: tuple[str, ...] = (),
     ) -> Taker:
-        """A blocked taker of `queues` (None: any), plus any queue with one of `prefixes`."""
+        """A taker of `queues` (None: any), plus any queue with one of `prefixes`; LOOKING."""
         keys: tuple[str | None, ...] = (ANY_QUEUE,) if queues is None else tuple(set(queues))
         if prefixes:
             keys = (*keys, ANY_QUEUE) if ANY_QUEUE not in keys else keys
         taker = Taker(self, next(self._seq), keys, lease_seconds, count, prefixes)
         for key in keys:
             self._by_key.setdefault(key, {})[taker.seq] = taker
-        if self.closed:
-            taker.event.set()
+        if self._closed:
+            taker._wake(None)
         return taker
 
-    def remove(self, taker: Taker) -> None:
+    def remove(self, taker: Taker) -> list[Job]:
+        """The taker is done (answered, timed out, hung up).
+
+        Returns the jobs handed over to it that it never returned: the caller
+        gives them back. A reserved taker is ABANDONED instead: its enqueue
+        gives back what it inserts for it.
+        """
         for key in taker.keys:
             waiting = self._by_key.get(key)
             if waiting is not None:
                 waiting.pop(taker.seq, None)
                 if not waiting:
                     del self._by_key[key]
-        if taker.reserved:
-            taker.abandoned = True  # the enqueue in flight gives its jobs back
+        unused = taker.queue_token if taker.state is TakerState.WOKEN else None
+        leftover = taker._remove()
         # A wake-up it received but never acted on belongs to the next in line.
-        if taker.event.is_set() and not self.closed and taker.queue_token is not None:
-            self.job_available(taker.queue_token, 1)
+        if unused is not None and not self._closed:
+            self.job_available(unused, 1)
+        return leftover
 
     def reserve(self, queue: str) -> Taker | None:
-        """The longest-waiting blocked taker of `queue`, set aside for a hand-off."""
-        if self.idle == 0 or self.closed or queue in self.paused or queue in self.limited:
+        """The longest-waiting idle taker of `queue`, set aside for a hand-off (RESERVED)."""
+        if self.idle == 0 or self._closed or queue in self._paused or queue in self._limited:
             return None
-        taker = self._oldest_idle(queue)
-        if taker is not None and taker.waiting:
-            taker.reserved = 1
+        taker = self._oldest_available(queue)
+        if taker is not None and taker.state is TakerState.IDLE:
+            taker.reserve()
             return taker
-        return None
+        return None  # the oldest is looking on its own: a wake-up reaches it instead
 
     def job_available(self, queue: str, count: int = 1) -> None:
         """`count` jobs became takeable in `queue`: wake that many takers, oldest first."""
-        if queue in self.paused:
+        if queue in self._paused:
             return  # the resume wakes them
         for _ in range(count):
-            taker = self._oldest_idle(queue)
+            taker = self._oldest_available(queue)
             if taker is None:
                 return
-            taker.queue_token = queue
-            taker.event.set()
+            taker._wake(queue)
 
     def set_paused(self, queue: str, paused: bool) -> None:
         """Pause or resume `queue` here; a resume wakes every taker of it to look again."""
         if paused:
-            self.paused.add(queue)
-        elif queue in self.paused:
-            self.paused.discard(queue)
+            self._paused.add(queue)
+        elif queue in self._paused:
+            self._paused.discard(queue)
             self._wake_all(queue)
 
     def replace_paused(self, queues: Iterable[str]) -> None:
         """The paused queues as the store has them (at start, and after missed notices)."""
         now_paused = set(queues)
-        resumed, self.paused = self.paused - now_paused, now_paused
+        resumed, self._paused = self._paused - now_paused, now_paused
         for queue in resumed:
             self._wake_all(queue)
 
+    def set_limited(self, queue: str, limited: bool) -> None:
+        """Whether `queue` has limits, as this node just set them (no wake-up: see
+        `limits_changed`)."""
+        if limited:
+            self._limited.add(queue)
+        else:
+            self._limited.discard(queue)
+
     def replace_limited(self, queues: Iterable[str]) -> None:
         """The limited queues as the store has them (at start, and after notices)."""
-        self.limited = set(queues)
+        self._limited = set(queues)
 
     def limits_changed(self, queue: str) -> None:
         """`queue`'s limits were set or cleared: its takers look again (there may be room)."""
         self._wake_all(queue)
 
     def _wake_all(self, queue: str) -> None:
-        """Every idle taker of `queue` looks again; those that find nothing wait on."""
+        """Every available taker of `queue` looks again; those that find nothing wait on."""
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
-                if not taker.event.is_set() and not taker.reserved:
-                    taker.queue_token = queue
-                    taker.event.set()
+                if taker.available:
+                    taker._wake(queue)
 
-    def _oldest_idle(self, queue: str) -> Taker | None:
+    def _oldest_available(self, queue: str) -> Taker | None:
         best: Taker | None = None
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
                 if key is ANY_QUEUE and taker.prefixes and not taker.takes_any(queue):
                     continue  # a limited token's taker; this queue is not one of its
-                if not taker.event.is_set() and not taker.reserved:
+                if taker.available:
                     if best is None or taker.seq < best.seq:
                         best = taker
                     break
         return best
 
     def close(self) -> None:
-        """Shutdown: every taker stops waiting and answers with what it has."""
-        self.closed = True
+        """Shutdown: every taker stops waiting and answers with what it has.
+
+        A reserved one stays reserved (its enqueue still hands over or releases)
+        but stops blocking too.
+        """
+        self._closed = True
         for waiting in self._by_key.values():
             for taker in waiting.values():
-                taker.event.set()
+                if taker.available:
+                    taker._wake(None)
+                else:
+                    taker.event.set()
 
 
 class ResultWaiters:
