@@ -201,6 +201,15 @@ async def test_dependencies_at_insert(store: JobStore, heard: Recorder) -> None:
     assert await store.get_job(ghost.id) is None
 
 
+async def test_an_unknown_dependency_is_refused_even_when_a_holder_would_answer(
+    store: JobStore, heard: Recorder
+) -> None:
+    await _insert(store, make_job(unique_key="k"))
+    ghost = make_job()
+    with pytest.raises(UnknownDependency):  # the same answer as without the unique key
+        await _insert(store, make_job(unique_key="k", after=(ghost.id,)))
+
+
 async def test_a_batch_names_its_own_items_and_duplicates_stand_for_their_holder(
     store: JobStore, heard: Recorder
 ) -> None:

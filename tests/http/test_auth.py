@@ -191,6 +191,26 @@ def test_a_limited_token_acts_only_on_its_queues(as_token: MakeToken) -> None:
     assert everyone.get(f"/jobs/{foreign['id']}").json()["status"] == "queued"
 
 
+@pytest.mark.documents("auth-limited-after")
+def test_a_limited_token_may_wait_only_on_jobs_it_could_read(as_token: MakeToken) -> None:
+    base = unique_queue()
+    mine = f"{base}.mine"
+    producer = as_token("producer", queues=[f"{base}.*"])
+    foreign = enqueue(as_token("admin"), unique_queue())
+    own = enqueue(producer, mine)
+    ghost = "00000000-0000-4000-8000-000000000000"
+    for named in (foreign["id"], ghost):  # another queue's job answers as no job does
+        alone = producer.post("/jobs", json={"queue": mine}, headers={"X-Accepted-After": named})
+        refused(alone, 400, "unknown_dependency", named)
+        batch = producer.post("/jobs", json=[{"queue": mine}, {"queue": mine, "after": [named]}])
+        refused(batch, 400, "unknown_dependency", "[1].after", named)
+    assert producer.get("/jobs", params={"queue": mine}).json()["jobs"] == [
+        producer.get(f"/jobs/{own['id']}").json()
+    ]
+    waits = producer.post("/jobs", json={"queue": mine}, headers={"X-Accepted-After": own["id"]})
+    assert waits.status_code == 202 and waits.json()["after"] == [own["id"]]
+
+
 @pytest.mark.documents("auth-limited-want")
 def test_want_job_without_a_queue_takes_only_from_the_tokens_queues(
     as_token: MakeToken, auth_server: ServerProcess

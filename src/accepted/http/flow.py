@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 from accepted.errors import InvalidField, InvalidHeader, UnknownDependency
 from accepted.http import params
+from accepted.http.context import Context
 from accepted.http.request import Request
-from accepted.service.jobs import Placed
+from accepted.service.auth import Caller
+from accepted.service.jobs import NewJob, Placed
 
 DUPLICATE = (params.DUPLICATE.key, b"true")
 
@@ -65,6 +67,16 @@ def _job_id(raw: str, where: str, error: type[InvalidHeader] | type[InvalidField
         return str(uuid.UUID(raw))
     except ValueError:
         raise error(f"{where}: {raw[:64]!r} is not a job id") from None
+
+
+async def check_seen_after(ctx: Context, caller: Caller, batch: Sequence[NewJob]) -> None:
+    """A limited token's `after` may name only jobs of its queues (`Caller.check_dependencies`);
+    a "$N" names an item of the batch, whose queue is checked already."""
+    if caller.scope is None:
+        return
+    named = [ref for new in batch for ref in new.after if not ref.startswith("$")]
+    if named:
+        caller.check_dependencies([new.after for new in batch], await ctx.service.queues_of(named))
 
 
 def unknown(exc: UnknownDependency, batch: bool) -> UnknownDependency:

@@ -78,6 +78,7 @@ async def enqueue(ctx: Context, request: Request) -> Response:
         placed = Placed(await ctx.service.enqueue(new, ctx.clock()), Outcome.NEW)
     else:
         try:
+            await flow.check_seen_after(ctx, request.caller, [new])
             placed = await idempotency.enqueue_one(ctx, request, new, key, ctx.clock())
         except UnknownDependency as exc:
             raise flow.unknown(exc, batch=False) from None
@@ -124,6 +125,7 @@ async def _enqueue_batch(ctx: Context, request: Request, raw: bytes, defaults: N
     keys = idempotency.item_keys([item.idempotency_key for item in items])
     if any(key is not None for key in keys) or any(new.uses_flow for new in batch):
         try:
+            await flow.check_seen_after(ctx, request.caller, batch)
             return await idempotency.enqueue_batch(ctx, request, batch, keys, ctx.clock())
         except UnknownDependency as exc:
             raise flow.unknown(exc, batch=True) from None

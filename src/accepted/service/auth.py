@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from accepted.errors import Forbidden, InvalidField, Unauthorized
+from accepted.errors import Forbidden, InvalidField, Unauthorized, UnknownDependency
 from accepted.queries import JobFilter
 from accepted.store.base import TokenStore
 from accepted.tokens import QueueScope, Role, Token, hash_secret, new_secret
@@ -95,6 +95,27 @@ class Caller:
         """Acting on a queue outside the token's queues is forbidden (403)."""
         if not self.sees(queue):
             raise Forbidden(f"token {self.name!r} may not act on queue {queue!r}")
+
+    def check_dependencies(
+        self, afters: Sequence[Sequence[str]], queues: Mapping[str, str]
+    ) -> None:
+        """A limited token may wait only on jobs it could read.
+
+        `afters` holds each job's `after` (a batch's items in order), `queues`
+        the queue of each named job that exists. A job of a queue outside the
+        token's queues is refused exactly as an id of no job is (400
+        `unknown_dependency`), so `after` neither tells the token that the job
+        exists nor ties a new job to another tenant's work.
+        """
+        if self.scope is None:
+            return
+        for index, after in enumerate(afters):
+            for dependency in after:
+                queue = queues.get(dependency)
+                if queue is not None and not self.scope.allows(queue):
+                    raise UnknownDependency(
+                        f"no job {dependency}", index=index, dependency=dependency
+                    )
 
     def confine(self, where: JobFilter, existing: Iterable[str]) -> JobFilter | None:
         """`where` narrowed to the token's queues, for a listing or a bulk action;

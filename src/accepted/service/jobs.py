@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -318,6 +318,15 @@ class JobService:
         if job is None:
             raise JobNotFound(f"no job {job_id}")
         return job
+
+    async def queues_of(self, job_ids: Iterable[str]) -> dict[str, str]:
+        """The queue of each of these jobs that exists (one read each: few are named)."""
+        found = {}
+        for job_id in dict.fromkeys(job_ids):
+            job = await self.store.get_job(job_id)
+            if job is not None:
+                found[job_id] = job.queue
+        return found
 
     async def wait_result(self, job_id: str, wait: float) -> Job:
         """The job once final, or as it is after `wait` seconds."""

@@ -59,6 +59,9 @@ class SqliteFlow:
                 renamed[job.id] = answered[i] = replays[i].job_id
                 outcomes[i] = replays[i].outcome
                 continue
+            pending: list[str] = []
+            if job.after:  # first, so an unknown id is a 400 even when a holder answers
+                job, pending = self._depend(conn, i, _renamed(job, renamed), now)
             holder = self._holder(conn, job)
             if holder is not None:
                 renamed[job.id] = answered[i] = holder
@@ -68,8 +71,9 @@ class SqliteFlow:
                     fingerprint = idempotency_rows.answered_by_holder(key)
                     conn.execute(REPOINT_KEY, (holder, fingerprint, key.scope, key.key))
                 continue
-            if job.after:
-                job = self._depend(conn, i, _renamed(job, renamed), now)
+            for dependency in pending:
+                conn.execute(MARK, (dependency,))
+                conn.execute(EDGE, (dependency, job.id))
             self._insert(conn, job)
             answered[i] = job.id
             outcomes[i] = Outcome.NEW
@@ -86,16 +90,14 @@ class SqliteFlow:
         row = conn.execute(HOLDER, (job.queue, job.unique_key)).fetchone()
         return None if row is None else str(row[0])
 
-    def _depend(self, conn: sqlite3.Connection, index: int, job: Job, now: float) -> Job:
-        """The new job as its dependencies make it; marks them and records the edges."""
+    def _depend(
+        self, conn: sqlite3.Connection, index: int, job: Job, now: float
+    ) -> tuple[Job, list[str]]:
+        """The new job as its dependencies make it, and those it must wait for."""
         ids = list(dict.fromkeys(job.after))
         query = f"SELECT id, status FROM jobs WHERE id IN ({', '.join('?' * len(ids))})"
         statuses = {row[0]: JobStatus(row[1]) for row in conn.execute(query, ids)}
-        job, pending = dependencies.shape(job, index, statuses, now, self._require_rules())
-        for dependency in pending:
-            conn.execute(MARK, (dependency,))
-            conn.execute(EDGE, (dependency, job.id))
-        return job
+        return dependencies.shape(job, index, statuses, now, self._require_rules())
 
     def settle(self, conn: sqlite3.Connection, changes: Sequence[tuple[Job, Job]]) -> list[Job]:
         """Release or cancel what waits on the jobs that `changes` made final."""
