@@ -28,6 +28,21 @@ class JobStatus(StrEnum):
 FINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
+class Due(StrEnum):
+    """The kinds of deadline a background task sweeps for (docs/state-machine.md, "The sweeps").
+
+    A domain notion: the service pokes the task of a kind when a sooner
+    deadline appears, the tasks sweep by it, and the store says which rows
+    each kind selects.
+    """
+
+    DELAYED = "delayed"  # delayed jobs whose due_at has come
+    LEASE = "lease"  # running jobs whose lease_expires_at has passed
+    DEADLINE = "deadline"  # delayed, queued or running jobs past their deadline_at
+    CALLBACK = "callback"  # pending callbacks whose callback_next_at has come
+    EXPIRED = "expired"  # final jobs past expires_at with no pending callback
+
+
 class CallbackState(StrEnum):
     """Where a job's completion callback stands; `None` on the job means no callback."""
 

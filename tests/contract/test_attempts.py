@@ -8,8 +8,8 @@ import pytest
 
 from accepted.errors import JobNotFound
 from accepted.service import rules
-from accepted.store import Due, JobStore
-from accepted.types import AttemptOutcome, Job, JobStatus
+from accepted.store import JobStore
+from accepted.types import AttemptOutcome, Due, Job, JobStatus
 from tests.contract.builders import NOW, make_job, new_id
 
 RESULT = msgspec.Raw(b'{"r":1}')

@@ -12,8 +12,8 @@ import pytest
 from accepted.errors import IdempotencyKeyReused, UniqueKeyHeld, UnknownDependency
 from accepted.service import rules
 from accepted.store import JobStore
-from accepted.store.base import Decide, Due, IdempotencyKey, Outcome
-from accepted.types import Job, JobStatus
+from accepted.store.base import Decide, IdempotencyKey, Outcome
+from accepted.types import Due, Job, JobStatus
 from tests.contract.builders import NOW, make_job, replace
 from tests.contract.conftest import OpenStore
 

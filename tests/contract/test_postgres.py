@@ -13,11 +13,11 @@ import pytest
 
 from accepted.errors import StoreUnavailable
 from accepted.queries import PRIORITIES
-from accepted.store import Due, postgres_queues
+from accepted.store import postgres_queues
 from accepted.store import postgres_sql as sql
 from accepted.store.migrations import load_migrations
 from accepted.store.postgres import PostgresStore
-from accepted.types import Job, JobStatus
+from accepted.types import Due, Job, JobStatus
 from tests.contract.builders import NOW, make_job, mark, replace
 from tests.support.databases import PG_URL, database, run_sync, skip_without_postgres
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from accepted.store import Due, JobStore
-from accepted.types import CallbackState, Job, JobStatus
+from accepted.store import JobStore
+from accepted.types import CallbackState, Due, Job, JobStatus
 from tests.contract.builders import NOW, make_job, mark, replace, with_callback
 
 Maker = Callable[[float], Job]  # a row of the kind, coming due at the given time

@@ -35,7 +35,6 @@ from accepted.service.selection import SelectionService
 from accepted.service.signals import Signals
 from accepted.siblings import Siblings
 from accepted.store import JobStore, open_store
-from accepted.store.base import Due
 from accepted.store.local_link import LocalLink
 from accepted.tasks.base import TaskGroup
 from accepted.tasks.callbacks import CallbackSender
@@ -45,6 +44,7 @@ from accepted.tasks.schedules import ScheduleFirer
 from accepted.tasks.sweeps import sweep_tasks
 from accepted.tasks.text_index import TextIndexer
 from accepted.tasks.tokens import TokenRefresher
+from accepted.types import Due
 
 log = logging.getLogger("accepted")
 

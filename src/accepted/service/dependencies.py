@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 
 from accepted.service import rules
 from accepted.service.signals import Signals
-from accepted.store.base import Due
-from accepted.types import Job, JobStatus
+from accepted.types import Due, Job, JobStatus
 
 
 class DependentRules:

@@ -26,13 +26,14 @@ from accepted.service.events import Subscription
 from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
-from accepted.store.base import Decide, Due, IdempotencyKey, JobStore, Outcome, Placed
+from accepted.store.base import Decide, IdempotencyKey, JobStore, Outcome, Placed
 from accepted.tokens import QueueScope
 from accepted.types import (
     JSON_EMPTY_OBJECT,
     JSON_NULL,
     Attempt,
     CallbackState,
+    Due,
     Job,
     JobStatus,
 )

@@ -14,8 +14,8 @@ import random
 from accepted.metrics import Counter
 from accepted.service import rules
 from accepted.service.jobs import JobService
-from accepted.store.base import Decide, Due
-from accepted.types import CallbackState, Job
+from accepted.store.base import Decide
+from accepted.types import CallbackState, Due, Job
 
 SWEEP_BATCH = 500
 _rng = random.Random()

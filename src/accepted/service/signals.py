@@ -17,8 +17,7 @@ from collections.abc import Set as AbstractSet
 from enum import Enum
 
 from accepted.service.events import EventFeed
-from accepted.store.base import Due
-from accepted.types import Job
+from accepted.types import Due, Job
 
 ANY_QUEUE: str | None = None
 

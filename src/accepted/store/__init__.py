@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from accepted.store.base import Decide, Due, JobStore
+from accepted.store.base import Decide, JobStore
 
 if TYPE_CHECKING:
     from accepted.store.local_link import LocalLink
     from accepted.store.postgres import PostgresStore
 
-__all__ = ["Decide", "DriverMissing", "Due", "JobStore", "check_driver", "open_store"]
+__all__ = ["Decide", "DriverMissing", "JobStore", "check_driver", "open_store"]
 
 
 class DriverMissing(Exception):

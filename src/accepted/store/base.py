@@ -21,7 +21,7 @@ from typing import NamedTuple, Protocol
 from accepted.queries import JobFilter, JobPage, QueueLimits, QueueState
 from accepted.schedules import Schedule
 from accepted.tokens import Token
-from accepted.types import Attempt, Job
+from accepted.types import Attempt, Due, Job
 
 Decide = Callable[[Job], Job | None]
 ChangeSchedule = Callable[[Schedule | None], Schedule]
@@ -98,16 +98,6 @@ class DependencyRules(Protocol):
 
     def changed(self, jobs: Sequence[Job]) -> None:
         """After commit: these jobs were released or cancelled by a dependency."""
-
-
-class Due(StrEnum):
-    """The kinds of deadline a background task sweeps for."""
-
-    DELAYED = "delayed"  # delayed jobs whose due_at has come
-    LEASE = "lease"  # running jobs whose lease_expires_at has passed
-    DEADLINE = "deadline"  # delayed, queued or running jobs past their deadline_at
-    CALLBACK = "callback"  # pending callbacks whose callback_next_at has come
-    EXPIRED = "expired"  # final jobs past expires_at with no pending callback
 
 
 class Wakeups(Protocol):

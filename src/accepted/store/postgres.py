@@ -45,7 +45,6 @@ from accepted.store import postgres_sql as sql
 from accepted.store.base import (
     Decide,
     DependencyRules,
-    Due,
     IdempotencyKey,
     Outcome,
     Placed,
@@ -62,7 +61,7 @@ from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import PostgresQueues
 from accepted.store.postgres_schedules import PostgresSchedules
 from accepted.store.postgres_tokens import PostgresTokens
-from accepted.types import Attempt, Job
+from accepted.types import Attempt, Due, Job
 
 log = logging.getLogger("accepted.store.postgres")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from accepted.store.base import Due
 from accepted.store.limits_rows import LIMITED
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
@@ -16,7 +15,7 @@ from accepted.store.rows import (
     column_value,
     job_from_columns,
 )
-from accepted.types import Attempt, Job
+from accepted.types import Attempt, Due, Job
 
 TABLE = "accepted_jobs"
 ATTEMPTS = "accepted_job_attempts"

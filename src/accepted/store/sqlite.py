@@ -30,7 +30,6 @@ from accepted.store import idempotency_rows, sqlite_idempotency
 from accepted.store.base import (
     Decide,
     DependencyRules,
-    Due,
     IdempotencyKey,
     Outcome,
     Placed,
@@ -61,7 +60,7 @@ from accepted.store.sqlite_schedules import SqliteSchedules
 from accepted.store.sqlite_text import SqliteText
 from accepted.store.sqlite_tokens import SqliteTokens
 from accepted.store.sqlite_writer import SqliteWriter
-from accepted.types import Attempt, Job
+from accepted.types import Attempt, Due, Job
 
 if TYPE_CHECKING:
     from accepted.store.local_link import LocalLink

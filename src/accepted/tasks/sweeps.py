@@ -14,8 +14,8 @@ from typing import Any
 
 from accepted.service.maintenance import Maintenance
 from accepted.service.signals import Signals
-from accepted.store.base import Due
 from accepted.tasks.base import Task
+from accepted.types import Due
 
 Sweep = Callable[[float], Awaitable[float | None]]
 
