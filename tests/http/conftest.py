@@ -24,7 +24,10 @@ StartServer = Callable[..., ServerProcess]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The backends of each test (`backend`: its own server; `shared_backend`: the module's)."""
     variants = [*BACKENDS]
-    if metafunc.definition.get_closest_marker("processes"):
+    definition = metafunc.definition
+    if definition.get_closest_marker("processes") and not definition.get_closest_marker(
+        "one_process"
+    ):
         variants += PROCESS_VARIANTS
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", variants)

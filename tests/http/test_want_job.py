@@ -226,6 +226,7 @@ def test_the_server_default_lease_applies_without_a_timeout(
 
 
 @pytest.mark.documents("want-block")
+@pytest.mark.one_process  # the order holds among the takers of one process (http-api: workers)
 def test_blocked_takers_are_served_first_come_first_served(
     api: httpx.Client, q: str, api_runner: Background
 ) -> None:
