@@ -38,7 +38,6 @@ from accepted.store.base import (
 from accepted.store.fair_rows import has_groups
 from accepted.store.idempotency_rows import Replay
 from accepted.store.limits_rows import Candidate
-from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
@@ -54,6 +53,7 @@ from accepted.store.sqlite_fair import rank_groups
 from accepted.store.sqlite_flow import SqliteFlow, settles
 from accepted.store.sqlite_limits import SqliteLimits
 from accepted.store.sqlite_listing import SqliteListing
+from accepted.store.sqlite_migrations import migrate
 from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_schedules import SqliteSchedules
@@ -595,38 +595,8 @@ def _probe_write(conn: sqlite3.Connection) -> None:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Apply the numbered migrations not yet applied; PRAGMA user_version counts them."""
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, sql in load_migrations("sqlite"):
-        if number <= current:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(sql):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number:d}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a migration; a trigger's body holds `;` of its own."""
-    statements, pending = [], ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            statements.append(pending)
-            pending = ""
-    if pending.strip():
-        statements.append(pending)
-    return [s for s in statements if s.strip() and not _only_comments(s)]
-
-
-def _only_comments(statement: str) -> bool:
-    lines = statement.splitlines()
-    return all(not line.strip() or line.lstrip().startswith("--") for line in lines)
+    """Bring the schema up to date (store/sqlite_migrations.py); bench variants wrap it."""
+    migrate(conn)
 
 
 def check_writable(path: str) -> None:
