@@ -95,6 +95,7 @@ async def _catch_up_index(store: JobStore) -> None:
     started, total = time.monotonic(), 0
     while done := await store.index_text(10_000):
         total += done
+        await store.checkpoint(time.time())
     if total:
         print(f"# indexed {total:,} jobs' text in {time.monotonic() - started:.0f} s", flush=True)
 
@@ -104,6 +105,7 @@ async def _insert_all(store: JobStore, jobs: int, queues: int) -> None:
     for start in range(0, jobs, BATCH):
         batch = [make_job(i, queues) for i in range(start, min(start + BATCH, jobs))]
         await store.insert_jobs(batch)
+        await store.checkpoint(time.time())  # no server task here: keep SQLite's WAL short
         if start % 100_000 == 0:
             print(f"# filled {start:,} ({time.monotonic() - started:.0f} s)", flush=True)
     await store.fold_counts()

@@ -15,6 +15,10 @@ Variants:
   triggers, the indexer task): what the index costs each enqueue and report.
 - `no-gc-freeze`: the server without `gc.freeze()` after start-up (see
   http/app.py): what freezing the start-up heap does to latency tails.
+- `autocheckpoint`: SQLite's automatic checkpoint inside the commit that
+  crosses 1,000 WAL pages (`wal_autocheckpoint = 1000`, the store before
+  issue 11), and no checkpointer task: what moving checkpoints off the
+  commit path does to the tails.
 - `auth`: auth on (`--auth on`), with `BENCH_TOKEN` as its admin token. The
   harness's clients (wrk and its own) send `ACCEPTED_TOKEN`, which the
   harness sets to `BENCH_TOKEN` for every server of the run when this variant
@@ -69,6 +73,24 @@ def _no_text_index() -> None:
     text_index.TextIndexer.run_once = idle  # type: ignore[method-assign]
 
 
+def _autocheckpoint() -> None:
+    from accepted.store.sqlite import SqliteStore
+    from accepted.tasks import checkpoints
+
+    connect = SqliteStore._connect
+
+    def patched(self: SqliteStore) -> object:
+        conn = connect(self)
+        conn.execute("PRAGMA wal_autocheckpoint = 1000")
+        return conn
+
+    async def idle(self: object, now: float) -> float | None:
+        return None
+
+    SqliteStore._connect = patched  # type: ignore[assignment,method-assign]
+    checkpoints.WalCheckpointer.run_once = idle  # type: ignore[method-assign]
+
+
 def _no_gc_freeze() -> None:
     from accepted.http import app
 
@@ -102,6 +124,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "no-proxy-headers": _no_proxy_headers,
     "no-text-index": _no_text_index,
     "no-gc-freeze": _no_gc_freeze,
+    "autocheckpoint": _autocheckpoint,
 }
 
 

@@ -38,6 +38,7 @@ from accepted.store import JobStore, open_store
 from accepted.store.local_link import LocalLink
 from accepted.tasks.base import TaskGroup
 from accepted.tasks.callbacks import CallbackSender
+from accepted.tasks.checkpoints import WalCheckpointer
 from accepted.tasks.counts import CountFolder
 from accepted.tasks.idempotency import KeyPurger
 from accepted.tasks.schedules import ScheduleFirer
@@ -143,6 +144,8 @@ class App:
                 # SQLite's search index is written behind the jobs, by any of its
                 # processes (PostgreSQL's with them: there the task finds nothing to do).
                 TextIndexer(store, clock=clock),
+                # SQLite's WAL, copied into the file beside the commits, never in one.
+                WalCheckpointer(store, clock=clock),
                 KeyPurger(idempotency, clock=clock),
                 *([refresher] if self.auth_on else []),
                 ScheduleFirer(self.schedules, clock=clock),

@@ -347,6 +347,17 @@ class JobStore(Protocol):
         """
         ...
 
+    async def checkpoint(self, now: float) -> float | None:
+        """Move committed writes from the write-ahead log into the database file,
+        if it is time to; when to call again (None: never needed).
+
+        Called by one background task per node, never on a commit's path: a
+        commit must not wait for it, and the log must not grow without bound.
+        SQLite: see store/sqlite_checkpoints.py (one process of a node does it).
+        PostgreSQL checkpoints by itself: None.
+        """
+        ...
+
     # -- per-queue limits (flow-limits) ------------------------------------------------
 
     async def set_limits(self, queue: str, limits: QueueLimits, now: float) -> QueueState | None:

@@ -150,6 +150,9 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
     async def check_writes(self) -> None:
         await self._run(_probe_write, transaction=False)
 
+    async def checkpoint(self, now: float) -> float | None:
+        return None  # PostgreSQL's own checkpointer does it, off every commit's path
+
     async def close(self) -> None:
         await self._link.stop()
         pool, self._pool = self._pool, None

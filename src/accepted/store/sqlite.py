@@ -49,6 +49,7 @@ from accepted.store.rows import (
     job_from_columns,
     stored,
 )
+from accepted.store.sqlite_checkpoints import SqliteCheckpointer
 from accepted.store.sqlite_fair import rank_groups
 from accepted.store.sqlite_flow import SqliteFlow, settles
 from accepted.store.sqlite_limits import SqliteLimits
@@ -115,6 +116,10 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         turns = None if link is None else link.siblings.write_lock
         self._writer = SqliteWriter(self._connect, turns=turns)
         self._reader = SqliteReader(path)
+        # The node's one checkpointer: this process alone, or process 0 of several.
+        # A helper beside a server (not exclusive, no link) leaves it to the server.
+        checkpoints = self.exclusive or (link is not None and link.siblings.index == 0)
+        self.checkpoints = SqliteCheckpointer(path, self._writer.turn) if checkpoints else None
         self.tokens = SqliteTokens(self._writer, self._announce_tokens)
         self._flow = SqliteFlow(_get_many, _write_changes, _insert_one)
 
@@ -167,7 +172,14 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         self._writer.start()
         self._reader.start()
 
+    async def checkpoint(self, now: float) -> float | None:
+        if self.checkpoints is None:
+            return None
+        return await self.checkpoints.run_once(now)
+
     async def close(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         self._reader.stop()
         self._writer.stop()
         if self._lock_file is not None:
@@ -192,6 +204,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: each commit fsyncs the WAL, so an acknowledged write survives power loss.
             conn.execute("PRAGMA synchronous = FULL")
+            # No checkpoint inside a commit: `checkpoints` runs them beside the writer.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute("PRAGMA busy_timeout = 5000")
             _migrate(conn)
             conn.execute("BEGIN IMMEDIATE")

@@ -17,6 +17,11 @@ the moment it is released; SQLite's own busy handler would instead sleep
 the disk, would set the latency tail. A process killed mid-transaction
 loses the lock with its file descriptor, and SQLite rolls its transaction
 back: nothing acknowledged was in it.
+
+The WAL is moved into the database file by a checkpointer of its own
+(`store/sqlite_checkpoints.py`), never inside a commit: a TRUNCATE, which
+must exclude writers, holds the same turn (`turn()`), so a commit waits for
+it on a lock that wakes it rather than in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,7 +63,11 @@ class SqliteWriter:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        # Held by the writer thread for each transaction, and by `turn()`.
+        self._turn_lock = threading.Lock()
         self.commits = 0  # how many transactions were committed (fsyncs), for benchmarks
+        # Called on the writer thread with each COMMIT's duration in seconds (benchmarks).
+        self.on_commit: Callable[[float], None] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._main, name="accepted-sqlite", daemon=True)
@@ -76,6 +86,21 @@ class SqliteWriter:
         self._queue.put(_STOP)
         self._thread.join()
         self._thread = None
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the node's write turn from another thread: no commit of this
+        process, nor of its sibling processes, runs until the block ends."""
+        with self._turn_lock:
+            if self._turns is None:
+                yield
+                return
+            turn = os.open(self._turns, os.O_RDWR | os.O_CREAT)
+            try:
+                fcntl.flock(turn, fcntl.LOCK_EX)  # a lock of its own file description
+                yield
+            finally:
+                os.close(turn)  # releases the flock
 
     async def run(self, work: Callable[[sqlite3.Connection], T], *, savepoint: bool = True) -> T:
         """Run `work` in a transaction on the writer thread; return once it is committed.
@@ -113,15 +138,17 @@ class SqliteWriter:
                 os.close(turn)
 
     def _run_in_turn(self, conn: sqlite3.Connection, batch: list[_Item], turn: int | None) -> None:
-        """Run the batch, holding the node's write lock if sibling processes share the file."""
-        if turn is None:
-            self._run_batch(conn, batch)
-            return
-        fcntl.flock(turn, fcntl.LOCK_EX)  # blocks this thread only, the GIL released
-        try:
-            self._run_batch(conn, batch)
-        finally:
-            fcntl.flock(turn, fcntl.LOCK_UN)
+        """Run the batch, holding the write turn (and the node's write lock if
+        sibling processes share the file)."""
+        with self._turn_lock:
+            if turn is None:
+                self._run_batch(conn, batch)
+                return
+            fcntl.flock(turn, fcntl.LOCK_EX)  # blocks this thread only, the GIL released
+            try:
+                self._run_batch(conn, batch)
+            finally:
+                fcntl.flock(turn, fcntl.LOCK_UN)
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
         first = self._queue.get()
@@ -149,8 +176,7 @@ class SqliteWriter:
                     # transaction: later calls would run in autocommit, and the
                     # batch's fate must be one.
                     raise sqlite3.OperationalError(f"transaction rolled back: {outcomes[-1][1]}")
-            conn.execute("COMMIT")
-            self.commits += 1
+            self._commit(conn)
         except sqlite3.Error as exc:
             log.error("sqlite transaction failed: %s", exc)
             if conn.in_transaction:
@@ -158,6 +184,16 @@ class SqliteWriter:
             failure = StoreUnavailable(f"the database refused the write: {exc}")
             outcomes = [(False, failure)] * len(batch)
         _settle_all(batch, outcomes)
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        timed = self.on_commit
+        if timed is None:
+            conn.execute("COMMIT")
+        else:
+            began = time.perf_counter()
+            conn.execute("COMMIT")
+            timed(time.perf_counter() - began)
+        self.commits += 1
 
 
 def _run_one(conn: sqlite3.Connection, work: Work, *, savepoint: bool) -> tuple[bool, Any]:
