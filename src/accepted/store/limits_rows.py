@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from accepted.queries import QueueLimits, Rate
+from accepted.store import sql_rules
 
 # A settings row "has a limit" when this holds of it.
 LIMITED = "(rate_jobs IS NOT NULL OR concurrency IS NOT NULL OR group_concurrency IS NOT NULL)"
@@ -107,7 +108,7 @@ def pick(candidates: Iterable[Candidate], count: int, rooms: dict[str, Room]) ->
     A candidate of a queue without a `Room` (not limited) always fits.
     """
     chosen: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: (c.priority, c.rank, c.seq)):
+    for c in sorted(candidates, key=sql_rules.hand_out_key):
         if len(chosen) >= count:
             break
         room = rooms.get(c.queue)

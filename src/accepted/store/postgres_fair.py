@@ -11,9 +11,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from accepted.store import postgres_sql as sql
+from accepted.store import sql_rules
 from accepted.store.fair_rows import STEP, group_counts, ranked
 from accepted.store.rows import COLUMNS
-from accepted.types import Job
+from accepted.types import Job, JobStatus
+
+# The claim order's rank, and its order within a queue's priority (store/sql_rules.py).
+_J_RANK = sql_rules.rank("j")
+_J_HEAD = sql_rules.head_order("j")
+_J_QUEUED = sql_rules.status_is(JobStatus.QUEUED, "j")
 
 # $1..$4 one array per (queue, priority, group, count in the batch), $5 now,
 # $6 the step. A group's first rank is its last plus a step, or the head of
@@ -22,9 +28,9 @@ from accepted.types import Job
 RANK_GROUPS = (
     "WITH k AS (SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[]) "
     "AS k(queue, priority, name, n)), "
-    "h AS (SELECT q.queue, q.priority, coalesce((SELECT coalesce(j.fair_rank, j.due_at) "
-    f"FROM {sql.TABLE} AS j WHERE j.status = 'queued' AND j.queue = q.queue "
-    "AND j.priority = q.priority ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), "
+    f"h AS (SELECT q.queue, q.priority, coalesce((SELECT {_J_RANK} "
+    f"FROM {sql.TABLE} AS j WHERE {_J_QUEUED} AND j.queue = q.queue "
+    f"AND j.priority = q.priority ORDER BY {_J_HEAD} LIMIT 1), "
     "$5::float8) AS head FROM (SELECT DISTINCT queue, priority FROM k) AS q), "
     "v AS (SELECT k.*, h.head FROM k JOIN h USING (queue, priority)) "
     "INSERT INTO accepted_fair_groups AS g (queue, priority, name, last_rank) "
@@ -46,10 +52,10 @@ def _param(column: str) -> str:
 # parameters are INSERT_ONE's (the job's columns), plus the step.
 _STEP = f"${len(COLUMNS) + 1}::float8"
 INSERT_ONE_RANKED = (
-    f"WITH h AS (SELECT coalesce((SELECT coalesce(j.fair_rank, j.due_at) FROM {sql.TABLE} AS j "
-    f"WHERE j.status = 'queued' AND j.queue = {_param('queue')} "
+    f"WITH h AS (SELECT coalesce((SELECT {_J_RANK} FROM {sql.TABLE} AS j "
+    f"WHERE {_J_QUEUED} AND j.queue = {_param('queue')} "
     f"AND j.priority = {_param('priority')} "
-    "ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), "
+    f"ORDER BY {_J_HEAD} LIMIT 1), "
     f"{_param('created_at')}) AS head), "
     "g AS (INSERT INTO accepted_fair_groups AS g (queue, priority, name, last_rank) "
     f"SELECT {_param('queue')}, {_param('priority')}, {_param('fair_group')}, head FROM h "

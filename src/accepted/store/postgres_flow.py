@@ -22,14 +22,14 @@ from typing import Any
 import msgspec
 
 from accepted.errors import UniqueKeyHeld
-from accepted.store import dependencies, idempotency_rows
+from accepted.store import dependencies, idempotency_rows, sql_rules
 from accepted.store import postgres_sql as sql
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
 from accepted.store.idempotency_rows import Replay
 from accepted.types import Job, JobStatus
 
 DEPENDENCIES = "accepted_job_dependencies"
-NOT_FINAL = "('delayed', 'queued', 'running')"
+NOT_FINAL = sql_rules.NOT_FINAL
 
 INSERT_UNIQUE = sql.INSERT_ONE + " ON CONFLICT DO NOTHING RETURNING id"
 HOLDER = (

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from accepted.store import postgres_sql as sql
+from accepted.store import sql_rules
 from accepted.store.limits_rows import (
     GROUP_SLACK,
     LIMITED,
@@ -51,18 +52,17 @@ ROOMS = (
     f"SELECT name, {LIMITS_COLUMNS}, rate_log FROM accepted_queues "
     f"WHERE {LIMITED} AND NOT paused AND {_MATCH} ORDER BY name FOR UPDATE"
 )
-RUNNING = f"SELECT count(*) FROM {sql.TABLE} WHERE queue = $1 AND status = 'running'"
+RUNNING = f"SELECT count(*) FROM {sql.TABLE} WHERE queue = $1 AND {sql_rules.RUNNING}"
 GROUPS_RUNNING = (
     f"SELECT fair_group, count(*) AS n FROM {sql.TABLE} WHERE queue = $1 "
-    "AND status = 'running' AND fair_group IS NOT NULL GROUP BY fair_group"
+    f"AND {sql_rules.RUNNING} AND fair_group IS NOT NULL GROUP BY fair_group"
 )
-_PICK = f"seq, queue, priority, {sql.RANK} AS rank, fair_group"
+_PICK = sql_rules.CANDIDATE
 # The best queued rows of limited queue $1 at $2 outside the full groups $3, $4 of them.
 _OF_ONE_QUEUE = (
-    f"FROM {sql.TABLE} WHERE status = 'queued' AND queue = $1 "
-    "AND (deadline_at IS NULL OR deadline_at > $2) "
+    f"FROM {sql.TABLE} WHERE {sql_rules.takeable('$2')} AND queue = $1 "
     "AND (fair_group IS NULL OR fair_group <> ALL($3::text[])) "
-    f"ORDER BY priority, {sql.RANK}, seq LIMIT $4 FOR UPDATE SKIP LOCKED"
+    f"ORDER BY {sql_rules.order_by()} LIMIT $4 FOR UPDATE SKIP LOCKED"
 )
 CANDIDATES = f"SELECT {_PICK} {_OF_ONE_QUEUE}"
 MARK = (
@@ -77,8 +77,8 @@ WRITE_LOG = "UPDATE accepted_queues SET rate_log = $2 WHERE name = $1"
 # (the row lock is held for one round trip less). $1 queue, $2 now, $3 full
 # groups, $4 how many, $5 lease tokens, $6 lease expiry.
 CLAIM_ONE_QUEUE = (
-    f"WITH picked AS (SELECT seq, priority, {sql.RANK} AS rank {_OF_ONE_QUEUE}), "
-    "numbered AS (SELECT seq, row_number() OVER (ORDER BY priority, rank, seq) AS n "
+    f"WITH picked AS (SELECT {sql_rules.PICK} {_OF_ONE_QUEUE}), "
+    f"numbered AS (SELECT seq, row_number() OVER (ORDER BY {sql_rules.PICKED_ORDER}) AS n "
     "FROM picked) "
     f"UPDATE {sql.TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
     "lease = ($5::text[])[numbered.n], lease_expires_at = ($6::float8[])[numbered.n], "
@@ -94,7 +94,7 @@ def plain_candidates(queues: Sequence[str] | None, prefixes: Sequence[str]) -> s
     where = sql.claim_where(queues, prefixes, now="$1", names="$3", starts="$4")
     return (
         f"SELECT {_PICK} FROM {sql.TABLE} WHERE {where} "
-        f"ORDER BY priority, {sql.RANK}, seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+        f"ORDER BY {sql_rules.order_by()} LIMIT $2 FOR UPDATE SKIP LOCKED"
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from accepted.queries import NO_LIMITS, PRIORITIES, QueueLimits, QueueState
+from accepted.store import sql_rules
 from accepted.store.limits_rows import LIMITED, LIMITS_COLUMNS, limits_from
 from accepted.store.postgres_link import Link
 from accepted.types import JobStatus
@@ -32,16 +33,17 @@ SETTINGS = (
     f"WHERE {_NAMES.format(column='name')} "
     f"AND ($2 OR {HAS_SETTING})"
 )
+_J_QUEUED = sql_rules.status_is(JobStatus.QUEUED, "j")
 # The oldest queued job of each queue: per priority, the head of the claim
 # order (exact for jobs without a group, ranked by due time) and the grouped
 # jobs' own oldest, each one index look-up.
 OLDEST = (
     "SELECT q.name, min(o.due_at) AS due_at FROM unnest($1::text[]) AS q(name) "
     "CROSS JOIN unnest($2::int4[]) AS p(priority) "
-    "CROSS JOIN LATERAL ((SELECT due_at FROM accepted_jobs AS j WHERE j.status = 'queued' "
+    f"CROSS JOIN LATERAL ((SELECT due_at FROM accepted_jobs AS j WHERE {_J_QUEUED} "
     "AND j.queue = q.name AND j.priority = p.priority "
-    "ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1) UNION ALL "
-    "(SELECT due_at FROM accepted_jobs AS j WHERE j.status = 'queued' "
+    f"ORDER BY {sql_rules.head_order('j')} LIMIT 1) UNION ALL "
+    f"(SELECT due_at FROM accepted_jobs AS j WHERE {_J_QUEUED} "
     "AND j.fair_rank IS NOT NULL AND j.queue = q.name AND j.priority = p.priority "
     "ORDER BY due_at LIMIT 1)) AS o "
     "GROUP BY q.name"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from accepted.store import sql_rules
 from accepted.store.limits_rows import LIMITED
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
@@ -69,7 +70,6 @@ if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
 
 _LIST = ", ".join(COLUMNS)
 _J_LIST = ", ".join(f"j.{c}" for c in COLUMNS)
-_ACTIVE = "('delayed', 'queued', 'running')"
 
 
 def _unnest(columns: Sequence[str], first: int) -> str:
@@ -150,9 +150,8 @@ def attempt_values(attempt: AttemptRow) -> list[Any]:
 NOTIFY = f"SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"
 
 
-# The claim order's second key: a job's due time, or its place in its group's
-# rotation (store/fair_rows.py). The claim indexes are on this expression.
-RANK = "coalesce(fair_rank, due_at)"
+# The claim order's second key (store/sql_rules.py); the claim indexes are on it.
+RANK = sql_rules.RANK
 # Queues a plain claim skips: paused ones, and limited ones, which only the
 # limited claim (store/postgres_limits.py) takes from.
 HELD = f"paused OR {LIMITED}"
@@ -169,9 +168,9 @@ def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> s
     """
     where = claim_where(queues, prefixes)
     return (
-        f"WITH picked AS (SELECT seq, priority, {RANK} AS rank FROM {TABLE} WHERE {where} "
-        f"ORDER BY priority, {RANK}, seq LIMIT $2 FOR UPDATE SKIP LOCKED), "
-        "numbered AS (SELECT seq, row_number() OVER (ORDER BY priority, rank, seq) AS n "
+        f"WITH picked AS (SELECT {sql_rules.PICK} FROM {TABLE} WHERE {where} "
+        f"ORDER BY {sql_rules.order_by()} LIMIT $2 FOR UPDATE SKIP LOCKED), "
+        f"numbered AS (SELECT seq, row_number() OVER (ORDER BY {sql_rules.PICKED_ORDER}) AS n "
         "FROM picked) "
         f"UPDATE {TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
         "lease = ($3::text[])[numbered.n], lease_expires_at = $4, updated_at = $1, "
@@ -191,7 +190,7 @@ def claim_where(
     """The rows a plain claim may take: queued, before their deadline (`now`), of an
     unpaused, unlimited queue among `names` or starting with one of `starts`."""
     where = (
-        f"status = 'queued' AND (deadline_at IS NULL OR deadline_at > {now}) "
+        f"{sql_rules.takeable(now)} "
         f"AND queue <> ALL (ARRAY(SELECT name FROM accepted_queues WHERE {HELD}))"
     )
     if prefixes:
@@ -206,19 +205,9 @@ def claim_where(
     return where
 
 
-# Which rows each sweep looks at, and the column holding their time. Each
-# condition is the predicate of a partial index in the migration.
-DUE_WHERE: dict[Due, tuple[str, str]] = {
-    # A job waiting on dependencies is not due by its time alone (postgres_dependencies.py).
-    Due.DELAYED: ("status = 'delayed' AND waiting = 0", "due_at"),
-    Due.LEASE: ("status = 'running'", "lease_expires_at"),
-    Due.DEADLINE: (f"deadline_at IS NOT NULL AND status IN {_ACTIVE}", "deadline_at"),
-    Due.CALLBACK: ("callback_state = 'pending'", "callback_next_at"),
-    Due.EXPIRED: (
-        "expires_at IS NOT NULL AND callback_state IS DISTINCT FROM 'pending'",
-        "expires_at",
-    ),
-}
+# Which rows each sweep looks at, and the column holding their time
+# (store/sql_rules.py). Each condition is the predicate of a partial index in the migration.
+DUE_WHERE = sql_rules.due_where("IS DISTINCT FROM")
 
 
 def sweep_query(due: Due) -> str:

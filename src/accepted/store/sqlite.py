@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 import msgspec
 
 from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable, UniqueKeyHeld
-from accepted.store import idempotency_rows, sqlite_idempotency
+from accepted.store import idempotency_rows, sql_rules, sqlite_idempotency
 from accepted.store.base import (
     Decide,
     DependencyRules,
@@ -82,21 +82,8 @@ _SELECT_ATTEMPTS = (
     "WHERE j.id = ? ORDER BY a.attempt"
 )
 
-# Which rows each sweep looks at, and the column holding their time.
-_DUE_WHERE: dict[Due, tuple[str, str]] = {
-    # A job waiting on dependencies is not due by its time alone (store/sqlite_dependencies.py).
-    Due.DELAYED: ("status = 'delayed' AND waiting = 0", "due_at"),
-    Due.LEASE: ("status = 'running'", "lease_expires_at"),
-    Due.DEADLINE: (
-        "deadline_at IS NOT NULL AND status IN ('delayed', 'queued', 'running')",
-        "deadline_at",
-    ),
-    Due.CALLBACK: ("callback_state = 'pending'", "callback_next_at"),
-    Due.EXPIRED: (
-        "expires_at IS NOT NULL AND (callback_state IS NULL OR callback_state != 'pending')",
-        "expires_at",
-    ),
-}
+# Which rows each sweep looks at (store/sql_rules.py); `IS NOT` is SQLite's null-safe `<>`.
+_DUE_WHERE = sql_rules.due_where("IS NOT")
 
 
 class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, SqliteLimits):
@@ -260,12 +247,12 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         # n-th picked job gets the n-th lease token of the JSON array bound last.
         claim = (
             f"WITH candidates AS ({candidates}), picked AS (SELECT seq, row_number() OVER "
-            "(ORDER BY priority, rank, seq) - 1 AS n "
-            "FROM candidates ORDER BY priority, rank, seq LIMIT ?) "
+            f"(ORDER BY {sql_rules.PICKED_ORDER}) - 1 AS n "
+            f"FROM candidates ORDER BY {sql_rules.PICKED_ORDER} LIMIT ?) "
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
             "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
             "updated_at = ?, started_at = ? FROM picked WHERE jobs.seq = picked.seq "
-            f"RETURNING priority, coalesce(fair_rank, due_at), seq, {_COLUMN_LIST}"
+            f"RETURNING {sql_rules.order_by()}, {_COLUMN_LIST}"
         )
         tokens = msgspec.json.encode(list(leases[:limit])).decode()
 
@@ -274,8 +261,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                 claim, (*args, limit, tokens, lease_expires_at, now, now)
             ).fetchall()
             if len(rows) > 1:  # RETURNING has no order of its own
-                rows.sort(key=lambda row: row[:3])
-            return [_from_row(row[3:]) for row in rows]
+                rows.sort(key=lambda row: row[:_KEYS])
+            return [_from_row(row[_KEYS:]) for row in rows]
 
         return await self._writer.run(work, savepoint=False)
 
@@ -470,10 +457,12 @@ def _replayed(
     return answer
 
 
-_QUEUED = f"status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?) AND {NOT_PAUSED}"
-# The claim order: a job's rank is its due time, or its place in its group's rotation.
-_BEST = "ORDER BY priority, coalesce(fair_rank, due_at), seq LIMIT ?"
-_PICK = "seq, priority, coalesce(fair_rank, due_at) AS rank"
+_QUEUED = f"{sql_rules.takeable('?')} AND {NOT_PAUSED}"
+# The claim order (store/sql_rules.py): the best rows first.
+_BEST = f"ORDER BY {sql_rules.order_by()} LIMIT ?"
+_PICK = sql_rules.PICK
+# A claimed row comes back with the order's keys first.
+_KEYS = len(sql_rules.ORDER_KEYS)
 
 
 def _claim_candidates(
@@ -512,7 +501,7 @@ def _claim_candidates(
     return (" UNION " if prefixes else " UNION ALL ").join(parts), args
 
 
-_PICK_CANDIDATE = "seq, queue, priority, coalesce(fair_rank, due_at) AS rank, fair_group"
+_PICK_CANDIDATE = sql_rules.CANDIDATE
 
 
 def _insert(conn: sqlite3.Connection, jobs: Sequence[Job]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from accepted.store import sql_rules
 from accepted.store.fair_rows import STEP, first_rank, group_counts, ranked
 from accepted.types import Job
 
 # The rank of the head of a queue's priority: one look-up in the claim index.
 _HEAD = (
-    "SELECT coalesce(fair_rank, due_at) FROM jobs WHERE status = 'queued' AND queue = ? "
-    "AND priority = ? ORDER BY coalesce(fair_rank, due_at), seq LIMIT 1"
+    f"SELECT {sql_rules.RANK} FROM jobs WHERE {sql_rules.QUEUED} AND queue = ? "
+    f"AND priority = ? ORDER BY {sql_rules.head_order()} LIMIT 1"
 )
 _LAST = "SELECT last_rank FROM fair_groups WHERE queue = ? AND priority = ? AND name = ?"
 _SET_LAST = (

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from accepted.store import dependencies, idempotency_rows
+from accepted.store import dependencies, idempotency_rows, sql_rules
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
 from accepted.store.idempotency_rows import Replay
 from accepted.types import Job, JobStatus
@@ -22,7 +22,7 @@ Write = Callable[[sqlite3.Connection, Job, Job], Job]
 Get = Callable[[sqlite3.Connection, list[str]], dict[str, Job]]
 Insert = Callable[[sqlite3.Connection, Job], None]
 
-NOT_FINAL = "('delayed', 'queued', 'running')"
+NOT_FINAL = sql_rules.NOT_FINAL
 HOLDER = f"SELECT id FROM jobs WHERE queue = ? AND unique_key = ? AND status IN {NOT_FINAL}"
 MARK = "UPDATE jobs SET has_dependents = 1 WHERE id = ? AND NOT has_dependents"
 EDGE = "INSERT OR IGNORE INTO job_dependencies (dependency, job_id) VALUES (?, ?)"

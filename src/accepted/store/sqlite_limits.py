@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from accepted.store import sql_rules
 from accepted.store.limits_rows import (
     GROUP_SLACK,
     LIMITED,
@@ -31,16 +32,16 @@ from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job
 
 _ROOMS = f"SELECT name, {LIMITS_COLUMNS}, rate_log FROM queues WHERE {LIMITED} AND NOT paused"
-_RUNNING = "SELECT count(*) FROM jobs WHERE queue = ? AND status = 'running'"
+_RUNNING = f"SELECT count(*) FROM jobs WHERE queue = ? AND {sql_rules.RUNNING}"
 _GROUPS_RUNNING = (
-    "SELECT fair_group, count(*) FROM jobs WHERE queue = ? AND status = 'running' "
+    f"SELECT fair_group, count(*) FROM jobs WHERE queue = ? AND {sql_rules.RUNNING} "
     "AND fair_group IS NOT NULL GROUP BY fair_group"
 )
-_PICK = "seq, queue, priority, coalesce(fair_rank, due_at) AS rank, fair_group"
+_PICK = sql_rules.CANDIDATE
+# Parameters: the queue, now, the full groups (`{groups}`, filled per call), how many.
 _CANDIDATES = (
-    f"SELECT {_PICK} FROM jobs WHERE status = 'queued' AND queue = ? "
-    "AND (deadline_at IS NULL OR deadline_at > ?) {groups} "
-    "ORDER BY priority, coalesce(fair_rank, due_at), seq LIMIT ?"
+    f"SELECT {_PICK} FROM jobs WHERE queue = ? AND {sql_rules.takeable('?')} {{groups}} "
+    f"ORDER BY {sql_rules.order_by()} LIMIT ?"
 )
 _MARK = (
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from accepted.queries import NO_LIMITS, PRIORITIES, QueueLimits, QueueState
+from accepted.store import sql_rules
 from accepted.store.limits_rows import LIMITED, LIMITS_COLUMNS, limits_from
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
@@ -35,9 +36,9 @@ _ANY_SETTINGS = f"SELECT name, paused, {LIMITS_COLUMNS} FROM queues WHERE 1"
 _PRIORITIES = " UNION ALL ".join(f"SELECT {p} AS p" for p in PRIORITIES)
 _OLDEST = (
     "SELECT q.value, "
-    "(SELECT due_at FROM jobs WHERE status = 'queued' AND queue = q.value AND priority = pr.p "
-    "ORDER BY coalesce(fair_rank, due_at), seq LIMIT 1), "
-    "(SELECT min(due_at) FROM jobs WHERE status = 'queued' AND fair_rank IS NOT NULL "
+    f"(SELECT due_at FROM jobs WHERE {sql_rules.QUEUED} AND queue = q.value AND priority = pr.p "
+    f"ORDER BY {sql_rules.head_order()} LIMIT 1), "
+    f"(SELECT min(due_at) FROM jobs WHERE {sql_rules.QUEUED} AND fair_rank IS NOT NULL "
     "AND queue = q.value AND priority = pr.p) "
     f"FROM json_each(?1) AS q, ({_PRIORITIES}) AS pr"
 )
