@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -13,6 +13,7 @@ import pytest
 
 from accepted.errors import StoreUnavailable
 from accepted.queries import PRIORITIES
+from accepted.store import postgres_flow as flow
 from accepted.store import postgres_queues
 from accepted.store import postgres_sql as sql
 from accepted.store.migrations import load_migrations
@@ -345,3 +346,45 @@ async def test_counts_stay_exact_under_concurrent_writers_on_several_nodes(
     assert state.counts[JobStatus.RUNNING] + state.counts[JobStatus.QUEUED] == total
     await nodes[1].fold_counts()
     assert await nodes[2].queue_states(["hot"]) == [state]
+
+
+class _DependencyEndsAfterTheRead:
+    """A connection on which the dependency is finished by another node right
+    after the waiting job's first read of it, before its insert locks it."""
+
+    def __init__(self, conn: asyncpg.Connection, finish: Callable[[], Awaitable[object]]) -> None:
+        self.conn, self.finish, self.reads = conn, finish, 0
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        records = await self.conn.fetch(query, *args)
+        self.reads += 1
+        if self.reads == 1:
+            await self.finish()
+        return records
+
+    async def fetchval(self, query: str, *args: object) -> object:
+        return await self.conn.fetchval(query, *args)
+
+
+async def test_a_lone_waiting_job_is_shaped_again_when_its_dependency_ends_meanwhile(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    from tests.contract.test_flow import Recorder as Rules
+
+    other = nodes[1]
+    await other.open()
+    dependency = make_job()
+    await other.insert_jobs([dependency])
+    done = replace(dependency, status=JobStatus.DONE, finished_at=NOW, updated_at=NOW)
+    conn = await asyncpg.connect(url)
+    try:
+        racing = _DependencyEndsAfterTheRead(
+            conn, lambda: other.update_job(dependency.id, lambda _: done)
+        )
+        job = await flow.insert_waiting(racing, make_job(after=(dependency.id,)), NOW, Rules())
+        assert racing.reads == 2  # the first shape (waiting) was not written
+        edges = await conn.fetchval(f"SELECT count(*) FROM {flow.DEPENDENCIES}")
+    finally:
+        await conn.close()
+    assert (job.status, job.waiting, edges) == (JobStatus.QUEUED, 0, 0)
+    assert await other.get_job(job.id) == job

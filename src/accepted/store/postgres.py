@@ -499,6 +499,12 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         self, jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None], now: float
     ) -> list[Placed]:
         rules = self._require_rules()
+        if flow.waits_alone(jobs, keys):
+            job = await self._run(
+                lambda conn: flow.insert_waiting(conn, jobs[0], now, rules), transaction=False
+            )
+            self._link.announce(newly_takeable([(None, job)]), ())
+            return [Placed(job, Outcome.NEW)]
 
         async def work(conn: Any) -> list[Placed]:
             replays = await pg_keys.claim_keys(conn, jobs, keys, now)

@@ -26,6 +26,7 @@ from accepted.store import dependencies, idempotency_rows, sql_rules
 from accepted.store import postgres_sql as sql
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
 from accepted.store.idempotency_rows import Replay
+from accepted.store.rows import COLUMNS
 from accepted.types import Job, JobStatus
 
 DEPENDENCIES = "accepted_job_dependencies"
@@ -63,6 +64,35 @@ TAKE_WAITING = (
     f"WITH gone AS (DELETE FROM {DEPENDENCIES} WHERE dependency = $1 RETURNING job_id) "
     f"SELECT {', '.join(sql.COLUMN_TYPES)} FROM {sql.TABLE} "
     f"WHERE id IN (SELECT job_id FROM gone) ORDER BY id FOR UPDATE OF {sql.TABLE}"
+)
+# A lone waiting job in two round trips instead of four (BEGIN, the lock,
+# the insert, COMMIT): its dependencies' statuses read without a lock
+# (STATUSES), the job shaped from them by the service's rules, then one
+# statement that locks them, and inserts the job, marks them and records its
+# edges only if each is still in the class it was read in (waiting, or the
+# same final status). The locks live as long as that statement's own
+# transaction, so a report racing with it either committed first (the class
+# changed: nothing is written, and the job is shaped again) or finds the mark.
+# $1..$N the job (INSERT_ONE's parameters), $N+1 its dependencies, $N+2 the
+# class each was read in, $N+3 those it waits for.
+STATUSES = f"SELECT id::text, status FROM {sql.TABLE} WHERE id = ANY($1::uuid[])"
+PENDING = "pending"  # the class of every status not final
+_CLASS = f"CASE WHEN status IN {NOT_FINAL} THEN '{PENDING}' ELSE status END"
+_DEPS, _READ, _WAITS = f"${_N + 1}::uuid[]", f"${_N + 2}::text[]", f"${_N + 3}::uuid[]"
+_TYPED = ", ".join(f"${i + 1}::{sql.COLUMN_TYPES[c]}" for i, c in enumerate(COLUMNS))
+INSERT_IF_AS_READ = (
+    f"WITH locked AS (SELECT id, {_CLASS} AS class FROM {sql.TABLE} "
+    f"WHERE id = ANY({_DEPS}) ORDER BY id FOR UPDATE), "
+    f"as_read AS (SELECT count(*) = cardinality({_DEPS}) AS ok FROM locked "
+    f"JOIN unnest({_DEPS}, {_READ}) AS r(id, class) USING (id, class)), "
+    f"inserted AS (INSERT INTO {sql.TABLE} ({', '.join(COLUMNS)}) SELECT {_TYPED} "
+    "WHERE (SELECT ok FROM as_read) RETURNING id), "
+    f"marked AS (UPDATE {sql.TABLE} SET has_dependents = true WHERE id = ANY({_WAITS}) "
+    "AND NOT has_dependents AND EXISTS (SELECT 1 FROM inserted)), "
+    f"linked AS (INSERT INTO {DEPENDENCIES} (dependency, job_id) "
+    f"SELECT d, $1::uuid FROM unnest({_WAITS}) AS d WHERE EXISTS (SELECT 1 FROM inserted) "
+    "ON CONFLICT DO NOTHING) "
+    "SELECT EXISTS (SELECT 1 FROM inserted)"
 )
 REPOINT_KEY = (
     "UPDATE accepted_idempotency_keys SET job_id = $1, fingerprint = $2 "
@@ -128,6 +158,28 @@ async def insert(
         if job_id not in found and key is not None:
             raise idempotency_rows.gone(key, job_id)
     return [Placed(found[answered[i]], outcomes[i]) for i in range(len(jobs))]
+
+
+def waits_alone(jobs: Sequence[Job], keys: Sequence[IdempotencyKey | None]) -> bool:
+    """One job with dependencies and nothing else to check: `insert_waiting` takes it."""
+    if len(jobs) != 1 or keys[0] is not None:
+        return False
+    job = jobs[0]
+    return bool(job.after) and job.unique_key is None and job.fair_group is None
+
+
+async def insert_waiting(conn: Any, job: Job, now: float, rules: DependencyRules) -> Job:
+    """A lone job with dependencies, no keys and no group, outside a transaction
+    (see INSERT_IF_AS_READ); the job as inserted. Raises `UnknownDependency`."""
+    ids = list(dict.fromkeys(job.after))
+    while True:
+        statuses = {r["id"]: JobStatus(r["status"]) for r in await conn.fetch(STATUSES, ids)}
+        shaped, pending = dependencies.shape(job, 0, statuses, now, rules)
+        read = [PENDING if not statuses[i].is_final else statuses[i].value for i in ids]
+        values = sql.column_values(shaped)
+        if await conn.fetchval(INSERT_IF_AS_READ, *values, ids, read, pending):
+            return shaped
+        # A dependency ended, came back or went between the read and the lock: again.
 
 
 async def _insert_unless_held(conn: Any, job: Job, pending: list[str]) -> str | None:
