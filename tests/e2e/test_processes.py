@@ -22,6 +22,7 @@ import pytest
 from tests.e2e.load import Ledger, drain, load
 from tests.http.helpers import enqueue, get, report, settle, take, until
 from tests.http.sse import SseStream
+from tests.support.databases import database, skip_without_postgres
 from tests.support.processes import children, holder, one_client_per_process, serving_process
 from tests.support.servers import ServerProcess
 
@@ -180,3 +181,28 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+@pytest.mark.postgres
+def test_on_postgresql_each_process_is_a_node_and_metrics_add_up(tmp_path: Path) -> None:
+    """PostgreSQL processes share the database as nodes do; only the metrics use the link."""
+    skip_without_postgres()
+    with database("postgres", tmp_path) as target:
+        server = ServerProcess(db=target, log_path=tmp_path / "pg.log", env=DEAF_TO_RECHECKS,
+                               workers=2).start()
+        clients = one_client_per_process(server)
+        try:
+            taker, producer = clients.values()
+            with ThreadPoolExecutor(1) as pool:
+                waiting = pool.submit(take, taker, "pg-wake", block_for=WAIT)
+                settle()
+                job = enqueue(producer, "pg-wake")  # NOTIFY wakes the other process
+                taken = waiting.result(timeout=30)
+            assert taken is not None and taken["id"] == job["id"]
+            for client in (taker, producer):
+                text = client.get("/metrics").text
+                assert 'accepted_jobs_enqueued_total{queue="pg-wake"} 1' in text.splitlines()
+        finally:
+            for client in clients.values():
+                client.close()
+            server.stop()
