@@ -220,7 +220,7 @@ async def test_an_illegal_transition_raises_and_changes_nothing(
 ) -> None:
     takers = Takers()
     taker = takers.add(["q"])
-    taker.state = state  # placed there directly: the test is of the check alone
+    taker._state = state  # placed there directly: the test is of the check alone
     calls: dict[str, Callable[[], object]] = {
         "reserve": taker.reserve,
         "hand_over": lambda: taker.hand_over([_job()]),

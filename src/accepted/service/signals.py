@@ -80,6 +80,7 @@ class Taker:
 
     __slots__ = (
         "_handed",
+        "_state",
         "count",
         "event",
         "keys",
@@ -88,7 +89,6 @@ class Taker:
         "prefixes",
         "queue_token",
         "seq",
-        "state",
     )
 
     def __init__(
@@ -109,7 +109,7 @@ class Taker:
         self.lease_seconds = lease_seconds
         self.count = count
         self.event = asyncio.Event()
-        self.state = TakerState.LOOKING
+        self._state = TakerState.LOOKING
         self.queue_token: str | None = None  # the queue a WOKEN taker was woken for
         self._handed: list[Job] = []  # HANDED: jobs inserted for it, committed
 
@@ -121,34 +121,39 @@ class Taker:
         return not self.prefixes or queue.startswith(self.prefixes)
 
     @property
+    def state(self) -> TakerState:
+        """Where it is in its lifecycle; only the transitions below change it."""
+        return self._state
+
+    @property
     def available(self) -> bool:
         """Whether a new job may wake it or reserve it (it is looking or idle)."""
-        return self.state in _AVAILABLE
+        return self._state in _AVAILABLE
 
     @property
     def has_jobs(self) -> bool:
         """Whether jobs were handed over to it and not yet returned."""
-        return self.state is TakerState.HANDED
+        return self._state is TakerState.HANDED
 
     def _move(self, transition: str, to: TakerState) -> None:
-        if self.state not in _LEGAL[transition]:
-            raise IllegalTransition(f"taker {self.seq}: {transition} from {self.state.value}")
-        if self.state is TakerState.IDLE:
+        if self._state not in _LEGAL[transition]:
+            raise IllegalTransition(f"taker {self.seq}: {transition} from {self._state.value}")
+        if self._state is TakerState.IDLE:
             self.owner.idle -= 1
         if to is TakerState.IDLE:
             self.owner.idle += 1
-        self.state = to
+        self._state = to
 
     # -- the taker's own transitions (service/jobs.py `take`) --------------------
 
     async def wait(self) -> None:
         """Block until woken; a LOOKING taker is IDLE meanwhile (others just block)."""
-        if self.state is TakerState.LOOKING:
+        if self._state is TakerState.LOOKING:
             self._move("block", TakerState.IDLE)
         try:
             await self.event.wait()
         finally:
-            if self.state is TakerState.IDLE:  # timed out or cancelled: nothing came
+            if self._state is TakerState.IDLE:  # timed out or cancelled: nothing came
                 self._move("unblock", TakerState.LOOKING)
 
     def look(self) -> list[Job]:
@@ -159,7 +164,7 @@ class Taker:
         """
         self.event.clear()
         self.queue_token = None
-        if self.state is TakerState.RESERVED:
+        if self._state is TakerState.RESERVED:
             self._move("look", TakerState.RESERVED)
             return []
         jobs, self._handed = self._handed, []
@@ -177,7 +182,7 @@ class Taker:
 
         False if it left meanwhile (ABANDONED): the caller gives the jobs back.
         """
-        if self.state is TakerState.ABANDONED:
+        if self._state is TakerState.ABANDONED:
             self._move("hand_over", TakerState.GONE)
             return False
         self._move("hand_over", TakerState.HANDED)
@@ -187,7 +192,7 @@ class Taker:
 
     def release(self) -> None:
         """The enqueue wrote nothing: the taker looks again, as if woken."""
-        if self.state is TakerState.ABANDONED:
+        if self._state is TakerState.ABANDONED:
             self._move("release", TakerState.GONE)
             return
         self._move("release", TakerState.RELEASED)
@@ -202,7 +207,7 @@ class Taker:
 
     def _remove(self) -> list[Job]:
         """Returns the jobs handed over to it and never returned (to be given back)."""
-        if self.state is TakerState.RESERVED:
+        if self._state is TakerState.RESERVED:
             self._move("remove", TakerState.ABANDONED)  # the enqueue gives its jobs back
             return []
         jobs, self._handed = self._handed, []
