@@ -49,20 +49,34 @@ class TakerState(Enum):
     GONE = "gone"
 
 
-_S = TakerState
-# Each transition's name, and the states it may start from.
-_LEGAL: dict[str, frozenset[TakerState]] = {
-    "block": frozenset({_S.LOOKING}),
-    "unblock": frozenset({_S.IDLE}),
-    "wake": frozenset({_S.LOOKING, _S.IDLE}),
-    "reserve": frozenset({_S.IDLE}),
-    "hand_over": frozenset({_S.RESERVED, _S.ABANDONED}),
-    "release": frozenset({_S.RESERVED, _S.ABANDONED}),
-    "look": frozenset({_S.LOOKING, _S.IDLE, _S.WOKEN, _S.RESERVED, _S.HANDED, _S.RELEASED}),
-    "remove": frozenset({_S.LOOKING, _S.IDLE, _S.WOKEN, _S.RESERVED, _S.HANDED, _S.RELEASED}),
+# The members as plain names: the transitions run on every wake-up, and an
+# enum member looked up on its class costs a Python-level call each time.
+LOOKING, IDLE, WOKEN, RESERVED = (
+    TakerState.LOOKING,
+    TakerState.IDLE,
+    TakerState.WOKEN,
+    TakerState.RESERVED,
+)
+HANDED, RELEASED, ABANDONED, GONE = (
+    TakerState.HANDED,
+    TakerState.RELEASED,
+    TakerState.ABANDONED,
+    TakerState.GONE,
+)
+# Each transition's name, and the states it may start from. Tuples, not sets:
+# membership by identity, without the enum's Python-level __hash__.
+_LEGAL: dict[str, tuple[TakerState, ...]] = {
+    "block": (LOOKING,),
+    "unblock": (IDLE,),
+    "wake": (LOOKING, IDLE),
+    "reserve": (IDLE,),
+    "hand_over": (RESERVED, ABANDONED),
+    "release": (RESERVED, ABANDONED),
+    "look": (LOOKING, IDLE, WOKEN, RESERVED, HANDED, RELEASED),
+    "remove": (LOOKING, IDLE, WOKEN, RESERVED, HANDED, RELEASED),
 }
-# Whether a taker in the state may be woken or reserved for a new job.
-_AVAILABLE = frozenset({_S.LOOKING, _S.IDLE})
+# The states in which a taker may be woken or reserved for a new job.
+_AVAILABLE = (LOOKING, IDLE)
 
 
 class IllegalTransition(RuntimeError):
@@ -109,7 +123,7 @@ class Taker:
         self.lease_seconds = lease_seconds
         self.count = count
         self.event = asyncio.Event()
-        self._state = TakerState.LOOKING
+        self._state = LOOKING
         self.queue_token: str | None = None  # the queue a WOKEN taker was woken for
         self._handed: list[Job] = []  # HANDED: jobs inserted for it, committed
 
@@ -133,14 +147,14 @@ class Taker:
     @property
     def has_jobs(self) -> bool:
         """Whether jobs were handed over to it and not yet returned."""
-        return self._state is TakerState.HANDED
+        return self._state is HANDED
 
     def _move(self, transition: str, to: TakerState) -> None:
         if self._state not in _LEGAL[transition]:
             raise IllegalTransition(f"taker {self.seq}: {transition} from {self._state.value}")
-        if self._state is TakerState.IDLE:
+        if self._state is IDLE:
             self.owner.idle -= 1
-        if to is TakerState.IDLE:
+        if to is IDLE:
             self.owner.idle += 1
         self._state = to
 
@@ -148,13 +162,13 @@ class Taker:
 
     async def wait(self) -> None:
         """Block until woken; a LOOKING taker is IDLE meanwhile (others just block)."""
-        if self._state is TakerState.LOOKING:
-            self._move("block", TakerState.IDLE)
+        if self._state is LOOKING:
+            self._move("block", IDLE)
         try:
             await self.event.wait()
         finally:
-            if self._state is TakerState.IDLE:  # timed out or cancelled: nothing came
-                self._move("unblock", TakerState.LOOKING)
+            if self._state is IDLE:  # timed out or cancelled: nothing came
+                self._move("unblock", LOOKING)
 
     def look(self) -> list[Job]:
         """About to look for a job: any wake-up so far is used up by that look.
@@ -164,54 +178,54 @@ class Taker:
         """
         self.event.clear()
         self.queue_token = None
-        if self._state is TakerState.RESERVED:
-            self._move("look", TakerState.RESERVED)
+        if self._state is RESERVED:
+            self._move("look", RESERVED)
             return []
         jobs, self._handed = self._handed, []
-        self._move("look", TakerState.LOOKING)
+        self._move("look", LOOKING)
         return jobs
 
     # -- transitions an enqueue drives (service/jobs.py hand-offs) ---------------
 
     def reserve(self) -> None:
         """An enqueue will insert jobs for this idle taker: nobody else wakes it."""
-        self._move("reserve", TakerState.RESERVED)
+        self._move("reserve", RESERVED)
 
     def hand_over(self, jobs: list[Job]) -> bool:
         """The enqueue committed `jobs` for it: wake it with them.
 
         False if it left meanwhile (ABANDONED): the caller gives the jobs back.
         """
-        if self._state is TakerState.ABANDONED:
-            self._move("hand_over", TakerState.GONE)
+        if self._state is ABANDONED:
+            self._move("hand_over", GONE)
             return False
-        self._move("hand_over", TakerState.HANDED)
+        self._move("hand_over", HANDED)
         self._handed = list(jobs)
         self.event.set()
         return True
 
     def release(self) -> None:
         """The enqueue wrote nothing: the taker looks again, as if woken."""
-        if self._state is TakerState.ABANDONED:
-            self._move("release", TakerState.GONE)
+        if self._state is ABANDONED:
+            self._move("release", GONE)
             return
-        self._move("release", TakerState.RELEASED)
+        self._move("release", RELEASED)
         self.event.set()
 
     # -- transitions `Takers` drives ---------------------------------------------
 
     def _wake(self, queue: str | None) -> None:
-        self._move("wake", TakerState.WOKEN)
+        self._move("wake", WOKEN)
         self.queue_token = queue
         self.event.set()
 
     def _remove(self) -> list[Job]:
         """Returns the jobs handed over to it and never returned (to be given back)."""
-        if self._state is TakerState.RESERVED:
-            self._move("remove", TakerState.ABANDONED)  # the enqueue gives its jobs back
+        if self._state is RESERVED:
+            self._move("remove", ABANDONED)  # the enqueue gives its jobs back
             return []
         jobs, self._handed = self._handed, []
-        self._move("remove", TakerState.GONE)
+        self._move("remove", GONE)
         return jobs
 
 
@@ -286,7 +300,7 @@ class Takers:
                 waiting.pop(taker.seq, None)
                 if not waiting:
                     del self._by_key[key]
-        unused = taker.queue_token if taker.state is TakerState.WOKEN else None
+        unused = taker.queue_token if taker.state is WOKEN else None
         leftover = taker._remove()
         # A wake-up it received but never acted on belongs to the next in line.
         if unused is not None and not self._closed:
@@ -298,7 +312,7 @@ class Takers:
         if self.idle == 0 or self._closed or queue in self._paused or queue in self._limited:
             return None
         taker = self._oldest_available(queue)
-        if taker is not None and taker.state is TakerState.IDLE:
+        if taker is not None and taker.state is IDLE:
             taker.reserve()
             return taker
         return None  # the oldest is looking on its own: a wake-up reaches it instead
@@ -348,7 +362,7 @@ class Takers:
         """Every available taker of `queue` looks again; those that find nothing wait on."""
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
-                if taker.available:
+                if taker._state in _AVAILABLE:
                     taker._wake(queue)
 
     def _oldest_available(self, queue: str) -> Taker | None:
@@ -357,7 +371,7 @@ class Takers:
             for taker in self._by_key.get(key, {}).values():
                 if key is ANY_QUEUE and taker.prefixes and not taker.takes_any(queue):
                     continue  # a limited token's taker; this queue is not one of its
-                if taker.available:
+                if taker._state in _AVAILABLE:
                     if best is None or taker.seq < best.seq:
                         best = taker
                     break
@@ -372,7 +386,7 @@ class Takers:
         self._closed = True
         for waiting in self._by_key.values():
             for taker in waiting.values():
-                if taker.available:
+                if taker._state in _AVAILABLE:
                     taker._wake(None)
                 else:
                     taker.event.set()
