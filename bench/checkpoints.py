@@ -39,6 +39,7 @@ import msgspec
 
 from accepted.service import rules
 from accepted.store.sqlite import SqliteStore
+from accepted.store.sqlite_checkpoints import SqliteCheckpointer, WalMark
 from accepted.tasks.checkpoints import WalCheckpointer
 from accepted.types import Job, JobStatus
 
@@ -73,6 +74,9 @@ class Run:
         self.options = options
         self.store = SqliteStore(str(path))
         self.commits: list[float] = []
+        self.checkpointing: list[float] = []  # the commits that ran a checkpoint
+        self._last: WalMark | None = None
+        self.wal = SqliteCheckpointer(str(path), contextlib.nullcontext)  # to read the header
         self.calls: list[float] = []
         self.jobs = 0
         self.largest_wal = 0
@@ -81,7 +85,7 @@ class Run:
     async def go(self) -> dict[str, Any]:
         store = self.store
         await store.open()
-        store._writer.on_commit = self.commits.append  # on the writer thread; list.append is atomic
+        store._writer.on_commit = self._commit  # on the writer thread
         checkpointer: asyncio.Task[None] | None = None
         if self.mode == "auto":
             await store._writer.run(_autocheckpoint, savepoint=False)
@@ -101,7 +105,17 @@ class Run:
             passives = 0 if checkpoints is None else checkpoints.passives
             restarts = 0 if checkpoints is None else checkpoints.restarts
             await store.close()
+            self.wal.close()
         return self._summary(elapsed, passives, restarts)
+
+    def _commit(self, seconds: float) -> None:
+        """A commit's time, and whether it copied the WAL into the file itself
+        (SQLite's automatic checkpoint leaves every frame copied behind it)."""
+        self.commits.append(seconds)
+        mark = self.wal.mark()
+        if mark is not None and mark.frames and mark.pending == 0 and mark != self._last:
+            self.checkpointing.append(seconds)
+        self._last = mark
 
     def _timed_turn(
         self, turn: Callable[[], AbstractContextManager[None]]
@@ -157,6 +171,8 @@ class Run:
         return {
             "mode": self.mode,
             "commit_ms": quantiles(self.commits),
+            "checkpointing_commits": len(self.checkpointing),
+            "checkpointing_commit_ms": spread(self.checkpointing),
             "call_ms": quantiles(self.calls),
             "commits": len(self.commits),
             "jobs_per_s": round(self.jobs / elapsed),
