@@ -119,6 +119,27 @@ def test_concurrency_holds_and_a_completion_wakes_the_blocked_taker(
 
 
 @pytest.mark.documents("queue-limits-200")
+def test_a_new_job_is_not_handed_past_the_limit_to_a_blocked_taker(
+    api: httpx.Client, q: str, api_runner: Background
+) -> None:
+    """An enqueue hands a job straight to a blocked taker, except on a limited queue."""
+    set_limits(api, q, concurrency=1)
+    enqueue(api, q)
+    running = take(api, q)
+    assert running is not None
+    waiting = api_runner.request("POST", "/want_job", params={"queue": q, "block": "30"})
+    settle()
+    late = enqueue(api, q)
+    assert late["status"] == "queued"  # not inserted running for the taker
+    settle()
+    assert not waiting.done()
+    assert api.get(f"/queues/{q}").json()["counts"]["running"] == 1
+    assert report(api, running["id"], "done").status_code == 200
+    answer = waiting.result(timeout=10).response
+    assert answer.status_code == 200 and answer.json()["id"] == late["id"]
+
+
+@pytest.mark.documents("queue-limits-200")
 def test_a_give_back_also_makes_room(api: httpx.Client, q: str, api_runner: Background) -> None:
     set_limits(api, q, concurrency=1)
     first, second = enqueue(api, q), enqueue(api, q)
