@@ -134,6 +134,18 @@ async def test_a_job_waits_and_is_released_with_its_last_dependency(
     assert [j.id for j in claimed] == [waiting.id]
 
 
+async def test_a_dependency_whose_waiting_job_is_gone_finishes_alone(
+    store: JobStore, heard: Recorder
+) -> None:
+    (dependency,) = await _insert(store, make_job())
+    (waiting,) = await _insert(store, make_job(after=(dependency.id,)))
+    await store.delete_job(waiting.id)
+    done = await store.update_job(dependency.id, _done(NOW))
+    assert done.status is JobStatus.DONE
+    assert await store.get_job(dependency.id) == done
+    assert heard.heard == []
+
+
 async def test_a_waiting_job_is_never_promoted_by_its_time(
     store: JobStore, heard: Recorder
 ) -> None:

@@ -388,3 +388,45 @@ async def test_a_lone_waiting_job_is_shaped_again_when_its_dependency_ends_meanw
         await conn.close()
     assert (job.status, job.waiting, edges) == (JobStatus.QUEUED, 0, 0)
     assert await other.get_job(job.id) == job
+
+
+async def test_a_report_settles_an_edge_committed_while_it_waited_for_the_row(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    """A report finishing a dependency whose row another node's enqueue holds
+    (adding a waiting job) releases that job too, once the enqueue commits."""
+    from tests.contract.test_flow import Recorder as Rules
+
+    store, rules = nodes[0], Rules()
+    await store.open()
+    store.attach_dependencies(rules)
+    dependency = make_job()
+    await store.insert_jobs([dependency])
+    first = make_job(after=(dependency.id,))
+    await store.insert_jobs_checked([first], [None], NOW)  # marked: it has dependents
+    second = rules.wait_for(make_job(after=(dependency.id,)), 1, NOW)
+    conn = await asyncpg.connect(url)
+    try:
+        enqueue = conn.transaction()  # the other node's enqueue, held open
+        await enqueue.start()
+        await conn.fetch(flow.LOCK_DEPENDENCIES, [dependency.id])
+        await conn.execute(flow.INSERT_WAITING, *sql.column_values(second), [dependency.id])
+        report = asyncio.create_task(
+            store.update_job(
+                dependency.id,
+                lambda j: replace(j, status=JobStatus.DONE, finished_at=NOW, updated_at=NOW),
+            )
+        )
+        while not await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        ):  # the report waits for the row: an observable state, not a guess
+            assert not report.done()
+            await asyncio.sleep(0.01)
+        await enqueue.commit()
+        await report
+    finally:
+        await conn.close()
+    for job in (first, second):
+        found = await store.get_job(job.id)
+        assert found is not None and found.status is JobStatus.QUEUED

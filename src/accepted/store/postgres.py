@@ -305,8 +305,9 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
                 record, job, new = await _read_and_decide(conn, sql.SELECT_VERSION, job_id, decide)
                 if new is None:
                     return job
-                if flow.settles(job, new):
-                    return None  # its waiting jobs settle in the same transaction: locked
+                if flow.settles(job, new):  # its waiting jobs settle in its transaction
+                    done = (changes, cascaded)
+                    return await self._settle_if_version(conn, job, new, record["version"], done)
                 args = [*sql.column_values(new, ("id", *rows.MUTABLE)), record["version"]]
                 attempt = rows.ended_attempt(job, new)
                 if attempt is None:
@@ -339,6 +340,33 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         self._announce(changes)
         self._cascaded(cascaded)
         return result
+
+    async def _settle_if_version(
+        self, conn: Any, job: Job, new: Job, version: Any, done: tuple[Changes, Changes]
+    ) -> Job | None:
+        """Make a dependency final if its row is still `version`, and settle what waits
+        on it: BEGIN, the compare-and-set, its edges taken with the waiting jobs
+        locked, their write, COMMIT. The job as stored (`done` then holds its
+        change and what settled), or None for update_job to lock the row instead:
+        the row moved on since the read (nothing was written), or the change also
+        writes a history row.
+
+        The edges are read by a statement after the compare-and-set, not in it:
+        an enqueue adding an edge holds the row's lock until it commits, so only
+        a snapshot taken once the compare-and-set has the row sees that edge.
+        """
+        if rows.ended_attempt(job, new) is not None:
+            return None
+        args = [*sql.column_values(new, ("id", *rows.MUTABLE)), version]
+        async with conn.transaction():
+            if await conn.execute(sql.UPDATE_IF_VERSION, *args) != "UPDATE 1":
+                return None
+            stored = rows.stored(new)
+            ended = [(stored, stored.status.value, stored.updated_at)]
+            settled = await flow.settle(conn, ended, self._require_rules(), _write)
+        changes, cascaded = done  # filled once committed: a retried transaction starts over
+        changes[:], cascaded[:] = [(job, stored)], settled
+        return stored
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
         written: list[tuple[Job, Job]] = []
@@ -535,6 +563,9 @@ async def _insert_ranked(conn: Any, jobs: Sequence[Job]) -> None:
     """Insert jobs in the caller's transaction, ranking the grouped ones first."""
     ranked = await rank_groups(conn, jobs) if has_groups(jobs) else jobs
     await conn.execute(sql.INSERT, *sql.column_arrays(ranked, rows.COLUMNS))
+
+
+Changes = list[tuple[Job, Job]]  # (old, new) pairs of jobs a write changed
 
 
 async def _write(conn: Any, changes: list[tuple[Job, Job]]) -> None:
