@@ -21,7 +21,7 @@ from accepted.http.app import App
 from accepted.siblings import Siblings
 from accepted.store.local_link import LocalLink
 from accepted.store.sqlite import SqliteStore
-from accepted.store.sqlite_checkpoints import PAGES, SqliteCheckpointer
+from accepted.store.sqlite_checkpoints import FALLBACK, PAGES, SqliteCheckpointer
 from accepted.tasks.base import TaskGroup
 from accepted.tasks.checkpoints import WalCheckpointer
 from accepted.types import Job
@@ -181,3 +181,16 @@ async def test_the_checkpointer_is_supervised_and_stops_with_the_app(
     assert "checkpointer works again" in caplog.text
     left = [t.name for t in set(threading.enumerate()) - before]
     assert not [name for name in left if name.startswith("accepted-sqlite")], left
+
+
+async def test_without_a_readable_header_it_still_checkpoints_now_and_then(
+    store: SqliteStore,
+) -> None:
+    checkpoints = small_checkpointer(store)
+    await store.insert_jobs(big_jobs(10))
+    checkpoints.mark = lambda: None  # type: ignore[method-assign]
+    for _ in range(FALLBACK - 1):  # caught mid-commit: it only looks again
+        await checkpoints.run_once(NOW)
+    assert checkpoints.passives == 0
+    await checkpoints.run_once(NOW)
+    assert checkpoints.passives == 1

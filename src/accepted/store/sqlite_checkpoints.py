@@ -56,7 +56,7 @@ PAGES = 1000  # frames that call for a checkpoint now (SQLite's own autocheckpoi
 POLL = 0.1  # seconds between looks at the WAL-index header
 RESTART = 8 * PAGES  # frames in the WAL at which it is made to start over
 LIMIT = 64 * 1024 * 1024  # bytes of WAL file above which it is truncated
-FALLBACK = 1.0  # seconds between passive checkpoints if the header cannot be read
+FALLBACK = 10  # looks in a row without a readable header, then a passive checkpoint anyway
 
 # The WAL-index header (https://www.sqlite.org/walformat.html#the_wal_index_file_format):
 # two copies of a 48-byte WalIndexHdr (iVersion at 0, isInit at 12, mxFrame at 16),
@@ -109,6 +109,7 @@ class SqliteCheckpointer:
         self._file: int | None = None  # the database file, to sync what a checkpoint copied
         self._index: int | None = None  # the -shm file, for the header
         self._last: WalMark | None = None
+        self._unread = 0  # looks in a row that found no readable header
         self.passives = 0  # checkpoints run, for tests and benchmarks
         self.restarts = 0  # of them with the write turn held (RESTART or TRUNCATE)
         self.truncates = 0
@@ -116,9 +117,13 @@ class SqliteCheckpointer:
     async def run_once(self, now: float) -> float:
         """Checkpoint if the WAL calls for it; when to look again."""
         mark = self.mark()
-        if mark is None:  # no header to read: passive checkpoints on a timer
-            await self.checkpoint()
-            return now + FALLBACK
+        if mark is None:  # caught mid-change (a commit), or a header we cannot read
+            self._unread += 1
+            if self._unread >= FALLBACK:  # then passive checkpoints on a timer
+                self._unread = 0
+                await self.checkpoint()
+            return now + self.poll
+        self._unread = 0
         quiet = mark == self._last
         self._last = mark
         if mark.pending >= self.pages or (quiet and mark.pending > 0):
