@@ -98,3 +98,16 @@ async def test_jobs_enqueued_one_at_a_time_rotate_too(store: JobStore) -> None:
     assert order == ["A", "B", "A", "B", "A", "A"]
     stored = await store.get_job(b[0].id)
     assert stored is not None and stored.fair_group == "B" and stored.fair_rank is not None
+
+
+async def test_groups_whose_place_no_longer_matters_are_forgotten(store: JobStore) -> None:
+    """A purge changes no rank: it drops only rows at or behind the queue's head."""
+    await store.insert_jobs(grouped("q", "A", 3))
+    await store.insert_jobs(grouped("q", "B", 1))
+    await take(store, 2)  # A's first and B's only job: B is behind the head, A is not
+    assert await store.purge_fair_groups(NOW + 1, 100) == 1  # B
+    await store.insert_jobs(grouped("q", "C", 1, at=NOW + 1))
+    order = [j.fair_group for j in await take(store, 3)]
+    assert order == ["A", "C", "A"]  # C joined at the head, as it would have
+    assert await store.purge_fair_groups(NOW + 2, 100) == 2  # nothing queued: A and C
+    assert await store.purge_fair_groups(NOW + 2, 100) == 0

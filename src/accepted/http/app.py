@@ -40,6 +40,7 @@ from accepted.tasks.base import TaskGroup
 from accepted.tasks.callbacks import CallbackSender
 from accepted.tasks.checkpoints import WalCheckpointer
 from accepted.tasks.counts import CountFolder
+from accepted.tasks.fair_groups import GroupPurger
 from accepted.tasks.idempotency import KeyPurger
 from accepted.tasks.schedules import ScheduleFirer
 from accepted.tasks.sweeps import sweep_tasks
@@ -147,6 +148,7 @@ class App:
                 # SQLite's WAL, copied into the file beside the commits, never in one.
                 WalCheckpointer(store, clock=clock),
                 KeyPurger(idempotency, clock=clock),
+                GroupPurger(store, clock=clock),  # flow-limits
                 *([refresher] if self.auth_on else []),
                 ScheduleFirer(self.schedules, clock=clock),
             ]

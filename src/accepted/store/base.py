@@ -399,6 +399,16 @@ class JobStore(Protocol):
         """
         ...
 
+    async def purge_fair_groups(self, now: float, limit: int) -> int:
+        """Forget up to `limit` fairness groups whose place no longer matters; how many.
+
+        A group's row holds the rank of its last job; its next job ranks after
+        it, but never before its queue's head (now, when nothing is queued).
+        A row whose rank (plus a step) is at or below that head changes nothing
+        any more, so deleting it is invisible: these rows are the ones purged.
+        """
+        ...
+
     def announce_capacity(self, queue: str, count: int) -> None:
         """Tell the other nodes, soon, that `count` jobs of limited `queue` stopped running.
 

@@ -73,6 +73,19 @@ def insert_one_args(job: Job) -> list[Any]:
     return [*sql.column_values(job), STEP]
 
 
+# Group rows that no longer change a rank (see JobStore.purge_fair_groups);
+# rows an enqueue holds right now are skipped. $1 the step, $2 now, $3 how many.
+PURGE = (
+    "DELETE FROM accepted_fair_groups AS d USING (SELECT g.queue, g.priority, g.name "
+    "FROM accepted_fair_groups AS g WHERE g.last_rank + $1 <= "
+    f"coalesce((SELECT coalesce(j.fair_rank, j.due_at) FROM {sql.TABLE} AS j "
+    "WHERE j.status = 'queued' AND j.queue = g.queue AND j.priority = g.priority "
+    "ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), $2) "
+    "LIMIT $3 FOR UPDATE SKIP LOCKED) AS x "
+    "WHERE d.queue = x.queue AND d.priority = x.priority AND d.name = x.name"
+)
+
+
 async def rank_groups(conn: Any, jobs: Sequence[Job]) -> list[Job]:
     """The jobs with the grouped ones ranked, in the inserting transaction."""
     counts = group_counts(jobs)

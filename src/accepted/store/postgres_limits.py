@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from accepted.store import postgres_sql as sql
 from accepted.store import sql_rules
+from accepted.store.fair_rows import STEP
 from accepted.store.limits_rows import (
     GROUP_SLACK,
     LIMITED,
@@ -38,6 +39,7 @@ from accepted.store.limits_rows import (
     pick,
     room_for,
 )
+from accepted.store.postgres_fair import PURGE
 from accepted.store.postgres_link import Link
 from accepted.store.rows import COLUMNS
 from accepted.types import Job
@@ -159,6 +161,13 @@ class PostgresLimits:
 
     def announce_capacity(self, queue: str, count: int) -> None:
         self._link.announce_capacity(queue, count)
+
+    async def purge_fair_groups(self, now: float, limit: int) -> int:
+        async def work(conn: Any) -> int:
+            status = await conn.execute(PURGE, STEP, now, limit)
+            return int(status.split()[-1])
+
+        return await self._run(work)
 
     async def claim_limited(
         self,

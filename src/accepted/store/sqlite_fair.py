@@ -21,6 +21,20 @@ _SET_LAST = (
 )
 
 
+# Group rows that no longer change a rank (see JobStore.purge_fair_groups).
+_PURGE = (
+    "DELETE FROM fair_groups WHERE (queue, priority, name) IN ("
+    "SELECT g.queue, g.priority, g.name FROM fair_groups AS g WHERE g.last_rank + ? <= "
+    "coalesce((SELECT coalesce(j.fair_rank, j.due_at) FROM jobs AS j "
+    "WHERE j.status = 'queued' AND j.queue = g.queue AND j.priority = g.priority "
+    "ORDER BY coalesce(j.fair_rank, j.due_at), j.seq LIMIT 1), ?) LIMIT ?)"
+)
+
+
+def purge(conn: sqlite3.Connection, now: float, limit: int) -> int:
+    return conn.execute(_PURGE, (STEP, now, limit)).rowcount
+
+
 def rank_groups(conn: sqlite3.Connection, jobs: Sequence[Job]) -> list[Job]:
     """The jobs with the grouped ones ranked; records each group's last rank.
 

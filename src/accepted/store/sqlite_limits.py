@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from accepted.store import sql_rules
+from accepted.store import sql_rules, sqlite_fair
 from accepted.store.limits_rows import (
     GROUP_SLACK,
     LIMITED,
@@ -136,6 +136,9 @@ class SqliteLimits:
         prefixes: Sequence[str],
     ) -> list[Candidate]:
         raise NotImplementedError  # pragma: no cover - SqliteStore's
+
+    async def purge_fair_groups(self, now: float, limit: int) -> int:
+        return await self._writer.run(lambda conn: sqlite_fair.purge(conn, now, limit))
 
     async def claim_limited(
         self,
