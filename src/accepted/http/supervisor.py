@@ -155,7 +155,11 @@ class Supervisor:
         logs.configure(settings.log_level, settings.log_format)
         assert self._sock is not None
         siblings = Siblings(self.rundir, index, self.count)
-        return serve(settings, sock=self._sock, siblings=siblings, started=self._started(index))
+        parent = os.getppid()
+        code = serve(settings, sock=self._sock, siblings=siblings, started=self._started(index))
+        if os.getppid() != parent:  # the parent died: nobody else removes the run directory
+            shutil.rmtree(self.rundir, ignore_errors=True)
+        return code
 
     def _started(self, index: int) -> Callable[[], None]:
         ready_w, life_r = self._ready_w, self._life_r
