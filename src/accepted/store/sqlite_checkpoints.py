@@ -169,8 +169,8 @@ class SqliteCheckpointer:
     def _checkpoint(self) -> Checkpointed:
         try:
             done = self._copy()
-            now = self.mark()
-            if now is None or now.frames < self.restart:
+            after = self.mark()
+            if after is None or after.frames < self.restart:
                 return done
             self._copy()  # what came during the last copy: the turn is then held for little
             with self._turn():
@@ -187,8 +187,8 @@ class SqliteCheckpointer:
         pile up for a sync with the turn held."""
         done = self._pragma("PASSIVE")
         self.passives += 1
-        now = self.mark()
-        if done.copied > 0 and (now is None or now.frames != done.frames):
+        after = self.mark()
+        if done.copied > 0 and (after is None or after.frames != done.frames):
             if self._file is None:
                 self._file = os.open(self.path, os.O_RDONLY)
             os.fdatasync(self._file)
