@@ -142,3 +142,14 @@ async def test_takes_at_once_each_get_their_own_jobs_under_their_own_leases(
     results = await asyncio.gather(*(take(i) for i in range(10)))
     taken = [job.id for jobs in results for job in jobs]
     assert len(taken) == len(set(taken)) == 7
+
+
+async def test_a_rate_holds_for_claims_at_once_on_several_nodes(
+    store: JobStore, open_new_store: OpenStore, is_shared: bool
+) -> None:
+    other = await open_new_store() if is_shared else store
+    await store.set_limits("r", QueueLimits(Rate(3, 60.0)), NOW)
+    await store.insert_jobs([make_job("r") for _ in range(20)])
+    results = await asyncio.gather(*(claim(s, ["r"], 2) for s in [store, other] * 10))
+    assert sum(len(jobs) for jobs, _ in results) == 3
+    assert {opens for jobs, opens in results if not jobs} == {NOW + 60}
