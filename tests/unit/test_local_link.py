@@ -1,5 +1,6 @@
 """The local link between a server's processes: notices arrive, merged, and none is lost
-when the receiver's queue is full for a while (it is sent again)."""
+when the receiver's queue is full for a while (it is sent again); live events let go
+when it stays full too long are told to its event streams (resync)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+import pytest
 
+from accepted.service.crossnode import CrossNodeWakeups
+from accepted.service.events import Missed
+from accepted.service.jobs import JobService
 from accepted.siblings import Siblings
 from accepted.store.local_link import LocalLink
 from accepted.types import Job, JobStatus
@@ -25,6 +30,7 @@ class Heard:
         self.tokens = self.schedules = 0
         self.deleted: list[Job] = []
         self.states: list[Job] = []
+        self.lost_after: list[int] = []  # how many events had arrived at each loss
         self.arrived = asyncio.Event()
 
     def jobs_available(self, queue: str, count: int) -> None:
@@ -44,6 +50,10 @@ class Heard:
 
     def jobs_changed(self, changes: Sequence[tuple[str, str]]) -> None:
         self.changed += changes
+        self.arrived.set()
+
+    def events_lost(self) -> None:
+        self.lost_after.append(len(self.changed))
         self.arrived.set()
 
     def tokens_changed(self) -> None:
@@ -161,3 +171,61 @@ async def test_live_events_travel_whole_while_another_process_listens(tmp_path: 
     finally:
         sender.stop()
         listener.stop()
+
+
+async def _overflow(sender: LocalLink, receiver: LocalLink, events: int) -> None:
+    """`events` live events sent, one datagram each, while the receiver reads nothing."""
+    loop = asyncio.get_running_loop()
+    socket = receiver._sock
+    assert socket is not None
+    loop.remove_reader(socket.fileno())
+    for i in range(events):
+        sender.announce_change(f"j{i}", "queued")
+        await asyncio.sleep(0)
+    assert sender._backlog, "the peer refused none: the test did not overflow the backlog"
+    loop.add_reader(socket.fileno(), receiver._readable)
+
+
+async def test_live_events_let_go_from_a_full_backlog_are_told_before_the_rest(
+    tmp_path: Path,
+) -> None:
+    """A peer too far behind loses the oldest datagrams, and learns that it did,
+    before the events that were kept (the place of the gap in its streams)."""
+    sender = LocalLink(Siblings(tmp_path, 0, 2), max_backlog=3)
+    receiver = LocalLink(Siblings(tmp_path, 1, 2))
+    heard = Heard()
+    receiver.wakeups = heard
+    sender.start()
+    receiver.start()
+    try:
+        await _overflow(sender, receiver, 300)
+        await _until(lambda: heard.changed[-1:] == [("j299", "queued")], heard)
+        gap = heard.lost_after
+        assert len(gap) == 1, "one loss told once"
+        kept = heard.changed[gap[0]:]
+        assert kept == [(f"j{i}", "queued") for i in range(300 - len(kept), 300)]
+        assert 0 < len(kept) < 300 - gap[0]  # some were let go, the newest kept in order
+    finally:
+        sender.stop()
+        receiver.stop()
+
+
+async def test_an_event_stream_in_a_process_that_missed_events_is_told_to_resync(
+    tmp_path: Path, service: JobService
+) -> None:
+    """The whole way: the receiving process's subscriber gets `Missed` (its SSE
+    stream's `event: resync`), as on a PostgreSQL node that fell behind."""
+    sender = LocalLink(Siblings(tmp_path, 0, 2), max_backlog=3)
+    receiver = LocalLink(Siblings(tmp_path, 1, 2))
+    receiver.wakeups = CrossNodeWakeups(service.signals, service.store)
+    subscription = service.signals.events.subscribe()
+    sender.start()
+    receiver.start()
+    try:
+        await _overflow(sender, receiver, 300)
+        with pytest.raises(Missed):
+            await subscription.next(5.0)
+    finally:
+        service.signals.events.unsubscribe(subscription)
+        sender.stop()
+        receiver.stop()

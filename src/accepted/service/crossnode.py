@@ -67,8 +67,7 @@ class CrossNodeWakeups:
         if not self.signals.events.count:
             return  # nobody here listens: reading the jobs would be wasted
         if len(self._changes) + len(changes) > MAX_PENDING_EVENTS:
-            self._changes.clear()
-            self.signals.events.lost()
+            self.events_lost()
             changes = changes[-MAX_PENDING_EVENTS:]
         self._changes.extend(changes)
         if self._events_reader is None or self._events_reader.done():
@@ -89,6 +88,12 @@ class CrossNodeWakeups:
             elif job.status == status:
                 feed.deliver(job)
         self._changes.clear()
+
+    def events_lost(self) -> None:
+        """Events were lost before they reached here: what waits to be read goes too
+        (it is older than the gap), and every subscriber is told at this place."""
+        self._changes.clear()
+        self.signals.events.lost()
 
     def tokens_changed(self) -> None:
         self.on_tokens_changed()

@@ -144,6 +144,10 @@ class Wakeups(Protocol):
     def schedules_changed(self) -> None:
         """Another node created, changed or deleted a schedule: look at the next fire again."""
 
+    def events_lost(self) -> None:
+        """Live-event notices from another process were lost on the way (its link let
+        them go while this process was too far behind): tell the subscribers to re-read."""
+
     # -- per-queue limits (flow-limits) --
 
     def limits_changed(self, queue: str) -> None:

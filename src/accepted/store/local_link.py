@@ -13,7 +13,10 @@ refused is kept and sent again a moment later, in as few datagrams as fit. A
 peer that is not up (starting, or restarting after a crash) misses what is
 sent meanwhile: it re-reads what it needs when it starts, and, like every
 receiver, the takers' re-checks and the periodic `Wakeups.resync` cover any
-notice that is lost.
+notice that is lost. A peer so far behind that over `MAX_BACKLOG` datagrams
+wait for it loses the oldest; if live events were among them, it is told
+("x", sent before the rest of its backlog) and its event streams send
+`event: resync`, as a PostgreSQL node's do when it falls behind.
 
 Two kinds carry whole jobs (base64 of their JSON), which NOTIFY's 8000 bytes
 could not: "d", a job deleted before it was final, so the other processes'
@@ -49,7 +52,7 @@ log = logging.getLogger("accepted.store.local_link")
 
 DATAGRAM = 60_000  # bytes a datagram carries at most (well under the socket buffer)
 RETRY_AFTER = 0.002  # seconds before a refused send is tried again
-MAX_BACKLOG = 1_000  # datagrams held per peer; beyond, the oldest go (re-checks cover)
+MAX_BACKLOG = 1_000  # datagrams held per peer; beyond, the oldest go (see `_hold`)
 _JOBS = msgspec.json.Encoder()
 _JOBS_IN = msgspec.json.Decoder(list[Job])
 RESYNC_INTERVAL = 5.0  # seconds at least between resyncs (result waiters re-read their jobs)
@@ -58,8 +61,15 @@ RESYNC_INTERVAL = 5.0  # seconds at least between resyncs (result waiters re-rea
 class LocalLink:
     """This process's end of the node's local link; see the module docstring."""
 
-    def __init__(self, siblings: Siblings, *, resync_every: float = RESYNC_INTERVAL) -> None:
+    def __init__(
+        self,
+        siblings: Siblings,
+        *,
+        resync_every: float = RESYNC_INTERVAL,
+        max_backlog: int = MAX_BACKLOG,
+    ) -> None:
         self.siblings = siblings
+        self.max_backlog = max_backlog
         self.resync_every = max(resync_every, RESYNC_INTERVAL)
         self.node = str(siblings.index)
         self.wakeups: Wakeups | None = None
@@ -68,6 +78,8 @@ class LocalLink:
         self.handlers: dict[str, Callable[[str], None]] = {}
         self._peers = {i: siblings.peer(i) for i in siblings.others}
         self._backlog: dict[int, list[bytes]] = {}
+        self._lost = f"x {self.node} ".encode()  # live events were lost on the way to you
+        self._gapped: set[int] = set()  # peers owed an "x" before their backlog
         self._deleted: list[bytes] = []  # "d" payloads: deleted jobs, whole
         self._changed: list[Job] = []  # live events, whole, while a peer listens
         self.listening = False  # this process has live-event subscribers
@@ -205,13 +217,27 @@ class LocalLink:
     def _send_to(self, index: int, datagrams: list[bytes]) -> None:
         held = self._backlog.get(index)
         if held is not None:  # keep the order: behind what waits already
-            held.extend(datagrams)
-            del held[:-MAX_BACKLOG]
+            self._hold(index, held, datagrams)
             return
         left = self._send_now(index, datagrams)
         if left:
-            self._backlog[index] = left
+            self._backlog[index] = []
+            self._hold(index, self._backlog[index], left)
             self._schedule_retry()
+
+    def _hold(self, index: int, held: list[bytes], datagrams: list[bytes]) -> None:
+        """Add to peer `index`'s backlog; beyond `max_backlog` the oldest go.
+
+        Live events among those let go are not lost silently: the peer is sent
+        an "x" (events lost) before the rest of its backlog, and its event
+        streams tell their readers to re-read at that place.
+        """
+        held.extend(datagrams)
+        excess = len(held) - self.max_backlog
+        if excess > 0:
+            if any(_carries_events(d) for d in held[:excess]):
+                self._gapped.add(index)
+            del held[:excess]
 
     def _send_now(self, index: int, datagrams: list[bytes]) -> list[bytes]:
         """Send in order; return what the peer's full queue refused."""
@@ -234,6 +260,11 @@ class LocalLink:
         self._retry = None
         backlog, self._backlog = self._backlog, {}
         for index, held in backlog.items():
+            if index in self._gapped:  # first the news of the loss, on its own
+                if self._send_now(index, [self._lost]):
+                    self._backlog[index] = held  # still full: all waits
+                    continue
+                self._gapped.discard(index)
             left = self._send_now(index, _pack(held))
             if left:
                 self._backlog[index] = left
@@ -258,6 +289,8 @@ class LocalLink:
         handler = self.handlers.get(kind)
         if kind in "wW":
             self._listening_notice(payload)
+        elif kind == "x" and self.wakeups is not None:
+            self.wakeups.events_lost()
         elif kind in "dj" and self.wakeups is not None:
             try:
                 jobs = _JOBS_IN.decode(base64.b64decode(payload.split(" ", 2)[2]))
@@ -292,6 +325,11 @@ class LocalLink:
             self.wakeups.resync()
         assert self._loop is not None
         self._resync = self._loop.call_later(self.resync_every, self._schedule_resync)
+
+
+def _carries_events(datagram: bytes) -> bool:
+    """Whether a datagram holds live events ("e" ids or "j" whole jobs)."""
+    return datagram[:2] in (b"e ", b"j ") or b"\ne " in datagram or b"\nj " in datagram
 
 
 def _pack(payloads: Iterable[bytes]) -> list[bytes]:
