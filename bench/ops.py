@@ -4,7 +4,7 @@ Fills a database with `--jobs` jobs (default 1,000,000) over `--queues` queues
 (default 100), written straight through the store in batches of 10,000, then
 starts a server on it and times, over real HTTP on loopback:
 
-- `GET /queues` (the counts the dashboard and `/metrics` read);
+- `GET /queues` (the counts the dashboard and `/metrics` read), and `GET /metrics`;
 - a filtered first page of `GET /jobs` (one queue and status, one status, one queue);
 - `GET /jobs?q=...`: a text that matches nothing (the whole table is read)
   and one that matches a single job.
@@ -133,6 +133,7 @@ async def timed(conn: Connection, raw: bytes, samples: int) -> dict[str, float]:
 def reads(queues: int) -> Iterator[tuple[str, str, int]]:
     """(name, path, samples) of each timed read."""
     yield "GET /queues", "/queues", 50
+    yield "GET /metrics", "/metrics", 50
     yield "first page, queue+status", "/jobs?queue=q017&status=failed&limit=50", 50
     yield "first page, status", "/jobs?status=queued&limit=50", 50
     yield "first page, queue", "/jobs?queue=q042&limit=50", 50
