@@ -150,7 +150,7 @@ class ServerSpec:
     strace: bool = False
     variant: str | None = None  # bench/variants.py: a what-if patch (uvicorn only)
     extra_env: dict[str, str] = field(default_factory=dict)
-    workers: int = 1  # accepted's --workers (processes)
+    workers: int = 1  # --workers (processes) of accepted, or of the constant under uvicorn
 
     def command(self, port: int) -> list[str]:
         host = ["--host", "127.0.0.1", "--port", str(port)]
@@ -171,7 +171,7 @@ class ServerSpec:
                     "--workers",
                     str(self.workers),
                 ]
-            return [sys.executable, "-m", "bench.constant", *host]
+            return [sys.executable, "-m", "bench.constant", *host, "--workers", str(self.workers)]
         if self.variant is not None:
             raise ValueError("variants run on uvicorn only")
         if self.stack == "granian":
@@ -266,7 +266,8 @@ class RunningServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited at start:\n{self.log_path.read_text()}")
             status = _status(self.port, path)
-            if status is not None and (status == 200 or self.spec.app == "constant"):
+            # The constant answers anything, but 503 until all its processes serve.
+            if status == 200 or (self.spec.app == "constant" and status not in (None, 503)):
                 return
             time.sleep(0.05)  # nothing to await before the socket exists
         self.stop()

@@ -101,7 +101,9 @@ class Bench:
 
     @contextlib.contextmanager
     def constant_server(self, stack: str) -> Iterator[RunningServer]:
-        server = RunningServer(ServerSpec("constant", stack), self.o.workdir).start()
+        # As many processes as the accepted servers of the run: the ratio compares like with like.
+        spec = ServerSpec("constant", stack, workers=self.o.server_workers)
+        server = RunningServer(spec, self.o.workdir).start()
         try:
             yield server
         finally:
@@ -145,7 +147,13 @@ class Bench:
             self._hammer(r, server)
         if r.requests_per_s:
             self.constant_rps[(self.run, stack)] = r.requests_per_s
+        self._note_processes(r)
         return r
+
+    def _note_processes(self, r: Result) -> None:
+        """The server's process count, beside its figure, where it is not one."""
+        if self.o.server_workers > 1 and not self.o.url:
+            r.extra["processes"] = self.o.server_workers
 
     def enqueue(self, stack: str) -> Result:
         r = self.result("enqueue", stack)
@@ -154,6 +162,7 @@ class Bench:
         base = self.constant_rps.get((self.run, stack.partition("+")[0]))
         if base and r.requests_per_s:
             r.extra["ratio_to_constant"] = round(r.requests_per_s / base, 3)
+        self._note_processes(r)
         return r
 
     def _hammer(self, r: Result, server: Server) -> None:
