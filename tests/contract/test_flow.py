@@ -222,6 +222,26 @@ async def test_an_unknown_dependency_is_refused_even_when_a_holder_would_answer(
         await _insert(store, make_job(unique_key="k", after=(ghost.id,)))
 
 
+@pytest.mark.parametrize("ended", [JobStatus.FAILED, JobStatus.CANCELLED])
+async def test_a_held_key_answers_before_an_ended_dependency_cancels(
+    store: JobStore, heard: Recorder, ended: JobStatus
+) -> None:
+    (holder,) = await _insert(store, make_job(unique_key="k"))
+    (dependency,) = await _insert(store, make_job(status=ended))
+    late = make_job(unique_key="k", after=(dependency.id,))
+    (placed,) = await store.insert_jobs_checked([late], [None], NOW)
+    assert (placed.job.id, placed.outcome) == (holder.id, Outcome.DUPLICATE)
+    assert placed.job.status is JobStatus.QUEUED
+    assert await store.get_job(late.id) is None  # nothing enqueued, not even cancelled
+    await store.update_job(holder.id, _done(NOW))  # the key free: cancelled at once
+    (fresh,) = await store.insert_jobs_checked([late], [None], NOW)
+    assert (fresh.job.id, fresh.outcome, fresh.job.status) == (
+        late.id,
+        Outcome.NEW,
+        JobStatus.CANCELLED,
+    )
+
+
 async def test_a_batch_names_its_own_items_and_duplicates_stand_for_their_holder(
     store: JobStore, heard: Recorder
 ) -> None:

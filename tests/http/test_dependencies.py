@@ -106,6 +106,19 @@ def test_a_dependency_already_ended_cancels_the_job_at_once(
     assert str(first["id"]) in str(job["error"])
 
 
+@pytest.mark.documents("after-already-ended", "unique-duplicate")
+def test_a_held_unique_key_answers_before_an_ended_dependency(api: httpx.Client, q: str) -> None:
+    ended = _enqueue(api, q)
+    assert api.post(f"/jobs/{ended['id']}/cancel").status_code == 200
+    holder = _enqueue(api, q, **{"X-Accepted-Unique-Key": "k"})
+    headers = {AFTER: str(ended["id"]), "X-Accepted-Unique-Key": "k"}
+    again = api.post("/jobs", json={"queue": q}, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.headers["x-accepted-duplicate"] == "true"
+    assert again.json()["id"] == holder["id"] and again.json()["status"] == "queued"
+    assert len(api.get("/jobs", params={"queue": q}).json()["jobs"]) == 2  # nothing enqueued
+
+
 @pytest.mark.documents("after-already-done")
 def test_a_dependency_already_done_is_not_waited_for(api: httpx.Client, q: str) -> None:
     first = _enqueue(api, q)

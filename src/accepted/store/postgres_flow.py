@@ -4,7 +4,9 @@
   against the partial unique index on (queue, unique_key) of jobs not final.
   Two nodes inserting the same key at once: the second waits on the first's
   index entry, then inserts nothing and reads the holder. A holder that became
-  final in between leaves nothing to read: the insert is tried again.
+  final in between leaves nothing to read: the insert is tried again. A job
+  born cancelled (an ended dependency) is outside that index, so its holder is
+  read first: a held key answers as a duplicate before the dependency cancels.
 - Dependencies: the new job locks its dependencies' rows (`FOR UPDATE`) and
   marks those not final `has_dependents`, so a report racing with it either
   committed first (seen here as final) or finds the mark (its compare-and-set
@@ -192,6 +194,11 @@ async def _insert_unless_held(conn: Any, job: Job, pending: list[str]) -> str | 
         else:
             await conn.execute(sql.INSERT_ONE, *values)
         return None
+    if job.is_final:  # cancelled by an ended dependency: the index would not refuse it
+        answering: str | None = await conn.fetchval(HOLDER, job.queue, job.unique_key)
+        if answering is None:
+            await conn.execute(sql.INSERT_ONE, *values)
+        return answering
     while True:
         if await conn.fetchval(INSERT_UNIQUE, *values) is not None:
             if pending:
