@@ -118,7 +118,9 @@ def _client_command(
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--json", action="store_true", help="print the job as one line of JSON")
+    parser.add_argument(
+        "--json", action="store_true", help="print the server's JSON answer as it came"
+    )
     return parser
 
 
@@ -222,6 +224,12 @@ def _add_enqueue(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="enqueue nothing while a job of QUEUE with this key is not finished "
         "(that job is printed, and a note on stderr)",
+    )
+    enqueue.add_argument(
+        "--group",
+        metavar="NAME",
+        help="its fairness group: hand-outs of a queue rotate between groups "
+        "(docs/flow.md#fairness-groups)",
     )
     enqueue.add_argument(
         "--after",
@@ -493,6 +501,7 @@ def _enqueue_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "retries": args.retries,
         "retry_backoff": args.retry_backoff,
         "unique_key": args.unique_key,
+        "group": args.group,
         "after": _after_ids(args.after),
     }
 

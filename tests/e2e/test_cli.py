@@ -256,3 +256,9 @@ def test_enqueue_unique_key_and_after(cli: Cli, client: Client) -> None:
     done = cli("enqueue", "flow", "--after", first["id"], "--after", other.id, "--json")
     waiting = json.loads(done.stdout)
     assert (waiting["status"], waiting["after"]) == ("delayed", [first["id"], other.id])
+
+
+def test_enqueue_group(cli: Cli, client: Client) -> None:
+    done = cli("enqueue", "fair", "--group", "tenant-7", "--json")
+    assert done.returncode == 0, done.stderr
+    assert client.get(json.loads(done.stdout)["id"]).group == "tenant-7"

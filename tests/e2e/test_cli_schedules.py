@@ -28,6 +28,7 @@ def test_schedules_prints_a_table_and_json_prints_the_api_answer(
                               "RUN", "LAST", "JOB"]  # fmt: skip
     assert nightly.split()[:6] == ["nightly", "reports", "cron", "30", "2", "*"]
     assert "(Europe/Berlin)" in nightly and nightly.split()[-1] == "-"
+    assert nightly.count(" UTC") == 1  # the next run, said in UTC; no last run yet
     assert tick.split()[:5] == ["tick", "ticks", "every", "90s", "yes"]
     assert tick.split()[-1] == job.id
     as_json = cli("schedules", "--json")

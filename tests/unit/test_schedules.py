@@ -240,6 +240,10 @@ async def test_scheduled_jobs_take_the_job_options(
         (ScheduleSpec(queue="q", cron="0 0 30 2 *"), "cron"),
         (ScheduleSpec(queue="q", every=60, timezone="Mars/Olympus"), "timezone"),
         (ScheduleSpec(queue="q", every=60, timezone="../etc/passwd"), "timezone"),
+        # Files of the host's zoneinfo folder that are no IANA zone: `localtime`
+        # would mean this host's clock, a different zone on each node.
+        (ScheduleSpec(queue="q", every=60, timezone="localtime"), "timezone"),
+        (ScheduleSpec(queue="q", every=60, timezone="posixrules"), "timezone"),
     ],
 )
 async def test_bad_definitions_are_refused(

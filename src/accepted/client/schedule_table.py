@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from accepted.client import core
 from accepted.client import schedules as schedule_calls
@@ -52,4 +52,6 @@ def _cadence(schedule: Schedule) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    # In UTC and said so, as every other command prints times: a schedule's own
+    # time zone is shown beside its cron, and the host's zone is nobody's.
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
+from importlib.resources import files
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -36,10 +37,21 @@ def zone(name: str) -> tzinfo:
     """The IANA time zone `name`; InvalidField naming it when there is none."""
     if name == "UTC":
         return UTC
+    if name not in _iana_names():  # not the host's `localtime` or other files of its tz folder
+        raise InvalidField(f"timezone {name[:64]!r} is not a known IANA time zone")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidField(f"timezone {name[:64]!r} is not a known IANA time zone") from None
+
+
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    """The IANA zone names, from the tzdata package's list: the same on every host,
+    where the host's zoneinfo folder also holds `localtime` (whatever this host's
+    clock says) and `posixrules`, which would make a schedule mean different
+    things on different nodes."""
+    return frozenset(files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
 
 
 @dataclass(frozen=True, slots=True)
