@@ -74,13 +74,49 @@ async def test_every_runs_each_interval_once(
     assert [job.due_at - T0 for job in await made(service)] == [10.0 * k for k in range(1, 11)]
 
 
-async def test_a_late_firer_within_the_grace_makes_each_fire_time_its_job(
+async def test_a_slightly_late_fire_keeps_its_fire_time(
     schedules: ScheduleService, service: JobService
 ) -> None:
+    """The firer woke 0.5 s late and the next fire is not due yet: a job for that fire."""
     await schedules.put("tick", ScheduleSpec(queue="q", every=1), T0)
-    assert await schedules.fire_due(T0 + 4) == T0 + 4  # behind: go again at once
-    await run_until(schedules, T0 + 4, T0 + 4)
-    assert [job.due_at - T0 for job in await made(service)] == [1.0, 2.0, 3.0, 4.0]
+    assert await schedules.fire_due(T0 + 1.5) == T0 + 2
+    assert await schedules.fire_due(T0 + 2) == T0 + 3
+    assert [job.due_at - T0 for job in await made(service)] == [1.0, 2.0]
+
+
+async def test_a_single_fire_found_long_after_is_due_when_made(
+    schedules: ScheduleService, service: JobService
+) -> None:
+    """A daily fire found 3 hours late: its job counts its timeout from now, not from then."""
+    spec = ScheduleSpec(queue="q", every=86400, job_timeout=600)
+    await schedules.put("daily", spec, T0)
+    back = T0 + 86400 + 3 * 3600
+    assert await schedules.fire_due(back) == T0 + 2 * 86400
+    [job] = await made(service)
+    assert (job.due_at, job.deadline_at) == (back, back + 600)
+
+
+async def test_a_short_gap_with_several_fires_missed_makes_one_job(
+    schedules: ScheduleService, service: JobService
+) -> None:
+    """A node down for 4 s under `every: 1` (well under the 5 s a single late fire may
+    be): fires 1..4 were missed, and they make one job, not one each."""
+    await schedules.put("tick", ScheduleSpec(queue="q", every=1), T0)
+    back = T0 + 4.5
+    assert await schedules.fire_due(back) == T0 + 5
+    [job] = await made(service)
+    assert job.due_at == back  # due now: it stands for all the fires missed
+    await run_until(schedules, back, T0 + 6)
+    assert [j.due_at - T0 for j in await made(service)] == [4.5, 5.0, 6.0]
+
+
+async def test_a_gap_ending_on_a_fire_time_makes_one_job(
+    schedules: ScheduleService, service: JobService
+) -> None:
+    """Back exactly at fire 4: fires 1..4 are all due now, so one job covers them."""
+    await schedules.put("tick", ScheduleSpec(queue="q", every=1), T0)
+    assert await schedules.fire_due(T0 + 4) == T0 + 5
+    assert [job.due_at - T0 for job in await made(service)] == [4.0]
 
 
 async def test_catch_up_makes_one_job_for_every_missed_fire(

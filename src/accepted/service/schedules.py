@@ -6,11 +6,13 @@ atomic across nodes (store.base, the schedules section):
 - a new schedule's first fire: the next cron match after now, or `every`
   seconds after now; a rewrite with the same cadence keeps its next fire,
   and a resume counts from the resume (paused time is not made up);
-- a fire on time (at most `grace` seconds late) makes one job for that fire
-  time, due at it, and moves on to the next fire time after it;
-- a fire further behind than `grace` means no node ran for a while: one job
-  for all the fire times missed, due now, and the next fire is the first
-  after now;
+- a fire on time (at most `grace` seconds late, and the fire after it not
+  yet due) makes one job for that fire time, due at it, and moves on to the
+  next fire time after it;
+- otherwise no node made the fires for a while: the fire after it is already
+  due too (several missed, however short the gap), or it is further behind
+  than `grace`. One job for all the fire times missed, due now, and the next
+  fire is the first after now;
 - a manual run makes a job now and leaves the fire times alone.
 
 Every job is stored together with the schedule's advance by one conditional
@@ -35,9 +37,10 @@ from accepted.types import JSON_EMPTY_OBJECT, Job
 
 log = logging.getLogger("accepted.schedules")
 
-# A fire this late is still on time: a busy node or a pause of the event loop
-# is not "no node ran", and each fire time keeps its own job. Later than this,
-# the fire times passed are missed and make one job together.
+# A single fire this late (the fire after it not yet due) is still on time: a
+# busy node or a pause of the event loop, and the job is due at its fire time.
+# Later than this it is due now, so a job timeout counts from when it is made.
+# Several fire times passed (the next one due too) always make one job.
 LATE_GRACE = 5.0
 FIRE_BATCH = 100  # schedules fired per store read
 
@@ -133,8 +136,10 @@ class ScheduleService:
         fire_at = schedule.next_run_at
         assert fire_at is not None  # due_schedules returns scheduled ones only
         rule = cadence(schedule.cron, schedule.every, schedule.timezone)
-        if now - fire_at <= self.grace:
-            due_at, next_run_at = fire_at, rule.after(fire_at, fire_at)
+        following = rule.after(fire_at, fire_at)
+        on_time = following is None or following > now
+        if on_time and now - fire_at <= self.grace:
+            due_at, next_run_at = fire_at, following
         else:  # missed while no node ran: one job for all of them
             due_at, next_run_at = now, rule.after(fire_at, now)
         job = self._job(schedule, now, due_at=due_at)
