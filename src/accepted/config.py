@@ -67,6 +67,12 @@ class Settings:
         "",
         "CIDR ranges callbacks may reach although private, loopback or link-local; comma-separated",
     )
+    # -- the callback destination guard (fix-guard)
+    callback_guard: str = _setting(
+        "auto",
+        "auto, on or off: refuse callbacks to loopback, private and link-local addresses "
+        "(auto: on when listening beyond loopback or when auth is on)",
+    )
     log_level: str = _setting("info", "debug, info, warning or error")
     event_keepalive: float = _setting(
         15.0, "seconds an event stream may be idle before a comment line keeps it open"
@@ -122,6 +128,10 @@ class Settings:
         self.default_result_ttl  # noqa: B018 - refuses a bad value at start, not at enqueue
         if self.auth not in ("", "on", "off"):
             raise ValueError(f"auth must be 'on' or 'off', not {self.auth!r}")
+        if self.callback_guard not in ("auto", "on", "off"):
+            raise ValueError(
+                f"callback_guard must be 'auto', 'on' or 'off', not {self.callback_guard!r}"
+            )
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("--tls-cert and --tls-key go together")
         if self.workers < 0:

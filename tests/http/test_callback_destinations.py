@@ -279,3 +279,46 @@ def test_https_to_a_name_is_pinned_with_the_name_for_sni_and_the_certificate(
     finally:
         good.stop()
         wrong.stop()
+
+
+METADATA = "http://169.254.169.254/latest/meta-data/"
+ADMIN = "test-guard-admin-0123456789abcdef"
+
+
+def _enqueue_to_metadata(
+    db_target: str, tmp_path: Path, env: dict[str, str], args: list[str]
+) -> httpx.Response:
+    """POST /jobs with a link-local callback URL to a fresh server on 127.0.0.1."""
+    env = {"ACCEPTED_ADMIN_TOKEN": ADMIN, **env}
+    server = ServerProcess(db=db_target, log_path=tmp_path / "server.log", env=env, args=args)
+    server.start()
+    try:
+        auth = {"Authorization": f"Bearer {ADMIN}"}
+        with httpx.Client(base_url=server.url, headers=auth) as client:
+            return client.post(
+                "/jobs", json={"queue": "q"}, headers={"X-Accepted-Callback-URL": METADATA}
+            )
+    finally:
+        server.stop()
+
+
+@pytest.mark.documents("callback-destination-guard")
+@pytest.mark.parametrize(
+    ("auth", "guard", "refused"),
+    [
+        ("on", None, True),  # the documented reverse-proxy set-up: loopback, auth on
+        ("on", "off", False),  # the operator turned the guard off
+        ("off", "on", True),  # the operator turned it on without auth
+    ],
+)
+def test_on_loopback_the_guard_follows_auth_and_callback_guard(
+    db_target: str, tmp_path: Path, auth: str, guard: str | None, refused: bool
+) -> None:
+    args = [] if guard is None else ["--callback-guard", guard]
+    response = _enqueue_to_metadata(db_target, tmp_path, {"ACCEPTED_AUTH": auth}, args)
+    if refused:
+        error = assert_error(response, 400, "169.254.169.254", "link-local")
+        assert error["code"] == "callback_url_refused"
+    else:
+        assert response.status_code == 202, response.text
+        assert response.json()["callback"]["url"] == METADATA

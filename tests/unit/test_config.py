@@ -52,6 +52,9 @@ def test_switches_read_from_the_environment_and_refuse_nonsense() -> None:
         Settings.from_env({"ACCEPTED_REQUIRE_LEASE": "maybe"})
     with pytest.raises(ValueError, match="auth"):
         Settings.from_env({"ACCEPTED_AUTH": "sometimes"})
+    assert Settings.from_env({"ACCEPTED_CALLBACK_GUARD": "off"}).callback_guard == "off"
+    with pytest.raises(ValueError, match="callback_guard"):
+        Settings.from_env({"ACCEPTED_CALLBACK_GUARD": "maybe"})
     with pytest.raises(ValueError, match="tls"):
         Settings.from_env({"ACCEPTED_TLS_CERT": "cert.pem"})
 

@@ -57,6 +57,22 @@ def test_a_server_on_loopback_only_allows_everything() -> None:
     assert not listens_only_on_loopback("192.168.1.5")
 
 
+@pytest.mark.parametrize(
+    ("host", "guard", "auth_on", "guarded"),
+    [
+        ("127.0.0.1", "auto", False, False),
+        ("127.0.0.1", "auto", True, True),  # behind a reverse proxy, with tokens
+        ("0.0.0.0", "auto", False, True),
+        ("127.0.0.1", "on", False, True),
+        ("0.0.0.0", "off", True, False),
+    ],
+)
+def test_callback_guard_auto_is_on_beyond_loopback_or_with_auth(
+    host: str, guard: str, auth_on: bool, guarded: bool
+) -> None:
+    assert Destinations.for_server(host, "", guard=guard, auth_on=auth_on).guarded is guarded
+
+
 def test_allowed_ranges_open_what_they_name_only() -> None:
     rule = Destinations.for_server("0.0.0.0", "10.1.0.0/16, 127.0.0.1,fd00::/8")
     allowed = ["10.1.200.3", "127.0.0.1", "::ffff:127.0.0.1", "fd00::5"]

@@ -77,7 +77,13 @@ class App:
         # With other nodes on the database, waiters and tasks also re-check on
         # their own, so a lost cross-node notice only delays, never strands.
         recheck = settings.shared_recheck if store.shared else None
-        destinations = Destinations.for_server(settings.host, settings.callback_allow)
+        self.auth_on = auth_enabled(settings.auth, settings.host)
+        destinations = Destinations.for_server(
+            settings.host,
+            settings.callback_allow,
+            guard=settings.callback_guard,
+            auth_on=self.auth_on,
+        )
         self.metrics = Metrics()  # this process's counters and histograms (GET /metrics)
         self.service = JobService(
             store,
@@ -104,7 +110,6 @@ class App:
             self.signals.events.outbound_job = getattr(store, "announce_job", None)
         idempotency = Idempotency(self.service, window=settings.idempotency_window)
         self.auth = AuthService(store.tokens)
-        self.auth_on = auth_enabled(settings.auth, settings.host)
         self.gate = Gate(self.auth if self.auth_on else None, self.service, clock)
         self.context = Context(
             self.service,

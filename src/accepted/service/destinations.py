@@ -4,9 +4,11 @@ A callback is a request the server makes on a producer's behalf, so without a
 rule anyone who can enqueue can make the server reach what only it can reach:
 its own port, the database's, a cloud metadata service on 169.254.169.254.
 Addresses inside the machine or the private network are therefore refused,
-unless the operator allows a range, or the server listens only on loopback
-(then whoever enqueues is already on the machine, and local receivers are
-the normal case).
+unless the operator allows a range. With `--callback-guard auto` (the default)
+the rule is off only for a server that listens only on loopback with auth off:
+then whoever enqueues is already on the machine, and local receivers are the
+normal case. A server that checks tokens expects untrusted callers, even on
+loopback behind a reverse proxy, so auth on turns the rule on.
 
 The rule is applied to IP addresses: to an IP literal when the job is
 enqueued, and to each address a host name resolves to when it is sent.
@@ -86,12 +88,14 @@ class Destinations:
     allowed: Sequence[IPNetwork] = field(default_factory=tuple)
 
     @classmethod
-    def for_server(cls, host: str, allow: str) -> Destinations:
-        """The rule for a server listening on `host` with `--callback-allow allow`.
+    def for_server(
+        cls, host: str, allow: str, *, guard: str = "auto", auth_on: bool = False
+    ) -> Destinations:
+        """The rule for a server on `host` with `--callback-allow allow`, `--callback-guard guard`.
 
         Raises ValueError naming a CIDR that is not one.
         """
-        return cls(guarded=not listens_only_on_loopback(host), allowed=parse_allow(allow))
+        return cls(guarded=guard_on(guard, host, auth_on), allowed=parse_allow(allow))
 
     def refused_kind(self, ip: IPAddress) -> str | None:
         """The refused kind of address `ip` is ("loopback", ...), or None when allowed."""
@@ -134,6 +138,13 @@ def refusal_of_name(host: str, kinds: Sequence[str]) -> str:
 
 
 _RULE = "which callbacks may not reach (unless allowed by --callback-allow)"
+
+
+def guard_on(mode: str, host: str, auth_on: bool) -> bool:
+    """`--callback-guard on|off`; auto: on beyond loopback, or whenever auth is on."""
+    if mode in ("on", "off"):
+        return mode == "on"
+    return auth_on or not listens_only_on_loopback(host)
 
 
 def listens_only_on_loopback(host: str) -> bool:
