@@ -1,6 +1,6 @@
 """The baseline: a raw ASGI app that reads the request body and answers a
 constant, served with the same uvicorn configuration as accepted
-(`accepted.http.server.run`). Enqueue throughput is judged as a fraction of
+(`accepted.http.server.serve`). Enqueue throughput is judged as a fraction of
 this one's, measured in the same run.
 
 The constant is shaped and sized like an enqueue answer (202, JSON, a job),
@@ -11,7 +11,7 @@ so both servers write the same bytes per request.
     granian --interface asgi bench.constant:app     # the same app under granian
 
 `--workers N` runs N processes on one port the way `accepted serve --workers N`
-does (`http/supervisor.py`): the parent binds and listens, then forks N
+does (`accepted/supervisor.py`): the parent binds and listens, then forks N
 children that each serve the inherited socket. Until all N serve, every
 answer is 503 (the harness waits for another status), so a load generator's
 keep-alive connections are not all taken by the first child up.
@@ -90,7 +90,7 @@ def main() -> None:
 def _serve(host: str, port: int, sock: socket.socket | None) -> None:
     import uvicorn
 
-    # Keep in step with accepted.http.server.run: the point is the same stack.
+    # Keep in step with accepted.http.server.serve: the point is the same stack.
     config = uvicorn.Config(
         app,
         host=host,

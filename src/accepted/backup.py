@@ -32,7 +32,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accepted.store.sqlite import sqlite_path
+    from accepted.store import sqlite_path
     from accepted.store.sqlite_backup import BackupError, backup
 
     if args.db.startswith(("postgresql://", "postgres://")):

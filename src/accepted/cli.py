@@ -405,8 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    from accepted.http.server import run
     from accepted.store import DriverMissing
+    from accepted.supervisor import run
 
     try:
         return run(settings)

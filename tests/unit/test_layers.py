@@ -16,11 +16,15 @@ import accepted
 SRC = Path(accepted.__file__).parent
 
 # Each floor, and the floors above it that it may not import.
+# `supervisor` (process supervision: a parent running `http`'s server in N
+# children) is the floor above `http`, under `cli` alone.
 FORBIDDEN = {
-    "types": {"store", "service", "http", "tasks", "worker", "client", "cli"},
-    "store": {"service", "http", "tasks", "worker", "client", "cli"},
-    "service": {"http", "tasks", "worker", "client", "cli"},
-    "tasks": {"http", "worker", "client", "cli"},
+    "types": {"store", "service", "http", "tasks", "supervisor", "worker", "client", "cli"},
+    "store": {"service", "http", "tasks", "supervisor", "worker", "client", "cli"},
+    "service": {"http", "tasks", "supervisor", "worker", "client", "cli"},
+    "tasks": {"http", "supervisor", "worker", "client", "cli"},
+    "http": {"supervisor", "worker", "client", "cli"},
+    "supervisor": {"worker", "client", "cli"},
 }
 
 
@@ -82,3 +86,18 @@ def test_no_circles_through_the_store_the_service_or_the_types() -> None:
 
     circles = sorted(m for m in inner if m in reaches(m))
     assert circles == []
+
+
+BACKENDS = {"accepted.store.sqlite", "accepted.store.postgres"}
+
+
+def test_outside_the_store_a_backend_is_reached_through_its_public_surface() -> None:
+    """`accepted.store` (open_store, check_driver, hold_database, sqlite_path) is the way in."""
+    wrong = sorted(
+        f"{module} imports {target}"
+        for module, targets in GRAPH.items()
+        if _floor(module) != "store"
+        for target in targets
+        if target in BACKENDS
+    )
+    assert wrong == []

@@ -9,9 +9,10 @@ raises the signal again, so that the program's own handler decides what the
 signal means. Ours (installed for the run) makes a stop by signal a clean exit,
 status 0, rather than a death by the signal (-15).
 
-With `--workers N` above 1, `run` hands over to `http/supervisor.py`: a parent
-that binds the port and runs N children, each of them `serve` on the
-parent's socket.
+`serve` runs one process's server. How many processes serve, and the parent
+that runs several of them (`--workers N`), is `accepted/supervisor.py`'s
+concern, one floor up: each of its children calls `serve` on the parent's
+socket.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from types import FrameType
 
 import uvicorn
 
-from accepted import logs
 from accepted.config import Settings
 from accepted.http.app import App, create_app
 from accepted.http.protocol import limited_protocol
 from accepted.siblings import Siblings
-from accepted.store import check_driver
 
 # How long in-flight requests get to finish after a stop signal.
 GRACEFUL_SECONDS = 5
@@ -68,18 +67,6 @@ def stop_signals_end_the_run() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run(settings: Settings) -> int:
-    """Serve until a stop signal: one process, or a parent and `worker_count` children."""
-    logs.configure(settings.log_level, settings.log_format, lazy=settings.worker_count == 1)
-    if settings.worker_count > 1:
-        from accepted.http.supervisor import Supervisor
-
-        check_driver(settings.db)
-
-        return Supervisor(settings).run()
-    return serve(settings)
-
-
 def serve(
     settings: Settings,
     *,
@@ -89,7 +76,7 @@ def serve(
 ) -> int:
     """Run one process's server; exit status 0 after a stop signal, 1 if it never served.
 
-    `sock`, `siblings`: a child of `Supervisor`, serving the parent's socket as
+    `sock`, `siblings`: a child of `supervisor.Supervisor`, serving the parent's socket as
     one of the node's processes. `started` runs once the app has started.
     """
     app = create_app(settings, siblings=siblings)

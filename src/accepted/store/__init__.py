@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from accepted.store.base import Decide, JobStore
 
@@ -10,7 +10,15 @@ if TYPE_CHECKING:
     from accepted.store.local_link import LocalLink
     from accepted.store.postgres import PostgresStore
 
-__all__ = ["Decide", "DriverMissing", "JobStore", "check_driver", "open_store"]
+__all__ = [
+    "Decide",
+    "DriverMissing",
+    "JobStore",
+    "check_driver",
+    "hold_database",
+    "open_store",
+    "sqlite_path",
+]
 
 
 class DriverMissing(Exception):
@@ -43,6 +51,33 @@ def check_driver(target: str) -> None:
     """
     if _is_postgres(target):
         _postgres_store()
+
+
+def hold_database(target: str) -> IO[bytes] | None:
+    """Hold `target` for one server of several processes, before any of them starts.
+
+    On SQLite: check that the file can be written (raising StoreUnavailable
+    naming it and why), then take its server lock (`<db>.lock`), held for as
+    long as the returned file stays open. The parent of `serve --workers N`
+    takes it and its children inherit it, so the file admits that one
+    server's processes and refuses any other. PostgreSQL admits many servers
+    on one database: nothing to hold, None.
+    """
+    if _is_postgres(target):
+        return None
+    from accepted.store.sqlite import check_writable, hold_file
+    from accepted.store.sqlite import sqlite_path as path_of
+
+    path = path_of(target)
+    check_writable(path)
+    return hold_file(path)
+
+
+def sqlite_path(target: str) -> str:
+    """The file path a SQLite `--db` target names (a plain path, or a sqlite:/// URL)."""
+    from accepted.store.sqlite import sqlite_path as path_of
+
+    return path_of(target)
 
 
 def _is_postgres(target: str) -> bool:

@@ -1,6 +1,12 @@
-"""`accepted serve --workers N`: a parent process and N children, each a node of the queue.
+"""`accepted serve`: one process, or a parent process and N children, each a node of the queue.
 
-The parent does no HTTP. It:
+This is process supervision, so it sits above the HTTP floor (it runs
+`http/server.py`'s `serve` in each child) and beside `siblings.py` (each
+child's place among the node's processes), not inside `http/`: nothing in
+`http/` knows how many processes serve it.
+
+With `--workers 1` `run` serves in this process, with no parent. With
+`--workers N` above 1, the parent does no HTTP. It:
 
 1. binds the listening socket once (so a port in use is one clear error) and,
    on SQLite, takes the file's server lock (`<db>.lock`), which the children
@@ -50,6 +56,7 @@ from accepted.errors import StoreUnavailable
 from accepted.http.server import BACKLOG, GRACEFUL_SECONDS, serve
 from accepted.logs import safe_target
 from accepted.siblings import Siblings
+from accepted.store import check_driver, hold_database
 
 log = logging.getLogger("accepted.supervisor")
 
@@ -57,6 +64,15 @@ RESTART_PAUSES = (0.0, 0.5, 1.0, 2.0, 5.0)  # seconds, by how often it died in a
 STEADY = 10.0  # a child that served this long before dying starts again at once
 STOP_GRACE = GRACEFUL_SECONDS + 10.0  # then the children left are killed
 _CAUGHT = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+
+
+def run(settings: Settings) -> int:
+    """Serve until a stop signal: one process, or a parent and `worker_count` children."""
+    logs.configure(settings.log_level, settings.log_format, lazy=settings.worker_count == 1)
+    if settings.worker_count > 1:
+        check_driver(settings.db)
+        return Supervisor(settings).run()
+    return serve(settings)
 
 
 class Supervisor:
@@ -81,7 +97,7 @@ class Supervisor:
     def run(self) -> int:
         try:
             self._sock = _listen(self.settings.host, self.settings.port)
-            self._db_lock = _hold_database(self.settings.db)
+            self._db_lock = hold_database(self.settings.db)
         except (OSError, StoreUnavailable) as exc:
             log.error("cannot start: %s", exc)
             return 1
@@ -292,17 +308,6 @@ def _listen(host: str, port: int) -> socket.socket:
         raise
     sock.listen(BACKLOG)
     return sock
-
-
-def _hold_database(target: str) -> IO[bytes] | None:
-    """On SQLite, the server lock of the file, held here for every child."""
-    if target.startswith(("postgresql://", "postgres://")):
-        return None
-    from accepted.store.sqlite import check_writable, hold_file, sqlite_path
-
-    path = sqlite_path(target)
-    check_writable(path)
-    return hold_file(path)
 
 
 def _how_it_ended(status: int) -> str:
