@@ -83,6 +83,24 @@ def test_a_result_wait_in_one_process_answers_when_another_finishes_the_job(
     assert (answer["status"], answer["result"]) == ("done", {"answer": 42})
 
 
+def test_result_waits_in_every_process_answer_a_bulk_delete(
+    pinned: list[httpx.Client],
+) -> None:
+    job = enqueue(pinned[0], "bulk-gone")
+    with ThreadPoolExecutor(len(pinned)) as pool:
+        # One wait on each process: whichever serves the delete, the other
+        # hears of it only over the local link (its re-check is a minute away).
+        waits = [pool.submit(client.get, f"/jobs/{job['id']}",
+                             headers={"X-Accepted-Wait-Result": "50"})
+                 for client in pinned]
+        settle()
+        deleted = pinned[0].post("/jobs/bulk", json={"action": "delete",
+                                                     "filter": {"ids": [job["id"]]}})
+        assert deleted.status_code == 200, deleted.text
+        answers = [wait.result(timeout=float(WAIT)) for wait in waits]
+    assert [(a.status_code, a.json()["status"]) for a in answers] == [(200, "cancelled")] * 2
+
+
 def test_an_event_stream_in_one_process_sees_changes_made_in_another(
     server: ServerProcess, pinned: list[httpx.Client],
 ) -> None:

@@ -144,6 +144,13 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         if self._link is not None and changes:
             self._link.announce(newly_takeable(changes), newly_settled(changes))
 
+    def _deleted(self, jobs: Sequence[Job]) -> None:
+        """Deleted jobs that were not final: waiters in sibling processes stop waiting."""
+        if self._link is not None:
+            for job in jobs:
+                if not job.is_final:
+                    self._link.announce_deleted(job)
+
     def _announce_tokens(self) -> None:
         if self._link is not None:
             self._link.announce_tokens()
@@ -347,8 +354,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             return job, self._flow.settle_deleted(conn, (job,), now)
 
         job, cascaded = await self._writer.run(work)
-        if not job.is_final and self._link is not None:  # waiters elsewhere stop waiting
-            self._link.announce_deleted(job)
+        self._deleted([job])
         self._cascaded(cascaded)
         return job
 

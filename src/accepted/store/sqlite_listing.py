@@ -69,6 +69,8 @@ class SqliteListing:
 
     def _cascaded(self, jobs: list[Job]) -> None: ...
 
+    def _deleted(self, jobs: list[Job]) -> None: ...
+
     async def list_jobs(self, where: JobFilter, limit: int, before: int | None = None) -> JobPage:
         query, args = page_query(DIALECT, where, limit + 1, before)
 
@@ -95,6 +97,7 @@ class SqliteListing:
             return gone, self._flow.settle_deleted(conn, gone, now)  # flow-deps
 
         gone, cascaded = await self._writer.run(work)
+        self._deleted(gone)
         self._cascaded(cascaded)
         return gone
 
