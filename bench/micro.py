@@ -282,7 +282,9 @@ def batch_paths(directory: Path, size: int = 100, rounds: int = 30) -> dict[str,
                 )
             else:
                 conn.execute("SAVEPOINT one")
-                sq._update(conn, job.id, functools.partial(_complete, now=now))
+                old, new = sq._decided(conn, job.id, functools.partial(_complete, now=now))
+                assert new is not None
+                sq._write_changes(conn, old, new)
                 conn.execute("RELEASE one")
         totals["done-narrow" if many else "done-now"] += time.perf_counter() - began
         conn.execute("COMMIT")

@@ -191,6 +191,36 @@ async def test_a_bulk_delete_cancels_what_waits(store: JobStore, heard: Recorder
     assert [j.id for j in heard.heard] == [b.id]
 
 
+class Faulty(Recorder):
+    """Rules that fail on their second release: a settle broken half-way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.releases = 0
+
+    def released(self, job: Job, now: float) -> Job:
+        self.releases += 1
+        if self.releases == 2:
+            raise RuntimeError("a release failed half-way")
+        return super().released(job, now)
+
+
+async def test_a_settle_failing_half_way_writes_nothing(store: JobStore) -> None:
+    faulty = Faulty()
+    store.attach_dependencies(faulty)
+    (a,) = await _insert(store, make_job())
+    b, c = await _insert(store, make_job(after=(a.id,)), make_job(after=(a.id,)))
+    with pytest.raises(RuntimeError):
+        await store.update_job(a.id, _done(NOW))
+    # Neither the dependency's own write nor the first release is kept...
+    assert [await _status(store, job) for job in (a, b, c)] == [
+        JobStatus.QUEUED, JobStatus.DELAYED, JobStatus.DELAYED
+    ]
+    # ...nor the edges it took: a second report releases both.
+    await store.update_job(a.id, _done(NOW))
+    assert [await _status(store, job) for job in (b, c)] == [JobStatus.QUEUED] * 2
+
+
 async def test_a_batch_report_releases_in_its_transaction(store: JobStore, heard: Recorder) -> None:
     a, b = await _insert(store, make_job(), make_job())
     (c,) = await _insert(store, make_job(after=(a.id, b.id)))

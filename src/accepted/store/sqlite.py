@@ -60,7 +60,7 @@ from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_schedules import SqliteSchedules
 from accepted.store.sqlite_text import SqliteText
 from accepted.store.sqlite_tokens import SqliteTokens
-from accepted.store.sqlite_writer import SqliteWriter
+from accepted.store.sqlite_writer import SqliteWriter, savepoint
 from accepted.types import Attempt, Due, Job
 
 if TYPE_CHECKING:
@@ -277,12 +277,20 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         written: list[tuple[Job | None, Job]] = []
 
         def work(conn: sqlite3.Connection) -> tuple[Job, list[Job]]:
-            job, new, stored = _update(conn, job_id, decide)
-            if new is not None:
+            job, new = _decided(conn, job_id, decide)
+            if new is None:
+                return job, []
+            if not settles(job, new):  # one UPDATE, after every check: nothing to undo
+                stored = _write_changes(conn, job, new)
                 written.append((job, stored))
-            if new is None or not settles(job, new):
                 return stored, []
-            return stored, self._flow.settle(conn, ((job, new),))
+            # Several writes (the job, its waiting jobs): a failure in settle
+            # must not leave the first ones to commit with the rest of the batch.
+            with savepoint(conn, "settle"):
+                stored = _write_changes(conn, job, new)
+                cascaded = self._flow.settle(conn, ((job, new),))
+            written.append((job, stored))
+            return stored, cascaded
 
         job, cascaded = await self._writer.run(work, savepoint=False)
         self._announce(written)
@@ -530,18 +538,12 @@ def _get_many(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Job]:
     return found
 
 
-def _update(conn: sqlite3.Connection, job_id: str, decide: Decide) -> tuple[Job, Job | None, Job]:
-    """The row read, decide's answer, and the row as stored afterwards.
-
-    decide runs before the one UPDATE: a refusal has written nothing.
-    """
+def _decided(conn: sqlite3.Connection, job_id: str, decide: Decide) -> tuple[Job, Job | None]:
+    """The row read and decide's answer, before any write: a refusal has written nothing."""
     job = _get(conn, job_id)
     if job is None:
         raise JobNotFound(f"no job {job_id}")
-    new = decide(job)
-    if new is None:
-        return job, None, job
-    return job, new, _write_changes(conn, job, new)
+    return job, decide(job)
 
 
 def _insert_one(conn: sqlite3.Connection, job: Job) -> None:

@@ -196,6 +196,23 @@ class SqliteWriter:
         self.commits += 1
 
 
+@contextlib.contextmanager
+def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
+    """Writes that stand or fall together inside a call run with `savepoint=False`.
+
+    For a call that decides, after its first read, that it will write more
+    than one statement: only then does it pay for the savepoint.
+    """
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
+
+
 def _run_one(conn: sqlite3.Connection, work: Work, *, savepoint: bool) -> tuple[bool, Any]:
     """Run one call inside a savepoint, so its failure undoes only its own writes."""
     if savepoint:
