@@ -118,10 +118,17 @@ def pick(candidates: Iterable[Candidate], count: int, rooms: dict[str, Room]) ->
 
 
 def logged(room: Room, taken: int, now: float) -> list[float] | None:
-    """The rate log to write back after `taken` hand-outs, or None when it has no rate."""
+    """The rate log to write back after `taken` hand-outs, or None when it has no rate.
+
+    Stamped no earlier than the log's last hand-out: PostgreSQL nodes share
+    the log with their own clocks, and `room_for` trims it by bisection, so
+    it must stay in order. A node behind the others thus counts its
+    hand-outs a little longer (the rate errs strict, never loose).
+    """
     if room.limits.rate is None:
         return None
-    return [*room.log, *([now] * taken)]
+    stamp = max(now, room.log[-1]) if room.log else now
+    return [*room.log, *([stamp] * taken)]
 
 
 def opens_at(rooms: Iterable[Room]) -> float | None:
