@@ -101,3 +101,26 @@ def test_a_reader_sees_the_schedules_without_their_buttons(
     row = page.locator(f'tr[data-schedule="{name}"]')
     expect(row.locator('td[data-label="when"]')).to_have_text("0 3 * * *")
     expect(row.locator("button")).to_have_count(0)  # no run now, no pause
+
+
+def test_a_queue_limited_admin_sees_the_schedules_without_their_buttons(
+    page: Page, admin: httpx.Client, auth_server: ServerProcess
+) -> None:
+    name, queue = unique_queue("hourly"), unique_queue("reports")
+    assert admin.put(f"/schedules/{name}", json={"queue": queue, "every": 3600}).status_code == 200
+    limited = admin.post(
+        "/tokens", json={"name": unique_queue("limited"), "role": "admin", "queues": [queue]}
+    )
+    assert limited.status_code == 201, limited.text
+    sign_in(page, f"{auth_server.url}/ui#/schedules", str(limited.json()["token"]))
+    row = page.locator(f'tr[data-schedule="{name}"]')
+    expect(row.locator('td[data-label="when"]')).to_have_text("every 3600s")
+    expect(row.locator("button")).to_have_count(0)  # writing schedules would be 403
+    assert admin.get(f"/schedules/{name}").json()["last_run_at"] is None
+
+    page.evaluate("localStorage.clear()")  # the unlimited admin, for contrast
+    page.reload()
+    sign_in(page, f"{auth_server.url}/ui#/schedules", ADMIN)
+    expect(row.locator('button[data-action="run"]')).to_have_text("Run now")
+    names = [s["name"] for s in admin.get("/schedules").json()["schedules"]]
+    assert all(n.isprintable() for n in names)  # the page's probe ran and made nothing

@@ -1,7 +1,8 @@
 // The schedules (#/schedules): each with its cadence, next run, last run and
-// last job; an admin runs one now, or pauses and resumes it. All through the
-// public API: GET /schedules, POST /schedules/NAME/run, and PUT of the
-// schedule's own definition with "paused" flipped.
+// last job; an unlimited admin (only it may write schedules) runs one now, or
+// pauses and resumes it. All through the public API: GET /schedules,
+// POST /schedules/NAME/run, and PUT of the schedule's own definition with
+// "paused" flipped.
 
 import { ApiError, get, post, put, schedulePath } from "./api.js";
 import { h, href, jobHref, queueHref, replaceChildren, shortId, when } from "./dom.js";
@@ -32,7 +33,7 @@ function stateBadge(schedule) {
 }
 
 function actions(ctx, schedule, refresh) {
-  if (!ctx.caps.admin) return null;
+  if (!ctx.caps.unlimitedAdmin) return null; // a queue-limited admin would get 403
   const act = async (event, work, done) => {
     event.target.disabled = true;
     try {
