@@ -31,7 +31,13 @@ class SseStream:
     """`GET path` on the server at `base_url`; read events with `next()`."""
 
     def __init__(
-        self, base_url: str, path: str, *, timeout: float = 10.0, rcvbuf: int | None = None
+        self,
+        base_url: str,
+        path: str,
+        *,
+        timeout: float = 10.0,
+        rcvbuf: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         self.sock = socket.socket()
@@ -40,6 +46,7 @@ class SseStream:
         self.sock.settimeout(timeout)
         self.sock.connect((parts.hostname or "127.0.0.1", parts.port or 80))
         head = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self.sock.sendall(f"{head}Accept: text/event-stream\r\n\r\n".encode())
         self._raw = b""
         self._text = ""

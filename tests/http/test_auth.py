@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import ssl
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +21,7 @@ from accepted.http.app import App
 from accepted.service.auth import auth_enabled
 from accepted.store import open_store
 from tests.http.helpers import NO_TLS, assert_error, enqueue, settle, take, unique_queue
+from tests.http.sse import SseStream
 from tests.support.databases import BACKENDS, database
 from tests.support.servers import ServerProcess
 
@@ -317,3 +320,66 @@ def test_a_report_carried_by_want_job_is_limited_like_a_put(as_token: MakeToken)
     body = {"queues": [f"{base}.a"], "report": {"id": foreign["id"], "status": "done"}}
     refused(worker.post("/want_job", json=body), 404, "job_not_found")
     assert everyone.get(f"/jobs/{foreign['id']}").json()["status"] == "running"
+
+
+# -- issue 9: a revoked token's open connections end too -------------------------
+
+
+def _revoke_and_await_refusal(admin: httpx.Client, name: str, http: httpx.Client) -> None:
+    """Revoke `name`, then wait until the server refuses its token (every process:
+    the documented 0.5 to 1 s), so whatever follows happens after the refusal."""
+    assert admin.delete(f"/tokens/{name}").status_code == 200
+    deadline = time.monotonic() + 10
+    while http.get("/queues").status_code != 401:
+        assert time.monotonic() < deadline, "the revoked token is still accepted"
+        time.sleep(0.05)
+
+
+def _token(admin: httpx.Client, role: str) -> tuple[str, str]:
+    name = unique_queue(role)
+    made = admin.post("/tokens", json={"name": name, "role": role})
+    assert made.status_code == 201, made.text
+    return name, made.json()["token"]
+
+
+@pytest.mark.documents("auth-open-connections")
+def test_a_blocked_want_job_whose_token_is_revoked_gets_no_job_and_401(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    queue = unique_queue("revoked-taker")
+    name, secret = _token(admin, "worker")
+    with client(auth_server, secret) as worker, ThreadPoolExecutor(1) as pool:
+        blocked = pool.submit(
+            worker.post, "/want_job", params={"queue": queue},
+            headers={"X-Accepted-Block-For": "20"},
+        )
+        settle()  # the long-poll is blocked on the server before the token goes
+        _revoke_and_await_refusal(admin, name, worker)
+        job = enqueue(admin, queue, params={"secret": "not for a revoked token"})
+        refused(blocked.result(timeout=15), 401, "unauthorized", "revoked")
+    # Nothing was handed to it: the job still waits, no attempt used up.
+    after = admin.get(f"/jobs/{job['id']}").json()
+    assert after["status"] == "queued" and after["attempts"] == 0, after
+    assert (take(admin, queue) or {}).get("id") == job["id"]
+
+
+@pytest.mark.documents("auth-open-connections", "events-revoked")
+def test_an_open_event_stream_ends_once_its_token_is_revoked(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    queue = unique_queue("revoked-reader")
+    name, secret = _token(admin, "reader")
+    auth = {"Authorization": f"Bearer {secret}"}
+    with client(auth_server, secret) as reader, SseStream(
+        auth_server.url, f"/events?queue={queue}", headers=auth
+    ) as stream:
+        assert stream.status == 200
+        first = enqueue(admin, queue)
+        seen = stream.next_event()
+        assert seen is not None and seen.job["id"] == first["id"]  # the stream is live
+        _revoke_and_await_refusal(admin, name, reader)
+        enqueue(admin, queue, params={"secret": "not for a revoked token"})
+        last = stream.next_event()
+        assert last is not None and last.event == "error", last
+        assert json.loads(last.data or "")["error"]["code"] == "unauthorized"
+        assert stream.next() is None  # the stream ended; the later job was never sent

@@ -36,7 +36,9 @@ async def test_a_job_stream_that_missed_events_says_so_and_sends_the_job_as_it_i
 ) -> None:
     job = await service.enqueue(NewJob("q"), T0)
     sub = service.signals.events.subscribe(job_id=job.id)
-    ctx: Any = SimpleNamespace(settings=SimpleNamespace(event_keepalive=60.0), service=service)
+    ctx: Any = SimpleNamespace(
+        settings=SimpleNamespace(event_keepalive=60.0), service=service, auth=None, clock=None
+    )
     stream = _stream(ctx, _Request(), sub, until_final=True, sent=job)
     # A change this stream never hears of (another node's notice let go), then the loss.
     cancelled = await service.store.update_job(job.id, lambda current: cancel(current, T0 + 1))

@@ -305,6 +305,28 @@ async def test_a_taker_gone_before_its_hand_off_lands_gives_the_job_back(
     assert again.id == job.id and again.attempts == 1
 
 
+async def test_a_taker_that_may_no_longer_take_gives_back_a_job_handed_that_instant(
+    service: JobService,
+) -> None:
+    allowed = [True]
+    waiting = asyncio.create_task(
+        service.take(["q"], T0, block=30, may_take=lambda: allowed[0])
+    )
+    await _until_waiting(service, 1)
+    enqueue = asyncio.create_task(service.enqueue(NewJob("q"), T0))
+    await asyncio.sleep(0)  # the insert is on its way for the blocked taker ...
+    allowed[0] = False  # ... whose token is revoked before it commits
+    job = await enqueue
+    assert job.status is JobStatus.RUNNING  # it was handed over in its insert
+    assert await asyncio.wait_for(waiting, 5) == []  # but the taker takes nothing
+    for _ in range(100):  # each look is a store round trip, after which the release has run
+        current = await service.get(job.id)
+        if current.status is JobStatus.QUEUED and not service._background:
+            break
+    [again] = await service.take(["q"], T0)
+    assert again.id == job.id and again.attempts == 1  # the hand-out did not count
+
+
 async def test_a_batch_fills_a_counting_taker_before_the_next(service: JobService) -> None:
     first = asyncio.create_task(service.take(["q"], T0, block=30, count=2))
     await _until_waiting(service, 1)

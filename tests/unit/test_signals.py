@@ -231,3 +231,26 @@ async def test_an_illegal_transition_raises_and_changes_nothing(
     with pytest.raises(IllegalTransition, match=f"{transition} from {state.value}"):
         calls[transition]()
     assert taker.state is state
+
+
+async def test_a_taker_that_may_no_longer_take_is_skipped_and_woken_to_leave() -> None:
+    takers = Takers()
+    revoked = takers.add(["q"], may_take=lambda: False)  # e.g. its token was revoked
+    blocked = asyncio.create_task(revoked.wait())
+    other, other_blocked = await _idle(takers)
+    assert takers.reserve("q") is other  # the hand-off goes to the next in line
+    await blocked
+    assert revoked.state is TakerState.WOKEN and revoked.queue_token is None  # to leave
+    takers.remove(revoked)
+    assert other.state is TakerState.RESERVED
+    other_blocked.cancel()
+
+
+async def test_a_wake_up_skips_a_taker_that_may_no_longer_take() -> None:
+    takers = Takers()
+    revoked, other = takers.add(["q"], may_take=lambda: False), takers.add(["q"])
+    takers.job_available("q")
+    assert other.event.is_set() and other.queue_token == "q"
+    assert revoked.event.is_set() and revoked.queue_token is None
+    takers.remove(revoked)  # it leaves; the job's wake-up is the other's, not passed twice
+    assert other.state is TakerState.WOKEN

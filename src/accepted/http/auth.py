@@ -57,6 +57,25 @@ class Gate:
             caller.check_queue(request.params[rule.queue])
 
 
+def standing(
+    auth: AuthService | None, caller: Caller, clock: Callable[[], float]
+) -> Callable[[], bool] | None:
+    """Whether `caller`'s token still holds, for a request that outlives its admission
+    (a blocked want_job, an event stream); None when nothing can end it (no token).
+
+    The service is given only this callable, never the token.
+    """
+    if auth is None or caller.token_hash is None:
+        return None
+    return lambda: auth.is_current(caller, clock())
+
+
+def recheck(auth: AuthService | None, caller: Caller, clock: Callable[[], float]) -> None:
+    """401 if `caller`'s token was revoked or expired since the request was admitted."""
+    if auth is not None:
+        auth.check_current(caller, clock())
+
+
 def _normalized(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))

@@ -11,6 +11,10 @@ stream (this node fell behind the other nodes' notices), the stream says so
 with `event: resync` (`data: {"reason": ...}`) and goes on: the reader
 re-reads what it shows. A job's stream re-reads the job itself and sends it
 when it changed.
+
+The token that opened a stream is checked again, in the token cache, before
+each event and each keep-alive: once it is revoked or expired the stream
+ends with `event: error` and the 401 body as its data, and sends nothing more.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from accepted.errors import JobNotFound
+from accepted.errors import JobNotFound, Unauthorized
 from accepted.http import parse, render
+from accepted.http.auth import recheck
 from accepted.http.context import Context
 from accepted.http.handlers import _checked_id
 from accepted.http.request import AbandonStream, Request, Response, StreamResponse
@@ -36,6 +41,20 @@ SSE_HEADERS = [
 ]
 KEEPALIVE = b": keep-alive\n\n"
 RESYNC = b'event: resync\ndata: {"reason":"events were lost; re-read the state"}\n\n'
+
+
+def error_frame(error: Unauthorized) -> bytes:
+    """The last frame of a stream whose token no longer holds."""
+    return b"event: error\ndata: " + render.error_json(error) + b"\n\n"
+
+
+def _refusal(ctx: Context, request: Request) -> bytes | None:
+    """The error frame to end with if the caller's token was revoked or expired, else None."""
+    try:
+        recheck(ctx.auth, request.caller, ctx.clock)
+    except Unauthorized as error:
+        return error_frame(error)
+    return None
 
 
 def frame(job: Job) -> bytes:
@@ -99,10 +118,7 @@ async def _stream(
     try:
         while True:
             try:
-                job = await sub.next(ctx.settings.event_keepalive)
-            except Dropped as exc:
-                log.warning("event stream %s dropped: its reader %s", request.path, exc)
-                raise AbandonStream from exc
+                job = await _next(sub, request, ctx.settings.event_keepalive)
             except Missed:
                 yield RESYNC
                 if sent is None:
@@ -110,9 +126,13 @@ async def _stream(
                 job = await _reread(ctx, sent.id)
                 if job is None:
                     return
+            if job is None and sub.closed:
+                return
+            refusal = _refusal(ctx, request)
+            if refusal is not None:
+                yield refusal  # the token was revoked or expired: nothing more for it
+                return
             if job is None:
-                if sub.closed:
-                    return
                 yield KEEPALIVE
                 continue
             state = (job.updated_at, job.status)
@@ -125,6 +145,15 @@ async def _stream(
                 return
     finally:
         gone.cancel()
+
+
+async def _next(sub: Subscription, request: Request, keepalive: float) -> Job | None:
+    """The next event (None: `keepalive` passed); a reader too far behind is let go."""
+    try:
+        return await sub.next(keepalive)
+    except Dropped as exc:
+        log.warning("event stream %s dropped: its reader %s", request.path, exc)
+        raise AbandonStream from exc
 
 
 def _not_newer(state: tuple[float, str], seen: tuple[float, str] | None) -> bool:

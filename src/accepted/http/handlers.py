@@ -18,6 +18,7 @@ from accepted.errors import (
     UnknownDependency,
 )
 from accepted.http import flow, idempotency, params, parse, render
+from accepted.http.auth import recheck, standing
 from accepted.http.context import Context
 from accepted.http.parse import (
     BatchItem,
@@ -221,8 +222,11 @@ async def want_job(ctx: Context, request: Request) -> Response:
         block=0.0 if ctx.stopping else block,
         count=count or 1,
         scope=request.caller.scope,
+        may_take=standing(ctx.auth, request.caller, ctx.clock),
     )
     jobs = await (_unless_disconnected(request, take) if block > 0 else take)
+    if not jobs:  # a blocked take whose token was revoked or expired meanwhile: 401
+        recheck(ctx.auth, request.caller, ctx.clock)
     if count is not None:
         return Response.json(200, render.jobs_json(jobs or [], with_lease=True))
     if not jobs:

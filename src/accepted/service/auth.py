@@ -79,11 +79,16 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who sent a request: the token's name, role and queue scope (None: every queue)."""
+    """Who sent a request: the token's name, role and queue scope (None: every queue).
+
+    `token_hash` names the token it came from (None: auth is off), so a
+    connection that outlives its admission can ask whether it still holds.
+    """
 
     name: str
     role: Role
     scope: QueueScope | None
+    token_hash: str | None = None
 
     def may(self, access: Access) -> bool:
         return access is Access.PUBLIC or access in GRANTS[self.role]
@@ -239,6 +244,30 @@ class AuthService:
             raise Unauthorized(f"token {token.name!r} has expired")
         return caller
 
+    def check_current(self, caller: Caller, now: float) -> None:
+        """Raise Unauthorized once the caller's token was revoked or has expired.
+
+        For what outlives its admission (a blocked want_job, an event stream):
+        asked again before each job or event, from the cache, so never a query.
+        A caller of no token (auth off) always holds.
+        """
+        if caller.token_hash is None:
+            return
+        found = self._by_hash.get(caller.token_hash)
+        if found is None:
+            raise Unauthorized(f"token {caller.name!r} was revoked")
+        token = found[0]
+        if token.expires_at is not None and token.expires_at <= now:
+            raise Unauthorized(f"token {token.name!r} has expired")
+
+    def is_current(self, caller: Caller, now: float) -> bool:
+        """`check_current` as a yes or no."""
+        try:
+            self.check_current(caller, now)
+        except Unauthorized:
+            return False
+        return True
+
     async def _check_on_miss(self) -> None:
         loop = asyncio.get_running_loop()
         if self._refreshing is None or self._refreshing.done():
@@ -301,4 +330,4 @@ class AuthService:
 
 def _caller(token: Token) -> Caller:
     scope = None if token.queues is None else QueueScope(token.queues)
-    return Caller(token.name, token.role, scope)
+    return Caller(token.name, token.role, scope, token.hash)

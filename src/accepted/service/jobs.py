@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -388,12 +388,16 @@ class JobService:
         block: float = 0.0,
         count: int = 1,
         scope: QueueScope | None = None,
+        may_take: Callable[[], bool] | None = None,
     ) -> list[Job]:
         """Up to `count` jobs, waiting up to `block` seconds for the first to arrive.
 
         Blocked takers are served in arrival order: a new job wakes the one
         that has waited longest for its queue. `scope` (a limited token's
-        queues) bounds a take that names no queue.
+        queues) bounds a take that names no queue. `may_take`, asked each time
+        a blocked take wakes and before each hand-off to it, says whether the
+        caller may still take: once it says no, the take returns nothing, and
+        jobs handed to it meanwhile go back without using up an attempt.
         """
         prefixes: tuple[str, ...] = ()
         if queues is None and scope is not None:
@@ -406,9 +410,11 @@ class JobService:
         give_up_at = loop.time() + block
         clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
         # Registered before the first look, so no wake-up slips between.
-        taker = takers.add(queues, lease, count, prefixes=prefixes)
+        taker = takers.add(queues, lease, count, prefixes=prefixes, may_take=may_take)
         try:
             while True:
+                if not taker.allowed:
+                    return []  # `finally` gives back what was handed to it meanwhile
                 handed = taker.look()
                 if handed:
                     return handed
@@ -419,10 +425,7 @@ class JobService:
                 wait = give_up_at - loop.time()
                 if wait <= 0:
                     return []
-                if self.recheck_interval is not None:
-                    wait = min(wait, self.recheck_interval)
-                if opens_at is not None:  # a full rate window: look again when it moves on
-                    wait = min(wait, max(0.0, opens_at - looked_at) + RATE_MARGIN)
+                wait = self._next_look(wait, opens_at, looked_at)
                 try:
                     async with asyncio.timeout(wait):
                         await taker.wait()
@@ -433,6 +436,14 @@ class JobService:
             leftover = takers.remove(taker)
             if leftover:  # handed jobs, but cancelled before returning them
                 self._release(leftover, clock_offset + loop.time())
+
+    def _next_look(self, wait: float, opens_at: float | None, looked_at: float) -> float:
+        """How long a blocked take waits before it looks again, if nothing wakes it."""
+        if self.recheck_interval is not None:
+            wait = min(wait, self.recheck_interval)
+        if opens_at is not None:  # a full rate window: look again when it moves on
+            wait = min(wait, max(0.0, opens_at - looked_at) + RATE_MARGIN)
+        return wait
 
     async def _claim(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from enum import Enum
 
@@ -99,6 +99,7 @@ class Taker:
         "event",
         "keys",
         "lease_seconds",
+        "may_take",
         "owner",
         "prefixes",
         "queue_token",
@@ -113,6 +114,7 @@ class Taker:
         lease_seconds: float,
         count: int,
         prefixes: tuple[str, ...] = (),
+        may_take: Callable[[], bool] | None = None,
     ) -> None:
         self.owner = owner
         self.seq = seq
@@ -120,6 +122,9 @@ class Taker:
         # A limited token's `prefix*` queues: such a taker waits under ANY_QUEUE
         # but only a job of a queue with one of these prefixes is for it.
         self.prefixes = prefixes
+        # Whether its caller may still take (the HTTP layer's check of its token):
+        # a taker that may not is handed nothing and woken to leave.
+        self.may_take = may_take
         self.lease_seconds = lease_seconds
         self.count = count
         self.event = asyncio.Event()
@@ -133,6 +138,11 @@ class Taker:
     def takes_any(self, queue: str) -> bool:
         """As a taker of any queue: whether a job of `queue` is for it."""
         return not self.prefixes or queue.startswith(self.prefixes)
+
+    @property
+    def allowed(self) -> bool:
+        """Whether its caller may still take (always, without a `may_take`)."""
+        return self.may_take is None or self.may_take()
 
     @property
     def state(self) -> TakerState:
@@ -275,12 +285,17 @@ class Takers:
         count: int = 1,
         *,
         prefixes: tuple[str, ...] = (),
+        may_take: Callable[[], bool] | None = None,
     ) -> Taker:
-        """A taker of `queues` (None: any), plus any queue with one of `prefixes`; LOOKING."""
+        """A taker of `queues` (None: any), plus any queue with one of `prefixes`; LOOKING.
+
+        `may_take` says whether its caller may still take: one that may not is
+        skipped by hand-offs and wake-ups, and woken to leave.
+        """
         keys: tuple[str | None, ...] = (ANY_QUEUE,) if queues is None else tuple(set(queues))
         if prefixes:
             keys = (*keys, ANY_QUEUE) if ANY_QUEUE not in keys else keys
-        taker = Taker(self, next(self._seq), keys, lease_seconds, count, prefixes)
+        taker = Taker(self, next(self._seq), keys, lease_seconds, count, prefixes, may_take)
         for key in keys:
             self._by_key.setdefault(key, {})[taker.seq] = taker
         if self._closed:
@@ -311,7 +326,7 @@ class Takers:
         """The longest-waiting idle taker of `queue`, set aside for a hand-off (RESERVED)."""
         if self.idle == 0 or self._closed or queue in self._paused or queue in self._limited:
             return None
-        taker = self._oldest_available(queue)
+        taker = self._oldest_allowed(queue)
         if taker is not None and taker.state is IDLE:
             taker.reserve()
             return taker
@@ -322,7 +337,7 @@ class Takers:
         if queue in self._paused:
             return  # the resume wakes them
         for _ in range(count):
-            taker = self._oldest_available(queue)
+            taker = self._oldest_allowed(queue)
             if taker is None:
                 return
             taker._wake(queue)
@@ -364,6 +379,18 @@ class Takers:
             for taker in self._by_key.get(key, {}).values():
                 if taker._state in _AVAILABLE:
                     taker._wake(queue)
+
+    def _oldest_allowed(self, queue: str) -> Taker | None:
+        """The longest-waiting available taker of `queue` whose caller may still take.
+
+        Those before it that may not (their token was revoked or expired) are
+        woken with no queue, so they leave without taking and pass nothing on.
+        """
+        while True:
+            taker = self._oldest_available(queue)
+            if taker is None or taker.allowed:
+                return taker
+            taker._wake(None)
 
     def _oldest_available(self, queue: str) -> Taker | None:
         best: Taker | None = None
