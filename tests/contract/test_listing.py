@@ -166,3 +166,42 @@ async def test_a_reused_position_is_indexed_too(store: JobStore) -> None:
     await store.index_text(100)
     assert await everything(store, JobFilter(text="second-one")) == [again.id]
     assert await everything(store, JobFilter(text="first-one")) == []
+
+
+async def test_a_search_finds_the_same_whether_its_text_is_common_or_rare(
+    store: JobStore,
+) -> None:
+    """PostgreSQL first walks a few of the newest rows the other filters select
+    (`text_window`, made small here), checking each one's text: a common text
+    fills its page there, a rare one is looked up in the trigram index. Pages
+    served either way, and pages that mix them, list the same jobs."""
+    if hasattr(store, "text_window"):
+        setattr(store, "text_window", 3)  # noqa: B010 - PostgreSQL's alone
+    raw = msgspec.Raw
+    # Odd jobs are in q1 and tagged common-b, even ones in q0 and common-a.
+    jobs = [
+        make_job(
+            f"q{i % 2}", params=raw(b'{"tag": "common-%s", "n": %d}' % (b"b" if i % 2 else b"a", i))
+        )
+        for i in range(12)
+    ]
+    await store.insert_jobs(jobs)
+    rare = jobs[1]
+    await store.update_job(
+        rare.id, lambda job: replace(job, status=JobStatus.DONE, result=raw(b'{"r": "Rare-1"}'))
+    )
+    await store.index_text(100)
+    every = newest_first(jobs)
+    for page in (1, 2, 5):
+        assert await everything(store, JobFilter(text="COMMON"), page) == every
+        assert await everything(store, JobFilter(text="rare-1"), page) == [rare.id]
+        assert await everything(store, JobFilter(text="common-b"), page) == every[::2]
+        assert await everything(store, JobFilter(text="common-a", queues=("q1",)), page) == []
+        assert await everything(
+            store, JobFilter(text="common", statuses=(JobStatus.DONE,)), page
+        ) == [rare.id]
+        assert await everything(store, JobFilter(text='"n": 1'), page) == [
+            jobs[11].id,
+            jobs[10].id,
+            rare.id,
+        ]

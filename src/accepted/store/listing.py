@@ -176,6 +176,43 @@ def _text_search(
     return f"SELECT seq FROM ({' UNION '.join(halves)}) AS found ORDER BY seq DESC LIMIT {count}"
 
 
+def window_query(
+    dialect: Dialect, where: JobFilter, limit: int, before: int | None, budget: int
+) -> tuple[str, list[Any]] | None:
+    """The text's matches among the newest `budget` rows the other filters select.
+
+    One row: `walked`, how many rows the window held, and `seqs`, its newest
+    `limit` matches. The window is walked like a listing without text (index
+    driven, from the cursor), each row's text checked in the side tables by key.
+    The window is contiguous, so its matches are exactly the newest matches
+    when there are `limit` of them or when the window held fewer than `budget`
+    rows (it reached the end). Otherwise the text is rare among the rows: the
+    text index finds it (`page_query`). None when the index cannot serve `text`.
+    """
+    argument = _indexed_text(dialect, where.text)
+    index = dialect.text_index
+    if argument is None or index is None or not index.exact or index.unindexed is not None:
+        return None
+    window, args = page_query(dialect, replace(where, text=None), budget, before)
+    st = Statement(dialect, args)
+    found = st.param(argument)
+    count = st.param(limit)
+    has = [
+        # OFFSET 0 keeps the text condition off the scan: each row's text is
+        # read by key and checked, never looked up in the trigram index.
+        f"EXISTS (SELECT 1 FROM (SELECT * FROM {table} WHERE {index.key} = w.seq "
+        f"OFFSET 0) AS t WHERE {index.matches(table, found)})"
+        for table in (index.params_table, index.results_table)
+    ]
+    query = (
+        f"WITH w AS MATERIALIZED ({window}), "
+        f"hits AS (SELECT seq FROM w WHERE {' OR '.join(has)} ORDER BY seq DESC LIMIT {count}) "
+        "SELECT (SELECT count(*) FROM w) AS walked, "
+        "ARRAY(SELECT seq FROM hits ORDER BY seq DESC) AS seqs"
+    )
+    return query, st.args
+
+
 def _half(source: str, key: str, conditions: list[str], count: str) -> str:
     """The newest `count` seqs of `source` that meet `conditions`."""
     return (

@@ -7,7 +7,14 @@ from typing import Any, TypeVar
 
 from accepted.queries import JobFilter, JobPage
 from accepted.store import postgres_sql as sql
-from accepted.store.listing import Dialect, TextIndex, as_job_id, like_pattern, page_query
+from accepted.store.listing import (
+    Dialect,
+    TextIndex,
+    as_job_id,
+    like_pattern,
+    page_query,
+    window_query,
+)
 from accepted.store.postgres_link import Link
 from accepted.types import Job
 
@@ -52,6 +59,13 @@ class PostgresListing:
     """Mixed into `PostgresStore`; see `store.base.JobStore.list_jobs` for the contract."""
 
     _link: Link
+    # How many of the rows the other filters select a search first walks,
+    # checking each one's text by key, before it asks the trigram index. The
+    # planner cannot tell a text in every job from a rare one (its estimate
+    # for `ILIKE '%lorem ipsum%'` is a few hundred rows of a million): a
+    # common text fills the page within this window; a rare one is what the
+    # index finds fast. Either way no plan reads a million rows.
+    text_window: int = 3000
 
     def _run(
         self, work: Callable[[Any], Awaitable[T]], *, transaction: bool = True
@@ -81,7 +95,9 @@ class PostgresListing:
                 # statement's, after five runs) cannot tell a text in every job,
                 # best found walking backwards, from a rare one the index finds.
                 await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            seqs = [r["seq"] for r in await conn.fetch(query, *args)]
+            seqs = await self._window_matches(conn, where, limit + 1, before)
+            if seqs is None:
+                seqs = [r["seq"] for r in await conn.fetch(query, *args)]
             more = len(seqs) > limit
             seqs = seqs[:limit]
             found = {r["seq"]: sql.from_record(r) for r in await conn.fetch(_ROWS, seqs)}
@@ -89,6 +105,19 @@ class PostgresListing:
             return JobPage(jobs, seqs[-1] if more else None)
 
         return await self._run(work)
+
+    async def _window_matches(
+        self, conn: Any, where: JobFilter, count: int, before: int | None
+    ) -> list[int] | None:
+        """The page's seqs when the newest `text_window` rows settle it, else None."""
+        window = window_query(DIALECT, where, count, before, self.text_window)
+        if window is None:
+            return None
+        row = await conn.fetchrow(window[0], *window[1])
+        seqs: list[int] = list(row["seqs"])
+        if len(seqs) >= count or row["walked"] < self.text_window:
+            return seqs
+        return None
 
     async def index_text(self, limit: int) -> int:
         return 0  # the triggers of migration 0015 index in the writing transaction
