@@ -125,11 +125,15 @@ class Supervisor:
         for index in range(1, self.count):
             self._spawn(index)
         log.info(
-            "accepted serving http://%s:%d on %d processes, database %s",
+            # The parent's pid: the one to signal to stop the server (uvicorn's own
+            # "Started server process" lines name the children, which are restarted).
+            "accepted serving http://%s:%d on %d processes, database %s; stop it with "
+            "SIGTERM to pid %d",
             self.settings.host,
             self._sock.getsockname()[1] if self._sock is not None else self.settings.port,
             self.count,
             safe_target(self.settings.db),
+            os.getpid(),
         )
         while not self.stopping:
             self._wait(self._next_timeout())

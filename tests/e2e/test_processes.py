@@ -181,8 +181,12 @@ def test_a_stop_signal_stops_every_child_and_a_dead_parent_takes_them_along(
     tmp_path: Path,
 ) -> None:
     server = ServerProcess(db=str(tmp_path / "a.db"), log_path=tmp_path / "a.log",
-                           workers=2).start()
+                           workers=2, env={"ACCEPTED_LOG_LEVEL": "info"}).start()
     kids = children(server)
+    # The log names the pid to signal (the children's own lines name theirs).
+    assert server.proc is not None
+    told = f"stop it with SIGTERM to pid {server.proc.pid}"
+    until(lambda: told in server.log_path.read_text(), timeout=20)
     assert server.stop(signal.SIGTERM) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in kids)
 
