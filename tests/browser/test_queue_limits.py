@@ -42,3 +42,30 @@ def test_an_admin_sets_a_queues_limits_and_sees_them(
     form.locator('button[data-answer="yes"]').click()
     expect(card).to_have_count(0)
     assert api.get(f"/queues/{queue}").json()["limits"]["concurrency"] is None
+
+
+def test_half_a_rate_is_refused_in_the_form_before_it_is_sent(
+    page: Page, api: httpx.Client, url: str
+) -> None:
+    queue = unique_queue("half-rate")
+    enqueue(api, queue, {"n": 1})
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "PUT" else None)
+    page.goto(f"{url}/ui#/queues/{queue}")
+    page.locator('.queue-head button[data-action="limits"]').click()
+    form = page.locator("dialog.limits")
+    form.locator('input[name="rate_jobs"]').fill("5")  # no "per seconds"
+    form.locator('button[data-answer="yes"]').click()
+    problem = form.locator("[data-form-error]")
+    expect(problem).to_be_visible()
+    expect(problem).to_have_text(
+        "A rate needs both its jobs and its seconds: fill in both, or leave both empty."
+    )
+    expect(form.locator('input[name="rate_per"]')).to_be_focused()
+    assert sent == []  # nothing went to the server
+    assert api.get(f"/queues/{queue}").json()["limits"]["rate"] is None
+
+    form.locator('input[name="rate_per"]').fill("60")  # both: it is sent and saved
+    form.locator('button[data-answer="yes"]').click()
+    expect(form).to_have_count(0)
+    assert api.get(f"/queues/{queue}").json()["limits"]["rate"] == {"jobs": 5, "per": 60.0}

@@ -41,6 +41,8 @@ function field(name, label, value, attrs = {}) {
 function limitsDialog(ctx, queue, after) {
   const limits = queue.limits || {};
   const rate = limits.rate || {};
+  // Where the form says what it refuses before sending (a rate needs both fields).
+  const problem = h("p", { class: "notice error", role: "alert", "data-form-error": "", hidden: true });
   const form = h(
     "form",
     { method: "dialog" },
@@ -54,6 +56,7 @@ function limitsDialog(ctx, queue, after) {
       field("concurrency", "Running at once", limits.concurrency),
       field("group_concurrency", "Running per group", limits.group_concurrency),
     ),
+    problem,
     h(
       "div",
       { class: "buttons" },
@@ -72,6 +75,15 @@ function limitsDialog(ctx, queue, after) {
     const number = (name) => (value(name) === "" ? null : Number(value(name)));
     const jobs = number("rate_jobs");
     const per = number("rate_per");
+    problem.hidden = true;
+    if ((jobs === null) !== (per === null)) {
+      // The API takes a rate whole ({jobs, per}) or not at all: say so here,
+      // rather than send half of one and show the decoder's answer.
+      problem.textContent = "A rate needs both its jobs and its seconds: fill in both, or leave both empty.";
+      problem.hidden = false;
+      form.elements[jobs === null ? "rate_jobs" : "rate_per"].focus();
+      return;
+    }
     const body = {
       rate: jobs === null && per === null ? null : { jobs, per },
       concurrency: number("concurrency"),
