@@ -363,6 +363,21 @@ def test_a_blocked_want_job_whose_token_is_revoked_gets_no_job_and_401(
     assert (take(admin, queue) or {}).get("id") == job["id"]
 
 
+@pytest.mark.documents("auth-open-connections")
+def test_a_blocked_want_job_answers_401_at_its_revocation_with_no_job_coming(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    name, secret = _token(admin, "worker")
+    with client(auth_server, secret) as worker, ThreadPoolExecutor(1) as pool:
+        blocked = pool.submit(  # blocked far longer than the client waits for its answer
+            worker.post, "/want_job", params={"queue": unique_queue("idle")},
+            headers={"X-Accepted-Block-For": "300"},
+        )
+        settle()
+        _revoke_and_await_refusal(admin, name, worker)
+        refused(blocked.result(timeout=25), 401, "unauthorized", "revoked")
+
+
 @pytest.mark.documents("auth-open-connections", "events-revoked")
 def test_an_open_event_stream_ends_once_its_token_is_revoked(
     auth_server: ServerProcess, admin: httpx.Client

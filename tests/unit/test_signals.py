@@ -254,3 +254,16 @@ async def test_a_wake_up_skips_a_taker_that_may_no_longer_take() -> None:
     assert revoked.event.is_set() and revoked.queue_token is None
     takers.remove(revoked)  # it leaves; the job's wake-up is the other's, not passed twice
     assert other.state is TakerState.WOKEN
+
+
+async def test_a_change_of_rights_wakes_only_the_takers_that_may_no_longer_take() -> None:
+    takers = Takers()
+    allowed = [True]
+    revoked = takers.add(["q"], may_take=lambda: allowed[0])
+    other = takers.add(["q"])
+    takers.wake_refused()
+    assert not revoked.event.is_set() and not other.event.is_set()
+    allowed[0] = False  # its token was revoked
+    takers.wake_refused()
+    assert revoked.event.is_set() and revoked.queue_token is None
+    assert not other.event.is_set()

@@ -110,6 +110,8 @@ class App:
             self.signals.events.outbound_job = getattr(store, "announce_job", None)
         idempotency = Idempotency(self.service, window=settings.idempotency_window)
         self.auth = AuthService(store.tokens)
+        # A revoked or expired token's blocked want_job leaves when the tokens are re-read.
+        self.auth.on_reload = self.signals.takers.wake_refused
         self.gate = Gate(self.auth if self.auth_on else None, self.service, clock)
         self.context = Context(
             self.service,

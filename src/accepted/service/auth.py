@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -227,6 +227,9 @@ class AuthService:
         self._version: int | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._last_miss_check = -MISS_INTERVAL
+        # Called after every re-read of the tokens (the composition root wires it
+        # to the blocked takers, so a revoked token's long-poll leaves at once).
+        self.on_reload: Callable[[], None] | None = None
 
     # -- recognising callers ---------------------------------------------------
 
@@ -286,6 +289,8 @@ class AuthService:
         version, tokens = await self.store.load_tokens()
         self._by_hash = {t.hash: (t, _caller(t)) for t in tokens}
         self._version = version
+        if self.on_reload is not None:
+            self.on_reload()
 
     # -- managing tokens -------------------------------------------------------
 

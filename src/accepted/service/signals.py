@@ -373,6 +373,13 @@ class Takers:
         """`queue`'s limits were set or cleared: its takers look again (there may be room)."""
         self._wake_all(queue)
 
+    def wake_refused(self) -> None:
+        """Rights changed (tokens re-read): a taker that may no longer take is woken to
+        leave, with no queue, so it hands no wake-up on."""
+        for taker in self._all().values():
+            if taker._state in _AVAILABLE and not taker.allowed:
+                taker._wake(None)
+
     def _wake_all(self, queue: str) -> None:
         """Every available taker of `queue` looks again; those that find nothing wait on."""
         for key in (queue, ANY_QUEUE):
