@@ -153,3 +153,31 @@ async def test_a_rate_holds_for_claims_at_once_on_several_nodes(
     results = await asyncio.gather(*(claim(s, ["r"], 2) for s in [store, other] * 10))
     assert sum(len(jobs) for jobs, _ in results) == 3
     assert {opens for jobs, opens in results if not jobs} == {NOW + 60}
+
+
+def handed_out(job: Job, lease: str) -> Job:
+    """`job` as an enqueue's direct hand-off inserts it: already running under `lease`."""
+    return replace(
+        job,
+        status=JobStatus.RUNNING,
+        attempts=job.attempts + 1,
+        lease=lease,
+        lease_expires_at=NOW + 30,
+        started_at=NOW,
+    )
+
+
+async def test_a_hand_off_into_a_limited_or_paused_queue_lands_queued(store: JobStore) -> None:
+    # The enqueuing process may not have heard of the limit yet: the insert decides.
+    await store.set_limits("capped", QueueLimits(concurrency=1), NOW)
+    await store.set_paused("held", True, NOW)
+    built = [make_job("capped"), make_job("free"), make_job("held")]
+    stored = await store.insert_jobs([handed_out(j, f"l{i}") for i, j in enumerate(built)], built)
+    assert [j.status for j in stored] == [JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.QUEUED]
+    capped, free, held = [await store.get_job(j.id) for j in built]
+    assert held is not None and held.status is JobStatus.QUEUED
+    assert capped is not None and capped.status is JobStatus.QUEUED and capped.lease is None
+    assert capped.attempts == 0
+    assert free is not None and free.status is JobStatus.RUNNING and free.lease == "l1"
+    jobs, _ = await claim(store, ["capped"])
+    assert [j.id for j in jobs] == [capped.id]

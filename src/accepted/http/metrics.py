@@ -23,7 +23,8 @@ async def metrics(ctx: Context, request: Request) -> Response:
     assert ctx.queues is not None, "create_app sets the queue service"
     queues = await ctx.queues.list_queues(ctx.clock())
     counted = ctx.service.metrics if ctx.node_metrics is None else await ctx.node_metrics.total()
-    text = exposition([*queue_gauges(queues), *counted.all])
+    takers = taker_gauge(ctx.service.signals.takers.waiting())
+    text = exposition([*queue_gauges(queues), takers, *counted.all])
     return Response(200, text.encode(), [CONTENT_TYPE])
 
 
@@ -43,3 +44,13 @@ def queue_gauges(queues: Sequence[Queue]) -> list[Gauge]:
         oldest.set(queue.oldest_queued_age or 0.0, queue.name)
         paused.set(1 if queue.paused else 0, queue.name)
     return [jobs, oldest, paused]
+
+
+def taker_gauge(waiting: int) -> Gauge:
+    """Takers blocked in POST /want_job on the scraped process, waiting for a job.
+
+    Per process, not summed: it shows whether a worker is parked (what an
+    operator sizing the fleet asks, and what a test awaits before it acts)."""
+    gauge = Gauge("accepted_takers_waiting", "Takers blocked waiting for a job (this process).", [])
+    gauge.set(waiting)
+    return gauge

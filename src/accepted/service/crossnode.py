@@ -113,6 +113,9 @@ class CrossNodeWakeups:
         self.on_schedules_changed()
 
     def limits_changed(self, queue: str) -> None:
+        # Limited at once: until the read answers, no hand-off may start its jobs
+        # (if the limits were cleared instead, the read unmarks it).
+        self.signals.takers.set_limited(queue, True)
         self._spawn(self._read_limited(queue))
 
     def capacity_freed(self, queue: str, count: int) -> None:
@@ -147,8 +150,12 @@ class CrossNodeWakeups:
     async def _read_limited(self, changed: str | None) -> None:
         """Limits changed on another node (or a notice may have been missed): re-read them."""
         takers = self.signals.takers
+        before = set(takers.limited)
         try:
-            takers.replace_limited(await self.store.limited_queues())
+            read = await self.store.limited_queues()
+            # A queue marked limited here while the read was under way (a local
+            # set_limits, a newer notice) stays so: the read may predate its write.
+            takers.replace_limited({*read, *(takers.limited - before)})
         except AcceptedError as exc:
             log.warning("could not read the limited queues: %s", exc)
         if changed is not None:

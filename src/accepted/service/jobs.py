@@ -149,11 +149,10 @@ class JobService:
         built = [self._build(new, now) for new in batch]
         jobs = list(built)
         handoffs = self._plan_handoffs(jobs, now)
-        insert = asyncio.ensure_future(self.store.insert_jobs(jobs))
+        insert = asyncio.ensure_future(self.store.insert_jobs(jobs, built if handoffs else None))
         # Runs even if this request is cancelled: takers and alarms must hear either way.
-        insert.add_done_callback(lambda done: self._after_insert(done, jobs, handoffs, now, built))
-        await asyncio.shield(insert)
-        return jobs
+        insert.add_done_callback(lambda done: self._after_insert(done, handoffs, now, built))
+        return await asyncio.shield(insert)
 
     async def enqueue_once(
         self, batch: Sequence[NewJob], keys: Sequence[IdempotencyKey | None], now: float
@@ -236,8 +235,7 @@ class JobService:
 
     def _after_insert(
         self,
-        insert: asyncio.Future[None],
-        jobs: list[Job],
+        insert: asyncio.Future[list[Job]],
         handoffs: list[tuple[Taker, list[Job]]],
         now: float,
         built: list[Job],
@@ -246,7 +244,20 @@ class JobService:
             for taker, _ in handoffs:
                 taker.release()  # nothing was written: it looks again, as if woken
             return
-        for taker, given in handoffs:
+        jobs = insert.result()
+        stored = {job.id for job in jobs if job.status is JobStatus.RUNNING}
+        for taker, planned in handoffs:
+            # The store queued what it found paused or limited, which this process
+            # had not heard of yet: treat those queues as limited here (the limited
+            # claim also serves queues without limits, and skips paused ones) until
+            # the limits are next read, and let the taker claim again through it.
+            given = [job for job in planned if job.id in stored]
+            for job in planned:
+                if job.id not in stored:
+                    self.signals.takers.set_limited(job.queue, True)
+            if not given:
+                taker.release()
+                continue
             self.signals.deadline(Due.LEASE, given[0].lease_expires_at)
             if not taker.hand_over(given):
                 self._release(given, now)  # it left while the insert was in flight

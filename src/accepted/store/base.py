@@ -239,8 +239,18 @@ class JobStore(Protocol):
         a read-only database), not merely when the database is unreachable.
         """
 
-    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
-        """Persist new jobs, all or none, durably before returning."""
+    async def insert_jobs(
+        self, jobs: Sequence[Job], queued: Sequence[Job] | None = None
+    ) -> list[Job]:
+        """Persist new jobs, all or none, durably before returning; the jobs as stored.
+
+        `queued`, when given, is each job as it was before a direct hand-off
+        (the same object where there was none). A handed-off job whose queue is
+        paused or has limits, as the inserting transaction reads the queue's
+        settings, is inserted as its `queued` self instead: only the limited
+        claim may start jobs there, and the caller's view of the settings may
+        be stale.
+        """
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job's committed state, or None when there is no such job."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from accepted.queries import QueueLimits, Rate
 from accepted.store import sql_rules
+from accepted.types import Job
 
 # A settings row "has a limit" when this holds of it.
 LIMITED = "(rate_jobs IS NOT NULL OR concurrency IS NOT NULL OR group_concurrency IS NOT NULL)"
@@ -135,3 +136,27 @@ def opens_at(rooms: Iterable[Room]) -> float | None:
     """The earliest time a full rate window among `rooms` lets a job through."""
     times = [r.opens_at for r in rooms if r.opens_at is not None]
     return min(times) if times else None
+
+
+# -- the direct hand-off (an enqueue inserting a job already running) --------------
+#
+# Only the limited claim counts what limits count, so a job handed out as it is
+# inserted must not land running in a queue that is paused or has limits. The
+# service's own sets of such queues may be stale (another process or node set
+# them a moment ago), so the inserting transaction reads the settings and has
+# the last word: such a job is inserted as it was before the hand-off, queued.
+
+
+def handed_off_queues(jobs: Sequence[Job], queued: Sequence[Job] | None) -> list[str]:
+    """The queues of the jobs that an enqueue planned to insert already handed out."""
+    if queued is None:
+        return []
+    return sorted({job.queue for job, was in zip(jobs, queued, strict=True) if job is not was})
+
+
+def hold_back(jobs: Sequence[Job], queued: Sequence[Job], blocked: Iterable[str]) -> list[Job]:
+    """`jobs`, with each hand-off into a `blocked` (paused or limited) queue queued again."""
+    held = set(blocked)
+    if not held:
+        return list(jobs)
+    return [was if job.queue in held else job for job, was in zip(jobs, queued, strict=True)]

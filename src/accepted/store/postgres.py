@@ -52,13 +52,14 @@ from accepted.store.base import (
 )
 from accepted.store.fair_rows import has_groups
 from accepted.store.idempotency_rows import Replay
+from accepted.store.limits_rows import handed_off_queues, hold_back
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.postgres_fair import INSERT_ONE_RANKED, insert_one_args, rank_groups
 from accepted.store.postgres_limits import PostgresLimits
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
-from accepted.store.postgres_queues import PostgresQueues
+from accepted.store.postgres_queues import HELD_BACK, PostgresQueues
 from accepted.store.postgres_schedules import PostgresSchedules
 from accepted.store.postgres_tokens import PostgresTokens
 from accepted.types import Attempt, Due, Job
@@ -236,9 +237,23 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
 
     # -- the JobStore protocol ---------------------------------------------------------
 
-    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+    async def insert_jobs(
+        self, jobs: Sequence[Job], queued: Sequence[Job] | None = None
+    ) -> list[Job]:
         if not jobs:
-            return
+            return []
+        handed = handed_off_queues(jobs, queued)
+        if handed and queued is not None:  # the settings are read in the inserting transaction
+
+            async def checked(conn: Any) -> list[Job]:
+                held = [r["name"] for r in await conn.fetch(HELD_BACK, handed)]
+                stored = hold_back(jobs, queued, held)
+                await _insert_ranked(conn, stored)
+                return stored
+
+            stored = await self._run(checked)
+            self._link.announce(newly_takeable((None, job) for job in stored), ())
+            return stored
         if len(jobs) == 1 and jobs[0].fair_group is not None:  # ranked as it is inserted
             args = insert_one_args(jobs[0])
             await self._run(lambda conn: conn.execute(INSERT_ONE_RANKED, *args), transaction=False)
@@ -252,6 +267,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
             # One statement: atomic without an explicit transaction.
             await self._run(lambda conn: conn.execute(query, *args), transaction=False)
         self._link.announce(newly_takeable((None, job) for job in jobs), ())
+        return list(jobs)
 
     async def get_job(self, job_id: str) -> Job | None:
         async def work(conn: Any) -> Job | None:

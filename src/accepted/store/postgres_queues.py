@@ -67,6 +67,10 @@ PAUSE = (
 )
 RESUME = "UPDATE accepted_queues SET paused = false, updated_at = $2 WHERE name = $1 AND paused"
 PAUSED = "SELECT name FROM accepted_queues WHERE paused ORDER BY name"
+# The queues of a direct hand-off that must not start jobs on insert (limits_rows).
+HELD_BACK = (
+    f"SELECT name FROM accepted_queues WHERE (paused OR {LIMITED}) AND name = ANY($1::text[])"
+)
 # One node folds at a time (the others skip a round); the delete and the
 # upsert commit together, so a concurrent read sees a delta in one place only.
 FOLD_LOCK = 0x61636365707466  # pg_try_advisory_xact_lock key

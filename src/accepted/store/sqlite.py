@@ -37,7 +37,7 @@ from accepted.store.base import (
 )
 from accepted.store.fair_rows import has_groups
 from accepted.store.idempotency_rows import Replay
-from accepted.store.limits_rows import Candidate
+from accepted.store.limits_rows import LIMITED, Candidate, handed_off_queues, hold_back
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
@@ -70,6 +70,11 @@ _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
 # An ended hand-out's history row (rows.AttemptRow, after the job id).
+# The queues of a direct hand-off that must not start jobs on insert (limits_rows).
+_HELD_BACK = (
+    f"SELECT name FROM queues WHERE (paused OR {LIMITED}) "
+    "AND name IN (SELECT value FROM json_each(?))"
+)
 _INSERT_ATTEMPT = (
     "INSERT INTO job_attempts (job_id, attempt, started_at, ended_at, outcome, result) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -209,9 +214,21 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             raise StoreUnavailable(self._cannot(str(exc))) from exc
         return conn
 
-    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
-        if has_groups(jobs):  # ranked in the inserting transaction
-            await self._writer.run(lambda conn: _insert(conn, rank_groups(conn, jobs)))
+    async def insert_jobs(
+        self, jobs: Sequence[Job], queued: Sequence[Job] | None = None
+    ) -> list[Job]:
+        handed = handed_off_queues(jobs, queued)
+        if handed or has_groups(jobs):  # settings read / ranked in the inserting transaction
+
+            def checked(conn: sqlite3.Connection) -> list[Job]:
+                stored = list(jobs)
+                if handed and queued is not None:
+                    held = conn.execute(_HELD_BACK, (msgspec.json.encode(handed),))
+                    stored = hold_back(jobs, queued, [row[0] for row in held])
+                _insert(conn, rank_groups(conn, stored) if has_groups(stored) else stored)
+                return stored
+
+            stored = await self._writer.run(checked)
         else:
             rows = [_to_row(job) for job in jobs]
 
@@ -219,7 +236,9 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                 conn.executemany(_INSERT, rows)
 
             await self._writer.run(work)
-        self._announce([(None, job) for job in jobs])
+            stored = list(jobs)
+        self._announce([(None, job) for job in stored])
+        return stored
 
     def _plain_candidates(
         self,
