@@ -36,6 +36,14 @@ HEAD_LIMIT = 64 * 1024
 _HEADER_OVERHEAD = 4
 # " HTTP/1.1\r\n" after the URL, and the blank line that ends the head.
 _LINE_OVERHEAD = 13
+# After a refusal, seconds the rest of what the client sends is read and dropped
+# before the connection closes (a lingering close, as nginx does): closing with
+# unread bytes makes the kernel send a reset, and a reset can destroy the
+# refusal in the client's buffer before the client reads it.
+LINGER = 2.0
+# ... or until this many bytes were dropped: a client that goes on flooding is
+# cut off at once (an endless header must not be read to its end).
+LINGER_BYTES = 64 * 1024
 
 
 class LimitedProtocol(HttpToolsProtocol):
@@ -49,6 +57,8 @@ class LimitedProtocol(HttpToolsProtocol):
         self._head_size = 0  # bytes of the current head the parser has passed us
         self._head_raw = 0  # bytes of reads that fell wholly inside the current head
         self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False  # answered with a refusal: the rest is read and dropped
+        self._dropped = 0  # bytes read and dropped since
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -61,6 +71,11 @@ class LimitedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         # What uvicorn's data_received does, plus: a callback's refusal becomes
         # its own JSON answer, and reads inside a head count toward its limit.
+        if self._refused:
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES:
+                self.transport.close()
+            return
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
@@ -104,15 +119,23 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def refuse(self, error: AcceptedError) -> None:
         """Answer `error` as JSON and close: after a refused head, the stream cannot be trusted."""
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._refused:
             return
+        self._refused = True
+        self._cancel_head_timer()
         body = render.error_json(error)
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
             % (error.status, HTTPStatus(error.status).phrase.encode(), len(body), body)
         )
-        self.transport.close()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        # Half-close: the answer and then our FIN go out; what the client still
+        # sends is dropped (data_received) until it closes or LINGER passes.
+        self.transport.write_eof()
+        self.loop.call_later(LINGER, self.transport.close)
 
     def send_400_response(self, msg: str) -> None:
         """Any 400 uvicorn itself would send, in our shape."""
