@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-strace",
         action="store_true",
-        help="do not count fsyncs (strace is the server's parent otherwise)",
+        help="do not count fsyncs (strace is the server's parent otherwise; "
+        "never with --server-workers above 1)",
     )
     p.add_argument(
         "--profile",
@@ -212,7 +213,10 @@ def options_from(args: argparse.Namespace, workdir: Path) -> Options:
         db=args.db,
         url=args.url,
         server_pid=args.server_pid,
-        strace=not args.no_strace,
+        # strace -f stops every process at every system call: with several server
+        # processes (flock turns, datagrams) it cut SQLite's throughput to a
+        # quarter, so a many-process server is measured untraced.
+        strace=not args.no_strace and args.server_workers == 1,
         stacks=[s.strip() for s in args.stacks.split(",") if s.strip()],
         workdir=workdir,
         profile=args.profile,

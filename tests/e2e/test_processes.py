@@ -186,8 +186,10 @@ def test_a_stop_signal_stops_every_child_and_a_dead_parent_takes_them_along(
     # The log names the pid to signal (the children's own lines name theirs).
     assert server.proc is not None
     told = f"stop it with SIGTERM to pid {server.proc.pid}"
-    until(lambda: told in server.log_path.read_text(), timeout=20)
-    assert server.stop(signal.SIGTERM) == 0
+    try:
+        until(lambda: told in server.log_path.read_text(), timeout=20)
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in kids)
 
     server = ServerProcess(db=str(tmp_path / "a.db"), log_path=tmp_path / "b.log",
