@@ -98,14 +98,15 @@ _encoder = msgspec.json.Encoder()
 
 
 @lru_cache(maxsize=4096)
-def _at(value: float) -> datetime:
+def utc(value: float) -> datetime:
+    """A stored time (Unix seconds) as the aware UTC datetime the JSON shows."""
     # Cached: a job's times repeat (created = updated = due at enqueue), and a
     # batch shares one `now`, so most conversions are hits.
     return datetime.fromtimestamp(value, UTC)
 
 
-def _time(value: float | None) -> datetime | None:
-    return None if value is None else _at(value)
+def utc_or_none(value: float | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
 def job_view(job: Job, *, with_lease: bool = False) -> JobView:
@@ -115,7 +116,7 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
             url=job.callback_url,
             state=job.callback_state,
             attempts=job.callback_attempts,
-            next_attempt_at=_time(job.callback_next_at),
+            next_attempt_at=utc_or_none(job.callback_next_at),
             last_error=job.callback_last_error,
         )
     return JobView(
@@ -127,21 +128,21 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
         result=job.result,
         attempts=job.attempts,
         max_attempts=job.max_attempts,
-        created_at=_at(job.created_at),
-        updated_at=_at(job.updated_at),
-        due_at=_at(job.due_at),
-        lease_expires_at=_time(job.lease_expires_at),
+        created_at=utc(job.created_at),
+        updated_at=utc(job.updated_at),
+        due_at=utc(job.due_at),
+        lease_expires_at=utc_or_none(job.lease_expires_at),
         timeout=job.timeout,
-        deadline_at=_time(job.deadline_at),
+        deadline_at=utc_or_none(job.deadline_at),
         result_ttl=job.result_ttl,
-        expires_at=_time(job.expires_at),
-        finished_at=_time(job.finished_at),
+        expires_at=utc_or_none(job.expires_at),
+        finished_at=utc_or_none(job.finished_at),
         error=job.error,
         callback=callback,
         retries=job.retries,
         retry_backoff=job.retry_backoff,
         retries_left=job.retries_left,
-        started_at=_time(job.started_at),
+        started_at=utc_or_none(job.started_at),
         unique_key=job.unique_key,
         after=list(job.after),
         lease=job.lease if with_lease and job.lease is not None else msgspec.UNSET,
@@ -174,8 +175,8 @@ def attempts_json(attempts: list[Attempt]) -> bytes:
     views = [
         AttemptView(
             attempt=a.attempt,
-            started_at=_at(a.started_at),
-            ended_at=_time(a.ended_at),
+            started_at=utc(a.started_at),
+            ended_at=utc_or_none(a.ended_at),
             outcome=a.outcome,
             result=a.result,
         )

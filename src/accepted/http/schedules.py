@@ -8,7 +8,7 @@ is absent (404), as a job of another queue is.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, TypeVar
 
 import msgspec
@@ -117,20 +117,12 @@ def schedule_view(schedule: Schedule) -> ScheduleView:
         max_attempts=schedule.max_attempts,
         retries=schedule.retries,
         callback_url=schedule.callback_url,
-        created_at=_at(schedule.created_at),
-        updated_at=_at(schedule.updated_at),
-        next_run_at=_time(schedule.next_run_at),
-        last_run_at=_time(schedule.last_run_at),
+        created_at=render.utc(schedule.created_at),
+        updated_at=render.utc(schedule.updated_at),
+        next_run_at=render.utc_or_none(schedule.next_run_at),
+        last_run_at=render.utc_or_none(schedule.last_run_at),
         last_job_id=schedule.last_job_id,
     )
-
-
-def _at(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _time(value: float | None) -> datetime | None:
-    return None if value is None else _at(value)
 
 
 def _service(ctx: Context) -> ScheduleService:

@@ -6,13 +6,13 @@ secret of a token is in the answer to its POST and nowhere else, ever.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 import msgspec
 
-from accepted.http import parse
+from accepted.http import parse, render
 from accepted.http.context import Context
 from accepted.http.request import Request, Response
 from accepted.service.auth import (
@@ -94,14 +94,10 @@ def token_view(token: Token, secret: str | msgspec.UnsetType = msgspec.UNSET) ->
         name=token.name,
         role=token.role,
         queues=None if token.queues is None else list(token.queues),
-        created_at=_at(token.created_at),
-        expires_at=None if token.expires_at is None else _at(token.expires_at),
+        created_at=render.utc(token.created_at),
+        expires_at=render.utc_or_none(token.expires_at),
         token=secret,
     )
-
-
-def _at(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 def _auth(ctx: Context) -> AuthService:
