@@ -4,6 +4,8 @@ themselves are the service's (`DependencyRules`)."""
 
 from __future__ import annotations
 
+import msgspec
+
 from accepted.errors import UnknownDependency
 from accepted.store.base import DependencyRules
 from accepted.types import Job, JobStatus
@@ -34,3 +36,18 @@ def shape(
     if not pending:
         return job, []
     return rules.wait_for(job, len(pending), now), pending
+
+
+def after_ending(
+    job: Job, dependency: str, how: str, now: float, rules: DependencyRules
+) -> Job | None:
+    """What `job`, waiting on `dependency`, becomes now that it ended `how` (a
+    final status's value); None when it no longer waits (cancelled, deleted or
+    timed out meanwhile)."""
+    if job.status is not JobStatus.DELAYED or job.waiting <= 0:
+        return None
+    if how != JobStatus.DONE.value:
+        return rules.dependency_ended(job, dependency, how, now)
+    if job.waiting > 1:
+        return msgspec.structs.replace(job, waiting=job.waiting - 1)
+    return rules.released(job, now)

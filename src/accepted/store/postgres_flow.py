@@ -234,15 +234,9 @@ async def settle(
             continue
         pairs = []
         for job in map(sql.from_record, records):
-            if job.status is not JobStatus.DELAYED or job.waiting <= 0:
-                continue  # cancelled, deleted or timed out meanwhile
-            if how != JobStatus.DONE.value:
-                new = rules.dependency_ended(job, dependency.id, how, now)
-            elif job.waiting > 1:
-                new = msgspec.structs.replace(job, waiting=job.waiting - 1)
-            else:
-                new = rules.released(job, now)
-            pairs.append((job, new))
+            new = dependencies.after_ending(job, dependency.id, how, now, rules)
+            if new is not None:
+                pairs.append((job, new))
         await write(conn, pairs)
         for old, new in pairs:
             if new.status is not JobStatus.DELAYED or new.waiting == 0:

@@ -123,14 +123,9 @@ class SqliteFlow:
             dependency, how, now = ended.pop(0)
             waiting = [row[0] for row in conn.execute(TAKE_EDGES, (dependency.id,))]
             for job in self._get_many(conn, waiting).values():
-                if job.status is not JobStatus.DELAYED or job.waiting <= 0:
-                    continue  # cancelled, deleted or timed out meanwhile
-                if how != JobStatus.DONE.value:
-                    new = rules.dependency_ended(job, dependency.id, how, now)
-                elif job.waiting > 1:
-                    new = msgspec.structs.replace(job, waiting=job.waiting - 1)
-                else:
-                    new = rules.released(job, now)
+                new = dependencies.after_ending(job, dependency.id, how, now, rules)
+                if new is None:
+                    continue
                 stored = self._write(conn, job, new)
                 if stored.status is not JobStatus.DELAYED or stored.waiting == 0:
                     changed.append(stored)
