@@ -27,15 +27,16 @@ __all__ = ["main"]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 EXIT_CODES = """\
-exit codes of enqueue, get and delete:
+exit codes of the client commands (all but serve, worker and backup):
   0    ok; with --wait (or get of a finished job): the job is done
   1    the job failed
-  2    usage: bad arguments, or input the server refused
-  3    no such job
+  2    usage: bad arguments, or input the server refused (400, 413)
+  3    no such job, queue, schedule or token (404)
   4    the job was deleted (cancelled) while being waited on
   5    --wait ran out before the job finished
-  6    the server could not be reached, or answered with an error
-  7    the job's state does not allow it (cancel of a finished job, retry of one not failed)
+  6    the server could not be reached, or answered with an error (401, 403, 5xx, ...)
+  7    the state does not allow it (409): cancel of a finished job, retry of one
+       not failed, a token name already taken
   130  interrupted (Ctrl-C)
 """
 
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_parser(commands)
     _add_operations(commands, common)
     _add_schedules(commands, common)
-    add_token_command(commands, common)
+    add_token_command(commands, common, EXIT_CODES)
     return parser
 
 

@@ -20,19 +20,22 @@ from accepted.errors import AcceptedError
 from accepted.service.auth import AuthService, check_new_token
 
 
-def add_token_command(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_token_command(commands: Any, common: argparse.ArgumentParser, exit_codes: str) -> None:
     token = commands.add_parser(
         "token",
         help="create, list or revoke API tokens",
         description="Manage API tokens through the server's admin API (--url, --token), "
         "or straight in the database with --db (no server needed: the first admin token).",
+        epilog=exit_codes,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = token.add_subparsers(dest="verb", required=True, metavar="VERB")
     where = argparse.ArgumentParser(add_help=False, parents=[common])
     where.add_argument("--db", metavar="TARGET", help="work on this database directly")
     where.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    shown = {"epilog": exit_codes, "formatter_class": argparse.RawDescriptionHelpFormatter}
     create = verbs.add_parser(
-        "create", help="make a token; its secret is printed once", parents=[where]
+        "create", help="make a token; its secret is printed once", parents=[where], **shown
     )
     create.add_argument("name", metavar="NAME")
     create.add_argument("--role", required=True, choices=["reader", "producer", "worker", "admin"])
@@ -48,8 +51,8 @@ def add_token_command(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds until it expires (default: never)",
     )
-    verbs.add_parser("list", help="list tokens (never their secrets)", parents=[where])
-    revoke = verbs.add_parser("revoke", help="revoke a token", parents=[where])
+    verbs.add_parser("list", help="list tokens (never their secrets)", parents=[where], **shown)
+    revoke = verbs.add_parser("revoke", help="revoke a token", parents=[where], **shown)
     revoke.add_argument("name", metavar="NAME")
 
 
@@ -59,8 +62,11 @@ def token_command(
     try:
         answer = asyncio.run(_on_db(args)) if args.db else _over_api(args)
     except AcceptedError as exc:
+        from accepted.client.commands import exit_code_for
+
+        # The same answer, the same status as every other command (EXIT_CODES in cli.py).
         print(f"accepted token: {exc.message}", file=err)
-        return 2 if exc.status in (400, 401, 403, 404, 409) else 6
+        return int(exit_code_for(exc))
     if args.json:
         print(msgspec.json.encode(answer).decode(), file=out)
     elif args.verb == "list":

@@ -72,7 +72,7 @@ def test_bootstrap_on_the_database_then_manage_over_the_api(
             assert time.monotonic() - revoked_at < 1.0 + PROMPT, "the revocation never arrived"
             time.sleep(0.02)
         no_token = accepted("token", "list", "--url", server.url)
-        assert no_token.returncode == 2 and "token" in no_token.stderr
+        assert no_token.returncode == 6 and "token" in no_token.stderr  # 401
     finally:
         server.stop()
 
@@ -110,3 +110,20 @@ def test_the_client_and_worker_take_a_token(
         assert client.wait(job.id, timeout=PATIENCE).result == 5
     process.signal()
     assert process.wait() == 0
+
+
+def test_token_commands_exit_with_the_status_every_command_gives_an_answer(
+    server: ServerProcess,
+) -> None:
+    """403 is 6 for `accepted token` as for `accepted enqueue`: one table of exit codes."""
+    with Client(server.url, token=ADMIN) as admin:
+        reader = admin.create_token("r", "reader")["token"]
+    as_admin = {"ACCEPTED_URL": server.url, "ACCEPTED_TOKEN": ADMIN}
+    as_reader = {"ACCEPTED_URL": server.url, "ACCEPTED_TOKEN": reader}
+    forbidden = accepted("token", "list", **as_reader)
+    enqueue_forbidden = accepted("enqueue", "q", **as_reader)
+    assert (forbidden.returncode, enqueue_forbidden.returncode) == (6, 6), forbidden.stderr
+    assert accepted("token", "revoke", "nobody", **as_admin).returncode == 3  # 404
+    assert accepted("token", "create", "r", "--role", "reader", **as_admin).returncode == 7  # 409
+    refused = accepted("token", "create", "", "--role", "reader", **as_admin)
+    assert refused.returncode == 2, refused.stderr  # 400: input the server refused

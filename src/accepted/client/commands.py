@@ -46,16 +46,18 @@ __all__ = [
 
 
 class ExitCode(enum.IntEnum):
-    """What the exit status of `accepted enqueue | get | delete` means."""
+    """What the exit status of every client command means (`token` too): one HTTP
+    answer gives one status whichever command met it (`exit_code_for`)."""
 
     OK = 0  # done, or (without --wait) the request succeeded
     FAILED = 1  # the job failed
     USAGE = 2  # bad arguments, or input the server refused (400, 413)
-    NOT_FOUND = 3  # no such job (never was, deleted, or removed after its result TTL)
+    NOT_FOUND = 3  # 404: no such job (never was, deleted, or removed after its result TTL),
+    # queue, schedule or token
     CANCELLED = 4  # the job was deleted while being waited on
     WAIT_TIMEOUT = 5  # --wait ran out before the job finished
-    UNAVAILABLE = 6  # the server could not be reached, or answered with an error
-    CONFLICT = 7  # the job's state does not allow it (409), e.g. retry of a job that is done
+    UNAVAILABLE = 6  # the server could not be reached, or answered with an error (401, 403, 5xx)
+    CONFLICT = 7  # the state does not allow it (409), e.g. retry of a job that is done
     INTERRUPTED = 130  # Ctrl-C
 
 
