@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.http import wire
 from tests.http.helpers import assert_error, enqueue, get, in_process, take, unique_queue
 from tests.support.servers import ServerProcess
 
@@ -118,6 +119,35 @@ def test_an_enqueue_header_out_of_range_or_not_a_number_is_400(
 ) -> None:
     response = api.post("/jobs", json={"queue": q}, headers={header: value})
     assert assert_error(response, 400, header)["code"] == "invalid_header"
+    _nothing_enqueued(api, q)
+
+
+def _enqueue_headers() -> list[str]:
+    """Every request header POST /jobs declares, from the route table (a new one is covered)."""
+    from accepted.http.routes.jobs import JOBS
+
+    return [param.name for param in JOBS.ops["POST"].params if param.where == "header"]
+
+
+@pytest.mark.parametrize("header", _enqueue_headers())
+@pytest.mark.documents("enqueue-400")
+def test_an_empty_enqueue_header_is_400_not_absent(
+    api: httpx.Client, q: str, header: str
+) -> None:
+    """`X-Accepted-Group:` with nothing after it is a mistake to name, not "no group"."""
+    response = api.post("/jobs", json={"queue": q}, headers={header: ""})
+    assert assert_error(response, 400, header)["code"] == "invalid_header"
+    _nothing_enqueued(api, q)
+
+
+async def test_a_header_of_only_spaces_is_empty_too(api: httpx.Client, q: str) -> None:
+    """Spaces around a value are not part of it (RFC 9110), so these are empty: a 400."""
+    body = json.dumps({"queue": q}).encode()
+    for header in ("X-Accepted-Group", "X-Accepted-Unique-Key", "Idempotency-Key"):
+        data = wire.request("POST", "/jobs", f"{header}:   ", "Connection: close", body=body)
+        answer = await wire.exchange(str(api.base_url), data)
+        assert answer.status == 400, answer
+        assert answer.error()["code"] == "invalid_header" and header in answer.error()["message"]
     _nothing_enqueued(api, q)
 
 
