@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from accepted.client import Client, JobStatus
@@ -262,3 +263,14 @@ def test_enqueue_group(cli: Cli, client: Client) -> None:
     done = cli("enqueue", "fair", "--group", "tenant-7", "--json")
     assert done.returncode == 0, done.stderr
     assert client.get(json.loads(done.stdout)["id"]).group == "tenant-7"
+
+
+def test_a_jobs_json_shows_seconds_as_the_server_does(cli: Cli, server: ServerProcess) -> None:
+    """`--json` prints 90, as GET /jobs/{id} does, not the 90.0 the client holds."""
+    printed = cli.job("enqueue", "q", "--job-timeout", "90", "--result-ttl", "0.5",
+                      "--retry-backoff", "2")  # fmt: skip
+    served = httpx.get(f"{server.url}/jobs/{printed['id']}").json()
+    fields = ("timeout", "result_ttl", "retry_backoff")
+    for job in (printed, cli.job("get", printed["id"]), served):
+        assert [job[name] for name in fields] == [90, 0.5, 2]
+        assert [type(job[name]) for name in fields] == [int, float, int]

@@ -30,6 +30,16 @@ __all__ = [
 ]
 
 
+def as_sent_seconds(value: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """`value` with each of its seconds `fields` a JSON integer when whole, as the
+    server renders them, so `accepted get --json` prints what GET /jobs/{id} says."""
+    for name in fields:
+        seconds = value.get(name)
+        if isinstance(seconds, float) and seconds.is_integer() and abs(seconds) < 2**53:
+            value[name] = int(seconds)
+    return value
+
+
 class Callback(msgspec.Struct, frozen=True, kw_only=True):
     """Where delivery of the job's completion callback stands."""
 
@@ -85,10 +95,11 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
         return self.status.is_final
 
     def to_dict(self) -> dict[str, Any]:
-        """The job as JSON-ready builtins (times as ISO 8601 strings)."""
+        """The job as JSON-ready builtins (times as ISO 8601 strings; seconds as the
+        server writes them, docs/http-api.md#seconds: 600, not 600.0)."""
         value: dict[str, Any] = msgspec.to_builtins(self)
         value.pop("duplicate", None)  # how the answer came, not part of the job's JSON
-        return value
+        return as_sent_seconds(value, ("timeout", "result_ttl", "retry_backoff"))
 
 
 class Attempt(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import msgspec
 
 from accepted.client.core import Answer, Call, Retry, _check, _decode, read_job
-from accepted.client.models import Job
+from accepted.client.models import Job, as_sent_seconds
 
 T = TypeVar("T")
 
@@ -45,9 +45,10 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     last_job_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The schedule as JSON-ready builtins (times as ISO 8601 strings)."""
+        """The schedule as JSON-ready builtins (times as ISO 8601 strings; whole
+        seconds as integers, as the server writes them)."""
         value: dict[str, Any] = msgspec.to_builtins(self)
-        return value
+        return as_sent_seconds(value, ("every", "job_timeout", "result_ttl"))
 
 
 class _ScheduleList(msgspec.Struct):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, overload
 
 import msgspec
 
@@ -109,6 +109,27 @@ def utc_or_none(value: float | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+# Below 2**53 every whole float is exactly an int: the JSON stays the same number.
+_EXACT = 2**53
+
+
+@overload
+def seconds(value: float) -> float: ...
+@overload
+def seconds(value: float | None) -> float | None: ...
+def seconds(value: float | None) -> float | None:
+    """A number of seconds as every answer shows it: an integer when whole (600),
+    else with its fraction (0.5); docs/http-api.md#seconds.
+
+    Why: the same stored value came back as 600.0 from the service and as 600
+    from a row the driver read, so one field rendered two ways across answers.
+    """
+    if value is None:
+        return None
+    whole = int(value)
+    return whole if whole == value and -_EXACT < whole < _EXACT else float(value)
+
+
 def job_view(job: Job, *, with_lease: bool = False) -> JobView:
     callback = None
     if job.callback_url is not None and job.callback_state is not None:
@@ -132,15 +153,15 @@ def job_view(job: Job, *, with_lease: bool = False) -> JobView:
         updated_at=utc(job.updated_at),
         due_at=utc(job.due_at),
         lease_expires_at=utc_or_none(job.lease_expires_at),
-        timeout=job.timeout,
+        timeout=seconds(job.timeout),
         deadline_at=utc_or_none(job.deadline_at),
-        result_ttl=job.result_ttl,
+        result_ttl=seconds(job.result_ttl),
         expires_at=utc_or_none(job.expires_at),
         finished_at=utc_or_none(job.finished_at),
         error=job.error,
         callback=callback,
         retries=job.retries,
-        retry_backoff=job.retry_backoff,
+        retry_backoff=seconds(job.retry_backoff),
         retries_left=job.retries_left,
         started_at=utc_or_none(job.started_at),
         unique_key=job.unique_key,
@@ -229,7 +250,7 @@ class LimitsView(msgspec.Struct):
 
 
 def limits_view(limits: QueueLimits) -> LimitsView:
-    rate = None if limits.rate is None else RateView(limits.rate.jobs, limits.rate.per)
+    rate = None if limits.rate is None else RateView(limits.rate.jobs, seconds(limits.rate.per))
     return LimitsView(rate, limits.concurrency, limits.group_concurrency)
 
 
@@ -248,7 +269,8 @@ class QueueList(msgspec.Struct):
 def queue_view(queue: Queue) -> QueueView:
     counts = {status.value: queue.counts.get(status, 0) for status in JobStatus}
     limits = limits_view(queue.limits)
-    return QueueView(queue.name, queue.paused, counts, queue.oldest_queued_age, limits)
+    age = seconds(queue.oldest_queued_age)
+    return QueueView(queue.name, queue.paused, counts, age, limits)
 
 
 def queue_json(queue: Queue) -> bytes:
