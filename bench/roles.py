@@ -36,6 +36,8 @@ class ClientSpec:
     block: float = 1.0  # want_job long-poll seconds in the cycle roles
     chain: bool = False  # cycle-after: every second job waits on the one before (X-Accepted-After)
     groups: int = 0  # cycle-group: each job of one of this many fairness groups, in turn
+    # cycle-report-take: a worker's report rides on its next want_job (2 requests per job)
+    report_take: bool = False
     stop: Any = field(default=None, compare=False)  # idle holder: a multiprocessing.Event
 
 
@@ -75,6 +77,15 @@ def want_request(queue: str, block: float = 0.0, count: int | None = None) -> by
     path = f"/want_job?queue={queue}" + (f"&block={block:g}" if block else "")
     headers = {} if count is None else {"X-Accepted-Count": str(count)}
     return request_bytes("POST", path, headers=headers)
+
+
+def want_with_reports(queue: str, block: float, count: int | None, jobs: list[Taken]) -> bytes:
+    """want_job carrying the reports on `jobs` (report and take in one request)."""
+    path = f"/want_job?queue={queue}" + (f"&block={block:g}" if block else "")
+    headers = {} if count is None else {"X-Accepted-Count": str(count)}
+    items = [{"id": j.id, "status": "done", "result": {"ok": True}, "lease": j.lease} for j in jobs]
+    body = msgspec.json.encode({"report": items[0] if count is None else items})
+    return request_bytes("POST", path, body, headers)
 
 
 def done_request(job: Taken) -> bytes:
@@ -195,16 +206,13 @@ async def _chain_producer(
 
 
 async def _worker(conn: Connection, spec: ClientSpec, tally: Tally, backlog: _Backlog) -> None:
+    if spec.report_take:
+        return await _report_taker(conn, spec, tally, backlog)
     single = spec.batch == 1
     take = want_request(spec.queue, spec.block, None if single else spec.batch)
     while True:
         response = await _timed(conn, take, tally)
-        if response.status == 204:
-            continue
-        if response.status != 200:
-            _unexpected(tally, "POST /want_job", response)
-            continue
-        jobs = [_take_one.decode(response.body)] if single else _take_many.decode(response.body)
+        jobs = _taken(response, single, tally)
         if not jobs:
             continue
         report = done_request(jobs[0]) if single else batch_done_request(jobs)
@@ -217,6 +225,36 @@ async def _worker(conn: Connection, spec: ClientSpec, tally: Tally, backlog: _Ba
             tally.error(f"PUT /jobs: {len(jobs) - ok} of {len(jobs)} reports refused")
         tally.counts["jobs"] += ok
         backlog.finished(len(jobs))
+
+
+async def _report_taker(
+    conn: Connection, spec: ClientSpec, tally: Tally, backlog: _Backlog
+) -> None:
+    """The cycle's worker with report and take in one request: the reports on the
+    jobs of one want_job ride on the next, so a job costs two requests, not three."""
+    single = spec.batch == 1
+    count = None if single else spec.batch
+    bare = want_request(spec.queue, spec.block, count)
+    held: list[Taken] = []
+    while True:
+        take = want_with_reports(spec.queue, spec.block, count, held) if held else bare
+        response = await _timed(conn, take, tally)
+        if held and response.status in (200, 204):  # the reports were applied
+            tally.counts["jobs"] += len(held)
+            backlog.finished(len(held))
+        elif held:
+            tally.error(f"want_job: {len(held)} riding reports refused")
+        held = _taken(response, single, tally)
+
+
+def _taken(response: Response, single: bool, tally: Tally) -> list[Taken]:
+    """The jobs a want_job answer hands over (none for a 204 or an error)."""
+    if response.status == 204:
+        return []
+    if response.status != 200:
+        _unexpected(tally, "POST /want_job", response)
+        return []
+    return [_take_one.decode(response.body)] if single else _take_many.decode(response.body)
 
 
 async def cycle(spec: ClientSpec, start: Callable[[], None]) -> Tally:

@@ -254,6 +254,7 @@ class Bench:
         *,
         groups: int = 0,
         limits: dict[str, object] | None = None,
+        report_take: bool = False,
     ) -> Result:
         r = self.result(name, stack)
         with self.accepted(name, stack) as server:
@@ -270,6 +271,7 @@ class Bench:
                     backlog=4 * w,
                     chain=chain,
                     groups=groups,
+                    report_take=report_take,
                 )
                 for p, w in zip(
                     self.split(self.o.producers), self.split(self.o.workers), strict=False
@@ -281,6 +283,11 @@ class Bench:
                 sum(t.counts["enqueued"] for t in tallies) / self.o.duration, 1
             )
         return r
+
+    def cycle_report_take(self, stack: str) -> Result:
+        """The full cycle with each worker's report riding on its next want_job
+        (report and take in one request): two requests per job instead of three."""
+        return self.cycle(stack, "cycle-report-take", report_take=True)
 
     def cycle_after(self, stack: str) -> Result:
         """The full cycle with dependencies in use: chains of 2 (X-Accepted-After)."""
@@ -297,9 +304,15 @@ class Bench:
         """The full cycle with every job in one of 100 fairness groups (X-Accepted-Group)."""
         return self.cycle(stack, "cycle-group", groups=100)
 
-    def cycle_batch(self, stack: str) -> Result:
-        r = self.result("cycle-batch", stack)
-        with self.accepted("cycle-batch", stack) as server:
+    def cycle_batch_report_take(self, stack: str) -> Result:
+        """`cycle-batch` with each batch of reports riding on the next batch want_job."""
+        return self.cycle_batch(stack, "cycle-batch-report-take", report_take=True)
+
+    def cycle_batch(
+        self, stack: str, name: str = "cycle-batch", *, report_take: bool = False
+    ) -> Result:
+        r = self.result(name, stack)
+        with self.accepted(name, stack) as server:
             missing = features.probe(server.port).batch_missing()
             if missing:
                 r.skipped = missing
@@ -308,11 +321,12 @@ class Bench:
             specs = [
                 self.spec(
                     server,
-                    self.queue("cycle-batch"),
+                    self.queue(name),
                     producers=p,
                     workers=w,
                     batch=b,
                     backlog=4 * b * w,
+                    report_take=report_take,
                 )
                 for p, w in zip(
                     self.split(self.o.batch_producers),
