@@ -300,6 +300,12 @@ def _run_retries_command(client: Any, output: Any, args: argparse.Namespace) -> 
 def _add_operations(commands: Any, common: argparse.ArgumentParser) -> None:
     queues = _client_command(commands, common, "queues", "list the queues with their counts")
     jobs = _client_command(commands, common, "jobs", "list and search jobs, newest first")
+    jobs.description = (
+        "List and search jobs, newest first: id, queue, status, fairness group and unique "
+        "key (when a job has one), priority, tries, created, params. On a terminal (or with "
+        "COLUMNS set) the table fits the screen: long text is cut, then the least needed "
+        "columns go; --json prints the server's answer whole."
+    )
     jobs.add_argument("--queue", action="append", metavar="Q", help="only this queue (repeatable)")
     jobs.add_argument(
         "--status", action="append", metavar="S", help="only this status (repeatable, or a,b)"

@@ -27,8 +27,10 @@ class Cli:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "ACCEPTED_URL": self.url}
+    def __call__(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "ACCEPTED_URL": self.url, "COLUMNS": "", **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "accepted", *args],
             input=stdin,

@@ -67,6 +67,29 @@ def test_jobs_filters_searches_and_pages(cli: Cli, client: Client) -> None:
     assert bad.returncode == 2 and "sleeping" in bad.stderr
 
 
+def test_jobs_shows_groups_and_unique_keys_and_fits_80_columns(cli: Cli, client: Client) -> None:
+    plain = client.enqueue("fair", {"n": 0})
+    grouped = client.enqueue("fair", {"text": "x" * 200}, group="tenant-7", unique_key="order-1")
+    piped = cli("jobs", "--queue", "fair")
+    assert piped.returncode == 0, piped.stderr
+    header, first, second = piped.stdout.splitlines()
+    assert header.split() == ["ID", "QUEUE", "STATUS", "GROUP", "KEY", "PRI", "TRIES",
+                              "CREATED", "PARAMS"]  # fmt: skip
+    assert first.split()[:5] == [grouped.id, "fair", "queued", "tenant-7", "order-1"]
+    assert second.split()[:5] == [plain.id, "fair", "queued", "-", "-"]
+    on_80 = cli("jobs", "--queue", "fair", env={"COLUMNS": "80"})
+    assert on_80.returncode == 0, on_80.stderr
+    lines = on_80.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, on_80.stdout
+    assert lines[0].split()[:4] == ["ID", "QUEUE", "STATUS", "GROUP"]
+    assert lines[1].split()[:4] == [grouped.id, "fair", "queued", "tenant-7"]
+    without_groups = cli("jobs", "--queue", "fair", "--status", "running")
+    assert (without_groups.stdout, without_groups.stderr) == ("", "(none)\n")
+    client.enqueue("plain", {"n": 1})
+    no_group_column = cli("jobs", "--queue", "plain").stdout.splitlines()[0]
+    assert "GROUP" not in no_group_column and "KEY" not in no_group_column
+
+
 # -- flow-limits ------------------------------------------------------------------
 
 

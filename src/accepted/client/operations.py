@@ -7,15 +7,15 @@ as it came (e.g. `{"queues": [...]}`), and returns the exit code (see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from accepted.client import core
 from accepted.client import queues as queue_calls
 from accepted.client.commands import ExitCode, Output
-from accepted.client.models import Job, Limits, Queue, Rate
+from accepted.client.job_table import print_jobs, screen_width
+from accepted.client.models import Limits, Queue, Rate
 from accepted.client.sync import Client
 from accepted.errors import QueueNotFound
 from accepted.types import JobStatus
@@ -24,9 +24,6 @@ __all__ = ["jobs", "limits", "pause", "queues", "resume"]
 
 # `accepted limits`: an option given this value clears that one limit.
 NONE = "none"
-
-# The params column of `accepted jobs` is cut to this many characters.
-PARAMS_WIDTH = 40
 
 
 def queues(client: Client, output: Output) -> ExitCode:
@@ -122,11 +119,10 @@ def jobs(
     if output.as_json:
         return _raw(client, output, call)
     page = client.send(call)
-    _table(
-        output,
-        ["ID", "QUEUE", "STATUS", "PRI", "TRIES", "CREATED", "PARAMS"],
-        [_job_row(job) for job in page.jobs],
-    )
+    if page.jobs:
+        print_jobs(output.out, page.jobs, screen_width(), datetime.now(UTC))
+    else:
+        output.err.write("(none)\n")
     if page.next is not None:
         output.err.write(f"more: add --cursor {page.next}\n")
     return ExitCode.OK
@@ -153,21 +149,6 @@ def _queue_row(queue: Queue) -> list[str]:
     return [queue.name, "yes" if queue.paused else "no", *counts, _age(queue.oldest_queued_age)]
 
 
-def _job_row(job: Job) -> list[str]:
-    params = json.dumps(job.params, ensure_ascii=False)
-    if len(params) > PARAMS_WIDTH:
-        params = params[: PARAMS_WIDTH - 1] + "…"
-    return [
-        job.id,
-        job.queue,
-        job.status.value,
-        str(job.priority),
-        str(job.attempts),
-        _when(job.created_at),
-        params,
-    ]
-
-
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -176,10 +157,6 @@ def _age(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
     return f"{seconds / 3600:.1f}h"
-
-
-def _when(value: datetime) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _table(output: Output, header: list[str], rows: list[list[str]]) -> None:
