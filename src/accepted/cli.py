@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from accepted import __version__, backup
+from accepted.cli_schedules import add_schedules_command, run_schedules_command
 from accepted.cli_tokens import add_token_command, token_command
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
 from accepted.logs import check_format
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_retries_commands(commands, common)
     backup.add_parser(commands)
     _add_operations(commands, common)
-    _add_schedules(commands, common)
+    add_schedules_command(commands, common, EXIT_CODES, _seconds)
     add_token_command(commands, common, EXIT_CODES)
     return parser
 
@@ -369,15 +370,6 @@ def _run_operation(client: Any, output: Any, args: argparse.Namespace) -> int:
 OPERATIONS = frozenset({"queues", "jobs", "pause", "resume", "limits"})
 
 
-# -- schedules (accepted schedules) ----------------------------------------------
-
-
-def _add_schedules(commands: Any, common: argparse.ArgumentParser) -> None:
-    _client_command(
-        commands, common, "schedules", "list the schedules with their next and last runs"
-    )
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -465,9 +457,7 @@ def client_command(args: argparse.Namespace) -> int:
             if args.command in OPERATIONS:
                 return _run_operation(client, output, args)
             if args.command == "schedules":
-                from accepted.client.schedule_table import schedules
-
-                return schedules(client, output)
+                return run_schedules_command(client, output, args)
             if args.command == "enqueue":
                 return commands.enqueue(client, output, **_enqueue_arguments(args))
             if args.command == "get":

@@ -34,3 +34,64 @@ def test_schedules_prints_a_table_and_json_prints_the_api_answer(
     as_json = cli("schedules", "--json")
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout) == httpx.get(f"{server.url}/schedules").json()
+
+
+def test_create_pause_resume_run_and_delete_a_schedule(
+    cli: Cli, client: Client, server: ServerProcess
+) -> None:
+    made = cli("schedules", "create", "nightly", "reports", '{"kind": "daily"}',
+               "--cron", "30 2 * * 1-5", "--timezone", "Europe/Berlin",
+               "--job-timeout", "600", "--retries", "2")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    header, row = made.stdout.splitlines()
+    assert header.split()[:2] == ["SCHEDULE", "QUEUE"] and row.split()[:2] == ["nightly", "reports"]
+    stored = client.schedule("nightly")
+    assert (stored.params, stored.cron, stored.timezone) == ({"kind": "daily"}, "30 2 * * 1-5",
+                                                             "Europe/Berlin")  # fmt: skip
+    assert (stored.job_timeout, stored.retries, stored.paused) == (600, 2, False)
+
+    paused = cli("schedules", "pause", "nightly", "--json")
+    assert paused.returncode == 0, paused.stderr
+    assert json.loads(paused.stdout) == httpx.get(f"{server.url}/schedules/nightly").json()
+    after_pause = client.schedule("nightly")
+    assert after_pause.paused and after_pause.next_run_at is None
+    unchanged = ("queue", "params", "cron", "timezone", "job_timeout", "retries", "created_at")
+    assert all(getattr(after_pause, f) == getattr(stored, f) for f in unchanged)
+    assert cli("schedules", "resume", "nightly").returncode == 0
+    resumed = client.schedule("nightly")
+    assert not resumed.paused and resumed.next_run_at is not None
+    assert all(getattr(resumed, f) == getattr(stored, f) for f in unchanged)
+
+    ran = cli("schedules", "--json", "run", "nightly")  # --json before the verb counts too
+    assert ran.returncode == 0, ran.stderr
+    job = json.loads(ran.stdout)
+    assert (job["schedule"], job["queue"], job["params"], job["timeout"]) == (
+        "nightly", "reports", {"kind": "daily"}, 600)  # fmt: skip
+    assert client.schedule("nightly").last_job_id == job["id"]
+
+    shown = cli("schedules", "show", "nightly")
+    assert shown.returncode == 0 and job["id"] in shown.stdout
+    assert cli("schedules", "delete", "nightly").returncode == 0
+    assert client.schedules() == []
+    assert client.get(job["id"]).schedule == "nightly"  # the jobs it made stay
+    for verb in ("show", "delete", "pause", "run"):
+        missing = cli("schedules", verb, "nightly")
+        assert missing.returncode == 3, (verb, missing.stderr)  # not found
+        assert "nightly" in missing.stderr
+
+
+def test_schedule_usage_and_refusals(cli: Cli, client: Client) -> None:
+    both = cli("schedules", "create", "x", "q", "--cron", "* * * * *", "--every", "60")
+    assert both.returncode == 2 and "--every" in both.stderr
+    neither = cli("schedules", "create", "x", "q")
+    assert neither.returncode == 2 and "--cron" in neither.stderr
+    bad_cron = cli("schedules", "create", "x", "q", "--cron", "every day")
+    assert bad_cron.returncode == 2 and "cron" in bad_cron.stderr  # the server's 400
+    every = cli("schedules", "create", "tick", "ticks", "--every", "90", "--paused", "--json")
+    assert every.returncode == 0, every.stderr
+    assert (json.loads(every.stdout)["every"], client.schedule("tick").paused) == (90, True)
+    helped = cli("schedules", "--help")
+    assert helped.returncode == 0
+    for verb in ("list", "show", "create", "delete", "pause", "resume", "run"):
+        assert verb in helped.stdout
+    assert "exit codes" in cli("schedules", "create", "--help").stdout

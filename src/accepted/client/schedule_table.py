@@ -1,9 +1,15 @@
-"""What `accepted schedules` does: a table of the schedules for people, or with
-`--json` the server's own answer as it came (`{"schedules": [...]}`)."""
+"""What `accepted schedules [list | show | create | delete | pause | resume | run]` do.
+
+People get a table of the schedules (one row for a single one); with
+`--json`, the server's own answer as it came (`{"schedules": [...]}`, or the
+schedule). `run` prints the job it made, as `accepted get` prints a job.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from accepted.client import core
 from accepted.client import schedules as schedule_calls
@@ -11,25 +17,72 @@ from accepted.client.commands import ExitCode, Output
 from accepted.client.schedules import Schedule
 from accepted.client.sync import Client
 
-__all__ = ["schedules"]
+__all__ = ["change", "create", "run", "schedules", "show"]
 
 HEADER = ["SCHEDULE", "QUEUE", "WHEN", "PAUSED", "NEXT RUN", "LAST RUN", "LAST JOB"]
 
+# The job options of a definition, as the client's put_schedule names them.
+JOB_OPTIONS = ("priority", "job_timeout", "result_ttl", "max_attempts", "retries", "callback_url")
+
 
 def schedules(client: Client, output: Output) -> ExitCode:
-    call = schedule_calls.schedules()
+    return _print(client, output, schedule_calls.schedules())
+
+
+def show(client: Client, output: Output, name: str) -> ExitCode:
+    return _print(client, output, schedule_calls.schedule(name))
+
+
+def create(client: Client, output: Output, name: str, queue: str, **definition: Any) -> ExitCode:
+    """PUT /schedules/{name}: the whole definition (what is left out takes the default)."""
+    return _print(client, output, schedule_calls.put_schedule(name, queue, **definition))
+
+
+def change(client: Client, output: Output, name: str, action: str) -> ExitCode:
+    """delete; or pause / resume, which PUT the schedule's own definition back with
+    `paused` set (as the dashboard does): read first, so nothing else changes."""
+    if action == "delete":
+        return _print(client, output, schedule_calls.delete_schedule(name))
+    current = client.schedule(name)
+    definition = {option: getattr(current, option) for option in JOB_OPTIONS}
+    call = schedule_calls.put_schedule(
+        name,
+        current.queue,
+        current.params,
+        cron=current.cron,
+        every=current.every,
+        timezone=current.timezone if current.cron is not None else None,
+        paused=action == "pause",
+        **definition,
+    )
+    return _print(client, output, call)
+
+
+def run(client: Client, output: Output, name: str) -> ExitCode:
+    """POST /schedules/{name}/run: one job now, printed like any job."""
+    output.job(client.run_schedule(name))
+    return ExitCode.OK
+
+
+def _print(client: Client, output: Output, call: core.Call[Any]) -> ExitCode:
+    """The answer to `call` (one schedule, or the list) as a table, or its JSON."""
     if output.as_json:
         output.out.write(client.send(core.raw(call)).decode() + "\n")
         return ExitCode.OK
-    rows = [_row(s) for s in client.send(call)]
+    found: Schedule | list[Schedule] = client.send(call)
+    _table(output, found if isinstance(found, list) else [found])
+    return ExitCode.OK
+
+
+def _table(output: Output, schedules: Sequence[Schedule]) -> None:
+    rows = [_row(s) for s in schedules]
     if not rows:
         output.err.write("(none)\n")
-        return ExitCode.OK
+        return
     widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
     for row in [HEADER, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
         output.out.write("  ".join(cells).rstrip() + "\n")
-    return ExitCode.OK
 
 
 def _row(schedule: Schedule) -> list[str]:
