@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.http.helpers import assert_error, enqueue, get, take
+from tests.http.helpers import (
+    NO_TLS,
+    Background,
+    assert_error,
+    enqueue,
+    get,
+    settle,
+    take,
+    unique_queue,
+)
+from tests.support.servers import ServerProcess
 
 # Also against a several-process server (tests/http/conftest.py).
 pytestmark = pytest.mark.processes
@@ -86,3 +97,75 @@ def test_only_done_failed_and_queued_may_be_reported(
     answer = want(api, q, {"id": held["id"], "status": status})
     assert assert_error(answer, 400, "report.status")["code"] == "invalid_field"
     assert get(api, held["id"])["status"] == "running"
+
+
+# -- the reports and the take share one transaction; the rest is as with PUT ----------
+
+
+def test_a_take_that_blocks_has_applied_its_report_first(
+    api: httpx.Client, q: str, api_runner: Background
+) -> None:
+    held = (enqueue(api, q), running(api, q))[1]
+    report = {"id": held["id"], "status": "done", "result": 7, "lease": held["lease"]}
+    waiting = api_runner.request(
+        "POST", "/want_job", params={"queue": q, "block": "30"}, json={"report": report}
+    )
+    # A result waiter hears the job final while the take is still blocked.
+    final = api.get(f"/jobs/{held['id']}", headers={"X-Accepted-Wait-Result": "10"}).json()
+    assert (final["status"], final["result"]) == ("done", 7)
+    assert not waiting.done()
+    job = enqueue(api, q)
+    answer = waiting.result(timeout=10).response
+    assert answer.status_code == 200 and answer.json()["id"] == job["id"]
+
+
+def test_a_job_the_report_releases_is_taken_with_it(api: httpx.Client, q: str) -> None:
+    first = enqueue(api, q)
+    then = enqueue(api, q, after=first["id"])
+    held = running(api, q)
+    assert held["id"] == first["id"]
+    answer = want(api, q, {"id": held["id"], "status": "done", "lease": held["lease"]})
+    assert answer.status_code == 200
+    assert answer.json()["id"] == then["id"]
+
+
+@pytest.mark.one_process  # each process hears of the limit on its own schedule
+def test_the_place_a_report_frees_in_a_limited_queue_is_taken(api: httpx.Client, q: str) -> None:
+    assert api.put(f"/queues/{q}/limits", json={"concurrency": 1}).status_code == 200
+    enqueue(api, q)
+    second = enqueue(api, q)
+    held = running(api, q)
+    assert take(api, q) is None  # the limit holds
+    answer = want(api, q, {"id": held["id"], "status": "done", "lease": held["lease"]})
+    assert answer.status_code == 200
+    assert answer.json()["id"] == second["id"]
+
+
+def test_a_give_back_riding_on_another_queue_s_take_wakes_a_blocked_taker(
+    api: httpx.Client, q: str, api_runner: Background
+) -> None:
+    held = (enqueue(api, q), running(api, q))[1]
+    waiting = api_runner.request("POST", "/want_job", params={"queue": q, "block": "30"})
+    settle()
+    other = unique_queue()
+    answer = want(api, other, {"id": held["id"], "status": "queued", "lease": held["lease"]})
+    assert answer.status_code == 204  # nothing in the other queue; the report stands
+    woken = waiting.result(timeout=10).response
+    assert woken.status_code == 200 and woken.json()["id"] == held["id"]
+
+
+def test_require_lease_refuses_a_riding_report_without_one(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(ACCEPTED_REQUIRE_LEASE="on")
+    with httpx.Client(base_url=server.url, verify=NO_TLS) as http:
+        q = unique_queue()
+        enqueue(http, q)
+        enqueue(http, q)
+        held = running(http, q)
+        refused = want(http, q, {"id": held["id"], "status": "done"})
+        assert assert_error(refused, 428, "report")["code"] == "lease_required"
+        counts = http.get(f"/queues/{q}").json()["counts"]
+        assert (counts["queued"], counts["running"]) == (1, 1)  # nothing was taken
+        done = want(http, q, {"id": held["id"], "status": "done", "lease": held["lease"]})
+        assert done.status_code == 200

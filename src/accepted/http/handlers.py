@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from accepted.http.parse import (
 )
 from accepted.http.request import Request, Response
 from accepted.service.jobs import NewJob, Outcome, Placed, Report
+from accepted.types import Job
 
 T = TypeVar("T")
 
@@ -213,16 +214,19 @@ async def want_job(ctx: Context, request: Request) -> Response:
     block = parse.wait(request, params.BLOCK_FOR, ctx.settings.max_wait) or 0.0
     lease = parse.read(request, params.LEASE_TIMEOUT)
     count = parse.read(request, params.COUNT)
-    if body.report is not None:
-        await _apply_take_reports(ctx, request, body.report)
-    take = ctx.service.take(
-        queues,
-        ctx.clock(),
-        lease_seconds=lease,
-        block=0.0 if ctx.stopping else block,
-        count=count or 1,
-        scope=request.caller.scope,
-        may_take=standing(ctx.auth, request.caller, ctx.clock),
+    reports, places = _take_reports(request, body.report)
+    take = _taken(
+        ctx.service.report_and_take(
+            reports,
+            queues,
+            ctx.clock(),
+            lease_seconds=lease,
+            block=0.0 if ctx.stopping else block,
+            count=count or 1,
+            scope=request.caller.scope,
+            may_take=standing(ctx.auth, request.caller, ctx.clock),
+        ),
+        places,
     )
     jobs = await (_unless_disconnected(request, take) if block > 0 else take)
     if not jobs:  # a blocked take whose token was revoked or expired meanwhile: 401
@@ -250,15 +254,13 @@ def _wanted_queues(request: Request, body: WantJobBody) -> list[str] | None:
     return parse.queue_names(named) or None
 
 
-async def _apply_take_reports(
-    ctx: Context, request: Request, report: TakeReport | list[TakeReport]
-) -> None:
-    """Report and take in one request: the reports first, each as PUT would apply it.
-
-    A refused report makes the whole answer that report's error, and nothing is
-    taken; the other reports of the request stand (each is applied on its own,
-    as in PUT /jobs).
-    """
+def _take_reports(
+    request: Request, report: TakeReport | list[TakeReport] | None
+) -> tuple[list[tuple[str, Report]], list[str]]:
+    """The reports riding on a want_job (report and take in one request), and where
+    each is in the body; none without a `"report"`."""
+    if report is None:
+        return [], []
     items = report if isinstance(report, list) else [report]
     places = (
         ["report"] if not isinstance(report, list) else [f"report[{i}]" for i in range(len(items))]
@@ -278,13 +280,27 @@ async def _apply_take_reports(
         )
         for item, where in zip(items, places, strict=True)
     ]
-    outcomes = await ctx.service.report_many(reports, ctx.clock())
+    return reports, places
+
+
+async def _taken(
+    call: Awaitable[tuple[list[Job | Exception], list[Job]]], places: list[str]
+) -> list[Job]:
+    """The jobs a take gave, or the error of the first riding report refused.
+
+    The reports are applied first, each as PUT would apply it, in the same
+    transaction as the take's first claim. A refused one makes the whole answer
+    its error, and nothing is taken; the other reports of the request stand
+    (each is applied on its own, as in PUT /jobs).
+    """
+    outcomes, jobs = await call
     for outcome, where in zip(outcomes, places, strict=True):
         if isinstance(outcome, AcceptedError):
             outcome.message = f"{where}: {outcome.message}"
             raise outcome
         if isinstance(outcome, Exception):
             raise outcome
+    return jobs
 
 
 async def report(ctx: Context, request: Request) -> Response:

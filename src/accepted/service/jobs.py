@@ -26,7 +26,7 @@ from accepted.service.events import Subscription
 from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id
 from accepted.service.signals import Signals, Taker
-from accepted.store.base import Decide, IdempotencyKey, JobStore, Outcome, Placed
+from accepted.store.base import ClaimRequest, Decide, IdempotencyKey, JobStore, Outcome, Placed
 from accepted.tokens import QueueScope
 from accepted.types import (
     JSON_EMPTY_OBJECT,
@@ -410,28 +410,66 @@ class JobService:
         caller may still take: once it says no, the take returns nothing, and
         jobs handed to it meanwhile go back without using up an attempt.
         """
+        options = _TakeOptions(lease_seconds, block, count, scope, may_take)
+        return await self._take(queues, now, options, _Riding([]))
+
+    async def report_and_take(
+        self,
+        reports: Sequence[tuple[str, Report]],
+        queues: Sequence[str] | None,
+        now: float,
+        *,
+        lease_seconds: float | None = None,
+        block: float = 0.0,
+        count: int = 1,
+        scope: QueueScope | None = None,
+        may_take: Callable[[], bool] | None = None,
+    ) -> tuple[list[Job | Exception], list[Job]]:
+        """Report and take in one request: each report's outcome (as `report_many`),
+        and the jobs taken (as `take`).
+
+        The reports and the first claim are one store call, one transaction:
+        one commit, where a PUT and then a want_job make two. A refused report
+        (its error in its place) leaves the others applied, and nothing is
+        taken, at once. A take that then blocks does so with the reports
+        committed: nothing waits undurable.
+        """
+        riding = _Riding([(job_id, self._decision(report, now)) for job_id, report in reports])
+        options = _TakeOptions(lease_seconds, block, count, scope, may_take)
+        jobs = await self._take(queues, now, options, riding)
+        return riding.outcomes, jobs
+
+    async def _take(
+        self, queues: Sequence[str] | None, now: float, options: _TakeOptions, riding: _Riding
+    ) -> list[Job]:
         prefixes: tuple[str, ...] = ()
+        scope, count = options.scope, options.count
         if queues is None and scope is not None:
             queues, prefixes = sorted(scope.exact), scope.prefixes
-        lease = self.default_lease if lease_seconds is None else lease_seconds
+        lease = self.default_lease if options.lease_seconds is None else options.lease_seconds
         takers = self.signals.takers
+        block = options.block
         if block <= 0 or takers.closed:
-            return (await self._claim(queues, count, now, lease, prefixes))[0]
+            return (await self._claim(queues, count, now, lease, prefixes, riding))[0]
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + block
         clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
         # Registered before the first look, so no wake-up slips between.
-        taker = takers.add(queues, lease, count, prefixes=prefixes, may_take=may_take)
+        taker = takers.add(queues, lease, count, prefixes=prefixes, may_take=options.may_take)
         try:
             while True:
-                if not taker.allowed:
+                # Riding reports go with the first claim whatever else holds: the
+                # caller was allowed a moment ago, and nothing was handed yet.
+                if not riding.pending and not taker.allowed:
                     return []  # `finally` gives back what was handed to it meanwhile
                 handed = taker.look()
                 if handed:
                     return handed
                 looked_at = clock_offset + loop.time()
-                jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
-                if jobs or takers.closed:
+                jobs, opens_at = await self._claim(
+                    queues, count, looked_at, lease, prefixes, riding
+                )
+                if jobs or takers.closed or riding.refused:
                     return jobs
                 wait = give_up_at - loop.time()
                 if wait <= 0:
@@ -463,15 +501,21 @@ class JobService:
         now: float,
         lease: float,
         prefixes: Sequence[str] = (),
+        riding: _Riding | None = None,
     ) -> tuple[list[Job], float | None]:
-        """Claim, through the limited claim when a limited queue may be among `queues`.
+        """Claim, through the limited claim when a limited queue may be among `queues`;
+        `riding` reports not applied yet are, in the same transaction, first.
 
         Returns the jobs, and when a full rate window of those queues opens.
         """
         tokens = [secrets.token_hex(12) for _ in range(count)]
         expires = now + lease
+        limited = self._limited_among(queues, prefixes)
         claim: asyncio.Future[tuple[list[Job], float | None]]
-        if self._limited_among(queues, prefixes):
+        if riding is not None and riding.pending:
+            request = ClaimRequest(queues, count, now, tokens, expires, prefixes, limited)
+            claim = asyncio.ensure_future(self._report_and_claim(riding, request))
+        elif limited:
             claim = asyncio.ensure_future(
                 self.store.claim_limited(queues, count, now, tokens, expires, prefixes=prefixes)
             )
@@ -493,6 +537,19 @@ class JobService:
             for job in jobs:
                 wait(max(0.0, now - job.due_at), job.queue)
                 self.signals.events.publish(job)
+        return jobs, opens_at
+
+    async def _report_and_claim(
+        self, riding: _Riding, claim: ClaimRequest
+    ) -> tuple[list[Job], float | None]:
+        """The riding reports and the claim in one store call; the reports' wake-ups
+        and events (as `report_many`'s) before the claim's, even if the take is gone."""
+        changes, riding.changes = riding.changes, []
+        outcomes, jobs, opens_at = await self.store.update_and_claim(changes, claim)
+        riding.outcomes = outcomes
+        for outcome in outcomes:
+            if isinstance(outcome, Job):
+                self.after_change(outcome)
         return jobs, opens_at
 
     def _limited_among(self, queues: Sequence[str] | None, prefixes: Sequence[str]) -> bool:
@@ -656,6 +713,33 @@ class JobService:
 # A taker woken by a rate window's opening looks this much after it, so the
 # window has surely moved on by the store's clock.
 RATE_MARGIN = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class _TakeOptions:
+    """How a take takes (see `JobService.take`)."""
+
+    lease_seconds: float | None
+    block: float
+    count: int
+    scope: QueueScope | None
+    may_take: Callable[[], bool] | None
+
+
+@dataclass(slots=True)
+class _Riding:
+    """Reports riding on a take: applied with its first claim, then their outcomes."""
+
+    changes: list[tuple[str, Decide]]
+    outcomes: list[Job | Exception] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def refused(self) -> bool:
+        return any(isinstance(outcome, Exception) for outcome in self.outcomes)
 
 
 async def _no_window(claim: Awaitable[list[Job]]) -> tuple[list[Job], float | None]:

@@ -48,6 +48,19 @@ class IdempotencyKey:
     expires_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """The arguments of a claim made by `update_and_claim` (see `claim_jobs`)."""
+
+    queues: Sequence[str] | None
+    count: int
+    now: float
+    leases: Sequence[str]
+    lease_expires_at: float
+    prefixes: Sequence[str] = ()
+    limited: bool = False  # through the limited claim (`claim_limited`)
+
+
 class Outcome(StrEnum):
     """What an enqueue with flow rules did with one job (`insert_jobs_checked`)."""
 
@@ -289,6 +302,24 @@ class JobStore(Protocol):
         """`update_job` for several jobs in one transaction, each independently.
 
         One job's error (returned in its place) does not stop the others.
+        """
+        ...
+
+    async def update_and_claim(
+        self, changes: Sequence[tuple[str, Decide]], claim: ClaimRequest
+    ) -> tuple[list[Job | Exception], list[Job], float | None]:
+        """`update_jobs`, then the claim, in one transaction (one commit).
+
+        A worker's report and its next take (report and take in one request).
+        The claim is `claim_limited`'s when `claim.limited`, else `claim_jobs`';
+        it is made only if every change was applied: a refused change (its
+        error in its place) leaves the others to commit, and nothing is
+        claimed. The claim sees the changes: a job given back may be claimed
+        again, jobs released by a dependency made final are takeable, and a
+        limited queue's running jobs are counted without those just ended.
+
+        Returns the changes' results, the jobs claimed, and (limited claims)
+        when a full rate window opens.
         """
         ...
 

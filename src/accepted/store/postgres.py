@@ -43,6 +43,7 @@ from accepted.store import postgres_flow as flow
 from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
 from accepted.store.base import (
+    ClaimRequest,
     Decide,
     DependencyRules,
     IdempotencyKey,
@@ -56,7 +57,7 @@ from accepted.store.limits_rows import handed_off_queues, hold_back
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.postgres_fair import INSERT_ONE_RANKED, insert_one_args, rank_groups
-from accepted.store.postgres_limits import PostgresLimits
+from accepted.store.postgres_limits import PostgresLimits, limited_claim
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import HELD_BACK, PostgresQueues
@@ -288,21 +289,8 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         *,
         prefixes: Sequence[str] = (),
     ) -> list[Job]:
-        limit = min(count, len(leases))
-        if limit <= 0 or (queues is not None and not queues and not prefixes):
-            return []
-        args: list[Any] = [now, limit, list(leases), lease_expires_at]
-        if prefixes:
-            args += [list(queues or ()), list(prefixes)]
-        elif queues is not None:
-            args.append(queues[0] if len(queues) == 1 else list(queues))
-        query = sql.claim_query(queues, prefixes)
-
-        async def work(conn: Any) -> list[Job]:
-            records = await conn.fetch(query, *args)
-            return [sql.from_record(r) for r in sorted(records, key=lambda r: r["n"])]
-
-        return await self._run(work, transaction=False)
+        work = _claiming(queues, count, now, leases, lease_expires_at, prefixes)
+        return [] if work is None else await self._run(work, transaction=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
         """Read, decide, and write only if the row is still the version read.
@@ -385,8 +373,43 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         return stored
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
-        written: list[tuple[Job, Job]] = []
-        cascaded: list[tuple[Job, Job]] = []
+        written: Changes = []
+        cascaded: Changes = []
+        results = await self._run(self._updating(changes, written, cascaded))
+        self._announce(written)
+        self._cascaded(cascaded)
+        return results
+
+    async def update_and_claim(
+        self, changes: Sequence[tuple[str, Decide]], claim: ClaimRequest
+    ) -> tuple[list[Job | Exception], list[Job], float | None]:
+        written: Changes = []
+        cascaded: Changes = []
+        update = self._updating(changes, written, cascaded)
+        c = claim
+        plain = _claiming(c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes)
+
+        async def work(conn: Any) -> tuple[list[Job | Exception], list[Job], float | None]:
+            results = await update(conn)
+            if plain is None or any(isinstance(r, Exception) for r in results):
+                return results, [], None
+            if c.limited:
+                # In this transaction, not through the node's turn (`claim_limited`):
+                # the report's row locks are held already, and commit with the claim.
+                jobs, opens = await limited_claim(conn, c)
+                return results, jobs, opens
+            return results, await plain(conn), None
+
+        results, jobs, opens = await self._run(work)
+        self._announce(written)
+        self._cascaded(cascaded)
+        return results, jobs, opens
+
+    def _updating(
+        self, changes: Sequence[tuple[str, Decide]], written: Changes, cascaded: Changes
+    ) -> Callable[[Any], Awaitable[list[Job | Exception]]]:
+        """`update_jobs`' work in the caller's transaction; `written` and `cascaded`
+        then hold what it changed and what settled."""
 
         async def work(conn: Any) -> list[Job | Exception]:
             ids = sorted({job_id for job_id, _ in changes if _is_uuid(job_id)})
@@ -405,10 +428,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
             cascaded[:] = await self._settle(conn, written)
             return [_stored(result) for result in results]
 
-        results = await self._run(work)
-        self._announce(written)
-        self._cascaded(cascaded)
-        return results
+        return work
 
     async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:
         async def work(conn: Any) -> tuple[Job, list[Attempt]]:
@@ -573,6 +593,32 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         """Tell the other nodes what committed changes made takeable or final."""
         if changes:
             self._link.announce(newly_takeable(changes), newly_settled(changes))
+
+
+def _claiming(
+    queues: Sequence[str] | None,
+    count: int,
+    now: float,
+    leases: Sequence[str],
+    lease_expires_at: float,
+    prefixes: Sequence[str],
+) -> Callable[[Any], Awaitable[list[Job]]] | None:
+    """`claim_jobs`' one statement, to run on a connection; None when nothing can be claimed."""
+    limit = min(count, len(leases))
+    if limit <= 0 or (queues is not None and not queues and not prefixes):
+        return None
+    args: list[Any] = [now, limit, list(leases), lease_expires_at]
+    if prefixes:
+        args += [list(queues or ()), list(prefixes)]
+    elif queues is not None:
+        args.append(queues[0] if len(queues) == 1 else list(queues))
+    query = sql.claim_query(queues, prefixes)
+
+    async def work(conn: Any) -> list[Job]:
+        records = await conn.fetch(query, *args)
+        return [sql.from_record(r) for r in sorted(records, key=lambda r: r["n"])]
+
+    return work
 
 
 async def _insert_ranked(conn: Any, jobs: Sequence[Job]) -> None:

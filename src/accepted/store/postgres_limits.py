@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from accepted.store import postgres_sql as sql
 from accepted.store import sql_rules
+from accepted.store.base import ClaimRequest
 from accepted.store.fair_rows import STEP
 from accepted.store.limits_rows import (
     GROUP_SLACK,
@@ -219,6 +220,15 @@ class PostgresLimits:
         for t in batch:
             t.answer.set_result((jobs[start : start + t.count], opens))
             start += t.count
+
+
+async def limited_claim(conn: Any, claim: ClaimRequest) -> tuple[list[Job], float | None]:
+    """`claim_limited` in the caller's transaction (which then holds the settings rows'
+    locks until it commits), bypassing the node's turn."""
+    limit = min(claim.count, len(claim.leases))
+    leases = claim.leases[:limit]
+    expires = [claim.lease_expires_at] * limit
+    return await _claim(conn, claim.queues, claim.prefixes, limit, claim.now, leases, expires)
 
 
 async def _claim(

@@ -18,7 +18,7 @@ import operator
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ import msgspec
 from accepted.errors import AcceptedError, JobNotFound, StoreUnavailable, UniqueKeyHeld
 from accepted.store import idempotency_rows, sql_rules, sqlite_idempotency
 from accepted.store.base import (
+    ClaimRequest,
     Decide,
     DependencyRules,
     IdempotencyKey,
@@ -272,32 +273,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         *,
         prefixes: Sequence[str] = (),
     ) -> list[Job]:
-        limit = min(count, len(leases))  # one job per lease token
-        if limit <= 0 or (queues is not None and not queues and not prefixes):
-            return []
-        candidates, args = _claim_candidates(queues, now, limit, prefixes)
-        # One statement picks the best `count` jobs and marks them running; the
-        # n-th picked job gets the n-th lease token of the JSON array bound last.
-        claim = (
-            f"WITH candidates AS ({candidates}), picked AS (SELECT seq, row_number() OVER "
-            f"(ORDER BY {sql_rules.PICKED_ORDER}) - 1 AS n "
-            f"FROM candidates ORDER BY {sql_rules.PICKED_ORDER} LIMIT ?) "
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-            "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
-            "updated_at = ?, started_at = ? FROM picked WHERE jobs.seq = picked.seq "
-            f"RETURNING {sql_rules.order_by()}, {_COLUMN_LIST}"
-        )
-        tokens = msgspec.json.encode(list(leases[:limit])).decode()
-
-        def work(conn: sqlite3.Connection) -> list[Job]:
-            rows = conn.execute(
-                claim, (*args, limit, tokens, lease_expires_at, now, now)
-            ).fetchall()
-            if len(rows) > 1:  # RETURNING has no order of its own
-                rows.sort(key=lambda row: row[:_KEYS])
-            return [_from_row(row[_KEYS:]) for row in rows]
-
-        return await self._writer.run(work, savepoint=False)
+        work = _claiming(queues, count, now, leases, lease_expires_at, prefixes)
+        return [] if work is None else await self._writer.run(work, savepoint=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
         written: list[tuple[Job | None, Job]] = []
@@ -324,9 +301,44 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         return job
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
-        ids = list({job_id for job_id, _ in changes})
-
         written: list[tuple[Job, Job]] = []
+        results, cascaded = await self._writer.run(self._updating(changes, written))
+        self._announce(written)
+        self._cascaded(cascaded)
+        return results
+
+    async def update_and_claim(
+        self, changes: Sequence[tuple[str, Decide]], claim: ClaimRequest
+    ) -> tuple[list[Job | Exception], list[Job], float | None]:
+        written: list[tuple[Job, Job]] = []
+        update = self._updating(changes, written)
+        c = claim
+        if c.limited:
+            claiming = self._claiming_limited(
+                c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes
+            )
+        else:
+            plain = _claiming(c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes)
+            claiming = None if plain is None else _no_window(plain)
+
+        def work(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[Job | Exception], list[Job], list[Job], float | None]:
+            results, cascaded = update(conn)
+            if claiming is None or any(isinstance(r, Exception) for r in results):
+                return results, cascaded, [], None
+            return results, cascaded, *claiming(conn)
+
+        results, cascaded, jobs, opens_at = await self._writer.run(work)
+        self._announce(written)
+        self._cascaded(cascaded)
+        return results, jobs, opens_at
+
+    def _updating(
+        self, changes: Sequence[tuple[str, Decide]], written: list[tuple[Job, Job]]
+    ) -> Callable[[sqlite3.Connection], tuple[list[Job | Exception], list[Job]]]:
+        """`update_jobs`' work on the writer thread; `written` then holds what changed."""
+        ids = list({job_id for job_id, _ in changes})
 
         def work(conn: sqlite3.Connection) -> tuple[list[Job | Exception], list[Job]]:
             # One read for the batch; each decide runs before its own single
@@ -354,10 +366,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                 results.append(job)
             return results, self._flow.settle(conn, written)
 
-        results, cascaded = await self._writer.run(work)
-        self._announce(written)
-        self._cascaded(cascaded)
-        return results
+        return work
 
     async def get_attempts(self, job_id: str) -> tuple[Job, list[Attempt]]:
         def work(conn: sqlite3.Connection) -> tuple[Job, list[Attempt]]:
@@ -503,6 +512,48 @@ _BEST = f"ORDER BY {sql_rules.order_by()} LIMIT ?"
 _PICK = sql_rules.PICK
 # A claimed row comes back with the order's keys first.
 _KEYS = len(sql_rules.ORDER_KEYS)
+
+
+def _claiming(
+    queues: Sequence[str] | None,
+    count: int,
+    now: float,
+    leases: Sequence[str],
+    lease_expires_at: float,
+    prefixes: Sequence[str],
+) -> Callable[[sqlite3.Connection], list[Job]] | None:
+    """`claim_jobs`' work on the writer thread; None when nothing can be claimed."""
+    limit = min(count, len(leases))  # one job per lease token
+    if limit <= 0 or (queues is not None and not queues and not prefixes):
+        return None
+    candidates, args = _claim_candidates(queues, now, limit, prefixes)
+    # One statement picks the best `count` jobs and marks them running; the
+    # n-th picked job gets the n-th lease token of the JSON array bound last.
+    claim = (
+        f"WITH candidates AS ({candidates}), picked AS (SELECT seq, row_number() OVER "
+        f"(ORDER BY {sql_rules.PICKED_ORDER}) - 1 AS n "
+        f"FROM candidates ORDER BY {sql_rules.PICKED_ORDER} LIMIT ?) "
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+        "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
+        "updated_at = ?, started_at = ? FROM picked WHERE jobs.seq = picked.seq "
+        f"RETURNING {sql_rules.order_by()}, {_COLUMN_LIST}"
+    )
+    tokens = msgspec.json.encode(list(leases[:limit])).decode()
+
+    def work(conn: sqlite3.Connection) -> list[Job]:
+        rows = conn.execute(claim, (*args, limit, tokens, lease_expires_at, now, now)).fetchall()
+        if len(rows) > 1:  # RETURNING has no order of its own
+            rows.sort(key=lambda row: row[:_KEYS])
+        return [_from_row(row[_KEYS:]) for row in rows]
+
+    return work
+
+
+def _no_window(
+    claim: Callable[[sqlite3.Connection], list[Job]],
+) -> Callable[[sqlite3.Connection], tuple[list[Job], float | None]]:
+    """A plain claim's work in the limited claim's shape (no rate window)."""
+    return lambda conn: (claim(conn), None)
 
 
 def _claim_candidates(

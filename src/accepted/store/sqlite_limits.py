@@ -9,7 +9,7 @@ processes later share the file.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -150,9 +150,22 @@ class SqliteLimits:
         *,
         prefixes: Sequence[str] = (),
     ) -> tuple[list[Job], float | None]:
+        work = self._claiming_limited(queues, count, now, leases, lease_expires_at, prefixes)
+        return ([], None) if work is None else await self._writer.run(work)
+
+    def _claiming_limited(
+        self,
+        queues: Sequence[str] | None,
+        count: int,
+        now: float,
+        leases: Sequence[str],
+        lease_expires_at: float,
+        prefixes: Sequence[str],
+    ) -> Callable[[sqlite3.Connection], tuple[list[Job], float | None]] | None:
+        """`claim_limited`'s work on the writer thread; None when nothing can be claimed."""
         limit = min(count, len(leases))
         if limit <= 0 or (queues is not None and not queues and not prefixes):
-            return [], None
+            return None
 
         def work(conn: sqlite3.Connection) -> tuple[list[Job], float | None]:
             found = rooms(conn, queues, prefixes, now)
@@ -163,4 +176,4 @@ class SqliteLimits:
             jobs = hand_out(conn, chosen, leases, lease_expires_at, now)
             return jobs, write_logs(conn, found, chosen, now)
 
-        return await self._writer.run(work)
+        return work
