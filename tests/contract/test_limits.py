@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from accepted.queries import NO_LIMITS, QueueLimits, Rate
 from accepted.store import JobStore
 from accepted.types import Job, JobStatus
@@ -165,6 +167,22 @@ def handed_out(job: Job, lease: str) -> Job:
         lease_expires_at=NOW + 30,
         started_at=NOW,
     )
+
+
+@pytest.mark.parametrize("held", ["limited", "paused", "free"])
+async def test_a_single_hand_off_lands_queued_in_a_limited_or_paused_queue(
+    store: JobStore, held: str
+) -> None:
+    # One job alone takes a shorter path than a batch (one statement on PostgreSQL).
+    if held == "limited":
+        await store.set_limits(held, QueueLimits(concurrency=1), NOW)
+    elif held == "paused":
+        await store.set_paused(held, True, NOW)
+    built = make_job(held)
+    [stored] = await store.insert_jobs([handed_out(built, "l")], [built])
+    expected = JobStatus.RUNNING if held == "free" else JobStatus.QUEUED
+    assert stored.status is expected
+    assert await store.get_job(built.id) == stored
 
 
 async def test_a_hand_off_into_a_limited_or_paused_queue_lands_queued(store: JobStore) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from accepted.errors import StoreUnavailable
+from accepted.errors import LeaseMismatch, StoreUnavailable
 from accepted.queries import PRIORITIES
 from accepted.store import postgres_flow as flow
 from accepted.store import postgres_queues
@@ -430,3 +430,49 @@ async def test_a_report_settles_an_edge_committed_while_it_waited_for_the_row(
     for job in (first, second):
         found = await store.get_job(job.id)
         assert found is not None and found.status is JobStatus.QUEUED
+
+
+async def test_a_report_on_a_job_handed_out_here_decides_on_the_row_as_it_is_now(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    # The node keeps the rows it handed out, so a report needs no read; a row
+    # changed since (by another node) is read again and decided on as it is.
+    store = nodes[0]
+    await store.open()
+    job = make_job()
+    await store.insert_jobs([job])
+    [taken] = await store.claim_jobs([job.queue], 1, NOW, ["mine"], NOW + 30)
+    await execute(url, f"UPDATE accepted_jobs SET lease = 'theirs' WHERE id = '{job.id}'")
+    seen: list[str | None] = []
+
+    def decide(current: Job) -> Job:
+        seen.append(current.lease)
+        if current.lease != "theirs":  # a refusal made on an out-of-date row is not the answer
+            raise LeaseMismatch("not the job's lease")
+        return replace(current, error="decided on the row as it is")
+
+    result = await store.update_job(job.id, decide)
+    assert seen == ["mine", "theirs"]
+    assert result == replace(taken, lease="theirs", error="decided on the row as it is")
+    assert await store.get_job(job.id) == result
+
+
+async def test_heartbeats_and_the_report_of_a_job_handed_out_here_write_the_row_once_each(
+    nodes: list[PostgresStore],
+) -> None:
+    store = nodes[0]
+    await store.open()
+    job = make_job()
+    await store.insert_jobs([job])
+    [taken] = await store.claim_jobs([job.queue], 1, NOW, ["L"], NOW + 30)
+    seen: list[Job] = []
+
+    def extend(current: Job) -> Job:
+        seen.append(current)
+        return replace(current, lease_expires_at=(current.lease_expires_at or 0) + 30)
+
+    first = await store.update_job(job.id, extend)
+    second = await store.update_job(job.id, extend)
+    assert seen == [taken, first]  # each decided once, on the row the last write left
+    assert second.lease_expires_at == NOW + 90
+    assert await store.get_job(job.id) == second

@@ -57,6 +57,7 @@ from accepted.store.limits_rows import handed_off_queues, hold_back
 from accepted.store.migrations import load_migrations
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.postgres_fair import INSERT_ONE_RANKED, insert_one_args, rank_groups
+from accepted.store.postgres_known import KnownRows
 from accepted.store.postgres_limits import PostgresLimits, limited_claim
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
@@ -108,6 +109,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         self.tokens = PostgresTokens(self._run, self._link.announce_tokens)
         self._turns = weakref.WeakValueDictionary()  # limited takes' turns (postgres_limits)
         self._rules: DependencyRules | None = None
+        self._known = KnownRows()  # rows handed out here, for their reports (postgres_known)
 
     shared = True
 
@@ -244,6 +246,13 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         if not jobs:
             return []
         handed = handed_off_queues(jobs, queued)
+        if handed and queued is not None and len(jobs) == 1 and jobs[0].fair_group is None:
+            job, was = jobs[0], queued[0]
+            stored = await self._run(
+                lambda conn: self._insert_handed(conn, job, was), transaction=False
+            )
+            self._link.announce(newly_takeable((None, job) for job in stored), ())
+            return stored
         if handed and queued is not None:  # the settings are read in the inserting transaction
 
             async def checked(conn: Any) -> list[Job]:
@@ -270,6 +279,15 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         self._link.announce(newly_takeable((None, job) for job in jobs), ())
         return list(jobs)
 
+    async def _insert_handed(self, conn: Any, job: Job, was: Job) -> list[Job]:
+        """One job handed out as it is inserted, or `was` (queued) if its queue holds it back."""
+        version = await conn.fetchval(sql.INSERT_ONE_HANDED, *sql.column_values(job))
+        if version is None:  # paused or limited (each statement commits on its own)
+            await conn.execute(sql.INSERT_ONE, *sql.column_values(was))
+            return [was]
+        self._known.keep(rows.stored(job), version)
+        return [job]
+
     async def get_job(self, job_id: str) -> Job | None:
         async def work(conn: Any) -> Job | None:
             record = await conn.fetchrow(sql.SELECT_ONE, job_id)
@@ -289,7 +307,7 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         *,
         prefixes: Sequence[str] = (),
     ) -> list[Job]:
-        work = _claiming(queues, count, now, leases, lease_expires_at, prefixes)
+        work = _claiming(queues, count, now, leases, lease_expires_at, prefixes, self._known)
         return [] if work is None else await self._run(work, transaction=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
@@ -300,11 +318,19 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         COMMIT): the rule is still applied to exactly the row it replaces. If
         the row changed in between, decide runs again on the new one; a row
         changing under us that often is locked instead, so the call always ends.
+        A job this node handed out (or heartbeat) last is decided on the row it
+        kept, with its version (`postgres_known`): one round trip, the write.
         """
         changes: list[tuple[Job, Job]] = []
         cascaded: list[tuple[Job, Job]] = []
 
         async def optimistic(conn: Any) -> Job | None:
+            known = self._known.decide(job_id, decide)
+            if known is not None and not flow.settles(known[0], known[1]):
+                written = await self._write_if_version(conn, *known)
+                if written is not None:
+                    changes.append((known[0], written))
+                    return written
             for _ in range(OPTIMISTIC_TRIES):
                 record, job, new = await _read_and_decide(conn, sql.SELECT_VERSION, job_id, decide)
                 if new is None:
@@ -312,18 +338,10 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
                 if flow.settles(job, new):  # its waiting jobs settle in its transaction
                     done = (changes, cascaded)
                     return await self._settle_if_version(conn, job, new, record["version"], done)
-                args = [*sql.column_values(new, ("id", *rows.MUTABLE)), record["version"]]
-                attempt = rows.ended_attempt(job, new)
-                if attempt is None:
-                    written = await conn.execute(sql.UPDATE_IF_VERSION, *args) == "UPDATE 1"
-                else:
-                    args += sql.attempt_values(attempt)
-                    ending = sql.UPDATE_IF_VERSION_ENDING
-                    written = await conn.execute(ending, *args) == "INSERT 0 1"
-                if written:
-                    new = rows.stored(new)
-                    changes.append((job, new))
-                    return new
+                written = await self._write_if_version(conn, job, new, record["version"])
+                if written is not None:
+                    changes.append((job, written))
+                    return written
             return None
 
         async def locked(conn: Any) -> Job:
@@ -344,6 +362,24 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         self._announce(changes)
         self._cascaded(cascaded)
         return result
+
+    async def _write_if_version(self, conn: Any, job: Job, new: Job, version: Any) -> Job | None:
+        """Write `new` (and the history row of the hand-out it ends) if the row is
+        still `version`: the job as stored, or None if the row moved on."""
+        args = [*sql.column_values(new, ("id", *rows.MUTABLE)), version]
+        attempt = rows.ended_attempt(job, new)
+        now_version = None
+        if attempt is None:
+            now_version = await conn.fetchval(sql.UPDATE_IF_VERSION, *args)
+            if now_version is None:
+                return None
+        else:  # a hand-out ended short of done: never kept, so its version is not needed
+            args += sql.attempt_values(attempt)
+            if await conn.execute(sql.UPDATE_IF_VERSION_ENDING, *args) != "INSERT 0 1":
+                return None
+        stored = rows.stored(new)
+        self._known.wrote(stored, now_version)
+        return stored
 
     async def _settle_if_version(
         self, conn: Any, job: Job, new: Job, version: Any, done: tuple[Changes, Changes]
@@ -387,7 +423,9 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         cascaded: Changes = []
         update = self._updating(changes, written, cascaded)
         c = claim
-        plain = _claiming(c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes)
+        plain = _claiming(
+            c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes, self._known
+        )
 
         async def work(conn: Any) -> tuple[list[Job | Exception], list[Job], float | None]:
             results = await update(conn)
@@ -602,8 +640,14 @@ def _claiming(
     leases: Sequence[str],
     lease_expires_at: float,
     prefixes: Sequence[str],
+    known: KnownRows,
 ) -> Callable[[Any], Awaitable[list[Job]]] | None:
-    """`claim_jobs`' one statement, to run on a connection; None when nothing can be claimed."""
+    """`claim_jobs`' one statement, to run on a connection; None when nothing can be claimed.
+
+    The claimed rows are kept with their versions in `known`, for their reports. In a
+    transaction that then rolls back, no later version of a row has that version: the
+    reports' compare-and-set finds them out of date, and reads the row.
+    """
     limit = min(count, len(leases))
     if limit <= 0 or (queues is not None and not queues and not prefixes):
         return None
@@ -615,8 +659,10 @@ def _claiming(
     query = sql.claim_query(queues, prefixes)
 
     async def work(conn: Any) -> list[Job]:
-        records = await conn.fetch(query, *args)
-        return [sql.from_record(r) for r in sorted(records, key=lambda r: r["n"])]
+        records = sorted(await conn.fetch(query, *args), key=lambda r: r["n"])
+        jobs = [sql.from_record(r) for r in records]
+        known.keep_records(jobs, records)
+        return jobs
 
     return work
 

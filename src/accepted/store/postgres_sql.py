@@ -80,10 +80,8 @@ def _unnest(columns: Sequence[str], first: int) -> str:
 # A batch goes in as one array per column; one job (the common case) as plain
 # parameters, which asyncpg encodes faster.
 INSERT = f"INSERT INTO {TABLE} ({_LIST}) SELECT * FROM {_unnest(COLUMNS, 1)}"
-INSERT_ONE = (
-    f"INSERT INTO {TABLE} ({_LIST}) VALUES "
-    f"({', '.join(f'${i + 1}::{COLUMN_TYPES[c]}' for i, c in enumerate(COLUMNS))})"
-)
+_VALUES = ", ".join(f"${i + 1}::{COLUMN_TYPES[c]}" for i, c in enumerate(COLUMNS))
+INSERT_ONE = f"INSERT INTO {TABLE} ({_LIST}) VALUES ({_VALUES})"
 
 # Writes the new rows of jobs, matched by id.
 UPDATE = (
@@ -101,9 +99,9 @@ UPDATE_ONE = (
 
 SELECT_ONE = f"SELECT {_LIST} FROM {TABLE} WHERE id = $1"
 # The row with its version (the id of the transaction that wrote it), and the
-# write that applies only to that version.
+# write that applies only to that version (returning the version it wrote).
 SELECT_VERSION = f"SELECT xmin AS version, {_LIST} FROM {TABLE} WHERE id = $1"
-UPDATE_IF_VERSION = UPDATE_ONE + f" AND xmin = ${len(MUTABLE) + 2}::xid"
+UPDATE_IF_VERSION = UPDATE_ONE + f" AND xmin = ${len(MUTABLE) + 2}::xid RETURNING xmin"
 LOCK_ONE = SELECT_ONE + " FOR UPDATE"
 # Locks in id order, so two batches naming the same jobs cannot deadlock.
 SELECT_MANY = f"SELECT {_LIST} FROM {TABLE} WHERE id = ANY($1::uuid[])"
@@ -156,11 +154,23 @@ RANK = sql_rules.RANK
 # limited claim (store/postgres_limits.py) takes from.
 HELD = f"paused OR {LIMITED}"
 
+# A job handed to a blocked taker as it is inserted, in one statement: inserted
+# (running) only if its queue is neither paused nor limited, and then with its
+# version (`postgres_known`); else nothing is, and the caller inserts it queued
+# (limits_rows.hold_back). Like the transaction it replaces, the settings read
+# takes no lock: a pause committed meanwhile applies from the next take on.
+INSERT_ONE_HANDED = (
+    f"INSERT INTO {TABLE} ({_LIST}) SELECT {_VALUES} WHERE NOT EXISTS (SELECT 1 "
+    f"FROM accepted_queues WHERE name = ${COLUMNS.index('queue') + 1}::text AND ({HELD})) "
+    "RETURNING xmin"
+)
+
 
 def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> str:
     """Claim in one statement: lock the best queued rows, skipping rows others hold.
 
     $1 now, $2 how many, $3 lease tokens (text[]), $4 lease expiry, $5 the queue(s).
+    Each row comes with its version, so its report needs no read (`postgres_known`).
     One queue is matched with `=` so the per-queue partial index serves the
     ORDER BY ... LIMIT directly; several use `= ANY`. Paused queues are read
     once per statement (an InitPlan) and skipped. With `prefixes` (a limited
@@ -175,7 +185,8 @@ def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> s
         f"UPDATE {TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
         "lease = ($3::text[])[numbered.n], lease_expires_at = $4, updated_at = $1, "
         "started_at = $1 "
-        f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, {_J_LIST}"
+        f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, j.xmin AS version, "
+        f"{_J_LIST}"
     )
 
 
