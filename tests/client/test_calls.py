@@ -104,6 +104,14 @@ async def test_a_take_carries_the_report_on_the_last_job(api: Api, q: str) -> No
     assert nothing is None and (await api.get(second.id)).status is JobStatus.FAILED
 
 
+async def test_a_riding_failure_may_be_for_good(api: Api, q: str) -> None:
+    job = await api.enqueue(q, retries=3)
+    held = await taken(api, q)
+    assert await api.take(q, reports=[(held, JobStatus.FAILED, "no", False)]) is None
+    failed = await api.get(job.id)
+    assert (failed.status, failed.retries_left) == (JobStatus.FAILED, 3)
+
+
 async def test_a_refused_report_raises_and_nothing_is_taken(api: Api, q: str) -> None:
     await api.enqueue(q)
     waiting = await api.enqueue(q)

@@ -54,6 +54,25 @@ def test_a_busy_worker_reports_each_job_on_its_next_take(
     assert worker.log.count("(busy) done in") == 10
 
 
+def test_a_busy_worker_s_failures_ride_on_its_next_take_too(
+    client: Client, server: ServerProcess, start_worker: StartWorker
+) -> None:
+    """A failure, to be retried or for good, rides on the next take as a result does."""
+    retried = [client.enqueue("flaky-busy", {"times": 1}, retries=1, retry_backoff=0.05)
+               for _ in range(3)]  # fmt: skip
+    for_good = client.enqueue("flaky-busy", {"times": 9})  # no retries
+    worker = start_worker("fail_first_attempts", "--queue", "flaky-busy", "--concurrency", "1")
+    assert [client.wait(job.id, PATIENCE).status for job in retried] == [JobStatus.DONE] * 3
+    failed = client.wait(for_good.id, PATIENCE)
+    assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
+    requests = _requests(client, server)
+    assert requests.get(("/jobs/{id}", "PUT"), 0) == 0  # no report went on its own
+    assert requests.get(("/jobs", "PUT"), 0) == 0
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert worker.log.count("0 retries left") == 3  # the log still says a retry comes
+
+
 def _requests(client: Client, server: ServerProcess) -> dict[tuple[str, str], float]:
     """Requests the server answered, by route and method, from its /metrics."""
     import re
@@ -62,14 +81,11 @@ def _requests(client: Client, server: ServerProcess) -> dict[tuple[str, str], fl
 
     counts: dict[tuple[str, str], float] = {}
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
-    for match in re.finditer(
-        r'^accepted_http_requests_total\{(?=[^}]*route="([^"]*)")(?=[^}]*method="([^"]*)")'
-        r'[^}]*\} (\S+)$',
-        text,
-        re.M,
-    ):
-        key = (match.group(1), match.group(2))
-        counts[key] = counts.get(key, 0) + float(match.group(3))
+    # Label values may hold braces (route="/jobs/{id}"): the labels end at the last "}".
+    for match in re.finditer(r"^accepted_http_requests_total\{(.*)\} (\S+)$", text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        key = (labels["route"], labels["method"])
+        counts[key] = counts.get(key, 0) + float(match.group(2))
     return counts
 
 

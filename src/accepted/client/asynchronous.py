@@ -207,7 +207,7 @@ class AsyncClient:
         *,
         block: float = 0.0,
         lease: float | None = None,
-        reports: Sequence[tuple[Job, JobStatus, Any]] = (),
+        reports: Sequence[core.Reported] = (),
     ) -> Job | None:
         """Take the next job of `queues` (any queue if None), waiting up to `block` seconds.
 
@@ -225,11 +225,11 @@ class AsyncClient:
         count: int,
         block: float = 0.0,
         lease: float | None = None,
-        reports: Sequence[tuple[Job, JobStatus, Any]] = (),
+        reports: Sequence[core.Reported] = (),
     ) -> list[Job]:
         """Up to `count` jobs at once; waits up to `block` seconds for the first.
 
-        `reports` (job, status, result) on finished jobs ride along, applied first
+        `reports` (job, status, result[, retry]) on finished jobs ride along, applied first
         (report and take in one request: two requests per job instead of three);
         a refused one raises its error, and then nothing was taken.
         """
@@ -253,9 +253,7 @@ class AsyncClient:
         """Start the job's lease afresh: `lease` seconds, or as long as it was."""
         return await self.send(core.report(job, JobStatus.RUNNING, lease=lease))
 
-    async def report_many(
-        self, reports: Iterable[tuple[Job, JobStatus, Any]]
-    ) -> list[Job | AcceptedError]:
+    async def report_many(self, reports: Iterable[core.Reported]) -> list[Job | AcceptedError]:
         """Several reports in one request, e.g. `[(job, JobStatus.DONE, result), ...]`.
 
         Each succeeds or fails on its own: the list holds, in order, each job as

@@ -353,17 +353,22 @@ def get(job_id: str, wait: float | None = None) -> Call[Job]:
     return Call("GET", _job_path(job_id), read_job(200), headers, hold=hold, retry=Retry.ALWAYS)
 
 
+# A report on a finished job: (job, status, result), or with a fourth item
+# `retry` (False: a failure is for good, whatever retries the job has left).
+Reported = tuple[Job, JobStatus, Any] | tuple[Job, JobStatus, Any, bool]
+
+
 def take(
     queues: str | Sequence[str] | None = None,
     *,
     block: float = 0.0,
     lease: float | None = None,
     count: int | None = None,
-    reports: Sequence[tuple[Job, JobStatus, Any]] = (),
+    reports: Sequence[Reported] = (),
 ) -> Call[Any]:
     """POST /want_job; with `count`, the answer is a list (maybe empty) instead of a job.
 
-    `reports` (job, status, result) ride along and are applied before the take
+    `reports` (job, status, result[, retry]) ride along and are applied before the take
     (report and take in one request); a refused one raises its error and nothing
     is taken.
     """
@@ -395,11 +400,13 @@ def take(
     )
 
 
-def _report_item(job: Job, status: JobStatus, result: Any) -> dict[str, Any]:
+def _report_item(job: Job, status: JobStatus, result: Any, retry: bool = True) -> dict[str, Any]:
     """One report of PUT /jobs or of a take, carrying the job's lease."""
     item: dict[str, Any] = {"id": job.id, "status": status.value, "result": result}
     if job.lease is not None:
         item["lease"] = job.lease
+    if not retry:
+        item["retry"] = False
     return item
 
 
@@ -429,7 +436,7 @@ def report(
 
 
 def report_many(
-    reports: Iterable[tuple[Job, JobStatus, Any]],
+    reports: Iterable[Reported],
 ) -> Call[list[Job | AcceptedError]]:
     """PUT /jobs: several reports (each with its job's lease) in one request.
 

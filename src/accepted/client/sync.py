@@ -205,7 +205,7 @@ class Client:
         *,
         block: float = 0.0,
         lease: float | None = None,
-        reports: Sequence[tuple[Job, JobStatus, Any]] = (),
+        reports: Sequence[core.Reported] = (),
     ) -> Job | None:
         """Take the next job of `queues` (any queue if None), waiting up to `block` seconds.
 
@@ -224,11 +224,11 @@ class Client:
         count: int,
         block: float = 0.0,
         lease: float | None = None,
-        reports: Sequence[tuple[Job, JobStatus, Any]] = (),
+        reports: Sequence[core.Reported] = (),
     ) -> list[Job]:
         """Up to `count` jobs at once; waits up to `block` seconds for the first.
 
-        `reports` (job, status, result) on finished jobs ride along, applied first
+        `reports` (job, status, result[, retry]) on finished jobs ride along, applied first
         (report and take in one request: two requests per job instead of three);
         a refused one raises its error, and then nothing was taken.
         """
@@ -252,9 +252,7 @@ class Client:
         """Start the job's lease afresh: `lease` seconds, or as long as it was."""
         return self.send(core.report(job, JobStatus.RUNNING, lease=lease))
 
-    def report_many(
-        self, reports: Iterable[tuple[Job, JobStatus, Any]]
-    ) -> list[Job | AcceptedError]:
+    def report_many(self, reports: Iterable[core.Reported]) -> list[Job | AcceptedError]:
         """Several reports in one request, e.g. `[(job, JobStatus.DONE, result), ...]`.
 
         Each succeeds or fails on its own: the list holds, in order, each job as

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from accepted.client import AsyncClient, Job, JobStatus
-from accepted.client.core import WaitPlan
+from accepted.client.core import Reported, WaitPlan
 from accepted.errors import AcceptedError, Conflict, NotFound
 from accepted.worker import invoke
 
@@ -70,8 +70,9 @@ class _Outcome:
     def __post_init__(self) -> None:
         self.took = time.monotonic() - self.running.started
 
-    def report(self) -> tuple[Job, JobStatus, Any]:
-        return self.running.job, JobStatus.DONE if self.done else JobStatus.FAILED, self.result
+    def report(self) -> Reported:
+        status = JobStatus.DONE if self.done else JobStatus.FAILED
+        return self.running.job, status, self.result, self.retry
 
     def log_reported(self, now: Job | None) -> None:
         """Log the accepted report; `now` is the job as the server answered it
@@ -79,13 +80,18 @@ class _Outcome:
         job = self.running.job
         if self.done:
             log.info("job %s (%s) done in %.3f s", job.id, job.queue, self.took)
-        elif now is not None and now.status is JobStatus.DELAYED:
+            return
+        if now is None:
+            retries_left = _retries_left(job, self.retry)
+        else:
+            retries_left = now.retries_left if now.status is JobStatus.DELAYED else None
+        if retries_left is not None:
             log.warning(
                 "job %s (%s) failed in %.3f s, %d retries left: %s",
                 job.id,
                 job.queue,
                 self.took,
-                now.retries_left,
+                retries_left,
                 self.result["error"],
             )
         else:
@@ -93,6 +99,18 @@ class _Outcome:
                 "job %s (%s) failed in %.3f s: %s", job.id, job.queue, self.took,
                 self.result["error"],
             )  # fmt: skip
+
+
+def _retries_left(job: Job, retry: bool) -> int | None:
+    """The retries a failure that rode on a take leaves, as the server decides
+    (a retry while retries are left and attempts allowed); None: failed for good.
+
+    The take's answer does not say; the job as taken does, as nobody else
+    changes it while this worker holds its lease."""
+    allowed = job.max_attempts is None or job.attempts < job.max_attempts
+    if retry and job.retries_left > 0 and allowed:
+        return job.retries_left - 1
+    return None
 
 
 class Worker:
@@ -290,10 +308,9 @@ class Worker:
             log.warning("job %s: result dropped; the job's lease was lost", job.id)
             return
         outcome = _Outcome(running, done, result, retry)
-        if self._parked and done and not self._stopping.is_set():
-            # The take loop waits for this very slot: the result rides on its take,
-            # two requests per job instead of three. (A failure goes by PUT, whose
-            # answer says whether a retry is coming, for the log.)
+        if self._parked and not self._stopping.is_set():
+            # The take loop waits for this very slot: the result, a failure too,
+            # rides on its take, two requests per job instead of three.
             self._outbox.append(outcome)
             return
         await self._report(client, outcome)
