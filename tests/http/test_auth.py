@@ -398,3 +398,121 @@ def test_an_open_event_stream_ends_once_its_token_is_revoked(
         assert last is not None and last.event == "error", last
         assert json.loads(last.data or "")["error"]["code"] == "unauthorized"
         assert stream.next() is None  # the stream ended; the later job was never sent
+
+
+# -- every waiter, on revocation and at expiry ------------------------------------------
+# Each waits far longer than the client waits for its answer, so only the
+# revocation or the expiry itself can end it. Each is first seen registered on
+# the server (/metrics), so the token held when it was admitted.
+
+
+def _waiting(admin: httpx.Client, gauge: str) -> float:
+    """The server's `gauge` (accepted_results_waiting, accepted_takers_waiting ...)."""
+    for line in admin.get("/metrics").text.splitlines():
+        if line.startswith(gauge + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {gauge} on /metrics")
+
+
+def _await_gauge(admin: httpx.Client, gauge: str, value: float) -> None:
+    deadline = time.monotonic() + 10
+    while _waiting(admin, gauge) != value:
+        assert time.monotonic() < deadline, f"{gauge} never reached {value}"
+        time.sleep(0.02)
+
+
+WAIT_LONG = {"X-Accepted-Wait-Result": "300"}
+
+
+@pytest.mark.documents("auth-open-connections")
+def test_a_result_wait_whose_token_is_revoked_answers_401(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    job = enqueue(admin, unique_queue("revoked-result"))
+    name, secret = _token(admin, "reader")
+    with client(auth_server, secret) as reader, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(reader.get, f"/jobs/{job['id']}", headers=WAIT_LONG)
+        _await_gauge(admin, "accepted_results_waiting", 1)
+        assert admin.delete(f"/tokens/{name}").status_code == 200
+        refused(waiting.result(timeout=25), 401, "unauthorized", "revoked")
+    _await_gauge(admin, "accepted_results_waiting", 0)
+
+
+@pytest.mark.documents("auth-open-connections")
+def test_a_result_wait_whose_token_expires_answers_401_at_the_expiry(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    job = enqueue(admin, unique_queue("expiring-result"))
+    made = admin.post("/tokens", json={"name": unique_queue("r"), "role": "reader",
+                                       "expires_in": 3})
+    with client(auth_server, made.json()["token"]) as reader, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(reader.get, f"/jobs/{job['id']}", headers=WAIT_LONG)
+        _await_gauge(admin, "accepted_results_waiting", 1)
+        refused(waiting.result(timeout=25), 401, "unauthorized", "expired")
+
+
+@pytest.mark.documents("auth-open-connections")
+def test_a_blocked_want_job_whose_token_expires_answers_401_at_the_expiry(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    made = admin.post("/tokens", json={"name": unique_queue("w"), "role": "worker",
+                                       "expires_in": 3})
+    with client(auth_server, made.json()["token"]) as worker, ThreadPoolExecutor(1) as pool:
+        blocked = pool.submit(
+            worker.post, "/want_job", params={"queue": unique_queue("idle")},
+            headers={"X-Accepted-Block-For": "300"},
+        )
+        _await_gauge(admin, "accepted_takers_waiting", 1)
+        refused(blocked.result(timeout=25), 401, "unauthorized", "expired")
+
+
+@pytest.mark.documents("auth-open-connections", "events-revoked")
+def test_an_idle_event_stream_ends_at_its_tokens_revocation_not_its_keepalive(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    name, secret = _token(admin, "reader")
+    path = f"/events?queue={unique_queue('idle-reader')}"
+    # The socket gives up sooner than the 15 s keep-alive would come.
+    with SseStream(auth_server.url, path, headers={"Authorization": f"Bearer {secret}"},
+                   timeout=10) as stream:
+        assert stream.status == 200
+        assert admin.delete(f"/tokens/{name}").status_code == 200
+        last = stream.next()
+        assert last is not None and last.event == "error", last
+        assert "revoked" in json.loads(last.data or "")["error"]["message"]
+        assert stream.next() is None
+
+
+@pytest.mark.documents("auth-open-connections", "events-revoked")
+def test_an_idle_event_stream_ends_at_its_tokens_expiry(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    made = admin.post("/tokens", json={"name": unique_queue("r"), "role": "reader",
+                                       "expires_in": 2})
+    auth = {"Authorization": f"Bearer {made.json()['token']}"}
+    with SseStream(auth_server.url, f"/jobs/{enqueue(admin, unique_queue('x'))['id']}/events",
+                   headers=auth, timeout=10) as stream:
+        assert stream.status == 200
+        assert stream.next_event() is not None  # the job as it is
+        last = stream.next()
+        assert last is not None and last.event == "error", last
+        assert "expired" in json.loads(last.data or "")["error"]["message"]
+        assert stream.next() is None
+
+
+@pytest.mark.documents("auth-open-connections")
+def test_an_enqueue_and_wait_whose_token_is_revoked_answers_202_with_the_job(
+    auth_server: ServerProcess, admin: httpx.Client
+) -> None:
+    """The job was enqueued under a token that held: the answer says so, not 401,
+    but the wait ends and nothing read after the revocation is shown."""
+    queue = unique_queue("revoked-producer")
+    name, secret = _token(admin, "producer")
+    with client(auth_server, secret) as producer, ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(producer.post, "/jobs", json={"queue": queue}, headers=WAIT_LONG)
+        _await_gauge(admin, "accepted_results_waiting", 1)
+        assert admin.delete(f"/tokens/{name}").status_code == 200
+        answer = waiting.result(timeout=25)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "queued" and answer.json()["queue"] == queue
+    assert admin.get(f"/jobs/{answer.json()['id']}").json()["status"] == "queued"

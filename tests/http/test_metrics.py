@@ -7,7 +7,17 @@ import re
 import httpx
 import pytest
 
-from tests.http.helpers import CallbackReceiver, enqueue, report, take, unique_queue, until
+from tests.http.helpers import (
+    Background,
+    CallbackReceiver,
+    enqueue,
+    report,
+    take,
+    unique_queue,
+    until,
+)
+from tests.http.sse import SseStream
+from tests.support.servers import ServerProcess
 
 # Also against a several-process server (tests/http/conftest.py).
 pytestmark = pytest.mark.processes
@@ -111,3 +121,28 @@ def test_a_made_up_method_is_counted_as_other(http: httpx.Client) -> None:
     m = scrape(http)
     assert value(m, "accepted_http_requests_total", route="/jobs", method="other", code="405") == 2
     assert not [labels for name, labels in m if ("method", "LOCK") in labels]
+
+
+@pytest.mark.one_process  # the gauges are the scraped process's own
+@pytest.mark.documents("metrics-set")
+def test_the_waiter_gauges_count_result_waits_and_event_streams(
+    http: httpx.Client, server: ServerProcess, runner: Background
+) -> None:
+    q = unique_queue()
+    job = enqueue(http, q)
+
+    def gauges() -> tuple[float | None, float | None]:
+        m = scrape(http)
+        return value(m, "accepted_results_waiting"), value(m, "accepted_event_streams")
+
+    assert gauges() == (0, 0)
+    waiting = runner.request("GET", f"/jobs/{job['id']}", headers={"X-Accepted-Wait-Result": "30"})
+    until(lambda: gauges() == (1, 0))
+    with SseStream(server.url, f"/events?queue={q}") as stream:
+        assert stream.status == 200
+        assert gauges() == (1, 1)  # subscribed before the answer began
+        assert http.delete(f"/jobs/{job['id']}").status_code == 200
+        answered = waiting.result(timeout=10).response
+        assert answered.status_code == 200 and answered.json()["status"] == "cancelled"
+        assert gauges() == (0, 1)
+    until(lambda: gauges() == (0, 0))  # the server hears the hang-up

@@ -110,8 +110,6 @@ class App:
             self.signals.events.outbound_job = getattr(store, "announce_job", None)
         idempotency = Idempotency(self.service, window=settings.idempotency_window)
         self.auth = AuthService(store.tokens)
-        # A revoked or expired token's blocked want_job leaves when the tokens are re-read.
-        self.auth.on_reload = self.signals.takers.wake_refused
         self.gate = Gate(self.auth if self.auth_on else None, self.service, clock)
         self.context = Context(
             self.service,
@@ -141,7 +139,10 @@ class App:
             clock=clock,
             max_sleep=max_sleep,
         )
-        refresher = TokenRefresher(self.auth, clock=clock)
+        # A revoked or expired token's waiters (want_job, result waits, event
+        # streams) leave when the tokens are re-read and when the token expires.
+        refresher = TokenRefresher(self.auth, self.signals.standing_changed, clock=clock)
+        self.auth.on_standing_changed = refresher.standing_changed
         wakeups.on_tokens_changed = refresher.changed
         wakeups.on_schedules_changed = self.schedules.changed
         self.tasks = TaskGroup(

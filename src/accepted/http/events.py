@@ -13,8 +13,10 @@ re-reads what it shows. A job's stream re-reads the job itself and sends it
 when it changed.
 
 The token that opened a stream is checked again, in the token cache, before
-each event and each keep-alive: once it is revoked or expired the stream
-ends with `event: error` and the 401 body as its data, and sends nothing more.
+each event and each keep-alive, and the stream's subscription is refused as
+soon as the node re-reads its tokens after a revocation or the token's expiry
+comes (`Signals.standing_changed`): the stream then ends at once with
+`event: error` and the 401 body as its data, and sends nothing more.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from collections.abc import AsyncIterator
 
 from accepted.errors import JobNotFound, Unauthorized
 from accepted.http import parse, render
-from accepted.http.auth import recheck
+from accepted.http.auth import recheck, standing
 from accepted.http.context import Context
 from accepted.http.handlers import _checked_id
 from accepted.http.request import AbandonStream, Request, Response, StreamResponse
-from accepted.service.events import Dropped, Missed, Subscription
+from accepted.service.events import Dropped, Missed, Refused, Subscription
 from accepted.types import Job
 
 log = logging.getLogger("accepted.events")
@@ -48,13 +50,13 @@ def error_frame(error: Unauthorized) -> bytes:
     return b"event: error\ndata: " + render.error_json(error) + b"\n\n"
 
 
-def _refusal(ctx: Context, request: Request) -> bytes | None:
-    """The error frame to end with if the caller's token was revoked or expired, else None."""
+def _refusal(ctx: Context, request: Request) -> bytes:
+    """The error frame that ends a stream whose token was revoked or expired."""
     try:
         recheck(ctx.auth, request.caller, ctx.clock)
     except Unauthorized as error:
         return error_frame(error)
-    return None
+    return error_frame(Unauthorized("the token that opened this stream no longer holds"))
 
 
 def frame(job: Job) -> bytes:
@@ -63,7 +65,8 @@ def frame(job: Job) -> bytes:
 
 async def job_events(ctx: Context, request: Request) -> Response:
     """GET /jobs/{id}/events: the job at once, then each change until a final status."""
-    job, sub = await ctx.service.watch_job(_checked_id(request.params["id"]))
+    may_read = standing(ctx.auth, request.caller, ctx.clock)
+    job, sub = await ctx.service.watch_job(_checked_id(request.params["id"]), may_read)
     return StreamResponse(200, b"", list(SSE_HEADERS), _job_stream(ctx, request, job, sub))
 
 
@@ -85,7 +88,8 @@ async def queue_events(ctx: Context, request: Request) -> Response:
     named = [parse.queue_name(q, "query parameter 'queue'") for q in request.query("queue")]
     for queue in named:
         request.caller.check_queue(queue)  # a limited token: only its queues (else 403)
-    sub = await ctx.service.watch_queues(named or None)
+    may_read = standing(ctx.auth, request.caller, ctx.clock)
+    sub = await ctx.service.watch_queues(named or None, may_read)
     return StreamResponse(200, b"", list(SSE_HEADERS), _queue_stream(ctx, request, sub))
 
 
@@ -126,13 +130,10 @@ async def _stream(
                 job = await _reread(ctx, sent.id)
                 if job is None:
                     return
-            if job is None and sub.closed:
-                return
-            refusal = _refusal(ctx, request)
-            if refusal is not None:
-                yield refusal  # the token was revoked or expired: nothing more for it
-                return
+                sub.hold()  # the re-read job goes out only if the token still holds
             if job is None:
+                if sub.ended:
+                    return
                 yield KEEPALIVE
                 continue
             state = (job.updated_at, job.status)
@@ -143,6 +144,8 @@ async def _stream(
             yield frame(job)
             if until_final and job.is_final:
                 return
+    except Refused:
+        yield _refusal(ctx, request)  # revoked or expired: nothing more for it
     finally:
         gone.cancel()
 

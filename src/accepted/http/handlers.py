@@ -88,7 +88,10 @@ async def enqueue(ctx: Context, request: Request) -> Response:
     status = 200 if duplicate else 202  # a duplicate enqueued nothing
     if wait:
         # Enqueued and durable already; a client gone meanwhile only misses the answer.
-        waited = await _unless_disconnected(request, ctx.service.wait_result(job.id, wait))
+        # A token revoked or expired meanwhile ends the wait: the job as enqueued, 202.
+        may_wait = standing(ctx.auth, request.caller, ctx.clock)
+        waiting = ctx.service.wait_result(job.id, wait, may_wait)
+        waited = await _unless_disconnected(request, waiting)
         job = waited or job
         status = 200 if job.is_final or duplicate else 202  # a wait answers 200, a replay too
     location = (b"location", f"/jobs/{job.id}".encode())
@@ -199,10 +202,11 @@ async def get_job(ctx: Context, request: Request) -> Response:
     wait = parse.wait(request, params.WAIT_RESULT, ctx.settings.max_wait)
     if wait is None or wait == 0:
         return Response.json(200, render.job_json(await ctx.service.get(job_id)))
-    waited = ctx.service.wait_result(job_id, wait)
-    job = await _unless_disconnected(request, waited)
+    may_wait = standing(ctx.auth, request.caller, ctx.clock)
+    job = await _unless_disconnected(request, ctx.service.wait_result(job_id, wait, may_wait))
     if job is None:
         return Response.empty(204)  # the client hung up; nobody reads this
+    recheck(ctx.auth, request.caller, ctx.clock)  # revoked or expired while it waited: 401
     return Response.json(200, render.job_json(job))
 
 

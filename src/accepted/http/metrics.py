@@ -23,8 +23,9 @@ async def metrics(ctx: Context, request: Request) -> Response:
     assert ctx.queues is not None, "create_app sets the queue service"
     queues = await ctx.queues.list_queues(ctx.clock())
     counted = ctx.service.metrics if ctx.node_metrics is None else await ctx.node_metrics.total()
-    takers = taker_gauge(ctx.service.signals.takers.waiting())
-    text = exposition([*queue_gauges(queues), takers, *counted.all])
+    signals = ctx.service.signals
+    waiters = waiter_gauges(signals.takers.waiting(), len(signals.results), signals.events.count)
+    text = exposition([*queue_gauges(queues), *waiters, *counted.all])
     return Response(200, text.encode(), [CONTENT_TYPE])
 
 
@@ -46,11 +47,24 @@ def queue_gauges(queues: Sequence[Queue]) -> list[Gauge]:
     return [jobs, oldest, paused]
 
 
-def taker_gauge(waiting: int) -> Gauge:
-    """Takers blocked in POST /want_job on the scraped process, waiting for a job.
+def waiter_gauges(takers: int, results: int, streams: int) -> list[Gauge]:
+    """Who waits on the scraped process: blocked takers, result waits, event streams.
 
-    Per process, not summed: it shows whether a worker is parked (what an
-    operator sizing the fleet asks, and what a test awaits before it acts)."""
-    gauge = Gauge("accepted_takers_waiting", "Takers blocked waiting for a job (this process).", [])
-    gauge.set(waiting)
-    return gauge
+    Per process, not summed: they show whether a worker is parked or a client
+    is waiting (what an operator sizing the fleet asks, and what a test awaits
+    before it acts)."""
+    table = [
+        ("accepted_takers_waiting", "Takers blocked waiting for a job (this process).", takers),
+        (
+            "accepted_results_waiting",
+            "Requests waiting for a job's result (this process).",
+            results,
+        ),
+        ("accepted_event_streams", "Open event streams (this process).", streams),
+    ]
+    gauges = []
+    for name, text, value in table:
+        gauge = Gauge(name, text, [])
+        gauge.set(value)
+        gauges.append(gauge)
+    return gauges

@@ -16,8 +16,10 @@ at once, while a stream of made-up tokens cannot turn into a stream of queries.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import ipaddress
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -227,9 +229,15 @@ class AuthService:
         self._version: int | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._last_miss_check = -MISS_INTERVAL
-        # Called after every re-read of the tokens (the composition root wires it
-        # to the blocked takers, so a revoked token's long-poll leaves at once).
-        self.on_reload: Callable[[], None] | None = None
+        # The cached tokens' expiry times, sorted, and the time through which
+        # their expiries were announced (`expire`).
+        self._expiries: list[float] = []
+        self._expired_through = -math.inf
+        # Called whenever a token may have stopped holding: after every re-read
+        # of the tokens, and when one expires (the composition root wires it to
+        # the waiters, so a revoked or expired token's long-polls and streams
+        # leave at once).
+        self.on_standing_changed: Callable[[], None] | None = None
 
     # -- recognising callers ---------------------------------------------------
 
@@ -288,9 +296,31 @@ class AuthService:
     async def reload(self) -> None:
         version, tokens = await self.store.load_tokens()
         self._by_hash = {t.hash: (t, _caller(t)) for t in tokens}
+        self._expiries = sorted(t.expires_at for t in tokens if t.expires_at is not None)
         self._version = version
-        if self.on_reload is not None:
-            self.on_reload()
+        if self.on_standing_changed is not None:
+            self.on_standing_changed()
+
+    # -- expiry: a timer at each token's expiry, never a poll --------------------
+
+    def next_expiry(self) -> float | None:
+        """When the next cached token expires that `expire` has not announced yet."""
+        index = bisect.bisect_right(self._expiries, self._expired_through)
+        return self._expiries[index] if index < len(self._expiries) else None
+
+    def expire(self, now: float) -> bool:
+        """Announce the tokens expired by `now` (`on_standing_changed`); True if any.
+
+        The token refresher calls it at each `next_expiry`, so a lapsed token's
+        waiters leave when it expires, not at their next wake-up.
+        """
+        due = self.next_expiry()
+        self._expired_through = max(self._expired_through, now)
+        if due is None or due > now:
+            return False
+        if self.on_standing_changed is not None:
+            self.on_standing_changed()
+        return True
 
     # -- managing tokens -------------------------------------------------------
 

@@ -17,6 +17,12 @@ Events this node could not deliver (other nodes' notices it had to let go,
 `EventFeed.lost`) are never skipped silently: each subscription gets a gap
 in its place in the stream, and its reader is told to re-read (`Missed`).
 
+Each subscription's lifecycle is one `StreamState` (streaming, behind,
+dropped, refused, closed), moved only through its named transitions: the
+feed drives what comes from outside (events, losses, shutdown, a lapsed
+token: `wake_refused`), the reader the resync and the close when its client
+goes. No one else writes its state.
+
 Each job's events go out in the order of its changes: one older than the
 last delivered for that job (by `updated_at`, the shared clock's time of the
 change), or the same change again, is left out. Across nodes a stale state
@@ -29,6 +35,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
+from enum import Enum
 
 from accepted.types import Job, JobStatus
 
@@ -52,6 +59,10 @@ class Missed(Exception):
     """Events were lost here before they reached the subscriber: re-read the state."""
 
 
+class Refused(Exception):
+    """The subscriber's token was revoked or has expired: the stream ends with a 401."""
+
+
 class _Gap:
     """Where in a subscription's stream events were lost."""
 
@@ -59,61 +70,169 @@ class _Gap:
 GAP = _Gap()
 
 
+class StreamState(Enum):
+    """Where an event subscription is (docs/state-machine.md, "An event stream").
+
+    STREAMING  events reach its buffer and its reader
+    BEHIND     events were lost before reaching it: a gap waits in its buffer,
+               and its reader re-reads when it gets there (resync)
+    DROPPED    its reader fell `limit` events behind: buffer freed, let go
+    REFUSED    its caller's token was revoked or expired: nothing more is sent
+    CLOSED     no more events (shutdown, its job deleted, its client gone):
+               the buffer drains, then the stream ends
+    """
+
+    STREAMING = "streaming"
+    BEHIND = "behind"
+    DROPPED = "dropped"
+    REFUSED = "refused"
+    CLOSED = "closed"
+
+
+STREAMING, BEHIND, DROPPED = StreamState.STREAMING, StreamState.BEHIND, StreamState.DROPPED
+REFUSED, CLOSED = StreamState.REFUSED, StreamState.CLOSED
+# Each transition's name, and the states it may start from.
+_LEGAL: dict[str, tuple[StreamState, ...]] = {
+    "miss": (STREAMING, BEHIND),
+    "resync": (BEHIND,),
+    "drop": (STREAMING, BEHIND),
+    "refuse": (STREAMING, BEHIND, CLOSED),
+    "close": (STREAMING, BEHIND),
+}
+# The states in which events still reach the buffer.
+_LIVE = (STREAMING, BEHIND)
+
+
+class IllegalStreamTransition(RuntimeError):
+    """A subscription was asked for a transition its state does not allow: a bug here."""
+
+
 class Subscription:
-    """One listener: all queues (`queues` None), some queues, or one job."""
+    """One listener: all queues (`queues` None), some queues, or one job.
 
-    __slots__ = ("_wake", "buffer", "closed", "dropped", "job_id", "limit", "queues")
+    Its lifecycle is one `StreamState`, moved only through the transitions
+    below: the feed drives `offer`, `missed`, `close` and `refuse`; the reader
+    (`next`) drives `resync`, and `refuse` when it finds its token lapsed, and
+    `close` when its client goes.
+    """
 
-    def __init__(self, queues: frozenset[str] | None, job_id: str | None, limit: int) -> None:
+    __slots__ = ("_gaps", "_state", "_wake", "buffer", "job_id", "limit", "may_read", "queues")
+
+    def __init__(
+        self,
+        queues: frozenset[str] | None,
+        job_id: str | None,
+        limit: int,
+        may_read: Callable[[], bool] | None = None,
+    ) -> None:
         self.queues = queues
         self.job_id = job_id
         self.limit = limit
+        # Whether its caller may still read (the HTTP layer's check of its token).
+        self.may_read = may_read
         self.buffer: deque[Job | _Gap] = deque()
-        self.dropped = False
-        self.closed = False
+        self._gaps = 0  # gaps in the buffer (BEHIND while one is unread)
+        self._state = STREAMING
         self._wake = asyncio.Event()
 
+    @property
+    def state(self) -> StreamState:
+        return self._state
+
+    @property
+    def dropped(self) -> bool:
+        return self._state is DROPPED
+
+    @property
+    def closed(self) -> bool:
+        """No more events will come (closed, dropped or refused)."""
+        return self._state not in _LIVE
+
+    @property
+    def ended(self) -> bool:
+        """Closed and its buffer read: the stream is over."""
+        return self._state is CLOSED and not self.buffer
+
+    @property
+    def allowed(self) -> bool:
+        """Whether its caller may still read (always, without a `may_read`)."""
+        return self.may_read is None or self.may_read()
+
+    def _move(self, transition: str, to: StreamState) -> None:
+        if self._state not in _LEGAL[transition]:
+            raise IllegalStreamTransition(f"subscription: {transition} from {self._state.value}")
+        self._state = to
+        if to is DROPPED or to is REFUSED:
+            self.buffer.clear()
+            self._gaps = 0
+        self._wake.set()
+
+    # -- transitions the feed drives -----------------------------------------
+
     def offer(self, job: Job) -> None:
-        if self.dropped or self.closed:
+        if self._state not in _LIVE:
             return
         if len(self.buffer) >= self.limit:
-            self.dropped = True
-            self.buffer.clear()
+            self._move("drop", DROPPED)
         else:
             self.buffer.append(job)
-        self._wake.set()
+            self._wake.set()
 
     def missed(self) -> None:
         """Events meant for this subscription were lost: mark the place (once)."""
-        if self.dropped or self.closed or (self.buffer and self.buffer[-1] is GAP):
+        if self._state not in _LIVE or (self.buffer and self.buffer[-1] is GAP):
             return
         self.buffer.append(GAP)  # over `limit` by one at most: the reader must learn it
-        self._wake.set()
+        self._gaps += 1
+        self._move("miss", BEHIND)
 
     def close(self) -> None:
-        """No more events: `next` answers None once the buffer is read."""
-        self.closed = True
-        self._wake.set()
+        """No more events (shutdown, job deleted, client gone): `next` answers None
+        once the buffer is read. Nothing to do once it ended otherwise."""
+        if self._state in _LIVE:
+            self._move("close", CLOSED)
+
+    def refuse(self) -> None:
+        """Its caller's token no longer holds: the buffer goes, `next` raises `Refused`."""
+        if self._state in _LEGAL["refuse"]:
+            self._move("refuse", REFUSED)
+
+    # -- the reader ------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Raise `Refused` (refusing it) unless its caller may still read."""
+        if self._state is REFUSED or not self.allowed:
+            self.refuse()
+            raise Refused("the token that opened this stream no longer holds")
 
     async def next(self, idle: float) -> Job | None:
-        """The next event, or None after `idle` s without one or once closed.
+        """The next event, or None after `idle` s without one or once ended.
 
-        Raises `Dropped` when the subscriber fell too far behind, and `Missed`
-        where events were lost before they reached it (the stream goes on).
+        Raises `Dropped` when the subscriber fell too far behind, `Refused` once
+        its caller's token no longer holds (asked again before each event and
+        each idle return, so nothing reaches a lapsed token even before the feed
+        hears of it), and `Missed` where events were lost before they reached it
+        (the stream goes on).
         """
-        if not self.buffer and not self.closed and not self.dropped:
+        if not self.buffer and self._state in _LIVE:
             self._wake.clear()
             try:
                 async with asyncio.timeout(idle):
                     await self._wake.wait()
             except TimeoutError:
-                return None
-        if self.dropped:
+                pass
+        if self._state is DROPPED:
             raise Dropped(f"fell {self.limit} events behind")
+        if self.ended:
+            return None
+        self.hold()
         if not self.buffer:
             return None
         event = self.buffer.popleft()
         if isinstance(event, _Gap):
+            self._gaps -= 1
+            if self._gaps == 0 and self._state is BEHIND:
+                self._move("resync", STREAMING)
             raise Missed("events were lost before they reached this stream")
         return event
 
@@ -139,11 +258,18 @@ class EventFeed:
         self._last: OrderedDict[str, tuple[float, JobStatus]] = OrderedDict()
 
     def subscribe(
-        self, queues: Iterable[str] | None = None, job_id: str | None = None
+        self,
+        queues: Iterable[str] | None = None,
+        job_id: str | None = None,
+        may_read: Callable[[], bool] | None = None,
     ) -> Subscription:
-        """Listen to `job_id`, or to `queues` (None: every queue)."""
+        """Listen to `job_id`, or to `queues` (None: every queue).
+
+        `may_read` says whether the caller may still read: once it says no, the
+        subscription is refused (at its next event, or at `wake_refused`).
+        """
         wanted = None if queues is None else frozenset(queues)
-        sub = Subscription(wanted, job_id, self.limit)
+        sub = Subscription(wanted, job_id, self.limit, may_read)
         if self.closed:
             sub.close()
         for index in self._indexes(sub):
@@ -218,6 +344,16 @@ class EventFeed:
         """The job was deleted where its final event could not be read: end its streams."""
         for sub in self._by_job.get(job_id, ()):
             sub.close()
+
+    def wake_refused(self) -> None:
+        """Rights may have lapsed (tokens re-read, one expired): every subscription
+        whose caller may no longer read is refused now, not at its next event."""
+        for sub in self._all():
+            if not sub.closed and not sub.allowed:
+                sub.refuse()
+
+    def _all(self) -> set[Subscription]:
+        return self._everything.union(*self._by_queue.values(), *self._by_job.values())
 
     def close(self) -> None:
         """Shutting down: every stream ends."""

@@ -25,6 +25,7 @@ from accepted.service.destinations import Destinations
 from accepted.service.events import Subscription
 from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id
+from accepted.service.results import WaitState
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import ClaimRequest, Decide, IdempotencyKey, JobStore, Outcome, Placed
 from accepted.tokens import QueueScope
@@ -340,30 +341,42 @@ class JobService:
                 found[job_id] = job.queue
         return found
 
-    async def wait_result(self, job_id: str, wait: float) -> Job:
-        """The job once final, or as it is after `wait` seconds."""
+    async def wait_result(
+        self, job_id: str, wait: float, may_wait: Callable[[], bool] | None = None
+    ) -> Job:
+        """The job once final, or as it is after `wait` seconds (or at shutdown).
+
+        `may_wait` says whether the caller may still wait: once it says no (its
+        token was revoked or expired) the wait ends at once and answers the job
+        as first read, nothing read after; the caller then refuses (401).
+        """
         results = self.signals.results
-        future = results.add(job_id)  # before reading, so no final event slips between
+        waiter = results.add(job_id, may_wait)  # before reading, so no final event slips between
         try:
             job = await self.get(job_id)
-            if job.is_final or wait <= 0 or results.closed:
+            if job.is_final or wait <= 0:
                 return job
-            await asyncio.wait([future], timeout=wait)
-            if future.done() and not future.cancelled():
-                return future.result()  # final, or its last state if it was deleted
-            return await self.get(job_id)  # timed out, or the server is shutting down
+            state = await waiter.wait(wait)
+            if state is WaitState.ANSWERED and waiter.job is not None:
+                return waiter.job  # final, or its last state if it was deleted
+            if state is WaitState.REFUSED:
+                return job
+            return await self.get(job_id)  # timed out, shutting down, or deleted elsewhere (404)
         finally:
-            results.remove(job_id, future)
+            results.remove(waiter)
 
     # -- live events -----------------------------------------------------------
 
-    async def watch_job(self, job_id: str) -> tuple[Job, Subscription]:
+    async def watch_job(
+        self, job_id: str, may_read: Callable[[], bool] | None = None
+    ) -> tuple[Job, Subscription]:
         """The job as it is, and a subscription to its changes from then on.
 
         Subscribed before reading, so no change slips between the read and the
-        first event. Raises `JobNotFound` (and subscribes nothing).
+        first event. Raises `JobNotFound` (and subscribes nothing). `may_read`:
+        see `EventFeed.subscribe`.
         """
-        sub = self.signals.events.subscribe(job_id=job_id)
+        sub = self.signals.events.subscribe(job_id=job_id, may_read=may_read)
         try:
             await self.store.listening_announced()
             return await self.get(job_id), sub
@@ -371,13 +384,15 @@ class JobService:
             self.signals.events.unsubscribe(sub)
             raise
 
-    async def watch_queues(self, queues: Sequence[str] | None) -> Subscription:
+    async def watch_queues(
+        self, queues: Sequence[str] | None, may_read: Callable[[], bool] | None = None
+    ) -> Subscription:
         """Every status change in `queues` (None: all) from now on.
 
         Returns once the other nodes know this one listens, so none of their
         changes after it is missed (they send changes only while someone does).
         """
-        sub = self.signals.events.subscribe(queues)
+        sub = self.signals.events.subscribe(queues, may_read=may_read)
         try:
             await self.store.listening_announced()
         except BaseException:

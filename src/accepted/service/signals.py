@@ -2,7 +2,8 @@
 
 Nothing here polls. A taker blocked in want_job waits on its own event, which
 `job_available` sets for the longest-waiting taker of that queue; a GET waiting
-for a result waits on a future resolved when the job becomes final; each
+for a result is a `ResultWait` (results.py) settled when the job becomes final;
+an event stream is a `Subscription` (events.py); each
 background task sleeps until its next deadline or until an alarm says an
 earlier one appeared. A PostgreSQL node feeds the same calls from LISTEN, so
 wake-ups cross nodes without this module knowing.
@@ -17,6 +18,7 @@ from collections.abc import Set as AbstractSet
 from enum import Enum
 
 from accepted.service.events import EventFeed
+from accepted.service.results import ResultWaiters
 from accepted.types import Due, Job
 
 ANY_QUEUE: str | None = None
@@ -426,52 +428,6 @@ class Takers:
                     taker.event.set()
 
 
-class ResultWaiters:
-    """GETs waiting for jobs to become final, by job id."""
-
-    def __init__(self) -> None:
-        self._by_id: dict[str, set[asyncio.Future[Job]]] = {}
-        self.closed = False
-
-    def add(self, job_id: str) -> asyncio.Future[Job]:
-        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
-        self._by_id.setdefault(job_id, set()).add(future)
-        return future
-
-    def remove(self, job_id: str, future: asyncio.Future[Job]) -> None:
-        waiting = self._by_id.get(job_id)
-        if waiting is not None:
-            waiting.discard(future)
-            if not waiting:
-                del self._by_id[job_id]
-
-    def job_final(self, job: Job) -> None:
-        """The job is final (or gone, `job` then being its last state): answer its waiters."""
-        for future in self._by_id.pop(job.id, ()):
-            if not future.done():
-                future.set_result(job)
-
-    def wants(self, job_id: str) -> bool:
-        return job_id in self._by_id
-
-    def waiting(self) -> list[str]:
-        """The ids someone waits on: what to re-check when wake-ups may have been missed."""
-        return list(self._by_id)
-
-    def job_gone(self, job_id: str) -> None:
-        """Deleted on another node (its last state unknown here): the waiters re-read (404)."""
-        for future in self._by_id.pop(job_id, ()):
-            future.cancel()
-
-    def close(self) -> None:
-        self.closed = True
-        for waiting in self._by_id.values():
-            for future in waiting:
-                if not future.done():
-                    future.cancel()
-        self._by_id.clear()
-
-
 class Alarm:
     """Wakes a background task early when a deadline sooner than its sleep appears."""
 
@@ -517,6 +473,14 @@ class Signals:
     def deadline(self, due: Due, at: float | None) -> None:
         if at is not None:
             self.alarms[due].poke(at)
+
+    def standing_changed(self) -> None:
+        """Tokens were re-read, or one expired: every waiter whose caller may no longer
+        wait leaves now (a taker is woken to answer 401, a result wait and an event
+        stream are refused), not at its next job, event or timeout."""
+        self.takers.wake_refused()
+        self.results.wake_refused()
+        self.events.wake_refused()
 
     def close(self) -> None:
         self.takers.close()
