@@ -28,6 +28,7 @@ from accepted.http.request import Request
 from accepted.http.routes import ROUTES, Router
 from accepted.store import sqlite as sq
 from accepted.store.rows import MUTABLE, column_value
+from accepted.store.sqlite_batch import MUTABLE_OF
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job, JobStatus
 
@@ -154,7 +155,7 @@ def store_pieces(directory: Path) -> dict[str, float]:
         f"UPDATE all {len(MUTABLE)} mutable columns by id",
         lambda i: conn.execute(
             every_column,
-            [*(column_value(v) for v in sq.MUTABLE_OF(running[i])), running[i].id],
+            [*(column_value(v) for v in MUTABLE_OF(running[i])), running[i].id],
         ),
         count=len(running),
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+import msgspec
 import pytest
 
 from accepted.errors import Conflict, JobNotFound, LeaseMismatch
+from accepted.service import rules
 from accepted.store import JobStore
 from accepted.types import Job, JobStatus
 from tests.contract.builders import NOW, make_job, mark, new_id, replace
@@ -154,3 +157,43 @@ async def test_concurrent_batches_over_the_same_jobs_all_apply(store: JobStore) 
     for job in jobs:
         stored = await store.get_job(job.id)
         assert stored is not None and stored.attempts == 10
+
+
+async def test_a_batch_of_many_changes_of_every_kind_is_stored_as_answered(
+    store: JobStore,
+) -> None:
+    # More jobs than one statement of a batch holds, inserted and changed in one
+    # call each: the claim hands them out in insertion order, and each report
+    # (done, failed, retried, given back, heartbeat) is stored as answered,
+    # with the history row of each hand-out it ended.
+    jobs = [make_job(queue="many", retries=1, retries_left=1) for _ in range(150)]
+    await store.insert_jobs(jobs)
+    leases = [f"L{i}" for i in range(150)]
+    taken = await store.claim_jobs(["many"], 150, NOW, leases, NOW + 30)
+    assert [job.id for job in taken] == [job.id for job in jobs]
+    result = msgspec.Raw(b'{"r":1}')
+    kinds: list[Callable[[str], Callable[[Job], Job]]] = [
+        lambda lease: lambda job: rules.complete(job, JobStatus.DONE, result, lease, NOW + 1),
+        lambda lease: (
+            lambda job: rules.complete(job, JobStatus.FAILED, result, lease, NOW + 1, retry=False)
+        ),
+        lambda lease: lambda job: rules.complete(job, JobStatus.FAILED, result, lease, NOW + 1),
+        lambda lease: lambda job: rules.give_back(job, lease, NOW + 1),
+        lambda lease: lambda job: rules.heartbeat(job, lease, 60, NOW + 1),
+    ]
+    changes = [(job.id, kinds[i % len(kinds)](job.lease or "")) for i, job in enumerate(taken)]
+    outcomes = await store.update_jobs(changes)
+    statuses = {o.status for o in outcomes if isinstance(o, Job)}
+    assert statuses == {
+        JobStatus.DONE,
+        JobStatus.FAILED,
+        JobStatus.DELAYED,
+        JobStatus.QUEUED,
+        JobStatus.RUNNING,
+    }
+    for job, outcome in zip(taken, outcomes, strict=True):
+        assert isinstance(outcome, Job)
+        stored, ended = await store.get_attempts(job.id)
+        assert stored == outcome
+        ends_a_hand_out = outcome.status is not JobStatus.RUNNING
+        assert len(ended) == (ends_a_hand_out and outcome.status is not JobStatus.DONE)

@@ -50,6 +50,12 @@ from accepted.store.rows import (
     job_from_columns,
     stored,
 )
+from accepted.store.sqlite_batch import (
+    INSERT_ATTEMPT,
+    RowWrites,
+    changed_columns,
+    insert_statements,
+)
 from accepted.store.sqlite_checkpoints import SqliteCheckpointer
 from accepted.store.sqlite_fair import rank_groups
 from accepted.store.sqlite_flow import SqliteFlow, settles
@@ -70,15 +76,10 @@ if TYPE_CHECKING:
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
-# An ended hand-out's history row (rows.AttemptRow, after the job id).
 # The queues of a direct hand-off that must not start jobs on insert (limits_rows).
 _HELD_BACK = (
     f"SELECT name FROM queues WHERE (paused OR {LIMITED}) "
     "AND name IN (SELECT value FROM json_each(?))"
-)
-_INSERT_ATTEMPT = (
-    "INSERT INTO job_attempts (job_id, attempt, started_at, ended_at, outcome, result) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 # The job and its ended hand-outs in one statement (one snapshot).
 _SELECT_ATTEMPTS = (
@@ -238,10 +239,11 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
 
             stored = await self._writer.run(checked)
         else:
-            rows = [_to_row(job) for job in jobs]
+            statements = insert_statements([_to_row(job) for job in jobs])
 
             def work(conn: sqlite3.Connection) -> None:
-                conn.executemany(_INSERT, rows)
+                for statement, args in statements:
+                    conn.execute(statement, args)
 
             await self._writer.run(work)
             stored = list(jobs)
@@ -341,10 +343,13 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         ids = list({job_id for job_id, _ in changes})
 
         def work(conn: sqlite3.Connection) -> tuple[list[Job | Exception], list[Job]]:
-            # One read for the batch; each decide runs before its own single
-            # UPDATE, so a refused change has written nothing of its own.
+            # One read for the batch; each decide runs before any write of its
+            # own, so a refused change has written nothing. The changes are
+            # written together (store/sqlite_batch.py), except one the unique
+            # key may refuse: its own UPDATE, refused alone.
             current = _get_many(conn, ids)
             written.clear()
+            later = RowWrites()
             results: list[Job | Exception] = []
             for job_id, decide in changes:
                 job = current.get(job_id)
@@ -356,14 +361,20 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                     results.append(exc)
                     continue
                 if new is not None:
+                    if job_id in later.ids:  # its earlier change goes first
+                        later.flush(conn)
                     try:
-                        stored = _write_changes(conn, job, new)
+                        if later.defers(job, new):
+                            stored = later.add(job, new)
+                        else:
+                            stored = _write_changes(conn, job, new)
                     except UniqueKeyHeld as exc:  # its one statement failed: nothing written
                         results.append(exc)
                         continue
                     written.append((job, new))
                     current[job_id] = job = stored
                 results.append(job)
+            later.flush(conn)
             return results, self._flow.settle(conn, written)
 
         return work
@@ -596,7 +607,8 @@ _PICK_CANDIDATE = sql_rules.CANDIDATE
 
 
 def _insert(conn: sqlite3.Connection, jobs: Sequence[Job]) -> None:
-    conn.executemany(_INSERT, [_to_row(job) for job in jobs])
+    for statement, args in insert_statements([_to_row(job) for job in jobs]):
+        conn.execute(statement, args)
 
 
 def _get(conn: sqlite3.Connection, job_id: str) -> Job | None:
@@ -643,15 +655,10 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
     same value; assigning all columns made every report rewrite all seven
     indexes (40 us a row, against a few us for the two or three it touches).
     """
-    old_values, new_values = MUTABLE_OF(old), MUTABLE_OF(new)
-    changed = tuple(
-        i for i, (a, b) in enumerate(zip(old_values, new_values, strict=True)) if a != b
-    )
+    changed, values = changed_columns(old, new)
     if changed:
-        args = [column_value(new_values[i]) for i in changed]
-        args.append(new.id)
         try:
-            conn.execute(_update_sql(changed), args)
+            conn.execute(_update_sql(changed), (*values, new.id))
         except sqlite3.IntegrityError as exc:  # only the unique key's index can refuse it
             raise UniqueKeyHeld(
                 f"another job of queue {new.queue} not yet final holds unique key "
@@ -660,11 +667,8 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
     attempt = ended_attempt(old, new)
     if attempt is None:
         return stored(new)
-    conn.execute(_INSERT_ATTEMPT, (new.id, *attempt))
+    conn.execute(INSERT_ATTEMPT, (new.id, *attempt))
     return stored(new)
-
-
-MUTABLE_OF = operator.attrgetter(*MUTABLE)
 
 
 @lru_cache(maxsize=256)
