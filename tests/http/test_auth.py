@@ -516,3 +516,32 @@ def test_an_enqueue_and_wait_whose_token_is_revoked_answers_202_with_the_job(
     assert answer.status_code == 202, answer.text
     assert answer.json()["status"] == "queued" and answer.json()["queue"] == queue
     assert admin.get(f"/jobs/{answer.json()['id']}").json()["status"] == "queued"
+
+
+def test_a_revocation_in_one_process_ends_the_waiters_of_every_process(
+    tmp_path: Path,
+) -> None:
+    """`serve --workers 2`: the revoking process tells the other over its local link,
+    which re-reads its tokens and refuses its waiters too. Eight waits on eight
+    connections: both processes hold some, but for a 1-in-128 chance."""
+    env = {"ACCEPTED_AUTH": "on", "ACCEPTED_ADMIN_TOKEN": ADMIN_SECRET}
+    server = ServerProcess(db=str(tmp_path / "two.db"), log_path=tmp_path / "server.log",
+                           env=env, workers=2).start()
+    try:
+        with client(server, ADMIN_SECRET) as admin:
+            job = enqueue(admin, unique_queue("revoked-everywhere"))
+            name, secret = _token(admin, "reader")
+            readers = [client(server, secret) for _ in range(8)]
+            with ThreadPoolExecutor(len(readers)) as pool:
+                waits = [
+                    pool.submit(reader.get, f"/jobs/{job['id']}", headers=WAIT_LONG)
+                    for reader in readers
+                ]
+                settle()  # each process holds its waits before the token goes
+                assert admin.delete(f"/tokens/{name}").status_code == 200
+                for waiting in waits:
+                    refused(waiting.result(timeout=25), 401, "unauthorized", "revoked")
+            for reader in readers:
+                reader.close()
+    finally:
+        server.stop()

@@ -162,17 +162,19 @@ class ResultWaiters:
         if wait.waiting:
             wait.leave()
 
-    def _settle_all(self, job_id: str, settle: Callable[[ResultWait], None]) -> None:
-        for wait in self._by_id.pop(job_id, {}).values():
-            settle(wait)
-
     def job_final(self, job: Job) -> None:
-        """The job is final (or gone, `job` then being its last state): answer its waits."""
-        self._settle_all(job.id, lambda wait: wait.answer(job))
+        """The job is final (or gone, `job` then being its last state): answer its waits.
+
+        Called for every job that ends: with nobody waiting, one dict lookup."""
+        waits = self._by_id.pop(job.id, None)
+        if waits is not None:
+            for wait in waits.values():
+                wait.answer(job)
 
     def job_gone(self, job_id: str) -> None:
         """Deleted on another node (its last state unknown here): the waits re-read (404)."""
-        self._settle_all(job_id, ResultWait.delete)
+        for wait in self._by_id.pop(job_id, {}).values():
+            wait.delete()
 
     def wake_refused(self) -> None:
         """Rights may have lapsed (tokens re-read, one expired): every wait whose caller
