@@ -120,10 +120,10 @@ def node_app(settings: Settings, rundir: Path, index: int, procs: int) -> App:
     lock = os.open(rundir / "write.lock", os.O_RDWR | os.O_CREAT)
     run_batch = SqliteWriter._run_batch
 
-    def turn_taking(self: SqliteWriter, conn: Any, batch: Any) -> None:
+    def turn_taking(self: SqliteWriter, conn: Any, batch: Any) -> Any:
         fcntl.flock(lock, fcntl.LOCK_EX)  # blocks this writer thread only
         try:
-            run_batch(self, conn, batch)
+            return run_batch(self, conn, batch)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -8,8 +8,13 @@ Variants:
 - `uuid4`: job ids are random UUIDs (version 4) instead of the server's
   time-ordered UUIDv7, which dirty a random page of the id index per insert:
   what the time order saves.
-- `normal-sync`: SQLite `synchronous = NORMAL`: no fsync per commit. NOT
+- `normal-sync`: SQLite `synchronous = NORMAL` and no sync of the WAL after
+  it either: no fsync per commit. NOT
   durable; a yardstick for what the fsyncs cost, never a proposal.
+- `sync-in-commit`: the store before the WAL's sync left the write lock
+  (store/sqlite_walsync.py): `synchronous = FULL`, the COMMIT syncs the WAL
+  with the write lock held, and the writer settles its batch before it
+  runs the next. Durable too; what syncing after the lock gains.
 - `no-proxy-headers`: uvicorn without its default ProxyHeadersMiddleware.
 - `no-text-index`: SQLite without the text-search index (migration 0015's
   triggers, the indexer task): what the index costs each enqueue and report.
@@ -43,16 +48,23 @@ def _uuid4() -> None:
 
 
 def _normal_sync() -> None:
+    from accepted.store.sqlite_walsync import WalSync
+
+    WalSync.cover = lambda self: None  # type: ignore[method-assign]
+
+
+def _sync_in_commit() -> None:
     from accepted.store.sqlite import SqliteStore
 
-    connect = SqliteStore._connect
+    init = SqliteStore.__init__
 
-    def patched(self: SqliteStore) -> object:
-        conn = connect(self)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
+    def patched(self: SqliteStore, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._durable = None  # then `_connect` sets synchronous = FULL
+        self._writer._durable = None
+        self._reader._durable = None
 
-    SqliteStore._connect = patched  # type: ignore[assignment,method-assign]
+    SqliteStore.__init__ = patched  # type: ignore[method-assign]
 
 
 def _no_text_index() -> None:
@@ -121,6 +133,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "auth": _auth,
     "uuid4": _uuid4,
     "normal-sync": _normal_sync,
+    "sync-in-commit": _sync_in_commit,
     "no-proxy-headers": _no_proxy_headers,
     "no-text-index": _no_text_index,
     "no-gc-freeze": _no_gc_freeze,

@@ -7,10 +7,10 @@ at the points the writer thread reports:
 - enqueue called -> its batch starts on the writer thread (the hop to the
   thread: a queue put, the thread scheduled, the GIL);
 - batch starts -> COMMIT (the SQL);
-- COMMIT (the WAL write and its fsync);
-- COMMIT ends -> the taker holds the job (the hop back: the loop woken through
-  its self-pipe, then the future, the hand-over and the taker's task, one
-  loop turn each).
+- COMMIT (the WAL write);
+- COMMIT ends -> the taker holds the job (the WAL's fsync on the syncer
+  thread, then the hop back: the loop woken through its self-pipe, then the
+  future, the hand-over and the taker's task, one loop turn each).
 
 Prints p50/p90/p99/max of each piece, how many samples waited behind another
 batch (and whose), and the mean of each piece over the slowest 1 %.
@@ -54,13 +54,13 @@ class Recorder:
         self.commits: list[tuple[float, float]] = []  # (ended, seconds)
         writer = store._writer
         writer.on_commit = lambda seconds: self.commits.append((time.perf_counter(), seconds))
-        run_batch: Callable[[sqlite3.Connection, list[Any]], None] = writer._run_batch
+        run_batch: Callable[[sqlite3.Connection, list[Any]], list[Any]] = writer._run_batch
 
-        def recorded(conn: sqlite3.Connection, batch: list[Any]) -> None:
+        def recorded(conn: sqlite3.Connection, batch: list[Any]) -> list[Any]:
             entry = Batch([getattr(item[0], "__qualname__", "?") for item in batch])
             self.batches.append(entry)
             try:
-                run_batch(conn, batch)
+                return run_batch(conn, batch)
             finally:
                 entry.ended = time.perf_counter()
 
@@ -105,8 +105,8 @@ NAMES = (
     "wake-up (enqueue called -> taker has the job)",
     "  enqueue -> its batch starts (thread hop)",
     "  batch starts -> COMMIT (SQL)",
-    "  COMMIT (WAL write + fsync)",
-    "  COMMIT ends -> taker has the job (hop back)",
+    "  COMMIT (WAL write)",
+    "  COMMIT ends -> taker has the job (fsync, hop back)",
 )
 
 

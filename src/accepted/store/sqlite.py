@@ -1,4 +1,4 @@
-"""The embedded backend: one SQLite file, WAL, every commit fsynced.
+"""The embedded backend: one SQLite file, WAL, every commit synced before it is acknowledged.
 
 All SQL runs on the `SqliteWriter` thread, so the functions here that take a
 connection are plain synchronous code executed inside one transaction.
@@ -67,6 +67,7 @@ from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_schedules import SqliteSchedules
 from accepted.store.sqlite_text import SqliteText
 from accepted.store.sqlite_tokens import SqliteTokens
+from accepted.store.sqlite_walsync import WalSync
 from accepted.store.sqlite_writer import SqliteWriter, savepoint
 from accepted.types import Attempt, Due, Job
 
@@ -108,8 +109,11 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         self.shared = link is not None
         self._lock_file: IO[bytes] | None = None
         turns = None if link is None else link.siblings.write_lock
-        self._writer = SqliteWriter(self._connect, turns=turns)
-        self._reader = SqliteReader(path)
+        # The WAL is synced after the write turn, not inside the COMMIT
+        # (store/sqlite_walsync.py); None: the COMMIT syncs (synchronous = FULL).
+        self._durable: WalSync | None = WalSync(path)
+        self._writer = SqliteWriter(self._connect, turns=turns, durable=self._durable)
+        self._reader = SqliteReader(path, durable=self._durable)
         # The node's one checkpointer: this process alone, or process 0 of several.
         # A helper beside a server (not exclusive, no link) leaves it to the server.
         checkpoints = self.exclusive or (link is not None and link.siblings.index == 0)
@@ -183,6 +187,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             self.checkpoints.close()
         self._reader.stop()
         self._writer.stop()
+        if self._durable is not None:
+            self._durable.close()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -203,8 +209,12 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: each commit fsyncs the WAL, so an acknowledged write survives power loss.
-            conn.execute("PRAGMA synchronous = FULL")
+            # NORMAL: the COMMIT writes the WAL without syncing it; the writer
+            # syncs it after the write turn and only then settles the callers,
+            # so an acknowledged write survives power loss (sqlite_walsync.py).
+            # FULL if nothing syncs after the COMMIT: then the COMMIT must.
+            sync = "FULL" if self._durable is None else "NORMAL"
+            conn.execute(f"PRAGMA synchronous = {sync}")
             # No checkpoint inside a commit: `checkpoints` runs them beside the writer.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute("PRAGMA busy_timeout = 5000")

@@ -209,7 +209,8 @@ class SqliteCheckpointer:
         if self._conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 0")  # never wait: try again at the next look
-            # A checkpoint syncs the WAL before it copies and the file after, as the writer's.
+            # A checkpoint syncs the WAL before it copies it and the file after it copied
+            # everything (the writer commits at NORMAL and syncs the WAL itself, after).
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             self._conn = conn

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from accepted.errors import StoreUnavailable
+from accepted.store.sqlite_walsync import WalSync
 
 T = TypeVar("T")
 
@@ -23,8 +24,9 @@ T = TypeVar("T")
 class SqliteReader:
     """Runs read-only functions on one connection of its own thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, durable: WalSync | None = None) -> None:
         self.path = path
+        self._durable = durable
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -64,8 +66,14 @@ class SqliteReader:
         try:
             conn.execute("BEGIN")
             try:
-                return work(conn)
+                result = work(conn)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the database failed: {exc}") from exc
+        if self._durable is not None:
+            try:
+                self._durable.cover()  # what it read may not be durable yet
+            except OSError as exc:
+                raise StoreUnavailable(f"the database could not sync its log: {exc}") from exc
+        return result

@@ -3,10 +3,12 @@
 SQLite allows one writer at a time, and a durable commit costs an fsync. So
 rather than a thread hop and an fsync per request, every store call becomes a
 function queued to this thread; the thread takes everything queued so far,
-runs each in its own SAVEPOINT inside one transaction, commits once (one
-fsync), and only then settles the callers' futures. Nothing is acknowledged
-before the commit that made it durable, and under load the cost of the fsync
-is shared by the whole batch (group commit).
+runs each in its own SAVEPOINT inside one transaction, and commits once.
+A second thread then syncs the WAL (one fdatasync, `durable`) and only then
+settles the callers' futures, while this one already runs the next batch:
+nothing is acknowledged before the sync that made its commit durable, under
+load the cost of the sync is shared by the whole batch (group commit), and
+one sync covers every batch committed while the last one ran.
 
 When several processes of one node share the file (`accepted serve
 --workers N`), each has its own writer thread, and their transactions take
@@ -14,7 +16,9 @@ turns on a `flock` of the node's write-lock file (`turns`), held from
 `BEGIN IMMEDIATE` to `COMMIT`. The kernel hands the lock to the next waiter
 the moment it is released; SQLite's own busy handler would instead sleep
 1, 2, 5, 10 ... ms between tries, and under contention that sleeping, not
-the disk, would set the latency tail. A process killed mid-transaction
+the disk, would set the latency tail. The lock is released at `COMMIT`,
+before the sync, so another process's transaction runs during this one's
+sync (store/sqlite_walsync.py). A process killed mid-transaction
 loses the lock with its file descriptor, and SQLite rolls its transaction
 back: nothing acknowledged was in it.
 
@@ -40,12 +44,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from accepted.errors import AcceptedError, StoreUnavailable
+from accepted.store.sqlite_walsync import WalSync
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], Any]
 _Item = tuple[Work, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
+_Outcomes = list[tuple[bool, Any]]
 _STOP = object()
 
 MAX_BATCH = 512
@@ -55,10 +61,22 @@ class SqliteWriter:
     """Runs functions on the connection's own thread, batching their commits."""
 
     def __init__(
-        self, connect: Callable[[], sqlite3.Connection], *, turns: Path | None = None
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        turns: Path | None = None,
+        durable: WalSync | None = None,
     ) -> None:
         self._connect = connect
         self._turns = turns  # the node's write-lock file, shared with sibling processes
+        # With `durable`, the connection commits at `synchronous = NORMAL`, and
+        # a thread of its own syncs the WAL after the write turn and then
+        # settles the batch, while this one runs the next batch. Without, the
+        # COMMIT syncs (`synchronous = FULL`) and this thread settles.
+        self._durable = durable
+        self._syncs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._syncer: threading.Thread | None = None
+        self._broken: StoreUnavailable | None = None  # a failed sync: nothing more is durable
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -111,6 +129,8 @@ class SqliteWriter:
         """
         if self._thread is None:
             raise StoreUnavailable("the database is closed")
+        if self._broken is not None:
+            raise self._broken
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((work, future, loop, savepoint))
@@ -125,30 +145,91 @@ class SqliteWriter:
             return
         self._ready.set()
         turn = None if self._turns is None else os.open(self._turns, os.O_RDWR | os.O_CREAT)
+        if self._durable is not None:
+            self._syncer = threading.Thread(
+                target=self._sync_main, name="accepted-sqlite-sync", daemon=True
+            )
+            self._syncer.start()
         try:
             while True:
                 batch, stopping = self._take_batch()
-                if batch:
-                    self._run_in_turn(conn, batch, turn)
+                if batch and self._broken is not None:  # what it would read may be lost
+                    _settle_all(batch, [(False, self._broken)] * len(batch))
+                elif batch:
+                    outcomes = self._run_in_turn(conn, batch, turn)
+                    self._after_turn(batch, outcomes)
                 if stopping:
                     return
         finally:
+            if self._syncer is not None:
+                self._syncs.put(_STOP)
+                self._syncer.join()
             conn.close()
             if turn is not None:
                 os.close(turn)
 
-    def _run_in_turn(self, conn: sqlite3.Connection, batch: list[_Item], turn: int | None) -> None:
+    def _run_in_turn(
+        self, conn: sqlite3.Connection, batch: list[_Item], turn: int | None
+    ) -> _Outcomes:
         """Run the batch, holding the write turn (and the node's write lock if
         sibling processes share the file)."""
         with self._turn_lock:
             if turn is None:
-                self._run_batch(conn, batch)
-                return
+                return self._run_batch(conn, batch)
             fcntl.flock(turn, fcntl.LOCK_EX)  # blocks this thread only, the GIL released
             try:
-                self._run_batch(conn, batch)
+                return self._run_batch(conn, batch)
             finally:
                 fcntl.flock(turn, fcntl.LOCK_UN)
+
+    def _after_turn(self, batch: list[_Item], outcomes: _Outcomes) -> None:
+        """Settle the committed batch once it is durable (see store/sqlite_walsync.py)."""
+        if self._durable is None:  # the COMMIT synced (synchronous = FULL)
+            _settle_all(batch, outcomes)
+        else:
+            self._syncs.put((batch, outcomes))
+
+    def _sync_main(self) -> None:
+        """The syncer: one sync for every batch committed so far, then settle them.
+
+        A batch committed while the last sync ran is visible, and may have read
+        what that sync was making durable; it is settled after a sync that
+        began after its own COMMIT, which covers both.
+        """
+        assert self._durable is not None
+        while True:
+            pending = [self._syncs.get()]
+            while True:
+                try:
+                    pending.append(self._syncs.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = pending[-1] is _STOP
+            if stopping:
+                pending.pop()
+            if pending:
+                failure = self._sync(self._durable)
+                for batch, outcomes in pending:
+                    _settle_durable(batch, outcomes, failure)
+            if stopping:
+                return
+
+    def _sync(self, durable: WalSync) -> StoreUnavailable | None:
+        """Sync the WAL; the failure to hand the callers if it cannot be.
+
+        A failed fdatasync may have dropped the frames (Linux marks the pages
+        clean all the same), and later syncs would not report it: the writer
+        refuses every call from then on, and the process must be restarted.
+        """
+        if self._broken is not None:
+            return self._broken
+        try:
+            durable.cover()
+        except OSError as exc:
+            log.critical("syncing the WAL failed, the store stops: %s", exc)
+            self._broken = StoreUnavailable(f"the database could not sync its log: {exc}")
+            return self._broken
+        return None
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
         first = self._queue.get()
@@ -165,8 +246,8 @@ class SqliteWriter:
             batch.append(item)
         return batch, False
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Item]) -> _Outcomes:
+        outcomes: _Outcomes = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for work, _future, _loop, savepoint in batch:
@@ -183,7 +264,7 @@ class SqliteWriter:
                 conn.execute("ROLLBACK")
             failure = StoreUnavailable(f"the database refused the write: {exc}")
             outcomes = [(False, failure)] * len(batch)
-        _settle_all(batch, outcomes)
+        return outcomes
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         timed = self.on_commit
@@ -233,6 +314,12 @@ def _run_one(conn: sqlite3.Connection, work: Work, *, savepoint: bool) -> tuple[
     if savepoint:
         conn.execute("RELEASE call")
     return True, result
+
+
+def _settle_durable(
+    batch: list[_Item], outcomes: _Outcomes, failure: StoreUnavailable | None
+) -> None:
+    _settle_all(batch, outcomes if failure is None else [(False, failure)] * len(batch))
 
 
 def _settle_all(batch: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:

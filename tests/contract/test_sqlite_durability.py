@@ -1,0 +1,193 @@
+"""SQLite only: the WAL is synced after the write lock, not inside the COMMIT
+(store/sqlite_walsync.py), and nothing is answered before the sync that
+makes it durable: not a write's caller, not a read of a commit (this
+process's or another's) that is visible but not yet synced.
+
+The sync is wrapped (`WalSync.sync_file`) to hold it and see who waits on
+it; the writer, the reader, SQLite and the file are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from accepted.errors import StoreUnavailable
+from accepted.store.sqlite import SqliteStore
+from tests.contract.builders import make_job
+
+WAIT = 10  # seconds; every wait below ends on an event long before
+
+
+class HeldSync:
+    """The real fdatasync, entered only when the test lets it through."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()  # passes through until `hold()`
+        self.calls = 0
+        self.seen: list[tuple[int, bool]] = []  # per sync: the inode synced, the same as the WAL's
+        self.fail: OSError | None = None
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        inode = os.fstat(fd).st_ino
+        self.seen.append((inode, inode == os.stat(self.path + "-wal").st_ino))
+        self.entered.set()
+        assert self.release.wait(WAIT)
+        if self.fail is not None:
+            raise self.fail
+        os.fdatasync(fd)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        self.entered.clear()
+        self.release.clear()
+        try:
+            yield
+        finally:
+            self.release.set()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(str(tmp_path / "durable.db"))
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def held(store: SqliteStore) -> HeldSync:
+    assert store._durable is not None
+    held = HeldSync(store.path)
+    store._durable.sync_file = held
+    return held
+
+
+def committed_priority(path: str, job_id: str) -> int | None:
+    """The job's priority as a connection of another process sees it now."""
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT priority FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else int(row[0])
+
+
+def commit_elsewhere(path: str, sql: str, job_id: str) -> None:
+    """Another process's commit: visible at once, not synced (as its writer commits)."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("PRAGMA synchronous = NORMAL")
+        other.execute(sql, (job_id,))
+    finally:
+        other.close()
+
+
+async def entered(held: HeldSync) -> None:
+    """Wait until a sync is entered. Its completion reaches the loop after any
+    settle the writer scheduled before the sync, so a caller settled too early
+    is done by then."""
+    assert await asyncio.to_thread(held.entered.wait, WAIT)
+
+
+async def test_a_write_is_answered_only_after_the_sync_that_follows_its_commit(
+    store: SqliteStore, held: HeldSync
+) -> None:
+    job = make_job("q", priority=7)
+    with held.hold():
+        insert = asyncio.ensure_future(store.insert_jobs([job]))
+        await entered(held)
+        assert committed_priority(store.path, job.id) == 7  # committed: the sync came after
+        assert not insert.done()  # ... and the caller still waits for it
+    await asyncio.wait_for(insert, WAIT)
+    assert held.seen and all(same for _inode, same in held.seen)  # the WAL's file, synced
+
+
+async def test_a_batch_committed_during_a_sync_waits_for_a_sync_of_its_own(
+    store: SqliteStore, held: HeldSync
+) -> None:
+    first, second = make_job("q"), make_job("q")
+    with held.hold():
+        one = asyncio.ensure_future(store.insert_jobs([first]))
+        await entered(held)
+        # The writer is free while the first batch's sync is held: the second commits.
+        committed = threading.Event()
+        store._writer.on_commit = lambda _seconds: committed.set()
+        two = asyncio.ensure_future(store.insert_jobs([second]))
+        assert await asyncio.to_thread(committed.wait, WAIT)
+        assert committed_priority(store.path, second.id) is not None
+        assert not two.done()
+        calls = held.calls
+    await asyncio.wait_for(asyncio.gather(one, two), WAIT)
+    assert held.calls == calls + 1  # a later sync covered the second commit
+
+
+async def test_a_read_of_a_commit_not_yet_synced_waits_for_the_sync(
+    store: SqliteStore, held: HeldSync
+) -> None:
+    job = make_job("q", priority=1)
+    await store.insert_jobs([job])
+
+    async def on_writer() -> int:
+        found = await store.get_job(job.id)
+        assert found is not None
+        return found.priority
+
+    async def on_reader() -> int:
+        return (await store.get_attempts(job.id))[0].priority
+
+    for read, priority in ((on_writer, 2), (on_reader, 3)):
+        commit_elsewhere(store.path, "UPDATE jobs SET priority = priority + 1 WHERE id = ?", job.id)
+        with held.hold():
+            answer = asyncio.ensure_future(read())
+            await entered(held)
+            assert not answer.done()
+        assert await asyncio.wait_for(answer, WAIT) == priority
+
+
+async def test_a_read_of_what_is_synced_already_makes_no_sync(
+    store: SqliteStore, held: HeldSync
+) -> None:
+    job = make_job("q")
+    await store.insert_jobs([job])
+    calls = held.calls
+    assert await store.get_job(job.id) is not None
+    await store.get_attempts(job.id)
+    assert held.calls == calls
+
+
+async def test_the_file_synced_is_the_wal_after_a_truncating_checkpoint(
+    store: SqliteStore, held: HeldSync
+) -> None:
+    await store.insert_jobs([make_job("q")])
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    conn.close()
+    assert os.stat(store.path + "-wal").st_size == 0
+    held.seen.clear()
+    await store.insert_jobs([make_job("q")])
+    assert held.seen and all(same for _inode, same in held.seen)
+
+
+async def test_a_failed_sync_fails_its_callers_and_every_call_after(
+    store: SqliteStore, held: HeldSync
+) -> None:
+    held.fail = OSError(5, "Input/output error")
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.insert_jobs([make_job("q")]), WAIT)
+    held.fail = None  # a sync that works again proves nothing about the frames lost
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.insert_jobs([make_job("q")]), WAIT)
