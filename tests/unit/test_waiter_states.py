@@ -293,3 +293,22 @@ async def test_an_expiry_refuses_the_expired_tokens_waiters_through_the_cache() 
     now = T0 + 1
     auth.expire(now)
     assert wait.state is WaitState.REFUSED
+
+
+# -- a revocation racing a claim (docs/security.md) ---------------------------------------
+
+
+async def test_a_claim_under_way_when_the_token_is_revoked_still_answers_its_job(
+    service: JobService,
+) -> None:
+    """The decided race: the take checked its token before it looked; the claim it
+    started completes, and its job is handed out under a lease, not lost."""
+    job = await service.enqueue(NewJob("q"), T0)
+    token = Token()
+    taking = asyncio.create_task(service.take(["q"], T0, block=30, may_take=token))
+    await asyncio.sleep(0)  # it checked its token; its claim is with the store
+    token.holds = False
+    service.signals.standing_changed()
+    [taken] = await asyncio.wait_for(taking, 5)
+    assert taken.id == job.id and taken.status is JobStatus.RUNNING and taken.lease
+
