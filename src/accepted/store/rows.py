@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import msgspec
@@ -32,13 +33,40 @@ def column_value(value: Any) -> Any:
     return value
 
 
+# The columns column_value converts, by position in COLUMNS: job_columns
+# converts only these (a batch of 100 jobs is 3,700 values, ~5 us a job
+# through column_value).
+_FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(Job)}
+_RAW_AT = tuple(i for i, c in enumerate(COLUMNS) if _FIELD_TYPES[c] is msgspec.Raw)
+_JOINED_AT = tuple(
+    i for i, c in enumerate(COLUMNS) if getattr(_FIELD_TYPES[c], "__origin__", None) is tuple
+)
+_VALUES_OF = operator.attrgetter(*COLUMNS)
+
+
+def job_columns(job: Job) -> list[Any]:
+    """Every column of `job`, in COLUMNS order, as column_value gives each."""
+    values = list(_VALUES_OF(job))
+    for i in _RAW_AT:
+        values[i] = bytes(values[i])
+    for i in _JOINED_AT:
+        values[i] = ",".join(values[i]) or None
+    return values
+
+
+# The enum members by value: a dict lookup, where calling the enum (JobStatus("done"))
+# costs ~1 us; a claim or a report batch reads every row it hands back this way.
+_STATUSES = {status.value: status for status in JobStatus}
+_CALLBACK_STATES = {state.value: state for state in CallbackState}
+
+
 def job_from_columns(values: dict[str, Any]) -> Job:
     """A Job from its column values as a driver returns them."""
-    values["status"] = JobStatus(values["status"])
+    values["status"] = _STATUSES[values["status"]]
     values["params"] = msgspec.Raw(values["params"])
     values["result"] = msgspec.Raw(values["result"])
     if values["callback_state"] is not None:
-        values["callback_state"] = CallbackState(values["callback_state"])
+        values["callback_state"] = _CALLBACK_STATES[values["callback_state"]]
     # -- dependencies (flow-deps) --
     after = values.get("after")
     values["after"] = tuple(after.split(",")) if after else ()

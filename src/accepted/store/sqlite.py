@@ -14,7 +14,6 @@ NOTIFY.
 from __future__ import annotations
 
 import fcntl
-import operator
 import os
 import sqlite3
 import time
@@ -45,8 +44,8 @@ from accepted.store.rows import (
     COLUMNS,
     MUTABLE,
     attempt_from_columns,
-    column_value,
     ended_attempt,
+    job_columns,
     job_from_columns,
     stored,
 )
@@ -650,10 +649,7 @@ def _insert_one(conn: sqlite3.Connection, job: Job) -> None:
 
 
 def _to_row(job: Job) -> list[Any]:
-    return [column_value(value) for value in _COLUMNS_OF(job)]
-
-
-_COLUMNS_OF = operator.attrgetter(*COLUMNS)
+    return job_columns(job)
 
 
 def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
