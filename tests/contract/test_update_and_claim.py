@@ -17,6 +17,7 @@ from accepted.store.base import ClaimRequest, Decide
 from accepted.store.sqlite import SqliteStore
 from accepted.types import Job, JobStatus
 from tests.contract.builders import NOW, make_job, new_id, replace
+from tests.contract.conftest import OpenStore
 from tests.contract.test_flow import Recorder
 
 
@@ -131,3 +132,41 @@ async def test_one_commit_on_sqlite(store: JobStore) -> None:
     _, jobs, _ = await store.update_and_claim([(held.id, _done)], _claim())
     assert len(jobs) == 1
     assert store.commits == before + 1
+
+
+def _done_if_mine(lease: str) -> Decide:
+    """A report's rule: only the holder of the lease may finish the job."""
+
+    def decide(job: Job) -> Job:
+        if job.status is not JobStatus.RUNNING or job.lease != lease:
+            raise Conflict(f"job {job.id} is not running under {lease}")
+        return _done(job)
+
+    return decide
+
+
+async def test_a_job_claimed_here_and_reported_here(store: JobStore) -> None:
+    """The common cycle: the row this store handed out is the one the report decides on."""
+    await store.insert_jobs([make_job(), make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    results, jobs, _ = await store.update_and_claim([(held.id, _done_if_mine("mine"))], _claim())
+    assert isinstance(results[0], Job) and results[0].status is JobStatus.DONE
+    assert len(jobs) == 1 and jobs[0].id != held.id
+    assert await _status(store, held) is JobStatus.DONE
+
+
+async def test_a_report_decides_on_the_row_as_another_node_left_it(
+    store: JobStore, is_shared: bool, open_new_store: OpenStore
+) -> None:
+    if not is_shared:
+        pytest.skip("one node per SQLite file")
+    other = await open_new_store()
+    await store.insert_jobs([make_job(), make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    await other.update_job(held.id, _given_back)  # the lease expired there, say
+    [again] = await other.claim_jobs(["q"], 1, NOW, ["theirs"], NOW + 30)
+    assert again.id == held.id
+    results, jobs, _ = await store.update_and_claim([(held.id, _done_if_mine("mine"))], _claim())
+    assert isinstance(results[0], Conflict) and jobs == []
+    now = await store.get_job(held.id)
+    assert now is not None and (now.status, now.lease) == (JobStatus.RUNNING, "theirs")

@@ -427,8 +427,19 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
             c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes, self._known
         )
 
+        known = self._known.decide(*changes[0]) if len(changes) == 1 else None
+        if known is not None and flow.settles(known[0], known[1]):
+            known = None  # its waiting jobs settle in the transaction: the full update
+
         async def work(conn: Any) -> tuple[list[Job | Exception], list[Job], float | None]:
-            results = await update(conn)
+            # One report on a row this node handed out: decided on the kept row and
+            # written by compare-and-set, no read (as `update_job`); else read and lock.
+            stored = None if known is None else await self._write_if_version(conn, *known)
+            if stored is not None and known is not None:
+                written[:], cascaded[:] = [(known[0], stored)], []
+                results: list[Job | Exception] = [stored]
+            else:
+                results = await update(conn)
             if plain is None or any(isinstance(r, Exception) for r in results):
                 return results, [], None
             if c.limited:
