@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
-STACKS = ("uvicorn", "granian")
+STACKS = ("uvicorn", "granian", "thin")  # thin: bench/thin.py, the constant only
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -172,6 +172,11 @@ class ServerSpec:
                     str(self.workers),
                 ]
             return [sys.executable, "-m", "bench.constant", *host, "--workers", str(self.workers)]
+        if self.stack == "thin":  # bench/thin.py: a prototype, one process, no variants
+            if self.workers != 1 or self.variant is not None:
+                raise ValueError("the thin stack runs one process, without variants")
+            db = ["--db", self.db] if self.app == "accepted" and self.db is not None else []
+            return [sys.executable, "-m", "bench.thin", *host, *db]
         if self.variant is not None:
             raise ValueError("variants run on uvicorn only")
         if self.stack == "granian":
@@ -283,7 +288,7 @@ class RunningServer:
 
     def snapshot(self) -> Snapshot:
         # Under granian the loop runs in a worker process, not the first one's main thread.
-        return _snapshot(self.tree, self.fsyncs, loop_thread=self.spec.stack == "uvicorn")
+        return _snapshot(self.tree, self.fsyncs, loop_thread=self.spec.stack != "granian")
 
     def stop(self) -> None:
         if self.proc is None:
