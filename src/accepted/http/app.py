@@ -8,6 +8,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from time import perf_counter
 
 from accepted import __version__, signatures
 from accepted.config import Settings
@@ -125,8 +126,8 @@ class App:
         if link is not None:
             self.context.node_metrics = NodeMetrics(self.metrics, link.siblings, link)
         self.router = Router(ROUTES)
-        # The layers around every request (logging, metrics), outermost first.
-        self.http = Observed(self.handle, sinks=(self.metrics.request,))
+        # The layer around every request (logging, metrics), told when it is answered.
+        self.observed = Observed(sinks=(self.metrics.request,))
         maintenance = Maintenance(self.service, callback_retries=settings.callback_retries)
         max_sleep = settings.shared_recheck if store.shared else LONGEST_SLEEP
         self.callbacks = CallbackSender(
@@ -164,19 +165,36 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self.http(scope, receive, send)
+            await self.handle(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request through ASGI (under granian, or any ASGI server)."""
+        started = perf_counter()
+        status = 0
         try:
-            response = await self._dispatch(scope, receive)
+            response = await self.answer(scope, receive)
+            status = response.status
+            await response.send(send)
+        finally:
+            self.observed.done(scope, status, started)
+
+    async def answer(self, scope: Scope, receive: Receive) -> Response:
+        """The answer to one request; never raises but for cancellation.
+
+        `scope` needs `method`, `path`, `raw_path`, `query_string` and `headers`
+        (lower-cased names) as ASGI spells them; `receive` gives the body as
+        ASGI `http.request` messages, then `http.disconnect` once the client
+        has gone. Our own HTTP protocol (http/protocol.py) builds just these.
+        """
+        try:
+            return await self._dispatch(scope, receive)
         except AcceptedError as error:
-            response = error_response(error)
+            return error_response(error)
         except Exception:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            response = error_response(AcceptedError("internal error; see the server log"))
-        await response.send(send)
+            return error_response(AcceptedError("internal error; see the server log"))
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
         raw = scope.get("raw_path")
