@@ -1,7 +1,10 @@
 """The baseline: a raw ASGI app that reads the request body and answers a
-constant, served with the same uvicorn configuration as accepted
-(`accepted.http.server.serve`). Enqueue throughput is judged as a fraction of
-this one's, measured in the same run.
+constant, served by uvicorn with its own httptools protocol, configured as
+accepted's server is (`accepted.http.server.serve`). Enqueue throughput is
+judged as a fraction of this one's, measured in the same run. Since issue 11
+accepted answers through its own protocol class in that server
+(http/protocol.py), which is leaner than uvicorn's; bench/thin.py is the
+floor of that path, for comparison.
 
 The constant is shaped and sized like an enqueue answer (202, JSON, a job),
 so both servers write the same bytes per request.
@@ -90,7 +93,7 @@ def main() -> None:
 def _serve(host: str, port: int, sock: socket.socket | None) -> None:
     import uvicorn
 
-    # Keep in step with accepted.http.server.serve: the point is the same stack.
+    # Keep in step with accepted.http.server.serve (but for its protocol class, see above).
     config = uvicorn.Config(
         app,
         host=host,

@@ -338,6 +338,98 @@ def writer_round_trip_us(directory: Path) -> dict[str, float]:
         writer.stop()
 
 
+class _Transport:
+    """Enough of a transport for a protocol to write to: counts, and drops, what it gets."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+async def _bench_route(ctx: Any, request: Request) -> Any:
+    """What enqueue does in the HTTP layer, without the service: read the body, answer 202."""
+    from accepted.http.request import Response
+
+    await request.body(1 << 20)
+    location = (b"location", b"/jobs/7c0d6f0e-2a55-4a51-9b1e-1f3f0c8a2d41")
+    return Response.json(202, b'{"id":"7c0d6f0e-2a55-4a51-9b1e-1f3f0c8a2d41"}' * 12, location)
+
+
+def protocol_cycle_us(directory: Path) -> dict[str, float]:
+    """CPU per request through each protocol, with the real App on a route whose handler
+    only reads the body and answers (the service and store left out): what the request
+    cycle costs, from the bytes read to the bytes written."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from accepted.http import protocol
+    from accepted.http.app import create_app
+    from accepted.http.route import Route
+
+    app = create_app(Settings(db=str(directory / "micro-proto.db")))
+    app.router = Router((*ROUTES, Route("/bench", {"POST": _bench_route})))
+    data = (
+        b"POST /bench HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+    )
+    config = uvicorn.Config(
+        app, loop="asyncio", lifespan="off", proxy_headers=False, log_config=None, access_log=False
+    )
+    config.load()
+    classes: dict[str, Any] = {}
+    if hasattr(protocol, "protocol_class"):  # ours (issue 11)
+        classes["our HttpProtocol -> App.answer"] = protocol.protocol_class(
+            app, head_timeout=10.0, idle_timeout=60.0
+        )
+    if hasattr(protocol, "limited_protocol"):  # uvicorn's, subclassed (before issue 11)
+        classes["uvicorn HttpToolsProtocol + limits -> ASGI App"] = protocol.limited_protocol(10.0)
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    classes["uvicorn HttpToolsProtocol (stock) -> ASGI App"] = HttpToolsProtocol
+
+    async def drive(cls: Any, n: int) -> float:
+        state = ServerState()
+        proto = cls(config=config, server_state=state, app_state={})
+        proto.connection_made(_Transport())
+        began = time.process_time()
+        for _ in range(n):
+            proto.data_received(data)
+            await asyncio.wait(list(state.tasks))  # the request's task, answered
+        return (time.process_time() - began) / n * 1e6
+
+    import uvloop
+
+    def best(cls: Any) -> float:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return min(runner.run(drive(cls, 20_000)) for _ in range(5))
+
+    return {label: best(cls) for label, cls in classes.items()}
+
+
 def main() -> None:
     Settings()  # import check: the app's modules load as the server loads them
     with tempfile.TemporaryDirectory(prefix="accepted-micro-") as tmp:
@@ -345,6 +437,7 @@ def main() -> None:
         sections = {
             "HTTP layer, per request": http_pieces(),
             "uvicorn": {"ProxyHeadersMiddleware (proxy_headers=True default)": proxy_headers_us()},
+            "request cycle, per request (bytes in to bytes out)": protocol_cycle_us(directory),
             "store, per job, inside one transaction (no fsync)": store_pieces(directory),
             "commit (one transaction)": commit_costs(directory),
             "WAL pages written per job (pages, not us)": wal_pages_per_job(directory),

@@ -1,7 +1,8 @@
 """The thinnest HTTP path we could own: an `asyncio.Protocol` on httptools on
 uvloop, answering bench/constant.py's constant. A prototype to measure against
-the constant under uvicorn (issue 11, "a leaner HTTP layer"), not the product:
-no limits, no timers, no flow control, no graceful shutdown.
+the constant under uvicorn (issue 11, "a leaner HTTP layer"), not the product
+(that is accepted/http/protocol.py): no limits, no timers, no flow control, no
+graceful shutdown.
 
 What it saves over uvicorn is all the Python between the parser and the
 transport: the ASGI scope dict, the request-response cycle object, its

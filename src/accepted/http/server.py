@@ -1,4 +1,8 @@
-"""Running the app under uvicorn (uvloop + httptools), with a graceful stop.
+"""Running the app under uvicorn's server (uvloop, our httptools protocol), with a graceful stop.
+
+uvicorn's `Server` owns the listening sockets, the lifespan, the signals and
+the graceful shutdown; each connection is our `http/protocol.py`, which
+answers through `App.answer` without ASGI messages.
 
 On SIGTERM or SIGINT uvicorn stops accepting and waits for in-flight requests;
 we first tell the app, so pending long-polls answer at once (204, or the job as
@@ -28,7 +32,7 @@ import uvicorn
 
 from accepted.config import Settings
 from accepted.http.app import App, create_app
-from accepted.http.protocol import limited_protocol
+from accepted.http.protocol import protocol_class
 from accepted.siblings import Siblings
 
 # How long in-flight requests get to finish after a stop signal.
@@ -87,14 +91,16 @@ def serve(
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=limited_protocol(settings.head_timeout),
+        # Our own request cycle (http/protocol.py) in uvicorn's server.
+        http=protocol_class(
+            app, head_timeout=settings.head_timeout, idle_timeout=settings.idle_timeout
+        ),
         ws="none",
         lifespan="on",
         log_config=None,  # uvicorn's loggers go through ours: one format (logs.py)
         log_level=settings.log_level,
         access_log=False,
-        proxy_headers=False,  # we never read client addresses; saves work on every request
-        timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]  # a float works
+        proxy_headers=False,  # we never read client addresses
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         backlog=BACKLOG,
         ssl_certfile=settings.tls_cert or None,
