@@ -3,7 +3,8 @@
 `accepted serve` runs the server; each setting of `config.Settings` is one of
 its flags, with its ACCEPTED_* variable and default shown by `--help`.
 `accepted worker` runs a Python function for each job of some queues;
-`accepted enqueue | get | delete` are the client for people and scripts.
+`accepted enqueue | get | delete | jobs | queues | schedules | token ...` are the
+client for people and scripts, with one table of exit codes (EXIT_CODES).
 """
 
 from __future__ import annotations
@@ -302,10 +303,10 @@ def _add_operations(commands: Any, common: argparse.ArgumentParser) -> None:
     queues = _client_command(commands, common, "queues", "list the queues with their counts")
     jobs = _client_command(commands, common, "jobs", "list and search jobs, newest first")
     jobs.description = (
-        "List and search jobs, newest first: id, queue, status, fairness group and unique "
-        "key (when a job has one), priority, tries, created, params. On a terminal (or with "
-        "COLUMNS set) the table fits the screen: long text is cut, then the least needed "
-        "columns go; --json prints the server's answer whole."
+        "List and search jobs, newest first: id, queue, status, fairness group and\n"
+        "unique key (when a job of the page has one), priority, tries, created, params.\n"
+        "On a terminal (or with COLUMNS set) the table fits the screen: long text is\n"
+        "cut, then the least needed columns go; --json prints the server's answer whole."
     )
     jobs.add_argument("--queue", action="append", metavar="Q", help="only this queue (repeatable)")
     jobs.add_argument(

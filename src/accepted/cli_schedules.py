@@ -31,8 +31,9 @@ def add_schedules_command(
     parser: argparse.ArgumentParser = commands.add_parser(
         "schedules",
         help="list, show, create, delete, pause, resume or run schedules",
-        description="Schedules enqueue a job on a cron expression or every so many "
-        "seconds (docs/flow.md#schedules). Without a verb: list them.",
+        description="Schedules enqueue a job on a cron expression or every so many seconds\n"
+        "(docs/flow.md#schedules). Without a verb: list them. Writing needs an\n"
+        "unlimited admin token when the server checks tokens.",
         parents=[common],
         epilog=exit_codes,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,8 +64,8 @@ def add_schedules_command(
 
 def _add_definition(create: argparse.ArgumentParser, seconds: Callable[[str], float]) -> None:
     create.description = (
-        "Create a schedule, or replace the one of this name: the whole definition, so an "
-        "option left out takes the server's default. A replacement with the same "
+        "Create a schedule, or replace the one of this name: the whole definition, so\n"
+        "an option left out takes the server's default. A replacement with the same\n"
         "--cron/--every/--timezone keeps its next fire time."
     )
     create.add_argument("queue", metavar="QUEUE", help="the queue of each job")
