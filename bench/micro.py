@@ -28,7 +28,7 @@ from accepted.http.request import Request
 from accepted.http.routes import ROUTES, Router
 from accepted.store import sqlite as sq
 from accepted.store.rows import MUTABLE, column_value
-from accepted.store.sqlite_batch import MUTABLE_OF
+from accepted.store.sqlite_batch import MUTABLE_OF, update_one_sql
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job, JobStatus
 
@@ -150,7 +150,7 @@ def store_pieces(directory: Path) -> dict[str, float]:
         lambda i: sq._from_row(conn.execute(claim, ("t", now + 30, now, "bench", now)).fetchone()),
     )
     running = [job for j in jobs[:n] if (job := sq._get(conn, j.id)) is not None]
-    every_column = sq._update_sql(tuple(range(len(MUTABLE))))
+    every_column = update_one_sql(tuple(range(len(MUTABLE))))
     timed(
         f"UPDATE all {len(MUTABLE)} mutable columns by id",
         lambda i: conn.execute(

@@ -18,7 +18,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -42,7 +41,6 @@ from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
     COLUMNS,
-    MUTABLE,
     attempt_from_columns,
     ended_attempt,
     job_columns,
@@ -54,6 +52,7 @@ from accepted.store.sqlite_batch import (
     RowWrites,
     changed_columns,
     insert_statements,
+    update_one_sql,
 )
 from accepted.store.sqlite_checkpoints import SqliteCheckpointer
 from accepted.store.sqlite_fair import rank_groups
@@ -664,7 +663,7 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
     changed, values = changed_columns(old, new)
     if changed:
         try:
-            conn.execute(_update_sql(changed), (*values, new.id))
+            conn.execute(update_one_sql(changed), (*values, new.id))
         except sqlite3.IntegrityError as exc:  # only the unique key's index can refuse it
             raise UniqueKeyHeld(
                 f"another job of queue {new.queue} not yet final holds unique key "
@@ -675,11 +674,6 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
         return stored(new)
     conn.execute(INSERT_ATTEMPT, (new.id, *attempt))
     return stored(new)
-
-
-@lru_cache(maxsize=256)
-def _update_sql(changed: tuple[int, ...]) -> str:
-    return f"UPDATE jobs SET {', '.join(MUTABLE[i] + ' = ?' for i in changed)} WHERE id = ?"
 
 
 def _from_row(row: Sequence[Any]) -> Job:

@@ -108,8 +108,12 @@ class RowWrites:
         for changed, rows in self._updates.items():
             start = 0
             for size in sizes(len(rows)):
-                chunk = rows[start : start + size]
-                conn.execute(_update_sql(changed, size), list(chain.from_iterable(chunk)))
+                if size == 1:  # a lone row: the plain UPDATE by id, no VALUES list to join
+                    job_id, *values = rows[start]
+                    conn.execute(update_one_sql(changed), (*values, job_id))
+                else:
+                    chunk = rows[start : start + size]
+                    conn.execute(_update_sql(changed, size), list(chain.from_iterable(chunk)))
                 start += size
         if self._attempts:
             conn.executemany(INSERT_ATTEMPT, self._attempts)
@@ -127,3 +131,8 @@ def _update_sql(changed: tuple[int, ...], rows: int) -> str:
         f"UPDATE jobs SET {', '.join(f'{name} = v.{name}' for name in names)} "
         "FROM v WHERE jobs.id = v.id"
     )
+
+
+@lru_cache(maxsize=256)
+def update_one_sql(changed: tuple[int, ...]) -> str:
+    return f"UPDATE jobs SET {', '.join(MUTABLE[i] + ' = ?' for i in changed)} WHERE id = ?"
