@@ -163,9 +163,10 @@ async def test_a_batch_of_many_changes_of_every_kind_is_stored_as_answered(
     store: JobStore,
 ) -> None:
     # More jobs than one statement of a batch holds (31 of each kind: statements
-    # of 16, 8, 4, 2 and 1 rows), inserted and changed in one call each: the claim hands them out in insertion order, and each report
-    # (done, failed, retried, given back, heartbeat) is stored as answered,
-    # with the history row of each hand-out it ended.
+    # of 16, 8, 4, 2 and 1 rows), inserted and changed in one call each: the
+    # claim hands them out in insertion order, and each report (done, failed,
+    # retried, given back, heartbeat) is stored as answered, with the history
+    # row of each hand-out it ended.
     jobs = [make_job(queue="many", retries=1, retries_left=1) for _ in range(155)]
     await store.insert_jobs(jobs)
     leases = [f"L{i}" for i in range(155)]
