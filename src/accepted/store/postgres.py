@@ -223,10 +223,16 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _acquire(self) -> Any:
-        """A pooled connection. Failing to get one is retried with backoff: nothing ran yet."""
+        """A pooled connection. Failing to get one is retried with backoff: nothing ran yet.
+
+        The wait is bounded by `asyncio.timeout`, not by acquire's own `timeout=`,
+        which runs every acquire in a task of its own (`wait_for`): one task per
+        statement saved.
+        """
         for delay in (*CONNECT_RETRIES, None):
             try:
-                return await self._pool.acquire(timeout=ACQUIRE_TIMEOUT)
+                async with asyncio.timeout(ACQUIRE_TIMEOUT):
+                    return await self._pool.acquire()
             except _DRIVER as exc:
                 if delay is None:
                     raise StoreUnavailable(f"database unreachable: {exc}") from exc
