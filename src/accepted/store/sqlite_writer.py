@@ -4,11 +4,12 @@ SQLite allows one writer at a time, and a durable commit costs an fsync. So
 rather than a thread hop and an fsync per request, every store call becomes a
 function queued to this thread; the thread takes everything queued so far,
 runs each in its own SAVEPOINT inside one transaction, and commits once.
-A second thread then syncs the WAL (one fdatasync, `durable`) and only then
-settles the callers' futures, while this one already runs the next batch:
-nothing is acknowledged before the sync that made its commit durable, under
-load the cost of the sync is shared by the whole batch (group commit), and
-one sync covers every batch committed while the last one ran.
+Then the WAL is synced (one fdatasync, `durable`), and only then are the
+callers' futures settled: by this thread if nothing else waits to run, or,
+if calls wait, by a second thread (the syncer) while this one already runs
+the next batch. Nothing is acknowledged before the sync that made its commit
+durable; under load the cost of the sync is shared by the whole batch (group
+commit), and one sync covers every batch committed while the last one ran.
 
 When several processes of one node share the file (`accepted serve
 --workers N`), each has its own writer thread, and their transactions take
@@ -69,13 +70,15 @@ class SqliteWriter:
     ) -> None:
         self._connect = connect
         self._turns = turns  # the node's write-lock file, shared with sibling processes
-        # With `durable`, the connection commits at `synchronous = NORMAL`, and
-        # a thread of its own syncs the WAL after the write turn and then
-        # settles the batch, while this one runs the next batch. Without, the
-        # COMMIT syncs (`synchronous = FULL`) and this thread settles.
+        # With `durable`, the connection commits at `synchronous = NORMAL`,
+        # and the WAL is synced after the write turn, before the batch is
+        # settled (`_after_turn`). Without, the COMMIT syncs (`synchronous =
+        # FULL`) and this thread settles.
         self._durable = durable
         self._syncs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._syncer: threading.Thread | None = None
+        self._handed = 0  # batches handed to the syncer and not yet settled
+        self._handed_lock = threading.Lock()
         self._broken: StoreUnavailable | None = None  # a failed sync: nothing more is durable
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -186,7 +189,20 @@ class SqliteWriter:
         """Settle the committed batch once it is durable (see store/sqlite_walsync.py)."""
         if self._durable is None:  # the COMMIT synced (synchronous = FULL)
             _settle_all(batch, outcomes)
+            return
+        with self._handed_lock:
+            # Nothing waits to run, and no batch before this one waits to be
+            # settled: sync here, and spare the batch a hop to the syncer
+            # thread (under load a woken thread waits for a core). A call
+            # queued meanwhile waits for this sync, as it did when the COMMIT
+            # synced, but other processes' writers do not.
+            inline = self._handed == 0 and self._queue.empty()
+            if not inline:
+                self._handed += 1
+        if inline:
+            _settle_durable(batch, outcomes, self._sync(self._durable))
         else:
+            # The next batch runs while the syncer syncs this one.
             self._syncs.put((batch, outcomes))
 
     def _sync_main(self) -> None:
@@ -211,6 +227,8 @@ class SqliteWriter:
                 failure = self._sync(self._durable)
                 for batch, outcomes in pending:
                     _settle_durable(batch, outcomes, failure)
+                with self._handed_lock:
+                    self._handed -= len(pending)
             if stopping:
                 return
 
