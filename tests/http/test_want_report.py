@@ -119,6 +119,18 @@ def test_a_take_that_blocks_has_applied_its_report_first(
     assert answer.status_code == 200 and answer.json()["id"] == job["id"]
 
 
+def test_a_refused_report_answers_at_once_even_from_a_blocking_take(
+    api: httpx.Client, q: str
+) -> None:
+    held = (enqueue(api, q), running(api, q))[1]
+    stale = {"id": held["id"], "status": "done", "lease": "not-the-lease"}
+    # Blocking would outlast the client's timeout: the refusal must not wait for a job.
+    answer = api.post(
+        "/want_job", params={"queue": q, "block": "60"}, json={"report": stale}, timeout=20
+    )
+    assert assert_error(answer, 409, "report")["code"] == "lease_mismatch"
+
+
 def test_a_job_the_report_releases_is_taken_with_it(api: httpx.Client, q: str) -> None:
     first = enqueue(api, q)
     then = enqueue(api, q, after=first["id"])
