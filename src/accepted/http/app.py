@@ -57,7 +57,8 @@ LONGEST_SLEEP = 60.0
 
 
 class App:
-    """An ASGI app. `begin_shutdown` answers pending long-polls before the server stops."""
+    """The app: `answer` for our own protocol (http/protocol.py), and an ASGI app for any
+    ASGI server. `begin_shutdown` answers pending long-polls before the server stops."""
 
     def __init__(
         self,

@@ -1,8 +1,10 @@
-"""A request as the handlers see it, over a raw ASGI scope, and a response to send.
+"""A request as the handlers see it, over the few ASGI scope fields our protocol
+(http/protocol.py) builds, and a response to send.
 
-We speak ASGI directly rather than through a framework: the whole surface is
-five routes, and the per-request cost of a framework's request objects and
+No framework: the per-request cost of a framework's request objects and
 middleware stack is a measurable share of an enqueue (see docs/architecture.md).
+Our protocol writes a `Response` to the socket itself; `send` is the ASGI path,
+for other ASGI servers.
 """
 
 from __future__ import annotations
