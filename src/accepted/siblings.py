@@ -8,6 +8,7 @@ child its index in it; everything the processes share lives there:
   (`store/local_link.py`), which carries between the processes what NOTIFY
   carries between PostgreSQL nodes;
 - `write.lock`: the turn of SQLite write transactions (`store/sqlite_writer.py`);
+- `wal-synced`: how far the SQLite WAL is known synced (`store/sqlite_walsync.py`);
 - `metrics-<i>`: process i's counters, as of its last publication (`metrics_share.py`).
 """
 
@@ -33,6 +34,10 @@ class Siblings:
     @property
     def write_lock(self) -> Path:
         return self.rundir / "write.lock"
+
+    @property
+    def wal_synced(self) -> Path:
+        return self.rundir / "wal-synced"
 
     def metrics_file(self, index: int) -> Path:
         return self.rundir / f"metrics-{index}"

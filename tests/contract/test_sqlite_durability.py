@@ -21,6 +21,7 @@ import pytest
 
 from accepted.errors import StoreUnavailable
 from accepted.store.sqlite import SqliteStore
+from accepted.store.sqlite_walsync import WalSync
 from tests.contract.builders import make_job
 
 WAIT = 10  # seconds; every wait below ends on an event long before
@@ -207,3 +208,30 @@ async def test_a_failed_sync_fails_its_callers_and_every_call_after(
     held.fail = None  # a sync that works again proves nothing about the frames lost
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(store.insert_jobs([make_job("q")]), WAIT)
+
+
+async def test_a_sync_by_one_process_spares_the_others_theirs(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """With the node's shared record (serve --workers N), a process whose reads
+    saw only what another process synced makes no sync of its own; without
+    it, or with the record torn, it syncs."""
+    job = make_job("q")
+    await store.insert_jobs([job])
+    record = tmp_path / "wal-synced"
+    one, two = (WalSync(store.path, shared=record) for _ in range(2))
+    alone = WalSync(store.path)
+    try:
+        commit_elsewhere(store.path, "UPDATE jobs SET priority = 5 WHERE id = ?", job.id)
+        one.cover()
+        two.cover()
+        alone.cover()
+        assert (one.syncs, two.syncs, alone.syncs) == (1, 0, 1)
+        commit_elsewhere(store.path, "UPDATE jobs SET priority = 6 WHERE id = ?", job.id)
+        one.cover()
+        record.write_bytes(record.read_bytes()[:-1] + b"?")  # caught half-written
+        two.cover()
+        assert (one.syncs, two.syncs) == (2, 1)
+    finally:
+        for sync in (one, two, alone):
+            sync.close()

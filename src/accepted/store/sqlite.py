@@ -109,7 +109,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         turns = None if link is None else link.siblings.write_lock
         # The WAL is synced after the write turn, not inside the COMMIT
         # (store/sqlite_walsync.py); None: the COMMIT syncs (synchronous = FULL).
-        self._durable: WalSync | None = WalSync(path)
+        shared = None if link is None else link.siblings.wal_synced
+        self._durable: WalSync | None = WalSync(path, shared=shared)
         self._writer = SqliteWriter(self._connect, turns=turns, durable=self._durable)
         self._reader = SqliteReader(path, durable=self._durable)
         # The node's one checkpointer: this process alone, or process 0 of several.

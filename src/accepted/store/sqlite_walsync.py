@@ -13,8 +13,10 @@ Since a commit is visible before it is durable, whatever reveals state waits
 for a sync too: `cover()` returns only once every frame committed to the WAL
 when it was called is on disk. It reads where the WAL stands from the
 WAL-index header (`-shm`, one `pread`) and skips the sync when a sync that
-began at or after that point has finished, in this process (an `fdatasync`
-of a clean file still costs a device flush, 60-160 us here).
+began at or after that point has finished (an `fdatasync` of a clean file
+still costs a device flush, 60-160 us here): in this process, or, with
+`shared` (the processes of `serve --workers N`), in any process of the node,
+which each record the point their last sync covered in that file.
 
 Checkpoints cannot lose a frame not yet synced here: SQLite syncs the WAL
 before a checkpoint copies it, and the database file after a checkpoint that
@@ -27,13 +29,18 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 # WalIndexHdr (https://www.sqlite.org/walformat.html#the_wal_index_file_format):
 # two copies of 48 bytes; mxFrame at 16, aSalt[2] at 32. Native byte order.
 _COPY = 48
 _VERSION = 3007000
+# The shared record of the last point synced: salts, frames, and a CRC-32 of
+# both, so that a record caught half-written reads as none (then one syncs).
+_RECORD = struct.Struct("=8sII")
 
 
 class WalPoint(NamedTuple):
@@ -41,6 +48,11 @@ class WalPoint(NamedTuple):
 
     salt: bytes
     frames: int
+
+
+def _covered(synced: WalPoint | None, point: WalPoint) -> bool:
+    """Whether a sync that began at `synced` made every frame up to `point` durable."""
+    return synced is not None and synced.salt == point.salt and synced.frames >= point.frames
 
 
 def wal_point(header: bytes) -> WalPoint | None:
@@ -56,10 +68,19 @@ def wal_point(header: bytes) -> WalPoint | None:
 class WalSync:
     """Syncs the WAL of the database at `path`; thread-safe."""
 
-    def __init__(self, path: str, *, sync: Callable[[int], None] = os.fdatasync) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        shared: Path | None = None,
+        sync: Callable[[int], None] = os.fdatasync,
+    ) -> None:
         self.path = path
+        self.shared = shared
+        self._record: int | None = None  # the `shared` file
         self.sync_file = sync  # os.fdatasync; tests wrap it to see when callers are settled
         self._lock = threading.Lock()  # held for each sync
+        self._opening = threading.Lock()
         self._wal: int | None = None  # the -wal file, opened once (see `_wal_fd`)
         self._inode = 0
         self._index: int | None = None  # the -shm file, for the header
@@ -74,20 +95,21 @@ class WalSync:
         callers must not be told their writes are durable.
         """
         point = self.point()
-        if point is not None and self._covers(point):
+        if point is not None and (self._covers(point) or _covered(self._read_shared(), point)):
             self.skipped += 1
             return
         # One sync at a time (the kernel would serialize them on the file
         # anyway): whoever waited here may find its point covered by the
         # sync it waited for.
         with self._lock:
-            if point is not None and self._covers(point):
+            if point is not None and (self._covers(point) or _covered(self._read_shared(), point)):
                 self.skipped += 1
                 return
             self.sync_file(self._wal_fd())
             self.syncs += 1
             if point is not None:
                 self._synced = point
+                self._write_shared(point)
 
     def point(self) -> WalPoint | None:
         """Where the WAL stands now, from the WAL-index header; None if unreadable."""
@@ -99,14 +121,48 @@ class WalSync:
             return None
 
     def close(self) -> None:
-        for fd in (self._wal, self._index):
+        for fd in (self._wal, self._index, self._record):
             if fd is not None:
                 os.close(fd)
-        self._wal = self._index = None
+        self._wal = self._index = self._record = None
 
     def _covers(self, point: WalPoint) -> bool:
-        synced = self._synced
-        return synced is not None and synced.salt == point.salt and synced.frames >= point.frames
+        return _covered(self._synced, point)
+
+    def _record_fd(self) -> int | None:
+        if self.shared is not None and self._record is None:
+            with self._opening:  # the writer and the reader may both get here first
+                if self._record is None:
+                    self._record = os.open(self.shared, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._record
+
+    def _read_shared(self) -> WalPoint | None:
+        """The point the node's processes last recorded as synced, if readable."""
+        try:
+            fd = self._record_fd()
+            data = b"" if fd is None else os.pread(fd, _RECORD.size, 0)
+        except OSError:
+            return None
+        if len(data) != _RECORD.size:
+            return None
+        salt, frames, check = _RECORD.unpack(data)
+        return WalPoint(salt, frames) if zlib.crc32(data[:12]) == check else None
+
+    def _write_shared(self, point: WalPoint) -> None:
+        """Record the point synced, unless the record covers it already.
+
+        Two processes may interleave here and leave the older point: that
+        costs a sync that was not needed, never a sync skipped.
+        """
+        if self.shared is None or _covered(self._read_shared(), point):
+            return
+        head = struct.pack("=8sI", point.salt, point.frames)
+        try:
+            fd = self._record_fd()
+            if fd is not None:
+                os.pwrite(fd, head + struct.pack("=I", zlib.crc32(head)), 0)
+        except OSError:
+            pass  # the others sync for themselves
 
     def _wal_fd(self) -> int:
         """The -wal file, opened once.
