@@ -322,7 +322,10 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         self, changes: Sequence[tuple[str, Decide]], claim: ClaimRequest
     ) -> tuple[list[Job | Exception], list[Job], float | None]:
         written: list[tuple[Job, Job]] = []
-        update = self._updating(changes, written)
+        if len(changes) == 1:  # a worker's one report: read and write that row alone
+            update = self._updating_one(*changes[0], written)
+        else:
+            update = self._updating(changes, written)
         c = claim
         if c.limited:
             claiming = self._claiming_limited(
@@ -344,6 +347,26 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         self._announce(written)
         self._cascaded(cascaded)
         return results, jobs, opens_at
+
+    def _updating_one(
+        self, job_id: str, decide: Decide, written: list[tuple[Job, Job]]
+    ) -> Callable[[sqlite3.Connection], tuple[list[Job | Exception], list[Job]]]:
+        """`_updating` of one change, as `update_job` writes it: one read, one UPDATE
+        (the batch's bulk read and deferred writes cost more for a single row)."""
+
+        def work(conn: sqlite3.Connection) -> tuple[list[Job | Exception], list[Job]]:
+            written.clear()
+            try:
+                job, new = _decided(conn, job_id, decide)
+                if new is None:
+                    return [job], []
+                stored = _write_changes(conn, job, new)
+            except AcceptedError as exc:  # refused, or its one statement failed: nothing written
+                return [exc], []
+            written.append((job, new))
+            return [stored], self._flow.settle(conn, written) if settles(job, new) else []
+
+        return work
 
     def _updating(
         self, changes: Sequence[tuple[str, Decide]], written: list[tuple[Job, Job]]
