@@ -57,11 +57,16 @@ def insert_statements(rows: Sequence[Sequence[Any]]) -> list[tuple[str, list[Any
     """
     statements, start = [], 0
     for size in sizes(len(rows)):
-        chunk = rows[start : start + size]
-        columns = zip(*chunk, strict=True)
-        present = tuple(i for i, column in enumerate(columns) if column.count(None) < size)
-        values = chain.from_iterable(map(operator.itemgetter(*present), chunk))
-        statements.append((_insert_sql(present, size), list(values)))
+        if size == 1:  # a lone job (single enqueues): its own non-NULL values
+            row = rows[start]
+            present = tuple(i for i, v in enumerate(row) if v is not None)
+            values = [v for v in row if v is not None]
+        else:
+            chunk = rows[start : start + size]
+            columns = zip(*chunk, strict=True)
+            present = tuple(i for i, column in enumerate(columns) if column.count(None) < size)
+            values = list(chain.from_iterable(map(operator.itemgetter(*present), chunk)))
+        statements.append((_insert_sql(present, size), values))
         start += size
     return statements
 
