@@ -13,7 +13,7 @@ import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import msgspec
 
@@ -458,33 +458,50 @@ class JobService:
         self, queues: Sequence[str] | None, now: float, options: _TakeOptions, riding: _Riding
     ) -> list[Job]:
         prefixes: tuple[str, ...] = ()
-        scope, count = options.scope, options.count
+        scope, count, block = options.scope, options.count, options.block
         if queues is None and scope is not None:
             queues, prefixes = sorted(scope.exact), scope.prefixes
         lease = self.default_lease if options.lease_seconds is None else options.lease_seconds
         takers = self.signals.takers
-        block = options.block
-        if block <= 0 or takers.closed:
-            return (await self._claim(queues, count, now, lease, prefixes, riding))[0]
+        if block <= 0 or takers.closed or riding.pending:
+            # Riding reports, and a first look, before this take becomes a taker,
+            # as a PUT is made before a want_job: a wake-up meant for blocked
+            # takers is not spent on one about to claim anyway. Found nothing: it
+            # registers, and looks again, as any blocked take does.
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            jobs = (await self._claim(queues, count, now, lease, prefixes, riding))[0]
+            if block <= 0 or jobs or riding.refused or takers.closed:
+                return jobs
+            now += loop.time() - started  # the caller's clock, advanced by loop time
+            options = replace(options, block=max(0.0, block - (loop.time() - started)))
+        return await self._block(queues, now, lease, prefixes, options)
+
+    async def _block(
+        self,
+        queues: Sequence[str] | None,
+        now: float,
+        lease: float,
+        prefixes: tuple[str, ...],
+        options: _TakeOptions,
+    ) -> list[Job]:
+        """A take that waits up to `options.block` seconds for its first job (see `take`)."""
+        takers, count = self.signals.takers, options.count
         loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + block
+        give_up_at = loop.time() + options.block
         clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
         # Registered before the first look, so no wake-up slips between.
         taker = takers.add(queues, lease, count, prefixes=prefixes, may_take=options.may_take)
         try:
             while True:
-                # Riding reports go with the first claim whatever else holds: the
-                # caller was allowed a moment ago, and nothing was handed yet.
-                if not riding.pending and not taker.allowed:
+                if not taker.allowed:
                     return []  # `finally` gives back what was handed to it meanwhile
                 handed = taker.look()
                 if handed:
                     return handed
                 looked_at = clock_offset + loop.time()
-                jobs, opens_at = await self._claim(
-                    queues, count, looked_at, lease, prefixes, riding
-                )
-                if jobs or takers.closed or riding.refused:
+                jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
+                if jobs or takers.closed:
                     return jobs
                 wait = give_up_at - loop.time()
                 if wait <= 0:
