@@ -90,6 +90,23 @@ def test_jobs_shows_groups_and_unique_keys_and_fits_80_columns(cli: Cli, client:
     assert "GROUP" not in no_group_column and "KEY" not in no_group_column
 
 
+def test_jobs_fits_narrow_screens_dropping_group_then_queue(cli: Cli, client: Client) -> None:
+    job = client.enqueue("fair-queue", {"n": 1}, group="tenant-with-a-long-name", unique_key="k")
+    for columns in (64, 60, 50):
+        shown = cli("jobs", "--queue", "fair-queue", env={"COLUMNS": str(columns)})
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert max(len(line) for line in lines) <= columns, (columns, shown.stdout)
+        assert lines[1].split()[0] == job.id and "queued" in lines[1].split()
+    at_64 = cli("jobs", "--queue", "fair-queue", env={"COLUMNS": "64"}).stdout.splitlines()
+    assert at_64[0].split() == ["ID", "QUEUE", "STATUS"]  # the group went before the queue
+    at_50 = cli("jobs", "--queue", "fair-queue", env={"COLUMNS": "50"}).stdout.splitlines()
+    assert at_50[0].split() == ["ID", "STATUS"] and at_50[1].split() == [job.id, "queued"]
+    # Below the id and the status nothing more goes: the line is wider than the screen.
+    at_30 = cli("jobs", "--queue", "fair-queue", env={"COLUMNS": "30"}).stdout.splitlines()
+    assert at_30[1].split() == [job.id, "queued"]
+
+
 # -- flow-limits ------------------------------------------------------------------
 
 

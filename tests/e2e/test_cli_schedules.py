@@ -95,3 +95,23 @@ def test_schedule_usage_and_refusals(cli: Cli, client: Client) -> None:
     for verb in ("list", "show", "create", "delete", "pause", "resume", "run"):
         assert verb in helped.stdout
     assert "exit codes" in cli("schedules", "create", "--help").stdout
+
+
+def test_schedules_table_fits_the_screen_and_is_whole_into_a_pipe(
+    cli: Cli, client: Client
+) -> None:
+    client.put_schedule("nightly", "reports-for-everyone", cron="30 2 * * *",
+                        timezone="America/Argentina/Buenos_Aires")  # fmt: skip
+    job = client.run_schedule("nightly")
+    piped = cli("schedules").stdout.splitlines()
+    assert "America/Argentina/Buenos_Aires" in piped[1] and piped[1].split()[-1] == job.id
+    for columns in (80, 60):
+        shown = cli("schedules", env={"COLUMNS": str(columns)})
+        assert shown.returncode == 0, shown.stderr
+        header, row = shown.stdout.splitlines()
+        assert max(len(header), len(row)) <= columns, (columns, shown.stdout)
+        assert row.split()[0] == "nightly" and "…" in row  # the cadence, cut
+        assert "LAST JOB" not in header and job.id not in row  # the least needed went
+    at_80 = cli("schedules", env={"COLUMNS": "80"}).stdout.splitlines()
+    assert at_80[0].split()[:4] == ["SCHEDULE", "QUEUE", "WHEN", "PAUSED"]
+    assert "NEXT RUN" in at_80[0]

@@ -1,8 +1,12 @@
 """What `accepted schedules [list | show | create | delete | pause | resume | run]` do.
 
-People get a table of the schedules (one row for a single one); with
-`--json`, the server's own answer as it came (`{"schedules": [...]}`, or the
-schedule). `run` prints the job it made, as `accepted get` prints a job.
+People get a table of the schedules (one row for a single one), fitted to a
+terminal as `accepted jobs` is (table_fit): the cadence and queue are cut with
+an ellipsis, and where that is not enough the LAST JOB, LAST RUN, NEXT RUN and
+QUEUE columns go, in that order; the name (what the other verbs take), the
+cadence and PAUSED stay. With `--json`, the server's own answer as it came
+(`{"schedules": [...]}`, or the schedule). `run` prints the job it made, as
+`accepted get` prints a job.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from accepted.client import schedules as schedule_calls
 from accepted.client.commands import ExitCode, Output
 from accepted.client.schedules import Schedule
 from accepted.client.sync import Client
+from accepted.client.table_fit import Column, fitted, print_table, screen_width
 
 __all__ = ["change", "create", "run", "schedules", "show"]
 
 HEADER = ["SCHEDULE", "QUEUE", "WHEN", "PAUSED", "NEXT RUN", "LAST RUN", "LAST JOB"]
+# Columns that go, in this order, when cutting text is not enough to fit a screen.
+DROP_ORDER = ("LAST JOB", "LAST RUN", "NEXT RUN", "QUEUE")
+# How narrow cutting may make a free-text column (an ellipsis included).
+MIN_WIDTH = {"QUEUE": 8, "WHEN": 12}
 
 # The job options of a definition, as the client's put_schedule names them.
 JOB_OPTIONS = ("priority", "job_timeout", "result_ttl", "max_attempts", "retries", "callback_url")
@@ -79,10 +88,11 @@ def _table(output: Output, schedules: Sequence[Schedule]) -> None:
     if not rows:
         output.err.write("(none)\n")
         return
-    widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
-    for row in [HEADER, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-        output.out.write("  ".join(cells).rstrip() + "\n")
+    columns = [Column(header, [row[i] for row in rows]) for i, header in enumerate(HEADER)]
+    width = screen_width()
+    if width is not None:
+        columns = fitted(columns, width, DROP_ORDER, MIN_WIDTH)
+    print_table(output.out, columns)
 
 
 def _row(schedule: Schedule) -> list[str]:
