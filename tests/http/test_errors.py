@@ -9,7 +9,7 @@ import logging
 import socket
 import sqlite3
 import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -122,22 +122,56 @@ def test_an_enqueue_header_out_of_range_or_not_a_number_is_400(
     _nothing_enqueued(api, q)
 
 
-def _enqueue_headers() -> list[str]:
-    """Every request header POST /jobs declares, from the route table (a new one is covered)."""
-    from accepted.http.routes.jobs import JOBS
+def _declared_headers() -> list[tuple[str, str, str]]:
+    """Every request header every route declares, from the route table (a new one is covered)."""
+    from accepted.http.routes import ROUTES
 
-    return [param.name for param in JOBS.ops["POST"].params if param.where == "header"]
+    return [
+        (method, route.path, param.name)
+        for route in ROUTES
+        for method, op in route.ops.items()
+        for param in op.params
+        if param.where == "header"
+    ]
 
 
-@pytest.mark.parametrize("header", _enqueue_headers())
-@pytest.mark.documents("enqueue-400")
-def test_an_empty_enqueue_header_is_400_not_absent(
-    api: httpx.Client, q: str, header: str
+def _call_with(
+    api: httpx.Client, q: str, method: str, path: str, header: dict[str, str]
+) -> tuple[httpx.Response, Callable[[], None]]:
+    """Send a request to `method path` that is good but for `header`; and a check that
+    it changed nothing. A route that declares headers and is not here fails the test."""
+    if (method, path) == ("POST", "/jobs"):
+        response = api.post("/jobs", json={"queue": q}, headers=header)
+        return response, lambda: _nothing_enqueued(api, q)
+    job = enqueue(api, q)
+    if (method, path) == ("GET", "/jobs/{id}"):
+        return api.get(f"/jobs/{job['id']}", headers=header), lambda: None
+    if (method, path) == ("POST", "/want_job"):
+        response = api.post("/want_job", params={"queue": q}, headers=header)
+        return response, lambda: _unchanged(api, job)
+    if (method, path) == ("PUT", "/jobs/{id}"):
+        running = take(api, q)
+        assert running is not None
+        response = api.put(f"/jobs/{job['id']}", json={"status": "done"}, headers=header)
+        return response, lambda: _unchanged(api, running)
+    raise AssertionError(f"{method} {path} declares headers: add it to _call_with")
+
+
+def _unchanged(api: httpx.Client, job: dict[str, Any]) -> None:
+    now = get(api, job["id"])
+    assert (now["status"], now["attempts"]) == (job["status"], job["attempts"]), now
+
+
+@pytest.mark.parametrize(("method", "path", "header"), _declared_headers())
+@pytest.mark.documents("empty-header")
+def test_an_empty_declared_header_is_400_not_absent(
+    api: httpx.Client, q: str, method: str, path: str, header: str
 ) -> None:
-    """`X-Accepted-Group:` with nothing after it is a mistake to name, not "no group"."""
-    response = api.post("/jobs", json={"queue": q}, headers={header: ""})
+    """`X-Accepted-Group:` is a mistake to name, not "no group"; an empty
+    `X-Accepted-Lease:` is not "no lease" (it was read as a lease: 409)."""
+    response, unchanged = _call_with(api, q, method, path, {header: ""})
     assert assert_error(response, 400, header)["code"] == "invalid_header"
-    _nothing_enqueued(api, q)
+    unchanged()
 
 
 async def test_a_header_of_only_spaces_is_empty_too(api: httpx.Client, q: str) -> None:
@@ -426,3 +460,44 @@ async def test_an_unexpected_error_is_500_in_the_error_shape_and_logged(
     assert set(error) == {"error"} and error["error"]["code"] == "error"
     assert error["error"]["message"]
     assert any(record.exc_info for record in caplog.records)  # the traceback is logged
+
+
+# -- a lease in a body field ---------------------------------------------------------
+
+
+@pytest.mark.documents("empty-header", "want-report")
+def test_an_empty_lease_in_a_body_is_400_naming_the_field(api: httpx.Client, q: str) -> None:
+    """As with the header: `"lease": ""` is a mistake to name, not a lease that
+    matches nothing (a 409), and the message names the field, not a header."""
+    enqueue(api, q)
+    job = take(api, q)
+    assert job is not None
+    for report, named in (
+        ({"id": job["id"], "status": "done", "lease": ""}, "report.lease"),
+        ([{"id": job["id"], "status": "done", "lease": " "}], "report[0].lease"),
+    ):
+        response = api.post("/want_job", params={"queue": q}, json={"report": report})
+        error = assert_error(response, 400, named)
+        assert error["code"] == "invalid_field" and "X-Accepted-Lease" not in error["message"]
+    batch = [{"id": job["id"], "status": "done", "lease": ""}]
+    error = assert_error(api.put("/jobs", json=batch), 400, "[0].lease")
+    assert error["code"] == "invalid_field"
+    _unchanged(api, job)
+
+
+@pytest.mark.documents("report-409-lease", "want-report")
+def test_a_stale_lease_in_a_body_is_409_naming_the_field(api: httpx.Client, q: str) -> None:
+    enqueue(api, q)
+    job = take(api, q)
+    assert job is not None
+    stale = {"id": job["id"], "status": "done", "lease": "stale"}
+    response = api.post("/want_job", params={"queue": q}, json={"report": stale})
+    error = assert_error(response, 409, "report.lease")
+    assert error["code"] == "lease_mismatch" and "X-Accepted-Lease" not in error["message"]
+    outcomes = api.put("/jobs", json=[stale]).json()
+    assert outcomes[0]["error"]["code"] == "lease_mismatch"
+    assert outcomes[0]["error"]["message"].startswith("[0].lease does not match")
+    response = api.put(f"/jobs/{job['id']}", json={"status": "done"},
+                       headers={"X-Accepted-Lease": "stale"})
+    assert assert_error(response, 409, "X-Accepted-Lease")["code"] == "lease_mismatch"
+    _unchanged(api, job)

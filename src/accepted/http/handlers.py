@@ -14,6 +14,7 @@ from accepted.errors import (
     InvalidField,
     InvalidHeader,
     JobNotFound,
+    LeaseMismatch,
     ShuttingDown,
     UnknownDependency,
 )
@@ -30,6 +31,7 @@ from accepted.http.parse import (
 )
 from accepted.http.request import Request, Response
 from accepted.service.jobs import NewJob, Outcome, Placed, Report
+from accepted.service.rules import LEASE_NAME
 from accepted.types import Job
 
 T = TypeVar("T")
@@ -277,7 +279,7 @@ def _take_reports(
                     item.status, parse.TAKE_REPORT_STATUSES, f"{where}.status"
                 ),
                 result=item.result,
-                lease=item.lease,
+                lease=_body_lease(item.lease, f"{where}.lease"),
                 retry=item.retry,
                 scope=request.caller.scope,  # a limited token: other queues' jobs are absent
             ),
@@ -299,6 +301,8 @@ async def _taken(
     """
     outcomes, jobs = await call
     for outcome, where in zip(outcomes, places, strict=True):
+        if isinstance(outcome, LeaseMismatch):
+            raise _lease_named(outcome, f"{where}.lease")
         if isinstance(outcome, AcceptedError):
             outcome.message = f"{where}: {outcome.message}"
             raise outcome
@@ -319,8 +323,25 @@ async def report(ctx: Context, request: Request) -> Response:
         retry=body.retry,
         scope=request.caller.scope,
     )
-    job = await ctx.service.report(job_id, outcome, ctx.clock())
+    try:
+        job = await ctx.service.report(job_id, outcome, ctx.clock())
+    except LeaseMismatch as exc:
+        raise _lease_named(exc, params.LEASE.name) from None
     return Response.json(200, render.job_json(job))
+
+
+def _body_lease(lease: str | None, where: str) -> str | None:
+    """A lease sent in a body field, held to the header's rule: empty is a mistake to
+    name (it would match no lease: a 409 that hides it), not "no lease"."""
+    if lease is not None and not lease.strip():
+        raise InvalidField(f"{where} is empty; to mean none, leave it out")
+    return lease
+
+
+def _lease_named(error: LeaseMismatch, name: str) -> LeaseMismatch:
+    """The mismatch, naming where the lease was sent: the header or a body field."""
+    error.message = error.message.replace(LEASE_NAME, name, 1)
+    return error
 
 
 async def report_batch(ctx: Context, request: Request) -> Response:
@@ -338,7 +359,7 @@ async def report_batch(ctx: Context, request: Request) -> Response:
             Report(
                 status=parse.report_status(item.status),
                 result=item.result,
-                lease=item.lease,
+                lease=_body_lease(item.lease, f"[{i}].lease"),
                 lease_seconds=(
                     None
                     if item.timeout is None
@@ -351,6 +372,9 @@ async def report_batch(ctx: Context, request: Request) -> Response:
         for i, item in enumerate(items)
     ]
     outcomes = await ctx.service.report_many(reports, ctx.clock())
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, LeaseMismatch):
+            _lease_named(outcome, f"[{i}].lease")
     return Response.json(200, render.outcomes_json(reports, outcomes))
 
 

@@ -444,10 +444,18 @@ def report_status(
 
 
 def _raw(request: Request, header: bytes, alias: str | None) -> tuple[str | None, str]:
-    """The header's value, else the query alias's; and a name for messages."""
+    """The header's value, else the query alias's; and a name for messages.
+
+    A header sent empty (or only spaces) is refused here, for every declared
+    header alike: read as absent it would silently mean "none", and read as a
+    value it means something the sender did not write (an empty lease matches
+    no job's lease: a 409 that hides the mistake).
+    """
     name = _display(header)
     value = request.header(header)
     if value is not None:
+        if not value:
+            raise InvalidHeader(f"header {name} is empty; to mean none, leave it out")
         return value, f"header {name}"
     if alias is not None:
         values = request.query(alias)

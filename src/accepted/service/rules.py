@@ -51,13 +51,18 @@ def finish(
     )
 
 
+# How a lease mismatch names the lease; the HTTP layer names where it was sent instead
+# (the X-Accepted-Lease header, or a body's `report.lease`).
+LEASE_NAME = "the lease"
+
+
 def check_reportable(job: Job, lease: str | None, now: float) -> None:
     """Raise unless a worker may report on this job now (with this lease, if sent)."""
     if job.status is not JobStatus.RUNNING:
         raise Conflict(f"job {job.id} is {job.status}; only a running job can be reported on")
     if lease is not None and lease != job.lease:
         raise LeaseMismatch(
-            f"X-Accepted-Lease does not match job {job.id}'s current lease "
+            f"{LEASE_NAME} does not match job {job.id}'s current lease "
             "(it expired and the job was handed out again, or was given back)"
         )
     if job.deadline_at is not None and now >= job.deadline_at:
