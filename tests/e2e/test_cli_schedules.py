@@ -71,7 +71,8 @@ def test_create_pause_resume_run_and_delete_a_schedule(
 
     shown = cli("schedules", "show", "nightly")
     assert shown.returncode == 0 and job["id"] in shown.stdout
-    assert cli("schedules", "delete", "nightly").returncode == 0
+    deleted = cli("schedules", "delete", "nightly")
+    assert (deleted.returncode, deleted.stdout) == (0, "deleted schedule nightly\n")
     assert client.schedules() == []
     assert client.get(job["id"]).schedule == "nightly"  # the jobs it made stay
     for verb in ("show", "delete", "pause", "run"):

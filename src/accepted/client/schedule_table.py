@@ -5,8 +5,8 @@ terminal as `accepted jobs` is (table_fit): the cadence and queue are cut with
 an ellipsis, and where that is not enough the LAST JOB, LAST RUN, NEXT RUN and
 QUEUE columns go, in that order; the name (what the other verbs take), the
 cadence and PAUSED stay. With `--json`, the server's own answer as it came
-(`{"schedules": [...]}`, or the schedule). `run` prints the job it made, as
-`accepted get` prints a job.
+(`{"schedules": [...]}`, or the schedule). `delete` says what it deleted; `run`
+prints the job it made, as `accepted get` prints a job.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def change(client: Client, output: Output, name: str, action: str) -> ExitCode:
     """delete; or pause / resume, which PUT the schedule's own definition back with
     `paused` set (as the dashboard does): read first, so nothing else changes."""
     if action == "delete":
-        return _print(client, output, schedule_calls.delete_schedule(name))
+        return _deleted(client, output, name)
     current = client.schedule(name)
     definition = {option: getattr(current, option) for option in JOB_OPTIONS}
     call = schedule_calls.put_schedule(
@@ -65,6 +65,15 @@ def change(client: Client, output: Output, name: str, action: str) -> ExitCode:
         **definition,
     )
     return _print(client, output, call)
+
+
+def _deleted(client: Client, output: Output, name: str) -> ExitCode:
+    """One line that says so, as a script or a person reads it; `--json` the API's answer."""
+    if output.as_json:
+        return _print(client, output, schedule_calls.delete_schedule(name))
+    client.send(schedule_calls.delete_schedule(name))
+    output.out.write(f"deleted schedule {name}\n")
+    return ExitCode.OK
 
 
 def run(client: Client, output: Output, name: str) -> ExitCode:
