@@ -138,6 +138,22 @@ def test_get_shows_a_job_and_exits_with_its_outcome(cli: Cli, client: Client) ->
     assert done.returncode == 1 and "status    failed" in done.stdout
 
 
+def test_get_shows_group_unique_key_and_dependencies_only_when_set(
+    cli: Cli, client: Client
+) -> None:
+    first = client.enqueue("q")
+    second = client.enqueue("q")
+    job = client.enqueue("q", group="tenant-7", unique_key="order-1", after=[first.id, second.id])
+    shown = cli("get", job.id)
+    assert shown.returncode == 0, shown.stderr
+    fields = dict(line.split(maxsplit=1) for line in shown.stdout.replace("unique key", "key")
+                  .splitlines() if line)  # fmt: skip
+    assert (fields["group"], fields["key"]) == ("tenant-7", "order-1")
+    assert fields["after"].split() == [first.id, second.id]
+    plain = cli("get", first.id).stdout
+    assert not any(label in plain for label in ("group", "unique key", "after"))
+
+
 def test_get_wait_gives_up_with_exit_5(cli: Cli, client: Client) -> None:
     job = client.enqueue("q")
     done = cli("get", job.id, "--wait", "0.3", "--json")

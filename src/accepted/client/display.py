@@ -29,6 +29,10 @@ def format_job(job: Job) -> str:
     if job.result is not None or job.is_final:
         rows.append(("result", _json(_without_traceback(job.result))))
     optional = [
+        ("group", job.group),
+        ("unique key", job.unique_key),
+        ("after", " ".join(job.after)),
+        ("schedule", job.schedule),
         ("error", job.error),
         ("created", _time(job.created_at)),
         ("updated", _time(job.updated_at)),
