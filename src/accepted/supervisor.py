@@ -226,11 +226,11 @@ class Supervisor:
         self.failures[index] = failures
         pause = RESTART_PAUSES[min(failures, len(RESTART_PAUSES)) - 1] if failures else 0.0
         log.warning(
-            "process %d (pid %d) %s; starting it again in %.1f s",
+            "process %d (pid %d) %s; starting it again %s",
             index,
             pid,
             _how_it_ended(status),
-            pause,
+            f"in {pause:g} s" if pause else "at once",
         )
         self.due[index] = time.monotonic() + pause
 

@@ -149,6 +149,7 @@ def test_a_killed_child_is_replaced_the_others_serve_and_the_file_stays_locked(
     subprocess.run(["kill", "-9", str(victim)], check=True)
     assert get(survivor, job["id"])["status"] == "queued"  # the other child answers meanwhile
     until(lambda: len(children(server)) == 2 and victim not in children(server), timeout=20)
+    assert "starting it again at once" in server.log_path.read_text()  # not "in 0.0 s"
     # Another server on the same file is still refused, while the node is whole again.
     second = subprocess.run(
         [sys.executable, "-m", "accepted", "serve", "--workers", "1", "--port", "0",

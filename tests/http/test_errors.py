@@ -122,6 +122,35 @@ def test_an_enqueue_header_out_of_range_or_not_a_number_is_400(
     _nothing_enqueued(api, q)
 
 
+@pytest.mark.parametrize(
+    ("header", "value", "bound"),
+    [
+        ("X-Accepted-Job-Timeout", "-1", "> 0"),
+        ("X-Accepted-Job-Timeout", "0", "> 0"),
+        ("X-Accepted-Delay", "99999999999", "<= 3153600000"),
+        ("X-Accepted-Delay", "-0.50", ">= 0"),
+        ("X-Accepted-Priority", "007", "from 0 to 3"),
+    ],
+)
+@pytest.mark.documents("enqueue-400")
+def test_a_refused_header_value_is_quoted_as_it_was_sent(
+    api: httpx.Client, q: str, header: str, value: str, bound: str
+) -> None:
+    """`-1`, not the `-1.0` the server read it as: a number the client never typed
+    sends them looking for a mistake they did not make."""
+    response = api.post("/jobs", json={"queue": q}, headers={header: value})
+    error = assert_error(response, 400, header, bound)
+    assert f"value {value} must be" in error["message"], error["message"]
+    _nothing_enqueued(api, q)
+
+
+def test_an_empty_group_in_a_body_says_it_must_not_be_empty(api: httpx.Client, q: str) -> None:
+    batch = [{"queue": q, "group": ""}]
+    error = assert_error(api.post("/jobs", json=batch), 400, "group")
+    assert error["message"].endswith("must not be empty"), error["message"]
+    _nothing_enqueued(api, q)
+
+
 def _declared_headers() -> list[tuple[str, str, str]]:
     """Every request header every route declares, from the route table (a new one is covered)."""
     from accepted.http.routes import ROUTES

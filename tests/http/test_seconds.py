@@ -1,7 +1,8 @@
 """Seconds in answers: one field, one rendering, whichever answer carries it.
 
-The rule (docs/http-api.md#seconds): a number of seconds is a JSON integer
-when it is whole (`600`), and keeps its fraction otherwise (`0.5`). The same
+The rule (docs/http-api.md#seconds): a number of seconds is rounded to the
+millisecond, then a JSON integer when it is whole (`600`), and keeps its
+fraction otherwise (`0.5`). The same
 job read by its enqueue, a GET, the listing and a take shows the same bytes.
 """
 
@@ -62,3 +63,13 @@ def test_schedule_and_limit_seconds_render_as_given(api: httpx.Client, q: str) -
     assert limits.status_code == 200, limits.text
     for answer in (limits.json()["limits"], api.get(f"/queues/{q}").json()["limits"]):
         assert answer["rate"]["per"] == 60 and type(answer["rate"]["per"]) is int
+
+
+@pytest.mark.documents("seconds")
+def test_a_measured_age_is_rounded_to_the_millisecond(api: httpx.Client, q: str) -> None:
+    enqueue(api, q)
+    age = api.get(f"/queues/{q}").json()["oldest_queued_age"]
+    listed = [queue for queue in api.get("/queues").json()["queues"] if queue["name"] == q]
+    for shown in (age, listed[0]["oldest_queued_age"]):
+        assert isinstance(shown, int | float) and shown >= 0
+        assert round(shown, 3) == shown, shown  # no digits below a millisecond

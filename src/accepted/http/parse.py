@@ -254,18 +254,22 @@ def read(request: Request, param: Param[T]) -> T | None:
         raw, where = _raw(request, param.key, param.alias)
     if raw is None:
         return None
-    return check(param, _convert(raw, param.kind, where), where)
+    return check(param, _convert(raw, param.kind, where), where, sent=raw)
 
 
 def read_all(request: Request, param: Param[T]) -> list[T]:
     """Every value of a repeated query parameter (`?queue=a&queue=b`), each checked."""
     where = f"query parameter {param.name!r}"
     values = request.query(param.name)
-    return [check(param, _convert(raw, param.kind, where), where) for raw in values]
+    return [check(param, _convert(raw, param.kind, where), where, sent=raw) for raw in values]
 
 
-def check(param: Param[T], value: object, where: str) -> T:
-    """`value` (from a header, a query parameter or a body field) within `param`'s declaration."""
+def check(param: Param[T], value: object, where: str, *, sent: str | None = None) -> T:
+    """`value` (from a header, a query parameter or a body field) within `param`'s declaration.
+
+    `sent` is the text a header or query parameter came as: a refusal quotes
+    that, not the number it was read as (`-1`, not `-1.0`).
+    """
     checked: object
     if param.kind is str:
         checked = _check_str(param, str(value), where)
@@ -273,10 +277,10 @@ def check(param: Param[T], value: object, where: str) -> T:
         assert isinstance(value, int)
         high = MAX_INT if param.maximum is None else int(param.maximum)
         low = -MAX_INT - 1 if param.minimum is None else int(param.minimum)
-        checked = check_int(value, where, low, high)
+        checked = check_int(value, where, low, high, sent=sent)
     else:
         assert isinstance(value, int | float)
-        checked = _check_number(param, value, where)
+        checked = _check_number(param, value, where, sent)
     return cast(T, checked)
 
 
@@ -314,7 +318,7 @@ def wait(request: Request, param: Param[float], cap: float) -> float | None:
         return None
     value = _number(raw, where)
     if value < 0:
-        raise _bad(where, f"value {value!r} must be a number >= 0")
+        raise _bad(where, f"value {_as_sent(value, raw)} must be a number >= 0")
     return min(value, cap)
 
 
@@ -328,13 +332,14 @@ def queue_names(names: list[str]) -> list[str]:
     return distinct
 
 
-def _check_number(param: Param[Any], value: float, where: str) -> float:
+def _check_number(param: Param[Any], value: float, where: str, sent: str | None) -> float:
     low = 0.0 if param.minimum is None else param.minimum
     high = math.inf if param.maximum is None else param.maximum
     too_low = value < low or (param.positive and value == low)
     if not math.isfinite(value) or too_low or value > high:
         bound = f"> {_plain(low)}" if param.positive else f">= {_plain(low)}"
-        raise _bad(where, f"value {value!r} must be a number {bound} and <= {_plain(high)}")
+        shown_value = _as_sent(value, sent)
+        raise _bad(where, f"value {shown_value} must be a number {bound} and <= {_plain(high)}")
     return value
 
 
@@ -347,7 +352,7 @@ def _check_str(param: Param[Any], value: str, where: str) -> str:
     if param.enum is not None and value not in param.enum:
         raise _bad(where, f"value {shown(value)} is not one of {', '.join(param.enum)}")
     if param.min_length is not None and len(value) < param.min_length:
-        raise _bad(where, f"must be at least {param.min_length} characters long")
+        raise _bad(where, _too_short(param.min_length))
     if param.max_length is not None and len(value) > param.max_length:
         raise _bad(where, f"is {len(value)} characters long; the limit is {param.max_length}")
     if param.format == "uri":
@@ -366,10 +371,10 @@ def number(request: Request, header: bytes, alias: str | None = None) -> float |
 def seconds(
     request: Request, header: bytes, alias: str | None = None, *, positive: bool = False
 ) -> float | None:
-    value = number(request, header, alias)
-    if value is None:
+    raw, where = _raw(request, header, alias)
+    if raw is None:
         return None
-    return check_seconds(value, _raw(request, header, alias)[1], positive=positive)
+    return check_seconds(_number(raw, where), where, positive=positive, sent=raw)
 
 
 def integer(
@@ -378,21 +383,38 @@ def integer(
     raw, where = _raw(request, header, alias)
     if raw is None:
         return None
-    return check_int(_integer(raw, where), where, low, high)
+    return check_int(_integer(raw, where), where, low, high, sent=raw)
 
 
-def check_seconds(value: float, where: str, *, positive: bool = False) -> float:
+def check_seconds(
+    value: float, where: str, *, positive: bool = False, sent: str | None = None
+) -> float:
     if not math.isfinite(value) or value < 0 or (positive and value == 0) or value > MAX_SECONDS:
         low = "> 0" if positive else ">= 0"
-        raise _bad(where, f"value {value!r} must be a number {low} and <= {MAX_SECONDS:.0f}")
+        shown_value = _as_sent(value, sent)
+        raise _bad(where, f"value {shown_value} must be a number {low} and <= {MAX_SECONDS:.0f}")
     return value
 
 
-def check_int(value: int, where: str, low: int, high: int | None) -> int:
+def check_int(
+    value: int, where: str, low: int, high: int | None, *, sent: str | None = None
+) -> int:
     high = MAX_INT if high is None else high
     if value < low or value > high:
-        raise _bad(where, f"value {value!r} must be an integer from {low} to {high}")
+        raise _bad(where, f"value {_as_sent(value, sent)} must be an integer from {low} to {high}")
     return value
+
+
+def _as_sent(value: float, sent: str | None) -> str:
+    """A refused number as the client wrote it: the header's text when it came in
+    one (`-1`, not the `-1.0` it was read as; cut if long), else the value."""
+    if sent is None:
+        return repr(value)
+    return sent if len(sent) <= SHOWN else f"{sent[:SHOWN]}... ({len(sent)} characters)"
+
+
+def _too_short(min_length: int) -> str:
+    return "must not be empty" if min_length == 1 else f"must be at least {min_length} characters"
 
 
 def check_url(raw: str, where: str) -> str:

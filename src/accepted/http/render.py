@@ -118,14 +118,21 @@ def seconds(value: float) -> float: ...
 @overload
 def seconds(value: float | None) -> float | None: ...
 def seconds(value: float | None) -> float | None:
-    """A number of seconds as every answer shows it: an integer when whole (600),
-    else with its fraction (0.5); docs/http-api.md#seconds.
+    """A number of seconds as every answer shows it: rounded to the millisecond
+    (980.776), an integer when whole (600), else with its fraction (0.5);
+    docs/http-api.md#seconds.
 
     Why: the same stored value came back as 600.0 from the service and as 600
-    from a row the driver read, so one field rendered two ways across answers.
+    from a row the driver read, so one field rendered two ways across answers;
+    and a measured age (oldest_queued_age) carried digits down to 1e-13 s that
+    nothing can use. A value under half a millisecond is not rounded to 0, so a
+    timeout that is set never reads as none.
     """
     if value is None:
         return None
+    rounded = round(value, 3)
+    if rounded or not value:
+        value = rounded
     whole = int(value)
     return whole if whole == value and -_EXACT < whole < _EXACT else float(value)
 
