@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
+import time
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,6 +20,7 @@ from tests.e2e.workers import (
     PATIENCE,
     StartWorker,
     start_worker,
+    wait_for_log,
     wait_until_running,
     wait_until_started,
 )
@@ -207,6 +213,147 @@ def test_a_result_the_server_refuses_with_409_is_dropped_and_logged(
     client.wait(after.id, PATIENCE)  # one slot: `late` has been reported by now
     assert timed_out.attempts == 1
     assert f"job {late.id}: result dropped; the server refused it" in worker.log
+
+
+# -- a take carrying a report, cut short ---------------------------------------------
+
+
+def test_a_result_riding_on_a_take_cut_short_by_sigterm_is_logged_at_once_not_dropped(
+    client: Client, start_worker: StartWorker
+) -> None:
+    """One slot: the result rides on the next take, which (nothing else queued)
+    blocks until SIGTERM cuts it short. The server applied the result when the
+    take arrived; sent again by PUT it is refused (409), which drops nothing."""
+    worker = start_worker("echo", "--queue", "slow2", "--concurrency", "1", "--poll", "120")
+    job = client.enqueue("slow2", 7)
+    done = client.wait(job.id, PATIENCE)
+    assert (done.status, done.result) == (JobStatus.DONE, {"echo": 7})
+    # Logged as the take carrying it goes, not when that take's 120 s poll ends.
+    wait_for_log(worker, f"job {job.id} (slow2) done in")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert "result dropped" not in worker.log
+    lines = worker.log.splitlines()
+    done_at = [i for i, line in enumerate(lines) if f"job {job.id} (slow2) done in" in line]
+    sigterm_at = next(i for i, line in enumerate(lines) if "SIGTERM" in line)
+    assert len(done_at) == 1 and done_at[0] < sigterm_at  # once, though sent twice
+    assert client.get(job.id).result == {"echo": 7}
+
+
+def test_a_failure_riding_on_a_take_cut_short_by_sigterm_is_not_dropped(
+    client: Client, start_worker: StartWorker
+) -> None:
+    """The same with a failure to be retried: once applied, the job waits out its
+    backoff (no longer running); the PUT sent again is refused, nothing is dropped."""
+    worker = start_worker("fail_first_attempts", "--queue", "slow3", "--poll", "120")
+    job = client.enqueue("slow3", {"times": 1}, retries=1, retry_backoff=600)
+    wait_for_log(worker, f"job {job.id} (slow3) failed in")
+    deadline = time.monotonic() + PATIENCE
+    while client.get(job.id).status is not JobStatus.DELAYED:  # the failure was applied
+        assert time.monotonic() < deadline, client.get(job.id)
+        time.sleep(0.05)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert "result dropped" not in worker.log
+    assert worker.log.count(f"job {job.id} (slow3) failed in") == 1
+    assert "0 retries left: RuntimeError: flaky, attempt 1" in worker.log
+
+
+def test_a_result_for_a_job_cancelled_while_running_is_still_dropped(
+    client: Client, start_worker: StartWorker
+) -> None:
+    """A genuine refusal of a riding report: the job was cancelled meanwhile."""
+    worker = start_worker("sleep", "--queue", "gone", "--concurrency", "1", "--poll", "120")
+    job = client.enqueue("gone", {"seconds": 2})
+    wait_until_started(worker, job.id)
+    client.cancel(job.id)
+    wait_for_log(worker, f"job {job.id}: result dropped; the server refused it")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert client.get(job.id).status is JobStatus.CANCELLED
+
+
+class _SwallowingProxy:
+    """A loopback TCP proxy to the server that swallows the first take carrying a
+    report, as a connection dying on the way would: the server never reads it whole."""
+
+    def __init__(self, url: str) -> None:
+        target = urlsplit(url)
+        self.host, self.port = target.hostname or "127.0.0.1", target.port or 80
+        self.swallowed = asyncio.Event()
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> _SwallowingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        for writer in self._writers:
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.append(writer)
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers.append(up_writer)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
+            swallowing = False
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    if up and not self.swallowed.is_set() and b'"report"' in data:
+                        swallowing = True
+                        self.swallowed.set()
+                    if not swallowing:
+                        dst.write(data)
+                        await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+
+async def test_a_result_refused_after_its_take_was_cut_short_is_still_dropped(
+    server: ServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The report never reached the server, and the job was cancelled meanwhile:
+    the PUT sent again at shutdown is a genuine refusal, and says so."""
+    caplog.set_level(logging.DEBUG, "accepted.worker")
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(**_: Any) -> str:
+        started.set()
+        await release.wait()
+        return "late"
+
+    async with (
+        _SwallowingProxy(server.url) as proxy,
+        AsyncClient(server.url) as direct,
+        AsyncClient(proxy.url, retries=0) as via,
+    ):
+        worker = Worker(hold, client=via, queues=["cut"], concurrency=1, poll=60)
+        running = asyncio.create_task(worker.run())
+        job = await direct.enqueue("cut", {})
+        await asyncio.wait_for(started.wait(), PATIENCE)
+        await direct.cancel(job.id)
+        release.set()
+        await asyncio.wait_for(proxy.swallowed.wait(), PATIENCE)
+        worker.stop()
+        await asyncio.wait_for(running, PATIENCE)
+        assert (await direct.get(job.id)).status is JobStatus.CANCELLED
+    assert f"job {job.id}: result dropped; the server refused it" in caplog.text
+    assert "had arrived" not in caplog.text
 
 
 def test_a_lost_lease_stops_heartbeats_and_drops_the_result(

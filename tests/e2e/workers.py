@@ -89,3 +89,14 @@ def wait_until_running(client: Client, job_id: str) -> Job:
         assert not job.is_final, job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} was never taken")
+
+
+def wait_for_log(worker: WorkerProcess, text: str) -> str:
+    """Poll the worker's log until a line contains `text`; that line."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        for line in worker.log.splitlines():
+            if text in line:
+                return line
+        time.sleep(0.05)
+    raise AssertionError(f"the worker never logged {text!r}:\n{worker.log}")

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from accepted.client import AsyncClient, Job, JobStatus
+from accepted.client import AsyncClient, AttemptOutcome, Job, JobStatus
 from accepted.client.core import Reported, WaitPlan
 from accepted.errors import AcceptedError, Conflict, NotFound
 from accepted.worker import invoke
@@ -66,6 +66,10 @@ class _Outcome:
     result: Any
     retry: bool
     took: float = field(init=False)
+    # Its "done"/"failed" line is written (once, however many times it is sent).
+    logged: bool = False
+    # It went with a take that was cut short or failed: the server may have applied it.
+    unsure: bool = False
 
     def __post_init__(self) -> None:
         self.took = time.monotonic() - self.running.started
@@ -75,8 +79,13 @@ class _Outcome:
         return self.running.job, status, self.result, self.retry
 
     def log_reported(self, now: Job | None) -> None:
-        """Log the accepted report; `now` is the job as the server answered it
-        (None when the report rode on a take)."""
+        """Log the outcome once: when its take is sent, or when its PUT is answered.
+
+        `now` is the job as the server answered a PUT (None for a riding report,
+        logged as it is sent: a take may then block for its whole long-poll)."""
+        if self.logged:
+            return
+        self.logged = True
         job = self.running.job
         if self.done:
             log.info("job %s (%s) done in %.3f s", job.id, job.queue, self.took)
@@ -111,6 +120,35 @@ def _retries_left(job: Job, retry: bool) -> int | None:
     if retry and job.retries_left > 0 and allowed:
         return job.retries_left - 1
     return None
+
+
+# The attempt outcomes a report of done / failed (for good, or to be retried) ends in.
+_ENDS = {
+    (True, False): {AttemptOutcome.DONE},
+    (False, False): {AttemptOutcome.FAILED},
+    (False, True): {AttemptOutcome.RETRIED, AttemptOutcome.FAILED},  # FAILED: none left
+}
+
+
+async def _applied(client: AsyncClient, outcome: _Outcome) -> bool:
+    """Whether a report refused with 409 is one the server already applied.
+
+    A report that went with a take cut short (stopping, a connection error) may
+    have arrived; sent again, it is refused, as the job is no longer running.
+    It was applied if this worker's attempt ended as reported, with its
+    result: only the holder of that attempt's lease could have ended it so.
+    Anything else (the job cancelled, timed out, its lease expired) is a
+    genuine refusal."""
+    job = outcome.running.job
+    try:
+        attempts = await client.attempts(job.id)
+    except AcceptedError:
+        return False
+    ours = next((a for a in attempts if a.attempt == job.attempts), None)
+    if ours is None or ours.outcome not in _ENDS[outcome.done, outcome.retry and not outcome.done]:
+        return False
+    sent = msgspec.json.decode(msgspec.json.encode(outcome.result))
+    return bool(ours.result == sent)
 
 
 class Worker:
@@ -217,6 +255,8 @@ class Worker:
             sent = time.monotonic()
             riding = self._outbox_for_take()
             await self._send_outbox(client)  # more than one finished at once: PUT the rest
+            for outcome in riding:
+                outcome.log_reported(None)
             try:
                 jobs = await self._take(client, min(free, MAX_TAKE), riding)
             except (Conflict, NotFound) as exc:
@@ -226,14 +266,12 @@ class Worker:
                                 outcome.running.job.id, exc)  # fmt: skip
                 continue
             except AcceptedError as exc:
-                self._outbox[:0] = riding  # not known to have arrived: PUT them next turn
+                self._outbox[:0] = self._unsure(riding)  # PUT them next turn
                 log.warning("worker %s: take failed (%s); again in %.1f s", self.name, exc, backoff)
                 await self._until(self._stopping, limit=backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_FIRST
-            for outcome in riding:
-                outcome.log_reported(None)
             for job in jobs:
                 self._start(client, job)
             if not jobs:
@@ -264,7 +302,7 @@ class Worker:
         if take.cancelled():
             # Stopping: whether the reports arrived is unknown; they go again by PUT
             # (a second copy of an applied one is refused, and changes nothing).
-            self._outbox[:0] = riding
+            self._outbox[:0] = self._unsure(riding)
             return []
         return take.result()
 
@@ -353,9 +391,21 @@ class Worker:
                 log.warning("job %s: heartbeat failed (%s); trying again", running.job.id, exc)
 
     def _outbox_for_take(self) -> list[_Outcome]:
-        """The one report that rides on the next take; any others go by PUT."""
-        riding, self._outbox = self._outbox[:1], self._outbox[1:]
-        return riding
+        """The one report that rides on the next take; any others go by PUT.
+
+        One that may have arrived already never rides: its refusal would
+        refuse the whole take."""
+        for i, outcome in enumerate(self._outbox):
+            if not outcome.unsure:
+                return [self._outbox.pop(i)]
+        return []
+
+    @staticmethod
+    def _unsure(outcomes: Sequence[_Outcome]) -> list[_Outcome]:
+        """Mark reports whose take may or may not have delivered them (see _applied)."""
+        for outcome in outcomes:
+            outcome.unsure = True
+        return list(outcomes)
 
     async def _send_outbox(self, client: AsyncClient) -> None:
         outbox, self._outbox = self._outbox, []
@@ -369,6 +419,9 @@ class Worker:
             else:
                 job = await client.fail(job, outcome.result, retry=outcome.retry)
         except (Conflict, NotFound) as exc:
+            if isinstance(exc, Conflict) and outcome.unsure and await _applied(client, outcome):
+                log.debug("job %s: its report had arrived with the take cut short", job.id)
+                return
             log.warning("job %s: result dropped; the server refused it: %s", job.id, exc)
             return
         except AcceptedError as exc:
