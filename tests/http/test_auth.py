@@ -170,6 +170,28 @@ def test_an_expired_token_is_401(admin: httpx.Client, auth_server: ServerProcess
         refused(http.get("/tokens"), 401, "unauthorized", "expired")
 
 
+@pytest.mark.documents("whoami-200")
+def test_whoami_tells_every_role_its_own_standing(
+    admin: httpx.Client, as_token: MakeToken, auth_server: ServerProcess
+) -> None:
+    """One read tells a client (the dashboard) what it may do, without trying it."""
+    me = admin.get("/whoami")
+    assert me.status_code == 200, me.text
+    assert me.json() == {
+        "auth": True, "name": "admin", "role": "admin", "queues": None, "expires_at": None
+    }
+    for role in ("reader", "producer", "worker"):
+        answer = as_token(role, queues=["emails", "reports.*"], expires_in=3600).get("/whoami")
+        assert answer.status_code == 200, answer.text
+        standing = answer.json()
+        assert standing["auth"] is True and standing["role"] == role
+        assert standing["name"].startswith(role) and standing["queues"] == ["emails", "reports.*"]
+        assert standing["expires_at"].endswith("Z")
+        assert "token" not in standing
+    with client(auth_server) as anonymous:
+        refused(anonymous.get("/whoami"), 401, "unauthorized")
+
+
 @pytest.mark.documents("auth-limited-403", "auth-limited-404")
 def test_a_limited_token_acts_only_on_its_queues(as_token: MakeToken) -> None:
     base = unique_queue()
@@ -545,3 +567,14 @@ def test_a_revocation_in_one_process_ends_the_waiters_of_every_process(
                 reader.close()
     finally:
         server.stop()
+
+
+@pytest.mark.documents("whoami-200")
+def test_whoami_with_auth_off_says_so_and_admin(api: httpx.Client) -> None:
+    """With auth off every request may do everything: the answer says it, and needs
+    no token (a client then shows every action)."""
+    me = api.get("/whoami")
+    assert me.status_code == 200, me.text
+    assert me.json() == {
+        "auth": False, "name": None, "role": "admin", "queues": None, "expires_at": None
+    }

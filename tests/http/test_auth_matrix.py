@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/tokens"): frozenset({"admin*"}),
     ("POST", "/tokens"): frozenset({"admin*"}),
     ("DELETE", "/tokens/{name}"): frozenset({"admin*"}),
+    ("GET", "/whoami"): EVERYONE,
     # schedules: everyone reads; only an unlimited admin writes (docs/http-api.md#schedules)
     ("GET", "/schedules"): EVERYONE,
     ("GET", "/schedules/{name}"): EVERYONE,
@@ -90,6 +91,7 @@ LIMITED: dict[tuple[str, str], int | str] = {
     ("GET", "/schedules"): "no-other-schedule",
     ("GET", "/schedules/{name}"): 404,
     ("PUT", "/queues/{name}/limits"): 403,  # flow-limits
+    ("GET", "/whoami"): "ok",
 }
 
 
@@ -181,6 +183,7 @@ CALLS: dict[tuple[str, str], Call] = {
         "/tokens", json={"name": unique_queue("m"), "role": "reader"}
     ),
     ("DELETE", "/tokens/{name}"): lambda c, w: c.delete(f"/tokens/{w.token_name()}"),
+    ("GET", "/whoami"): lambda c, w: c.get("/whoami"),
     ("GET", "/schedules"): lambda c, w: c.get("/schedules", params={"made": w.schedule()}),
     ("GET", "/schedules/{name}"): lambda c, w: c.get(f"/schedules/{w.schedule()}"),
     ("PUT", "/schedules/{name}"): lambda c, w: c.put(
@@ -275,6 +278,8 @@ def _check_limited(outcome: int | str, got: httpx.Response, where: Any) -> None:
     elif outcome == "no-other-schedule":  # only the schedules of the token's queues
         assert got.status_code == 200, where
         assert all(s["queue"].startswith("elsewhere.") for s in got.json()["schedules"]), where
+    elif outcome == "ok":
+        assert got.status_code == 200, where
     elif outcome == "item-404":
         assert got.status_code == 200, where
         assert got.json()[0]["error"]["code"] == "job_not_found", where

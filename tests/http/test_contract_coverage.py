@@ -30,7 +30,7 @@ SECTIONS = {
     # events
     "events", "metrics",
     # auth
-    "auth", "tokens",
+    "auth", "tokens", "whoami",
 }
 
 

@@ -1,7 +1,8 @@
-"""The admin API of tokens: POST /tokens, GET /tokens, DELETE /tokens/{name}.
+"""The API of tokens: POST /tokens, GET /tokens, DELETE /tokens/{name}, and GET /whoami.
 
-Only unlimited admin tokens reach these (the route table says so); the
-secret of a token is in the answer to its POST and nowhere else, ever.
+Only unlimited admin tokens reach the first three (the route table says so);
+`GET /whoami`, every role's. The secret of a token is in the answer to its
+POST and nowhere else, ever.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ class TokenView(msgspec.Struct):
     token: str | msgspec.UnsetType = msgspec.UNSET  # the secret: only when created
 
 
+class WhoAmI(msgspec.Struct):
+    """The caller's own standing: what a client may do, learnt without trying it."""
+
+    auth: Annotated[
+        bool, msgspec.Meta(description="false: auth is off and every request may do everything")
+    ]
+    name: Annotated[str | None, msgspec.Meta(description="the token's name; null with auth off")]
+    role: Annotated[Role, msgspec.Meta(description="the token's role; admin with auth off")]
+    queues: Annotated[
+        list[str] | None,
+        msgspec.Meta(description="the queues the token may act on; null: every queue"),
+    ]
+    expires_at: Annotated[
+        datetime | None, msgspec.Meta(description="when the token expires; null: never")
+    ]
+
+
 class TokenList(msgspec.Struct):
     tokens: list[TokenView]
 
@@ -116,6 +134,26 @@ async def create_token(ctx: Context, request: Request) -> Response:
 async def list_tokens(ctx: Context, request: Request) -> Response:
     tokens = await _auth(ctx).list()
     return Response.json(200, _encoder.encode(TokenList([token_view(t) for t in tokens])))
+
+
+async def whoami(ctx: Context, request: Request) -> Response:
+    """The caller's token as the auth layer admitted it, so a client (the dashboard)
+    learns what it may do from one read instead of probing with requests that fail."""
+    caller = request.caller
+    if caller.token_hash is None:  # auth off: admitted as anyone, who may do everything
+        view = WhoAmI(auth=False, name=None, role=Role.ADMIN, queues=None, expires_at=None)
+    else:
+        _auth(ctx).check_current(caller, ctx.clock())  # revoked since admitted: 401
+        token = _auth(ctx).token_of(caller)
+        assert token is not None, "a current caller's token is in the cache"
+        view = WhoAmI(
+            auth=True,
+            name=token.name,
+            role=token.role,
+            queues=None if token.queues is None else list(token.queues),
+            expires_at=render.utc_or_none(token.expires_at),
+        )
+    return Response.json(200, _encoder.encode(view))
 
 
 async def revoke_token(ctx: Context, request: Request) -> Response:

@@ -271,6 +271,13 @@ class AuthService:
         if token.expires_at is not None and token.expires_at <= now:
             raise Unauthorized(f"token {token.name!r} has expired")
 
+    def token_of(self, caller: Caller) -> Token | None:
+        """The stored token a caller was admitted with, from the cache; None with auth off."""
+        if caller.token_hash is None:
+            return None
+        found = self._by_hash.get(caller.token_hash)
+        return None if found is None else found[0]
+
     def is_current(self, caller: Caller, now: float) -> bool:
         """`check_current` as a yes or no."""
         try:

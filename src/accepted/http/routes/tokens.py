@@ -1,4 +1,4 @@
-"""Routes of API tokens: list, create, revoke."""
+"""Routes of API tokens: list, create, revoke; and the caller's own, GET /whoami."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from accepted.http.answers import (
     UNAVAILABLE,
 )
 from accepted.http.route import Answer, Op, Route
-from accepted.http.tokens import NewTokenBody, TokenList, TokenView
+from accepted.http.tokens import NewTokenBody, TokenList, TokenView, WhoAmI
 from accepted.service.auth import Access, Rule
 
 ADMIN_ALL = Rule(Access.ADMIN, unlimited=True)
@@ -90,5 +90,26 @@ TOKENS = (
             )
         },
         params=(p.TOKEN_NAME,),
+    ),
+    Route(
+        "/whoami",
+        {
+            "GET": Op(
+                tokens.whoami,
+                "The caller's own standing: whether auth is on, and its token's role and queues",
+                description="What a client may do, learnt from one read rather than by trying "
+                "(the dashboard hides what its token may not do by it). With auth off: "
+                '`{"auth": false, "role": "admin"}`, every request may do everything. '
+                "Never the token's secret. [whoami](/docs#whoami)",
+                responses={
+                    200: Answer("The caller's standing.", WhoAmI, anchors=("whoami-200",)),
+                    401: UNAUTHORIZED,
+                },
+                tag="tokens",
+                anchor="whoami",
+                # Every role: a token may always read what it is.
+                access=Rule(Access.READ),
+            )
+        },
     ),
 )
