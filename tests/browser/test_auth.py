@@ -122,5 +122,25 @@ def test_a_queue_limited_admin_sees_the_schedules_without_their_buttons(
     page.reload()
     sign_in(page, f"{auth_server.url}/ui#/schedules", ADMIN)
     expect(row.locator('button[data-action="run"]')).to_have_text("Run now")
-    names = [s["name"] for s in admin.get("/schedules").json()["schedules"]]
-    assert all(n.isprintable() for n in names)  # the page's probe ran and made nothing
+
+
+def test_without_a_token_the_page_asks_for_one_before_anything_else(
+    page: Page, admin: httpx.Client, auth_server: ServerProcess
+) -> None:
+    """One 401, from GET /whoami, then the prompt: no 401s from the queues or the
+    event stream, no requests sent to find out what the token may do."""
+    sent: list[tuple[str, str, int]] = []
+    page.on(
+        "response",
+        lambda r: sent.append((r.request.method, r.url.removeprefix(auth_server.url), r.status)),
+    )
+    queue = unique_queue("signin")
+    failed_job(admin, queue, {"n": 1})
+    sign_in(page, f"{auth_server.url}/ui#/queues", token_for(admin, "producer"))
+    row = page.locator(f'tr[data-queue="{queue}"]')
+    expect(row.locator("td.c-failed")).to_have_text("1")
+    expect(row.locator("button")).to_have_count(0)  # a producer may not pause
+    expect(page.locator("#read-only")).to_have_count(0)  # but may cancel and delete
+    failing = [r for r in sent if r[2] >= 400]
+    assert failing == [("GET", "/whoami", 401)], failing
+    assert not [r for r in sent if r[0] != "GET"], sent

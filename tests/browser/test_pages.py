@@ -42,6 +42,34 @@ def test_every_page_loads_without_errors_and_fits_the_width(
     assert not errors, errors
 
 
+def test_no_page_makes_a_failing_request_with_auth_off(
+    page: Page, api: httpx.Client, url: str
+) -> None:
+    """The page learns what it may do from one GET /whoami, not from requests meant to
+    fail (a browser shows each as a console error; /metrics counts each as a 4xx)."""
+    sent: list[tuple[str, str, int]] = []
+    page.on(
+        "response",
+        lambda r: sent.append((r.request.method, r.url.removeprefix(url), r.status)),
+    )
+    visits = {**pages(api), "failed": "/ui#/jobs?status=failed", "schedules": "/ui#/schedules"}
+    for path in visits.values():
+        page.goto("about:blank")  # a whole load each time, not a change of hash
+        sent.clear()
+        page.goto(url + path)
+        expect(page.locator("main h1").first).to_be_visible()
+        expect(page.locator("main")).not_to_contain_text("Loading…")
+        expect(page.locator("header .live")).to_have_attribute("data-state", "live")
+        failing = [r for r in sent if r[2] >= 400]
+        assert not failing, f"{path}: {failing}"
+        assert [r for r in sent if r[:2] == ("GET", "/whoami")] == [("GET", "/whoami", 200)]
+        assert not [r for r in sent if r[0] != "GET"], f"{path} changed something: {sent}"
+    # With auth off every action is offered: nothing is hidden as not allowed.
+    page.goto(url + "/ui#/queues")
+    expect(page.locator("#read-only")).to_have_count(0)
+    expect(page.locator("main table button").first).to_be_visible()
+
+
 def test_the_server_address_leads_to_the_dashboard(page: Page, url: str) -> None:
     page.goto(url + "/")
     assert page.url.startswith(url + "/ui")

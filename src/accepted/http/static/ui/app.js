@@ -18,7 +18,7 @@ const TOAST_FOR = 5000; // ms a message stays
 const ctx = {
   live: new Live(),
   throughput: new Throughput(),
-  caps: { admin: true, producer: true },
+  caps: { auth: false, admin: true, producer: true, unlimitedAdmin: true },
   toast,
   fail,
   confirm,
@@ -148,8 +148,7 @@ function liveIndicator() {
 function header() {
   const who = h("span", { class: "who" });
   const drawWho = () => {
-    // Without a token (auth on, none given yet) nothing is known to be read-only.
-    const readOnly = Boolean(token.get()) && !ctx.caps.admin && !ctx.caps.producer;
+    const readOnly = ctx.caps.auth && !ctx.caps.admin && !ctx.caps.producer;
     replaceChildren(
       who,
       readOnly ? h("span", { class: "badge paused", id: "read-only" }, "read-only") : null,
@@ -175,8 +174,16 @@ function header() {
   );
 }
 
+// The page asks what its token may do first, and nothing else until it knows:
+// with auth on and no valid token, GET /whoami answers 401, the token prompt
+// opens (onUnauthorized), and start runs again once a token is given.
 async function start() {
-  ctx.caps = await capabilities();
+  try {
+    ctx.caps = await capabilities();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    fail(error); // the server unreachable: the pages say so as they load
+  }
   ctx.drawWho();
   ctx.live.start();
   route();
