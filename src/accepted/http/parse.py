@@ -360,32 +360,6 @@ def _check_str(param: Param[Any], value: str, where: str) -> str:
     return value
 
 
-def number(request: Request, header: bytes, alias: str | None = None) -> float | None:
-    """A finite number from a header (or its query alias), or None if absent."""
-    raw, where = _raw(request, header, alias)
-    if raw is None:
-        return None
-    return _number(raw, where)
-
-
-def seconds(
-    request: Request, header: bytes, alias: str | None = None, *, positive: bool = False
-) -> float | None:
-    raw, where = _raw(request, header, alias)
-    if raw is None:
-        return None
-    return check_seconds(_number(raw, where), where, positive=positive, sent=raw)
-
-
-def integer(
-    request: Request, header: bytes, low: int, high: int | None, alias: str | None = None
-) -> int | None:
-    raw, where = _raw(request, header, alias)
-    if raw is None:
-        return None
-    return check_int(_integer(raw, where), where, low, high, sent=raw)
-
-
 def check_seconds(
     value: float, where: str, *, positive: bool = False, sent: str | None = None
 ) -> float:
