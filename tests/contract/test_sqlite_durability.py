@@ -235,3 +235,67 @@ async def test_a_sync_by_one_process_spares_the_others_theirs(
     finally:
         for sync in (one, two, alone):
             sync.close()
+
+
+async def test_a_sync_failed_on_the_reader_fails_every_call_after(
+    store: SqliteStore, held: HeldSync
+) -> None:
+    """Linux reports a failed writeback once: whichever thread's sync saw it,
+    the writer must not answer a later write as durable, nor a read show
+    frames that may be lost."""
+    job = make_job("q")
+    await store.insert_jobs([job])
+    commit_elsewhere(store.path, "UPDATE jobs SET priority = priority + 1 WHERE id = ?", job.id)
+    held.fail = OSError(5, "Input/output error")
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.get_attempts(job.id), WAIT)  # the reader's sync fails
+    held.fail = None  # later syncs succeed, and prove nothing about the frames lost
+    later = make_job("q")
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.insert_jobs([later]), WAIT)
+    assert committed_priority(store.path, later.id) is None  # refused, not run
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.get_job(job.id), WAIT)
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(store.get_attempts(job.id), WAIT)
+
+
+async def test_the_wal_is_open_from_the_start(store: SqliteStore) -> None:
+    """An fd opened after a failed writeback would never hear of it: the
+    store holds the WAL open before its first sync."""
+    assert store._durable is not None and store._durable.syncs == 0
+    assert store._durable._wal is not None
+    assert os.fstat(store._durable._wal).st_ino == os.stat(store.path + "-wal").st_ino
+
+
+async def test_a_sync_failed_in_one_process_fails_the_others(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """With the node's shared record (serve --workers N), a process whose sync
+    failed marks it there: every other process refuses from then on, even
+    one whose own sync would succeed or that has nothing new to sync."""
+    job = make_job("q")
+    await store.insert_jobs([job])
+    record = tmp_path / "wal-synced"
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    one = WalSync(store.path, shared=record, sync=failing)
+    two, three = WalSync(store.path, shared=record), WalSync(store.path, shared=record)
+    try:
+        commit_elsewhere(store.path, "UPDATE jobs SET priority = 5 WHERE id = ?", job.id)
+        two.cover()  # synced: this point is covered for every process
+        commit_elsewhere(store.path, "UPDATE jobs SET priority = 6 WHERE id = ?", job.id)
+        with pytest.raises(OSError):
+            one.cover()
+        with pytest.raises(OSError):
+            two.cover()  # its own sync would succeed
+        commit_elsewhere(store.path, "UPDATE jobs SET priority = 7 WHERE id = ?", job.id)
+        for sync in (one, two, three):
+            with pytest.raises(OSError):
+                sync.cover()
+        assert two.syncs == 1 and three.syncs == 0
+    finally:
+        for sync in (one, two, three):
+            sync.close()

@@ -174,6 +174,12 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         if self.exclusive:
             self._take_file_lock()
         self._writer.start()
+        if self._durable is not None:
+            try:
+                self._durable.open()  # before any write of ours can fail to reach the disk
+            except OSError as exc:
+                self._writer.stop()
+                raise StoreUnavailable(self._cannot(f"its WAL: {exc}")) from exc
         self._reader.start()
 
     async def checkpoint(self, now: float) -> float | None:

@@ -18,6 +18,19 @@ still costs a device flush, 60-160 us here): in this process, or, with
 `shared` (the processes of `serve --workers N`), in any process of the node,
 which each record the point their last sync covered in that file.
 
+A failed sync is final. Linux reports a failed writeback to each open file
+once and marks the pages clean all the same: the next `fdatasync` succeeds,
+though frames the failed one was writing may be gone. So the first failure
+is latched here, whichever thread met it (the writer's, the syncer's, the
+reader's), and `cover()` raises from then on; with `shared`, it is also
+marked in the node's record, which every process's `cover()` reads, so the
+other processes refuse as well (their own next sync might succeed, the
+kernel having told only the process that failed). The `-wal` file is opened
+when the store opens (`open()`), not at the first sync: a file opened after
+a failed writeback is never told of it. Only a restart recovers: SQLite's
+recovery replays what is on disk, and the node's run directory, the mark
+with it, is made anew.
+
 Checkpoints cannot lose a frame not yet synced here: SQLite syncs the WAL
 before a checkpoint copies it, and the database file after a checkpoint that
 copied everything, before the WAL may start over (at NORMAL as at FULL; the
@@ -26,6 +39,8 @@ checkpointer's own connection runs at FULL anyway).
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import struct
 import threading
@@ -41,6 +56,11 @@ _VERSION = 3007000
 # The shared record of the last point synced: salts, frames, and a CRC-32 of
 # both, so that a record caught half-written reads as none (then one syncs).
 _RECORD = struct.Struct("=8sII")
+# Right after it, once any process's sync has failed: the failure mark. A
+# place of its own, so that no process recording a point writes over it.
+_FAILED = b"WAL sync failed\n"
+
+log = logging.getLogger(__name__)
 
 
 class WalPoint(NamedTuple):
@@ -85,31 +105,78 @@ class WalSync:
         self._inode = 0
         self._index: int | None = None  # the -shm file, for the header
         self._synced: WalPoint | None = None  # a point every frame up to which is on disk
+        self._failed: OSError | None = None  # the first failed sync, here or in the node
         self.syncs = 0  # fdatasyncs made, for tests and benchmarks
         self.skipped = 0  # covers that needed none
+
+    def open(self) -> None:
+        """Open the files now: the -wal file must be open before a writeback of
+        it can fail, or its failure would not be reported to this process."""
+        with self._lock:
+            self._wal_fd()
+        self.point()
+        self._record_fd()
+
+    @property
+    def failed(self) -> OSError | None:
+        """The failure latched in this process, if any (no system call)."""
+        return self._failed
+
+    def check(self) -> WalPoint | None:
+        """Raise OSError if a sync of the WAL has failed, in this process or,
+        with `shared`, in any process of the node; else the point the node
+        last recorded as synced (one `pread`), if any."""
+        if self._failed is None:
+            synced, failed = self._read_shared()
+            if not failed:
+                return synced
+            self._latch(OSError(errno.EIO, "another process of the node failed to sync the WAL"))
+        failure = self._failed
+        assert failure is not None
+        raise OSError(failure.errno, f"an earlier sync of the WAL failed: {failure.strerror}")
 
     def cover(self) -> None:
         """Return once every frame committed to the WAL before this call is on disk.
 
-        Raises OSError if the sync fails: the frames may be lost, and the
-        callers must not be told their writes are durable.
+        Raises OSError if the sync fails, or has failed before (here or in
+        another process of the node): the frames may be lost, and the callers
+        must not be told their writes are durable, nor be shown them.
         """
         point = self.point()
-        if point is not None and (self._covers(point) or _covered(self._read_shared(), point)):
+        shared = self.check()  # raises if a sync failed, anywhere in the node
+        if point is not None and (self._covers(point) or _covered(shared, point)):
             self.skipped += 1
             return
         # One sync at a time (the kernel would serialize them on the file
         # anyway): whoever waited here may find its point covered by the
-        # sync it waited for.
+        # sync it waited for, or failed.
         with self._lock:
-            if point is not None and (self._covers(point) or _covered(self._read_shared(), point)):
+            shared = self.check()
+            if point is not None and (self._covers(point) or _covered(shared, point)):
                 self.skipped += 1
                 return
-            self.sync_file(self._wal_fd())
+            try:
+                self.sync_file(self._wal_fd())
+            except OSError as exc:
+                self._latch(exc)
+                raise
             self.syncs += 1
             if point is not None:
                 self._synced = point
                 self._write_shared(point)
+
+    def _latch(self, failure: OSError) -> None:
+        """Refuse from now on, and have the node's other processes refuse."""
+        if self._failed is not None:
+            return
+        self._failed = failure
+        log.critical("syncing the WAL failed, every call is refused until a restart: %s", failure)
+        try:
+            fd = self._record_fd()
+            if fd is not None:
+                os.pwrite(fd, _FAILED, _RECORD.size)
+        except OSError as exc:
+            log.critical("the other processes could not be told the WAL's sync failed: %s", exc)
 
     def point(self) -> WalPoint | None:
         """Where the WAL stands now, from the WAL-index header; None if unreadable."""
@@ -136,17 +203,19 @@ class WalSync:
                     self._record = os.open(self.shared, os.O_RDWR | os.O_CREAT, 0o600)
         return self._record
 
-    def _read_shared(self) -> WalPoint | None:
-        """The point the node's processes last recorded as synced, if readable."""
+    def _read_shared(self) -> tuple[WalPoint | None, bool]:
+        """The point the node's processes last recorded as synced, if readable,
+        and whether one of them marked a failed sync."""
         try:
             fd = self._record_fd()
-            data = b"" if fd is None else os.pread(fd, _RECORD.size, 0)
+            data = b"" if fd is None else os.pread(fd, _RECORD.size + len(_FAILED), 0)
         except OSError:
-            return None
-        if len(data) != _RECORD.size:
-            return None
-        salt, frames, check = _RECORD.unpack(data)
-        return WalPoint(salt, frames) if zlib.crc32(data[:12]) == check else None
+            return None, False
+        failed = data[_RECORD.size :] == _FAILED
+        if len(data) < _RECORD.size:
+            return None, failed
+        salt, frames, check = _RECORD.unpack_from(data)
+        return (WalPoint(salt, frames) if zlib.crc32(data[:12]) == check else None), failed
 
     def _write_shared(self, point: WalPoint) -> None:
         """Record the point synced, unless the record covers it already.
@@ -154,7 +223,7 @@ class WalSync:
         Two processes may interleave here and leave the older point: that
         costs a sync that was not needed, never a sync skipped.
         """
-        if self.shared is None or _covered(self._read_shared(), point):
+        if self.shared is None or _covered(self._read_shared()[0], point):
             return
         head = struct.pack("=8sI", point.salt, point.frames)
         try:

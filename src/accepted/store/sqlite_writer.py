@@ -132,8 +132,9 @@ class SqliteWriter:
         """
         if self._thread is None:
             raise StoreUnavailable("the database is closed")
-        if self._broken is not None:
-            raise self._broken
+        broken = self._refusal(look=False)
+        if broken is not None:
+            raise broken
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((work, future, loop, savepoint))
@@ -156,8 +157,9 @@ class SqliteWriter:
         try:
             while True:
                 batch, stopping = self._take_batch()
-                if batch and self._broken is not None:  # what it would read may be lost
-                    _settle_all(batch, [(False, self._broken)] * len(batch))
+                broken = self._refusal(look=True) if batch else None
+                if broken is not None:  # what it would read may be lost
+                    _settle_all(batch, [(False, broken)] * len(batch))
                 elif batch:
                     outcomes = self._run_in_turn(conn, batch, turn)
                     self._after_turn(batch, outcomes)
@@ -236,18 +238,36 @@ class SqliteWriter:
         """Sync the WAL; the failure to hand the callers if it cannot be.
 
         A failed fdatasync may have dropped the frames (Linux marks the pages
-        clean all the same), and later syncs would not report it: the writer
-        refuses every call from then on, and the process must be restarted.
+        clean all the same), and later syncs would not report it: `durable`
+        latches it, and the writer refuses every call from then on; the
+        process must be restarted.
         """
         if self._broken is not None:
             return self._broken
         try:
             durable.cover()
         except OSError as exc:
-            log.critical("syncing the WAL failed, the store stops: %s", exc)
-            self._broken = StoreUnavailable(f"the database could not sync its log: {exc}")
-            return self._broken
+            return self._break(exc)
         return None
+
+    def _refusal(self, *, look: bool) -> StoreUnavailable | None:
+        """Why every call is refused, if it is: a sync of the WAL failed on any
+        thread of this process (the reader's too) or, with `look`, in another
+        process of the node (one `pread` of the shared record)."""
+        if self._broken is None and self._durable is not None:
+            try:
+                if look:
+                    self._durable.check()
+                elif self._durable.failed is not None:
+                    self._durable.check()  # raises it
+            except OSError as exc:
+                return self._break(exc)
+        return self._broken
+
+    def _break(self, exc: OSError) -> StoreUnavailable:
+        if self._broken is None:
+            self._broken = StoreUnavailable(f"the database could not sync its log: {exc}")
+        return self._broken
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
         first = self._queue.get()
