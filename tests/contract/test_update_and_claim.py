@@ -19,6 +19,10 @@ from accepted.types import Job, JobStatus
 from tests.contract.builders import NOW, make_job, new_id, replace
 from tests.contract.conftest import OpenStore
 from tests.contract.test_flow import Recorder
+from tests.support.databases import BACKENDS
+
+SQLITE_ONLY = [b for b in BACKENDS if b.id == "sqlite"]
+SHARED_ONLY = [b for b in BACKENDS if b.id == "postgres"]  # empty without PostgreSQL
 
 
 def _claim(
@@ -123,9 +127,9 @@ async def test_a_limited_claim_keeps_the_limit(store: JobStore) -> None:
     assert len(jobs) == 1  # one place freed of two: one more runs, not three
 
 
+@pytest.mark.parametrize("target", SQLITE_ONLY, indirect=True)
 async def test_one_commit_on_sqlite(store: JobStore) -> None:
-    if not isinstance(store, SqliteStore):
-        pytest.skip("counts the SQLite writer's commits")
+    assert isinstance(store, SqliteStore)  # it counts the SQLite writer's commits
     held = make_job(status=JobStatus.RUNNING)
     await store.insert_jobs([held, make_job()])
     before = store.commits
@@ -155,11 +159,10 @@ async def test_a_job_claimed_here_and_reported_here(store: JobStore) -> None:
     assert await _status(store, held) is JobStatus.DONE
 
 
+@pytest.mark.parametrize("target", SHARED_ONLY, indirect=True)  # one node per SQLite file
 async def test_a_report_decides_on_the_row_as_another_node_left_it(
-    store: JobStore, is_shared: bool, open_new_store: OpenStore
+    store: JobStore, open_new_store: OpenStore
 ) -> None:
-    if not is_shared:
-        pytest.skip("one node per SQLite file")
     other = await open_new_store()
     await store.insert_jobs([make_job(), make_job()])
     [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
