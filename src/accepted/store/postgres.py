@@ -38,7 +38,7 @@ from accepted.errors import (
     StoreUnavailable,
     UniqueKeyHeld,
 )
-from accepted.store import idempotency_rows, rows
+from accepted.store import idempotency_rows, rows, sql_rules
 from accepted.store import postgres_flow as flow
 from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
@@ -665,8 +665,8 @@ def _claiming(
     transaction that then rolls back, no later version of a row has that version: the
     reports' compare-and-set finds them out of date, and reads the row.
     """
-    limit = min(count, len(leases))
-    if limit <= 0 or (queues is not None and not queues and not prefixes):
+    limit = sql_rules.claim_size(count, leases, queues, prefixes)
+    if limit == 0:
         return None
     args: list[Any] = [now, limit, list(leases), lease_expires_at]
     if prefixes:

@@ -180,8 +180,8 @@ class PostgresLimits:
         *,
         prefixes: Sequence[str] = (),
     ) -> tuple[list[Job], float | None]:
-        limit = min(count, len(leases))
-        if limit <= 0 or (queues is not None and not queues and not prefixes):
+        limit = sql_rules.claim_size(count, leases, queues, prefixes)
+        if limit == 0:
             return [], None
         key = (None if queues is None else tuple(sorted(set(queues))), tuple(prefixes))
         turn = self._turns.get(key)

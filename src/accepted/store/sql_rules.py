@@ -11,8 +11,20 @@ wants a migration there (in both dialects), or the planner stops using them.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 
 from accepted.types import FINAL_STATUSES, CallbackState, Due, JobStatus
+
+
+def claim_size(
+    count: int, leases: Sequence[str], queues: Sequence[str] | None, prefixes: Sequence[str]
+) -> int:
+    """How many jobs a claim may pick: one per lease token, at most `count`; 0 when
+    it can pick none (no tokens, or a queue list that names nothing and no prefix
+    that could), so the caller skips the statement."""
+    if queues is not None and not queues and not prefixes:
+        return 0
+    return max(0, min(count, len(leases)))
 
 
 def rank(alias: str = "") -> str:

@@ -572,8 +572,8 @@ def _claiming(
     prefixes: Sequence[str],
 ) -> Callable[[sqlite3.Connection], list[Job]] | None:
     """`claim_jobs`' work on the writer thread; None when nothing can be claimed."""
-    limit = min(count, len(leases))  # one job per lease token
-    if limit <= 0 or (queues is not None and not queues and not prefixes):
+    limit = sql_rules.claim_size(count, leases, queues, prefixes)
+    if limit == 0:
         return None
     candidates, args = _claim_candidates(queues, now, limit, prefixes)
     # One statement picks the best `count` jobs and marks them running; the

@@ -163,8 +163,8 @@ class SqliteLimits:
         prefixes: Sequence[str],
     ) -> Callable[[sqlite3.Connection], tuple[list[Job], float | None]] | None:
         """`claim_limited`'s work on the writer thread; None when nothing can be claimed."""
-        limit = min(count, len(leases))
-        if limit <= 0 or (queues is not None and not queues and not prefixes):
+        limit = sql_rules.claim_size(count, leases, queues, prefixes)
+        if limit == 0:
             return None
 
         def work(conn: sqlite3.Connection) -> tuple[list[Job], float | None]:
