@@ -16,7 +16,7 @@ from accepted.service.events import (
     Refused,
     StreamState,
 )
-from accepted.service.jobs import JobService, NewJob
+from accepted.service.jobs import JobService, NewJob, Report
 from accepted.service.results import (
     IllegalWaitTransition,
     ResultWait,
@@ -120,6 +120,107 @@ async def test_a_settled_wait_cannot_settle_again() -> None:
     for again in (wait.refuse, wait.delete, wait.shut_down, wait.leave):
         with pytest.raises(IllegalWaitTransition):
             again()
+
+
+async def test_a_timed_out_wait_is_forgotten_at_once_and_no_broadcast_trips_on_it() -> None:
+    """A timed-out wait re-reads its job after it settled; its job may end meanwhile.
+    Every broadcast then settles the others and passes it by."""
+    for broadcast in ("job_final", "job_gone", "wake_refused", "close"):
+        waits = ResultWaiters()
+        token = Token()
+        timed_out = waits.add("j1", token)
+        _, blocked = await _blocked(waits, token=token)
+        assert await timed_out.wait(0.001) is WaitState.TIMED_OUT
+        assert len(waits) == 1  # forgotten in the step that settled it
+        left = waits.add("j1", token)
+        waits.remove(left)
+        assert left.state is WaitState.LEFT and len(waits) == 1
+        token.holds = False
+        if broadcast == "job_final":
+            waits.job_final(_job())
+        elif broadcast == "job_gone":
+            waits.job_gone("j1")
+        else:
+            getattr(waits, broadcast)()
+        assert await blocked is not WaitState.WAITING, broadcast
+        assert timed_out.state is WaitState.TIMED_OUT and left.state is WaitState.LEFT
+        assert len(waits) == 0 and not waits.wants("j1")
+
+
+async def test_every_settlement_forgets_the_wait_whichever_side_drove_it() -> None:
+    waits = ResultWaiters()
+    token = Token()
+    settled = [waits.add(f"j{n}", token) for n in range(3)]
+    settled[0].refuse()
+    settled[1].leave()
+    settled[2].answer(_job("j2"))
+    assert len(waits) == 0 and waits.waiting() == []
+
+
+async def test_a_caller_whose_token_lapsed_before_the_wait_began_is_refused_at_once() -> None:
+    """No `wake_refused` can find a wait that was not there when the token lapsed."""
+    waits = ResultWaiters()
+    lapsed = Token()
+    lapsed.holds = False
+    wait = waits.add("j1", lapsed)
+    assert wait.state is WaitState.REFUSED and not waits.wants("j1")
+    waits.job_final(_job())  # its job ends: nothing reaches the refused wait
+    assert await wait.wait(60.0) is WaitState.REFUSED and wait.job is None
+
+
+async def test_a_wait_refuses_itself_when_its_token_lapsed_before_it_began_waiting() -> None:
+    waits = ResultWaiters()
+    token = Token()
+    wait = waits.add("j1", token)
+    token.holds = False  # lapsed, and nobody told the waiters yet
+    assert await asyncio.wait_for(wait.wait(60.0), 5) is WaitState.REFUSED
+    assert not waits.wants("j1")
+
+
+async def test_a_job_ending_while_a_timed_out_wait_re_reads_it_is_reported_and_answered(
+    service: JobService,
+) -> None:
+    """The report commits and answers 200; the timed-out wait answers what it re-read,
+    and another wait on the same job gets the final job."""
+    job = await service.enqueue(NewJob("q"), T0)
+    [taken] = await service.take(["q"], T0)
+    read, rereading, go_on = service.get, asyncio.Event(), asyncio.Event()
+    reads = 0
+
+    async def slow_reread(job_id: str) -> Job:
+        nonlocal reads
+        reads += 1
+        if reads == 2:  # its wait timed out and it re-reads: the job ends now
+            rereading.set()
+            await go_on.wait()
+        return await read(job_id)
+
+    service.get = slow_reread  # type: ignore[method-assign]
+    short = asyncio.create_task(service.wait_result(job.id, 0.01))
+    await asyncio.wait_for(rereading.wait(), 5)
+    service.get = read  # type: ignore[method-assign]
+    results = service.signals.results
+    assert len(results) == 0  # the timed-out wait is no longer registered
+    long = asyncio.create_task(service.wait_result(job.id, 60.0))
+    await asyncio.sleep(0)
+    assert results.wants(job.id)
+    done = await service.report(job.id, Report(JobStatus.DONE, lease=taken.lease), T0 + 1)
+    assert done.status is JobStatus.DONE
+    assert (await asyncio.wait_for(long, 5)).status is JobStatus.DONE
+    go_on.set()
+    assert (await asyncio.wait_for(short, 5)).status is JobStatus.DONE
+    assert len(results) == 0
+    results.close()  # shutdown, too, passes a settled wait by
+
+
+async def test_the_service_does_not_wait_for_a_caller_whose_token_lapsed_before_it_began(
+    service: JobService,
+) -> None:
+    job = await service.enqueue(NewJob("q"), T0)
+    lapsed = Token()
+    lapsed.holds = False
+    answered = await asyncio.wait_for(service.wait_result(job.id, 60.0, lapsed), 5)
+    assert answered.status is JobStatus.QUEUED and len(service.signals.results) == 0
 
 
 async def test_the_service_answers_a_refused_wait_with_the_job_as_first_read(

@@ -94,8 +94,10 @@ async def enqueue(ctx: Context, request: Request) -> Response:
         may_wait = standing(ctx.auth, request.caller, ctx.clock)
         waiting = ctx.service.wait_result(job.id, wait, may_wait)
         waited = await _unless_disconnected(request, waiting)
-        job = waited or job
-        status = 200 if job.is_final or duplicate else 202  # a wait answers 200, a replay too
+        if waited is not None and (may_wait is None or may_wait()):
+            job = waited
+            status = 200 if job.is_final or duplicate else 202  # a wait answers 200, a replay too
+        # else lapsed (nothing read after it is shown) or gone: the job as enqueued
     location = (b"location", f"/jobs/{job.id}".encode())
     extra = idempotency.answer_headers(placed)
     return Response.json(status, render.job_json(job), location, *extra)

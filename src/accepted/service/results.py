@@ -6,7 +6,10 @@ by `Signals`, drives those that come from outside the wait (the job became
 final, was deleted elsewhere, the server stops, the caller's token lapsed);
 the wait itself drives its own ending (it timed out, its client left). A
 wait is settled once: the first transition out of `waiting` wins, and the
-owner forgets it in the same step, so a second cause never reaches it.
+owner forgets it in the same step (whichever side settled it), so a second
+cause never reaches it: a wait that timed out and is re-reading its job is no
+longer there when the job ends. The owner's broadcasts settle only waits still
+waiting, so no one wait can stop them half-way.
 """
 
 from __future__ import annotations
@@ -61,15 +64,22 @@ class IllegalWaitTransition(RuntimeError):
 class ResultWait:
     """One caller waiting for job `job_id` to become final."""
 
-    __slots__ = ("_event", "_state", "job", "job_id", "may_wait")
+    __slots__ = ("_event", "_forget", "_state", "job", "job_id", "may_wait")
 
-    def __init__(self, job_id: str, may_wait: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        may_wait: Callable[[], bool] | None = None,
+        forget: Callable[[ResultWait], None] | None = None,
+    ) -> None:
         self.job_id = job_id
         # Whether its caller may still wait (the HTTP layer's check of its token).
         self.may_wait = may_wait
         self.job: Job | None = None  # ANSWERED: the final job (or its last state)
         self._state = WAITING
         self._event = asyncio.Event()
+        # Its owner's forgetting, called as it settles: nothing can reach it after.
+        self._forget = forget
 
     @property
     def state(self) -> WaitState:
@@ -90,6 +100,8 @@ class ResultWait:
                 f"result wait on {self.job_id}: {transition} from {self._state.value}"
             )
         self._state = _TO[transition]
+        if self._forget is not None:
+            self._forget(self)
         self._event.set()
 
     # -- transitions `ResultWaiters` drives --------------------------------------
@@ -113,7 +125,11 @@ class ResultWait:
     # -- the wait's own transitions (service/jobs.py `wait_result`) --------------
 
     async def wait(self, seconds: float) -> WaitState:
-        """Block until settled, at most `seconds` (then TIMED_OUT); returns the state."""
+        """Block until settled, at most `seconds` (then TIMED_OUT); returns the state.
+
+        A caller who may no longer wait is REFUSED at once, not at the job's end."""
+        if self._state is WAITING and not self.allowed:
+            self._settle("refuse")
         if self._state is WAITING:
             try:
                 async with asyncio.timeout(seconds):
@@ -143,24 +159,31 @@ class ResultWaiters:
         return sum(len(waits) for waits in self._by_id.values())
 
     def add(self, job_id: str, may_wait: Callable[[], bool] | None = None) -> ResultWait:
-        """A wait on `job_id`, WAITING (SHUT_DOWN at once once the server stops).
+        """A wait on `job_id`, WAITING; REFUSED at once if its caller may no longer
+        wait (its token lapsed before this, so no `wake_refused` would find it),
+        SHUT_DOWN at once once the server stops. Either of those is not registered.
 
         Registered before the caller reads the job, so no final event slips between.
         """
-        wait = ResultWait(job_id, may_wait)
-        if self._closed:
+        wait = ResultWait(job_id, may_wait, self._forget)
+        if not wait.allowed:
+            wait.refuse()
+        elif self._closed:
             wait.shut_down()
         else:
             self._by_id.setdefault(job_id, {})[id(wait)] = wait
         return wait
 
-    def remove(self, wait: ResultWait) -> None:
-        """The wait is over; one still WAITING (its request was cancelled) LEFT."""
+    def _forget(self, wait: ResultWait) -> None:
+        """Drop a wait as it settles (a no-op if a broadcast took its job's waits)."""
         waits = self._by_id.get(wait.job_id)
         if waits is not None and waits.pop(id(wait), None) is not None and not waits:
             del self._by_id[wait.job_id]
+
+    def remove(self, wait: ResultWait) -> None:
+        """The wait is over; one still WAITING (its request was cancelled) LEFT."""
         if wait.waiting:
-            wait.leave()
+            wait.leave()  # and forgotten
 
     def job_final(self, job: Job) -> None:
         """The job is final (or gone, `job` then being its last state): answer its waits.
@@ -169,23 +192,27 @@ class ResultWaiters:
         waits = self._by_id.pop(job.id, None)
         if waits is not None:
             for wait in waits.values():
-                wait.answer(job)
+                if wait.waiting:
+                    wait.answer(job)
 
     def job_gone(self, job_id: str) -> None:
         """Deleted on another node (its last state unknown here): the waits re-read (404)."""
         for wait in self._by_id.pop(job_id, {}).values():
-            wait.delete()
+            if wait.waiting:
+                wait.delete()
 
     def wake_refused(self) -> None:
         """Rights may have lapsed (tokens re-read, one expired): every wait whose caller
         may no longer wait is refused now, not when its job or its timeout comes."""
-        for job_id, waits in list(self._by_id.items()):
-            refused = [wait for wait in waits.values() if not wait.allowed]
-            for wait in refused:
-                del waits[id(wait)]
-                wait.refuse()
-            if not waits:
-                del self._by_id[job_id]
+        refused = [
+            wait
+            for waits in self._by_id.values()
+            for wait in waits.values()
+            if wait.waiting and not wait.allowed
+        ]
+        for wait in refused:
+            if wait.waiting:
+                wait.refuse()  # and forgotten
 
     def wants(self, job_id: str) -> bool:
         return job_id in self._by_id
@@ -200,4 +227,5 @@ class ResultWaiters:
         by_id, self._by_id = self._by_id, {}
         for waits in by_id.values():
             for wait in waits.values():
-                wait.shut_down()
+                if wait.waiting:
+                    wait.shut_down()
