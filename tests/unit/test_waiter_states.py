@@ -223,6 +223,48 @@ async def test_the_service_does_not_wait_for_a_caller_whose_token_lapsed_before_
     assert answered.status is JobStatus.QUEUED and len(service.signals.results) == 0
 
 
+async def test_a_take_whose_riding_reports_raise_after_the_commit_gives_its_jobs_back(
+    service: JobService,
+) -> None:
+    """Whatever goes wrong after the claim committed, the claimed jobs go back at once
+    (uncounted), not when their lease runs out."""
+    reported = await service.enqueue(NewJob("q"), T0)
+    [taken] = await service.take(["q"], T0)
+    waiting = await service.enqueue(NewJob("q"), T0)
+
+    def broken(job: Job) -> None:
+        raise RuntimeError("a bug in what follows a change")
+
+    service.after_change = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await service.report_and_take(
+            [(reported.id, Report(JobStatus.DONE, lease=taken.lease))], ["q"], T0 + 1
+        )
+    del service.after_change  # the release's own wake-ups go through again
+    await service.drain()
+    back = await service.get(waiting.id)
+    assert back.status is JobStatus.QUEUED and back.attempts == 0
+    assert (await service.get(reported.id)).status is JobStatus.DONE
+
+
+async def test_a_plain_take_that_raises_after_its_claim_committed_gives_its_job_back(
+    service: JobService,
+) -> None:
+    job = await service.enqueue(NewJob("q"), T0)
+    publish = service.signals.events.publish
+
+    def broken(job: Job) -> None:
+        raise RuntimeError("a bug in what follows a claim")
+
+    service.signals.events.publish = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await service.take(["q"], T0)
+    service.signals.events.publish = publish  # type: ignore[method-assign]
+    await service.drain()
+    back = await service.get(job.id)
+    assert back.status is JobStatus.QUEUED and back.attempts == 0
+
+
 async def test_the_service_answers_a_refused_wait_with_the_job_as_first_read(
     service: JobService,
 ) -> None:

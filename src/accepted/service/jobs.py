@@ -564,24 +564,36 @@ class JobService:
             claim.add_done_callback(lambda done: self._release_orphans(done, now))
             raise
         if jobs:
-            self.signals.deadline(Due.LEASE, expires)
-            wait = self.metrics.wait.observe
-            for job in jobs:
-                wait(max(0.0, now - job.due_at), job.queue)
-                self.signals.events.publish(job)
+            try:
+                self.signals.deadline(Due.LEASE, expires)
+                wait = self.metrics.wait.observe
+                for job in jobs:
+                    wait(max(0.0, now - job.due_at), job.queue)
+                    self.signals.events.publish(job)
+            except BaseException:
+                self._release(jobs, now)  # committed but never answered: back at once
+                raise
         return jobs, opens_at
 
     async def _report_and_claim(
         self, riding: _Riding, claim: ClaimRequest
     ) -> tuple[list[Job], float | None]:
         """The riding reports and the claim in one store call; the reports' wake-ups
-        and events (as `report_many`'s) before the claim's, even if the take is gone."""
+        and events (as `report_many`'s) before the claim's, even if the take is gone.
+
+        Once the store call returned, its claim is committed: if anything after it
+        raises, the claimed jobs go back at once (uncounted), so no bug here strands
+        them running until their lease runs out."""
         changes, riding.changes = riding.changes, []
         outcomes, jobs, opens_at = await self.store.update_and_claim(changes, claim)
-        riding.outcomes = outcomes
-        for outcome in outcomes:
-            if isinstance(outcome, Job):
-                self.after_change(outcome)
+        try:
+            riding.outcomes = outcomes
+            for outcome in outcomes:
+                if isinstance(outcome, Job):
+                    self.after_change(outcome)
+        except BaseException:
+            self._release(jobs, claim.now)
+            raise
         return jobs, opens_at
 
     def _limited_among(self, queues: Sequence[str] | None, prefixes: Sequence[str]) -> bool:
