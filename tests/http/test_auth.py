@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import ssl
 import subprocess
 import time
@@ -471,6 +472,53 @@ def test_a_result_wait_whose_token_expires_answers_401_at_the_expiry(
         waiting = pool.submit(reader.get, f"/jobs/{job['id']}", headers=WAIT_LONG)
         _await_gauge(admin, "accepted_results_waiting", 1)
         refused(waiting.result(timeout=25), 401, "unauthorized", "expired")
+
+
+@pytest.mark.documents("auth-open-connections")
+def test_an_enqueue_whose_token_expires_before_its_wait_begins_answers_202_as_enqueued(
+    tmp_path: Path,
+) -> None:
+    """The token lapses while the enqueue's write is held up (another process holds
+    SQLite's write lock), so before its result wait exists and no refusal can find
+    it: the wait is refused as it begins, and the job a worker finishes meanwhile,
+    with its result, is not shown to the lapsed token."""
+    db = str(tmp_path / "held.db")
+    env = {"ACCEPTED_AUTH": "on", "ACCEPTED_ADMIN_TOKEN": ADMIN_SECRET}
+    server = ServerProcess(db=db, log_path=tmp_path / "server.log", env=env).start()
+    blocker = sqlite3.connect(db, isolation_level=None, timeout=1)
+    queue = unique_queue("lapsing-enqueue")
+    try:
+        with client(server, ADMIN_SECRET) as admin, client(server, ADMIN_SECRET) as worker, \
+                ThreadPoolExecutor(2) as pool:
+            made = admin.post("/tokens", json={"name": unique_queue("p"), "role": "producer",
+                                               "expires_in": 2})
+            assert made.status_code == 201, made.text
+            with client(server, made.json()["token"]) as producer:
+                blocker.execute("BEGIN IMMEDIATE")  # the enqueue is admitted, its write waits
+                try:
+                    enqueuing = pool.submit(producer.post, "/jobs", json={"queue": queue},
+                                            headers=WAIT_LONG)
+                    # The server has seen the expiry (a check needs no write).
+                    deadline = time.monotonic() + 10
+                    while producer.get("/queues").status_code != 401:
+                        assert time.monotonic() < deadline, "the token never expired"
+                        assert not enqueuing.done(), enqueuing.result().text
+                        time.sleep(0.05)
+                    taking = pool.submit(take, worker, queue, block_for=30)
+                finally:
+                    blocker.execute("ROLLBACK")
+                taken = taking.result(timeout=25)
+                assert taken is not None
+                done = worker.put(f"/jobs/{taken['id']}", json={
+                    "status": "done", "result": {"secret": "not for a lapsed token"}})
+                assert done.status_code == 200, done.text
+                answer = enqueuing.result(timeout=25)
+                assert answer.status_code == 202, answer.text
+                assert answer.json()["id"] == taken["id"]
+                assert answer.json()["status"] == "queued" and "secret" not in answer.text
+    finally:
+        blocker.close()
+        server.stop()
 
 
 @pytest.mark.documents("auth-open-connections")

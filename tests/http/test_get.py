@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
+from accepted.types import Job
 from tests.http.helpers import (
     PROMPT,
     Background,
     assert_error,
     enqueue,
     get,
+    in_process,
     note_latency,
     report,
     settle,
@@ -156,3 +160,44 @@ def test_times_are_iso_8601_utc_with_a_z_and_microseconds(api: httpx.Client, q: 
         assert ISO_UTC.fullmatch(value), value
         timestamp(value)
     assert any("." in value for value in times)  # fractions of a second are kept
+
+
+async def test_a_job_ending_while_a_timed_out_wait_re_reads_it_is_reported_and_answered(
+    tmp_path: Path,
+) -> None:
+    """A wait that timed out re-reads its job; the job ends in that gap. The report
+    answers 200 (it committed), another wait on the job gets the final job, and the
+    timed-out one answers what it re-read. In-process: no client can hold a
+    server's re-read open on demand."""
+    async with in_process(str(tmp_path / "a.db")) as (app, client):
+        enqueued = (await client.post("/jobs", json={"queue": "q"})).json()
+        taken = (await client.post("/want_job", params={"queue": "q"})).json()
+        assert taken["id"] == enqueued["id"]
+        read, rereading, go_on = app.service.get, asyncio.Event(), asyncio.Event()
+        registered = asyncio.Event()
+        reads = 0
+
+        async def held_reread(job_id: str) -> Job:
+            nonlocal reads
+            reads += 1
+            if reads == 2:  # the short wait timed out and re-reads: the job ends now
+                rereading.set()
+                await go_on.wait()
+            elif reads == 3:  # the long wait's first read: it is registered
+                registered.set()
+            return await read(job_id)
+
+        app.service.get = held_reread  # type: ignore[method-assign]
+        path = f"/jobs/{taken['id']}"
+        short = asyncio.create_task(client.get(path, headers={"X-Accepted-Wait-Result": "0.05"}))
+        await asyncio.wait_for(rereading.wait(), 10)
+        long = asyncio.create_task(client.get(path, headers=WAIT_30))
+        await asyncio.wait_for(registered.wait(), 10)
+        done = await client.put(path, json={"status": "done", "result": 1},
+                                headers={"X-Accepted-Lease": taken["lease"]})
+        assert done.status_code == 200, done.text
+        answered = await asyncio.wait_for(long, 10)
+        assert answered.status_code == 200 and answered.json()["status"] == "done"
+        go_on.set()
+        rereads = await asyncio.wait_for(short, 10)
+        assert rereads.status_code == 200 and rereads.json()["status"] == "done"
