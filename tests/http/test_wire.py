@@ -11,6 +11,8 @@ import asyncio
 import json
 import socket
 
+import httpx
+
 from tests.http.helpers import unique_queue
 from tests.http.wire import connect, read_answer, request, until_closed
 from tests.support.servers import ServerProcess
@@ -139,3 +141,41 @@ async def test_an_event_stream_to_a_reader_that_does_not_read_leaves_the_server_
     first = await asyncio.wait_for(reader.readuntil(b"\r\n"), 30)  # the stream is still there
     writer.close()
     assert int(first.strip(), 16) > 0
+
+
+async def test_a_malformed_pipelined_request_is_refused_after_the_answers_before_it(
+    shared_server: ServerProcess,
+) -> None:
+    q = unique_queue()
+    reader, writer = await connect(shared_server.url)
+    garbage = b"GARBAGE\x01 / HTTP/1.1\r\n\r\n"
+    writer.write(_enqueue(q, 1) + request("GET", "/healthz") + garbage)
+    enqueued = await asyncio.wait_for(read_answer(reader), 30)
+    healthy = await asyncio.wait_for(read_answer(reader), 30)
+    refused = await asyncio.wait_for(read_answer(reader), 30)
+    rest, _ = await asyncio.wait_for(until_closed(reader), 30)
+    writer.close()
+    assert (enqueued.status, healthy.status, refused.status) == (202, 200, 400)
+    assert json.loads(enqueued.body)["queue"] == q
+    assert refused.error()["code"] == "malformed_request", refused
+    assert rest == b""  # and then the connection closes
+    async with httpx.AsyncClient(base_url=shared_server.url) as client:
+        listed = (await client.get("/jobs", params={"queue": q})).json()["jobs"]
+    assert [job["id"] for job in listed] == [json.loads(enqueued.body)["id"]]
+
+
+async def test_a_malformed_request_after_an_event_stream_waits_for_the_stream_to_end(
+    shared_server: ServerProcess,
+) -> None:
+    """The refusal is not spliced into the chunked body of the stream before it."""
+    q = unique_queue()
+    reader, writer = await connect(shared_server.url)
+    writer.write(request("GET", f"/events?queue={q}") + b"GARBAGE\x01 / HTTP/1.1\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert head.startswith(b"HTTP/1.1 200 ") and b"transfer-encoding: chunked" in head
+    async with httpx.AsyncClient(base_url=shared_server.url) as client:
+        assert (await client.post("/jobs", json={"queue": q, "params": {}})).status_code == 202
+    size = int(await asyncio.wait_for(reader.readuntil(b"\r\n"), 30), 16)
+    chunk = await asyncio.wait_for(reader.readexactly(size + 2), 30)
+    writer.close()
+    assert b"HTTP/1.1" not in chunk and chunk.endswith(b"\r\n"), chunk

@@ -29,7 +29,8 @@ And the limits uvicorn's protocol lacks, per connection:
 - an idle timer, armed only between requests, so a long-poll that is waiting
   for a job is never idle;
 - every refusal (ours, or the parser's) in the API's JSON error shape,
-  followed by a lingering close.
+  after the answers of the requests pipelined before it, followed by a
+  lingering close.
 
 Why our own cycle rather than uvicorn's: see docs/architecture.md, "The HTTP layer".
 """
@@ -179,6 +180,8 @@ class HttpProtocol(asyncio.Protocol):
         self._head_raw = 0  # bytes of reads that fell wholly inside the current head
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False  # answered with a refusal: the rest is read and dropped
+        # A parser refusal waiting for the requests before it to be answered first.
+        self._pending_refusal: AcceptedError | None = None
         self._dropped = 0  # bytes read and dropped since
 
     # The transport's calls.
@@ -200,7 +203,7 @@ class HttpProtocol(asyncio.Protocol):
         self.resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused or self._pending_refusal is not None:
             self._dropped += len(data)
             if self._dropped > LINGER_BYTES:
                 self.transport.close()
@@ -215,7 +218,7 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             pass  # we speak no upgrades; the request was dispatched as plain HTTP
         except (httptools.HttpParserError, AcceptedError) as exc:
-            self.refuse(_refusal(exc))
+            self._refuse_in_turn(_refusal(exc))
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -407,6 +410,8 @@ class HttpProtocol(asyncio.Protocol):
             following = self._queued.popleft()
             self.resume_reading()
             self._start(following)
+        elif self._pending_refusal is not None:
+            self.refuse(self._pending_refusal)  # all before it are answered: now the refusal
         else:
             self.resume_reading()
             self._idle_timer = self.loop.call_later(self.idle_timeout, self._idle_timed_out)
@@ -417,12 +422,31 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        """Read again, unless a pipelined request is still waiting its turn."""
-        if self._read_paused and not self._queued:
+        """Read again, unless a pipelined request (or a refusal) is still waiting its turn."""
+        if self._read_paused and not self._queued and self._pending_refusal is None:
             self._read_paused = False
             self.transport.resume_reading()
 
     # Answers of our own, in the API's error shape.
+
+    def _refuse_in_turn(self, error: AcceptedError) -> None:
+        """A parser refusal: parsing stops, and `error` is answered after every request
+        before it (pipelined on this connection) has had its own answer."""
+        reading = self._reading
+        if reading is not None and reading.more_body and not reading.complete:
+            # Refused inside this request's body: it is the refused one, not answered.
+            if reading in self._queued:
+                self._queued.remove(reading)
+            elif reading is self._current:
+                self.refuse(error)  # its handler is silenced and hears the close
+                return
+        if self._current is None:
+            self.refuse(error)
+            return
+        self._pending_refusal = error
+        self._cancel_head_timer()
+        self._cancel_idle_timer()
+        self.pause_reading()  # until the refusal is written, then the lingering close reads
 
     def refuse(self, error: AcceptedError) -> None:
         """Answer `error` as JSON and close: after a refused head, the stream cannot be trusted."""
