@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from urllib.parse import urlsplit
 
 import httpx
 
 from tests.http.helpers import unique_queue
-from tests.http.wire import connect, read_answer, request, until_closed
+from tests.http.wire import connect, metric, read_answer, request, until_closed
 from tests.support.servers import ServerProcess
 
 
@@ -179,3 +180,33 @@ async def test_a_malformed_request_after_an_event_stream_waits_for_the_stream_to
     chunk = await asyncio.wait_for(reader.readexactly(size + 2), 30)
     writer.close()
     assert b"HTTP/1.1" not in chunk and chunk.endswith(b"\r\n"), chunk
+
+
+OPENAPI = 'accepted_http_requests_total{route="/openapi.json",method="GET",code="200"}'
+
+
+async def test_pipelined_answers_to_a_client_that_does_not_read_wait_for_it(
+    shared_server: ServerProcess,
+) -> None:
+    """Backpressure: the server stops taking requests while its answers go unread,
+    rather than buffering them all, and goes on once the client reads."""
+    url, many = shared_server.url, 400
+    before = await metric(url, OPENAPI)
+    parts = urlsplit(url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the window is set
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(request("GET", "/openapi.json") * many)
+    await writer.drain()
+    # No event says "the server has stopped": wait until the count holds still.
+    answered, last = await metric(url, OPENAPI), -1.0
+    while answered != last:
+        await asyncio.sleep(0.3)
+        answered, last = await metric(url, OPENAPI), answered
+    assert answered - before < many / 2, "the server answered on without the client reading"
+    answers = [await asyncio.wait_for(read_answer(reader), 30) for _ in range(many)]
+    writer.close()
+    assert {a.status for a in answers} == {200}
+    assert await metric(url, OPENAPI) == before + many

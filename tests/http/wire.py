@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 
 @dataclass
 class Answer:
@@ -70,3 +72,13 @@ def request(method: str, path: str, *headers: str, body: bytes = b"") -> bytes:
     if body:
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def metric(url: str, series: str) -> float:
+    """One series of the server's /metrics (`name` or `name{labels}`), 0 when absent."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[1])
+    return 0.0

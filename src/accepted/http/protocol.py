@@ -10,7 +10,8 @@ protocol-class hook, and we register in its `server_state` (`connections`,
   written to the transport as one `bytes` (head and body), with no ASGI
   message dicts, no `send` coroutine per message and no `asyncio.Event`;
 - keep-alive; pipelined requests answered in order (reading pauses while one
-  waits its turn); `Expect: 100-continue` answered when the handler first
+  waits its turn, and while an answer fills the transport's buffer, until the
+  client reads it); `Expect: 100-continue` answered when the handler first
   reads the body; chunked request bodies (httptools de-chunks them);
   streamed answers (`GET /events`) sent chunked, waiting while the transport
   says its buffer is full; `HEAD` answered without a body; `Connection:
@@ -314,6 +315,16 @@ class HttpProtocol(asyncio.Protocol):
         task.add_done_callback(tasks.discard)
 
     async def _answer(self, cycle: Cycle) -> None:
+        try:
+            await self._respond(cycle)
+            if self._write_paused and cycle.complete and cycle.keep_alive:
+                # Backpressure: the next request (pipelined or not) is not read or
+                # started until the client has read enough of this answer.
+                await self._drain()
+        finally:
+            self._finished(cycle)
+
+    async def _respond(self, cycle: Cycle) -> None:
         status = 0  # the client went away, or the server stopped, before an answer began
         try:
             response = await self.app.answer(cycle.scope, cycle.receive)
@@ -326,10 +337,7 @@ class HttpProtocol(asyncio.Protocol):
             scope = cycle.scope
             log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
         finally:
-            try:
-                self.app.observed.done(cycle.scope, status, cycle.started)
-            finally:
-                self._finished(cycle)
+            self.app.observed.done(cycle.scope, status, cycle.started)
 
     def _write(self, cycle: Cycle, response: Response) -> None:
         if self._silenced(cycle):
