@@ -169,6 +169,24 @@ async def test_a_slow_but_steady_head_is_still_timed_from_its_start(quick: Serve
     assert data.startswith(b"HTTP/1.1 408 "), data  # a reset timer would have let it through
 
 
+@pytest.mark.documents("connection-head-timeout")
+async def test_a_pipelined_head_is_not_timed_while_the_answers_before_it_are_awaited(
+    quick: ServerProcess,
+) -> None:
+    """A part of a third head behind a long-poll and a queued request: its timer starts
+    only when the two before it are answered, so the 408 comes after their answers."""
+    reader, writer = await connect(quick.url)
+    block = 4 * HEAD_TIMEOUT
+    long_poll = request("POST", "/want_job?queue=nothing-here", f"X-Accepted-Block-For: {block}")
+    writer.write(long_poll + request("GET", "/healthz") + b"GET /healthz HT")
+    waited = await asyncio.wait_for(read_answer(reader), timeout=30)
+    healthy = await asyncio.wait_for(read_answer(reader), timeout=30)
+    timed_out = await asyncio.wait_for(read_answer(reader), timeout=30)
+    writer.close()
+    assert (waited.status, healthy.status, timed_out.status) == (204, 200, 408)
+    assert timed_out.error()["code"] == "request_timeout"
+
+
 @pytest.mark.documents("connection-idle-timeout")
 async def test_an_idle_keep_alive_connection_is_closed(quick: ServerProcess) -> None:
     reader, writer = await connect(quick.url)

@@ -25,8 +25,9 @@ And the limits uvicorn's protocol lacks, per connection:
   and close. Bytes are counted while they arrive, so an endless header is
   refused after at most one read beyond the limit, never buffered whole;
 - a head timer: a connection that has not sent a whole request head within
-  `head_timeout` seconds of opening (or of the first byte of its next request)
-  is closed, with a `408` if it had sent part of one;
+  `head_timeout` seconds of opening (or of the first byte of its next request,
+  or of the end of the answers before a pipelined one) is closed, with a `408`
+  if it had sent part of one;
 - an idle timer, armed only between requests, so a long-poll that is waiting
   for a job is never idle;
 - every refusal (ours, or the parser's) in the API's JSON error shape,
@@ -244,8 +245,8 @@ class HttpProtocol(asyncio.Protocol):
         self._expect = False
         self._in_head = True
         self._head_size = self._head_raw = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
+        if self._head_timer is None and self._current is None:
+            self._arm_head_timer()  # else armed when the answers before it are done
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -422,7 +423,10 @@ class HttpProtocol(asyncio.Protocol):
             self.refuse(self._pending_refusal)  # all before it are answered: now the refusal
         else:
             self.resume_reading()
-            self._idle_timer = self.loop.call_later(self.idle_timeout, self._idle_timed_out)
+            if self._in_head:  # a pipelined head came while the answers before it were written
+                self._arm_head_timer()
+            else:
+                self._idle_timer = self.loop.call_later(self.idle_timeout, self._idle_timed_out)
 
     def pause_reading(self) -> None:
         if not self._read_paused:
