@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.http.helpers import unique_queue
-from tests.http.wire import connect, metric, read_answer, request, until_closed
+from tests.http.wire import await_metric, connect, metric, read_answer, request, until_closed
 from tests.support.servers import ServerProcess
 
 
@@ -103,15 +103,16 @@ async def test_connection_close_and_http_1_0_close_after_their_answer(
 async def test_a_long_poll_whose_client_hangs_up_takes_nothing(
     shared_server: ServerProcess,
 ) -> None:
-    q = unique_queue()
-    reader, writer = await connect(shared_server.url)
+    q, url = unique_queue(), shared_server.url
+    route = 'accepted_http_requests_total{route="/want_job",method="POST",code="%s"}'
+    unanswered, empty = await metric(url, route % 0), await metric(url, route % 204)
+    reader, writer = await connect(url)
     writer.write(request("POST", f"/want_job?queue={q}", "X-Accepted-Block-For: 30"))
-    await writer.drain()
-    await asyncio.sleep(0.2)  # no event says the long-poll has reached the server
+    await await_metric(url, "accepted_takers_waiting", 1)  # the long-poll is waiting
     writer.close()
     await writer.wait_closed()
-    await asyncio.sleep(0.2)  # nor that it has heard the hang-up
-    reader, writer = await connect(shared_server.url)
+    await await_metric(url, "accepted_takers_waiting", 0)  # and has heard the hang-up
+    reader, writer = await connect(url)
     writer.write(_enqueue(q, 1) + request("POST", f"/want_job?queue={q}"))
     enqueued = await asyncio.wait_for(read_answer(reader), 30)
     taken = await asyncio.wait_for(read_answer(reader), 30)
@@ -119,6 +120,9 @@ async def test_a_long_poll_whose_client_hangs_up_takes_nothing(
     assert enqueued.status == 202
     assert taken.status == 200, "the job went to the client that hung up"
     assert json.loads(taken.body)["id"] == json.loads(enqueued.body)["id"]
+    # Counted (and logged) as status 0, "left before an answer began", not as a 204.
+    assert await metric(url, route % 0) == unanswered + 1
+    assert await metric(url, route % 204) == empty
 
 
 async def test_an_event_stream_to_a_reader_that_does_not_read_leaves_the_server_serving(

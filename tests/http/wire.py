@@ -82,3 +82,11 @@ async def metric(url: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[1])
     return 0.0
+
+
+async def await_metric(url: str, series: str, value: float) -> None:
+    """Until `series` on /metrics reads `value`: what a test awaits instead of sleeping."""
+    deadline = time.monotonic() + 10
+    while (now := await metric(url, series)) != value:
+        assert time.monotonic() < deadline, f"{series} is {now}, never reached {value}"
+        await asyncio.sleep(0.02)

@@ -329,6 +329,8 @@ class HttpProtocol(asyncio.Protocol):
         status = 0  # the client went away, or the server stopped, before an answer began
         try:
             response = await self.app.answer(cycle.scope, cycle.receive)
+            if self._silenced(cycle):
+                return  # nothing is written: logged and counted as status 0
             status = response.status
             if isinstance(response, StreamResponse):
                 await self._stream(cycle, response)
