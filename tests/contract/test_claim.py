@@ -8,6 +8,7 @@ import random
 import pytest
 
 from accepted.errors import StoreUnavailable
+from accepted.queries import QueueLimits
 from accepted.store import JobStore
 from accepted.types import Job, JobStatus
 from tests.contract.builders import NOW, make_job
@@ -140,3 +141,23 @@ async def test_concurrent_claims_from_several_nodes_never_share_a_job(
     )
     ids = [job.id for claimed in claims for job in claimed]
     assert len(ids) == len(set(ids)) == len(jobs)
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["plain", "limited"])
+async def test_a_claim_never_dates_the_change_before_the_jobs_last_one(
+    store: JobStore, limited: bool
+) -> None:
+    """A take's clock was read before the enqueue's, its claim ran after the insert:
+    the job is running from its creation on, never from before it (a change
+    dated earlier than the last one is left out of live events, so a stream would
+    never see `running`)."""
+    job = make_job(created_at=NOW + 0.5, updated_at=NOW + 0.5, due_at=NOW + 0.5)
+    await store.insert_jobs([job])
+    if limited:
+        await store.set_limits("q", QueueLimits(concurrency=10), NOW)
+        [claimed], _ = await store.claim_limited(["q"], 1, NOW, ["t"], NOW + 30)
+    else:
+        [claimed] = await store.claim_jobs(["q"], 1, NOW, ["t"], NOW + 30)
+    assert claimed.status is JobStatus.RUNNING
+    assert claimed.updated_at == claimed.started_at == NOW + 0.5
+    assert await store.get_job(job.id) == claimed

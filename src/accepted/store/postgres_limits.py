@@ -70,7 +70,8 @@ _OF_ONE_QUEUE = (
 CANDIDATES = f"SELECT {_PICK} {_OF_ONE_QUEUE}"
 MARK = (
     f"UPDATE {sql.TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
-    "lease = u.lease, lease_expires_at = u.expires, updated_at = $4, started_at = $4 "
+    "lease = u.lease, lease_expires_at = u.expires, "
+    "updated_at = greatest($4, j.updated_at), started_at = greatest($4, j.updated_at) "
     "FROM unnest($1::int8[], $2::text[], $3::float8[]) "
     "WITH ORDINALITY AS u(seq, lease, expires, n) "
     f"WHERE j.seq = u.seq RETURNING u.n, {', '.join('j.' + c for c in COLUMNS)}"
@@ -85,8 +86,8 @@ CLAIM_ONE_QUEUE = (
     "FROM picked) "
     f"UPDATE {sql.TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
     "lease = ($5::text[])[numbered.n], lease_expires_at = ($6::float8[])[numbered.n], "
-    "updated_at = $2, "
-    "started_at = $2 "
+    "updated_at = greatest($2, j.updated_at), "
+    "started_at = greatest($2, j.updated_at) "
     f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, "
     f"{', '.join('j.' + c for c in COLUMNS)}"
 )

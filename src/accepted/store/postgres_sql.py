@@ -183,8 +183,8 @@ def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> s
         f"numbered AS (SELECT seq, row_number() OVER (ORDER BY {sql_rules.PICKED_ORDER}) AS n "
         "FROM picked) "
         f"UPDATE {TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
-        "lease = ($3::text[])[numbered.n], lease_expires_at = $4, updated_at = $1, "
-        "started_at = $1 "
+        "lease = ($3::text[])[numbered.n], lease_expires_at = $4, "
+        "updated_at = greatest($1, j.updated_at), started_at = greatest($1, j.updated_at) "
         f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, j.xmin AS version, "
         f"{_J_LIST}"
     )

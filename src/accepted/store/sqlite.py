@@ -584,7 +584,8 @@ def _claiming(
         f"FROM candidates ORDER BY {sql_rules.PICKED_ORDER} LIMIT ?) "
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
         "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
-        "updated_at = ?, started_at = ? FROM picked WHERE jobs.seq = picked.seq "
+        "updated_at = max(?, updated_at), started_at = max(?, updated_at) "
+        "FROM picked WHERE jobs.seq = picked.seq "
         f"RETURNING {sql_rules.order_by()}, {_COLUMN_LIST}"
     )
     tokens = msgspec.json.encode(list(leases[:limit])).decode()

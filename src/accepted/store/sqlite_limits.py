@@ -45,7 +45,8 @@ _CANDIDATES = (
 )
 _MARK = (
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "
-    "lease_expires_at = ?, updated_at = ?, started_at = ? WHERE seq = ? "
+    "lease_expires_at = ?, updated_at = max(?, updated_at), started_at = max(?, updated_at) "
+    "WHERE seq = ? "
     f"RETURNING {', '.join(COLUMNS)}"
 )
 _LOG = "UPDATE queues SET rate_log = ? WHERE name = ?"
