@@ -7,6 +7,8 @@ revocation reach every node.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from accepted.errors import TokenExists, TokenNotFound, Unauthorized
@@ -14,6 +16,7 @@ from accepted.service.auth import AuthService, NewToken
 from accepted.store import JobStore, open_store
 from accepted.tokens import Role, Token, hash_secret
 from tests.contract.builders import NOW, make_job
+from tests.contract.conftest import OpenStore
 
 
 def token(name: str = "t", role: Role = Role.WORKER, **fields: object) -> Token:
@@ -50,6 +53,23 @@ async def test_replace_overwrites_the_token_of_that_name(store: JobStore) -> Non
     await store.tokens.insert_token(token("admin", Role.READER))
     await store.tokens.insert_token(token("admin", Role.ADMIN, hash="h2"), replace=True)
     assert (await store.tokens.load_tokens())[1] == [token("admin", Role.ADMIN, hash="h2")]
+
+
+async def test_nodes_starting_together_each_install_the_same_admin_token(
+    open_new_store: OpenStore, is_shared: bool
+) -> None:
+    """Nodes started at once with one ACCEPTED_ADMIN_TOKEN all replace `admin`.
+
+    Each replace is a delete then an insert; two running side by side both
+    found no row to delete, and the later insert failed on the name, so a node
+    refused to start ("a token named 'admin' exists").
+    """
+    stores = [await open_new_store() for _ in range(2 if is_shared else 1)]
+    admin = token("admin", Role.ADMIN)
+    await asyncio.gather(
+        *(stores[i % len(stores)].tokens.insert_token(admin, replace=True) for i in range(8))
+    )
+    assert (await stores[0].tokens.load_tokens())[1] == [admin]
 
 
 async def test_every_change_moves_the_version_and_reads_do_not(store: JobStore) -> None:

@@ -33,6 +33,11 @@ class PostgresTokens:
 
     async def insert_token(self, token: Token, *, replace: bool = False) -> None:
         async def work(conn: Any) -> None:
+            # The bump comes first: its row lock queues every other token change
+            # behind this one, so two nodes replacing `admin` at start-up run one
+            # after the other (the later one's delete sees the earlier's row)
+            # instead of both deleting nothing and the later insert clashing.
+            await conn.execute(_BUMP)
             if replace:
                 await conn.execute(_DELETE_NAMED, token.name)
             try:
@@ -40,17 +45,16 @@ class PostgresTokens:
                     await conn.execute(_INSERT, *_to_row(token))
             except asyncpg.UniqueViolationError:
                 raise TokenExists(f"a token named {token.name!r} exists") from None
-            await conn.execute(_BUMP)
 
         await self._run(work)
         self._announce()
 
     async def delete_token(self, name: str) -> Token:
         async def work(conn: Any) -> Token:
+            await conn.execute(_BUMP)  # first, as in insert_token: token changes queue
             record = await conn.fetchrow(_DELETE, name)
             if record is None:
                 raise TokenNotFound(f"no token named {name!r}")
-            await conn.execute(_BUMP)
             return _from_record(record)
 
         token: Token = await self._run(work)
