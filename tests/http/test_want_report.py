@@ -176,7 +176,11 @@ def test_require_lease_refuses_a_riding_report_without_one(
         enqueue(http, q)
         held = running(http, q)
         refused = want(http, q, {"id": held["id"], "status": "done"})
-        assert assert_error(refused, 428, "report")["code"] == "lease_required"
+        error = assert_error(refused, 428, "report.lease")
+        assert error["code"] == "lease_required"
+        assert "X-Accepted-Lease" not in error["message"]  # the lease belongs in the body
+        in_list = want(http, q, [{"id": held["id"], "status": "done"}])
+        assert "report[0].lease" in assert_error(in_list, 428)["message"]
         counts = http.get(f"/queues/{q}").json()["counts"]
         assert (counts["queued"], counts["running"]) == (1, 1)  # nothing was taken
         done = want(http, q, {"id": held["id"], "status": "done", "lease": held["lease"]})

@@ -15,6 +15,7 @@ from accepted.errors import (
     InvalidHeader,
     JobNotFound,
     LeaseMismatch,
+    LeaseRequired,
     ShuttingDown,
     UnknownDependency,
 )
@@ -35,6 +36,7 @@ from accepted.service.rules import LEASE_NAME
 from accepted.types import Job
 
 T = TypeVar("T")
+E = TypeVar("E", bound=AcceptedError)
 
 # Most jobs (or reports) one batch call may carry.
 MAX_BATCH = 1000
@@ -303,7 +305,7 @@ async def _taken(
     """
     outcomes, jobs = await call
     for outcome, where in zip(outcomes, places, strict=True):
-        if isinstance(outcome, LeaseMismatch):
+        if isinstance(outcome, LEASE_ERRORS):
             raise _lease_named(outcome, f"{where}.lease")
         if isinstance(outcome, AcceptedError):
             outcome.message = f"{where}: {outcome.message}"
@@ -327,7 +329,7 @@ async def report(ctx: Context, request: Request) -> Response:
     )
     try:
         job = await ctx.service.report(job_id, outcome, ctx.clock())
-    except LeaseMismatch as exc:
+    except LEASE_ERRORS as exc:
         raise _lease_named(exc, params.LEASE.name) from None
     return Response.json(200, render.job_json(job))
 
@@ -340,8 +342,13 @@ def _body_lease(lease: str | None, where: str) -> str | None:
     return lease
 
 
-def _lease_named(error: LeaseMismatch, name: str) -> LeaseMismatch:
-    """The mismatch, naming where the lease was sent: the header or a body field."""
+# The errors about a report's lease: their message names where it belongs.
+LEASE_ERRORS = (LeaseMismatch, LeaseRequired)
+
+
+def _lease_named(error: E, name: str) -> E:
+    """The lease error (a mismatch, or a lease required and missing), naming where the
+    lease is sent in this request: the header, or a body field."""
     error.message = error.message.replace(LEASE_NAME, name, 1)
     return error
 
@@ -375,7 +382,7 @@ async def report_batch(ctx: Context, request: Request) -> Response:
     ]
     outcomes = await ctx.service.report_many(reports, ctx.clock())
     for i, outcome in enumerate(outcomes):
-        if isinstance(outcome, LeaseMismatch):
+        if isinstance(outcome, LEASE_ERRORS):
             _lease_named(outcome, f"[{i}].lease")
     return Response.json(200, render.outcomes_json(reports, outcomes))
 

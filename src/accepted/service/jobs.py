@@ -796,7 +796,8 @@ def _lease_required(decide: Decide) -> Decide:
 
     def check(job: Job) -> Job | None:
         if job.status is JobStatus.RUNNING:
-            raise LeaseRequired(f"job {job.id} is running: send its lease in X-Accepted-Lease")
+            # The HTTP layer names where the lease belongs instead of LEASE_NAME.
+            raise LeaseRequired(f"job {job.id} is running: {rules.LEASE_NAME} is required")
         return decide(job)
 
     return check

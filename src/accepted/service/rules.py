@@ -51,8 +51,8 @@ def finish(
     )
 
 
-# How a lease mismatch names the lease; the HTTP layer names where it was sent instead
-# (the X-Accepted-Lease header, or a body's `report.lease`).
+# How a lease mismatch, or a lease required and missing, names the lease; the HTTP layer
+# names where it belongs instead (the X-Accepted-Lease header, or a body's `report.lease`).
 LEASE_NAME = "the lease"
 
 
