@@ -438,7 +438,7 @@ def worker(args: argparse.Namespace) -> int:
             token=args.token,
         )
     except ValueError as exc:
-        print(f"accepted worker: {exc}", file=sys.stderr)
+        print(f"accepted: {exc}", file=sys.stderr)
         return 2
     return 0
 

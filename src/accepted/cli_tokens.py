@@ -64,8 +64,9 @@ def token_command(
     except AcceptedError as exc:
         from accepted.client.commands import exit_code_for
 
-        # The same answer, the same status as every other command (EXIT_CODES in cli.py).
-        print(f"accepted token: {exc.message}", file=err)
+        # The same answer, the same status and line as every other command (EXIT_CODES
+        # in cli.py): `accepted: ` starts every command's error, so one grep finds them.
+        print(f"accepted: {exc.message}", file=err)
         return int(exit_code_for(exc))
     if args.json:
         print(msgspec.json.encode(answer).decode(), file=out)

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -196,6 +197,23 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 def test_an_unreachable_server_exits_6(cli: Cli) -> None:
     done = cli("get", "x", "--url", f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 6 and "could not reach the server" in done.stderr
+
+
+def test_every_command_s_error_line_starts_with_accepted(tmp_path: Path) -> None:
+    """One prefix for every command's error, `token` and `worker` too, so people and
+    scripts (grep '^accepted: ') read them alike. None of these needs a server."""
+    cli = Cli(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    nowhere = str(tmp_path / "no" / "such" / "folder" / "jobs.db")
+    for args in (
+        ["get", "x"],
+        ["token", "list"],
+        ["token", "list", "--db", nowhere],
+        ["token", "create", "t", "--role", "reader", "--db", nowhere],
+        ["worker", "no_such_module_here:run"],
+    ):
+        done = cli(*args)
+        assert done.returncode in (2, 6), (args, done.returncode, done.stderr)
+        assert done.stderr.startswith("accepted: "), (args, done.stderr)
 
 
 def test_the_url_comes_from_accepted_url_and_the_flag_wins(cli: Cli) -> None:
