@@ -3,7 +3,7 @@
 `accepted serve` runs the server; each setting of `config.Settings` is one of
 its flags, with its ACCEPTED_* variable and default shown by `--help`.
 `accepted worker` runs a Python function for each job of some queues;
-`accepted enqueue | get | delete | jobs | queues | schedules | token ...` are the
+`accepted enqueue | get | delete | jobs | queues | schedules | token | whoami ...` are the
 client for people and scripts, with one table of exit codes (EXIT_CODES).
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from accepted import __version__, backup
 from accepted.cli_schedules import add_schedules_command, run_schedules_command
-from accepted.cli_tokens import add_token_command, token_command
+from accepted.cli_tokens import add_token_command, token_command, whoami
 from accepted.config import SETTINGS_FIELDS, Settings, env_name
 from accepted.logs import check_format
 from accepted.service.destinations import parse_allow
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_operations(commands, common)
     add_schedules_command(commands, common, EXIT_CODES, _seconds)
     add_token_command(commands, common, EXIT_CODES)
+    _client_command(
+        commands, common, "whoami", "show the token the server sees: its name, role and queues"
+    )
     return parser
 
 
@@ -465,6 +468,8 @@ def client_command(args: argparse.Namespace) -> int:
                 return commands.get(client, output, args.id, args.wait)
             if args.command in RETRIES_COMMANDS:
                 return _run_retries_command(client, output, args)
+            if args.command == "whoami":
+                return whoami(client, output)
             return commands.delete(client, output, args.id)
     except ValueError as exc:
         output.error(str(exc))

@@ -1,4 +1,5 @@
-"""`accepted token create | list | revoke`: over the API, or straight on the database.
+"""`accepted token create | list | revoke`: over the API, or straight on the database;
+and `accepted whoami`, the token a command sends as the server sees it.
 
 With `--db TARGET` the commands need no server (to make the first admin
 token); they may also run beside one: servers re-read tokens by themselves
@@ -12,12 +13,16 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
 from accepted.errors import AcceptedError
 from accepted.service.auth import AuthService, check_new_token
+
+if TYPE_CHECKING:
+    from accepted.client import Client
+    from accepted.client.commands import Output
 
 
 def add_token_command(commands: Any, common: argparse.ArgumentParser, exit_codes: str) -> None:
@@ -115,19 +120,39 @@ async def _on_db(args: argparse.Namespace) -> dict[str, Any]:
         await store.close()
 
 
+def whoami(client: Client, output: Output) -> int:
+    """`accepted whoami`: the token the server sees (GET /whoami), as a table, or the
+    server's JSON with --json; errors raise, for `cli.client_command` to print."""
+    from accepted.client import core, tokens
+
+    if output.as_json:
+        output.out.write(client.send(core.raw(tokens.whoami())).decode() + "\n")
+        return 0
+    me = client.whoami()
+    if not me["auth"]:
+        output.out.write("auth is off: every request may do everything (as an admin)\n")
+        return 0
+    header = ("NAME", "ROLE", "QUEUES", "EXPIRES")
+    _print_rows([header, (me["name"], me["role"], _queues(me), _expires(me))], output.out)
+    return 0
+
+
 def _print_table(tokens: Sequence[dict[str, Any]], out: IO[str]) -> None:
     rows = [("NAME", "ROLE", "QUEUES", "CREATED", "EXPIRES")]
     for t in tokens:
-        queues = "*" if t["queues"] is None else ",".join(t["queues"])
-        rows.append(
-            (
-                t["name"],
-                t["role"],
-                queues,
-                _short(t["created_at"]),
-                _short(t["expires_at"]) if t["expires_at"] else "never",
-            )
-        )
+        rows.append((t["name"], t["role"], _queues(t), _short(t["created_at"]), _expires(t)))
+    _print_rows(rows, out)
+
+
+def _queues(token: dict[str, Any]) -> str:
+    return "*" if token["queues"] is None else ",".join(token["queues"])
+
+
+def _expires(token: dict[str, Any]) -> str:
+    return _short(token["expires_at"]) if token["expires_at"] else "never"
+
+
+def _print_rows(rows: Sequence[tuple[str, ...]], out: IO[str]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)

@@ -216,6 +216,13 @@ def test_every_command_s_error_line_starts_with_accepted(tmp_path: Path) -> None
         assert done.stderr.startswith("accepted: "), (args, done.stderr)
 
 
+def test_whoami_with_auth_off_says_every_request_may_do_everything(cli: Cli) -> None:
+    done = cli("whoami")
+    assert done.returncode == 0, done.stderr
+    assert "auth is off" in done.stdout and "admin" in done.stdout
+    assert json.loads(cli("whoami", "--json").stdout)["auth"] is False
+
+
 def test_the_url_comes_from_accepted_url_and_the_flag_wins(cli: Cli) -> None:
     job = cli.job("enqueue", "q")  # ACCEPTED_URL only
     assert cli.job("get", job["id"], "--url", cli.url)["id"] == job["id"]

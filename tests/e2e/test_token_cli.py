@@ -127,3 +127,23 @@ def test_token_commands_exit_with_the_status_every_command_gives_an_answer(
     assert accepted("token", "create", "r", "--role", "reader", **as_admin).returncode == 7  # 409
     refused = accepted("token", "create", "", "--role", "reader", **as_admin)
     assert refused.returncode == 2, refused.stderr  # 400: input the server refused
+
+
+def test_whoami_prints_the_token_s_name_role_and_queues(server: ServerProcess) -> None:
+    with Client(server.url, token=ADMIN) as admin:
+        worker = admin.create_token("w", "worker", queues=["emails", "sms.*"])["token"]
+    as_worker = {"ACCEPTED_URL": server.url, "ACCEPTED_TOKEN": worker}
+    table = accepted("whoami", **as_worker)
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["NAME", "ROLE", "QUEUES", "EXPIRES"]
+    assert row.split() == ["w", "worker", "emails,sms.*", "never"]
+    assert worker not in table.stdout
+    as_json = accepted("whoami", "--json", **as_worker)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == {
+        "auth": True, "name": "w", "role": "worker", "queues": ["emails", "sms.*"],
+        "expires_at": None,
+    }  # fmt: skip
+    stranger = accepted("whoami", "--url", server.url, "--token", "acc_" + "0" * 40)
+    assert stranger.returncode == 6 and stranger.stderr.startswith("accepted: ")  # 401

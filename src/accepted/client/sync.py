@@ -160,7 +160,14 @@ class Client:
                 raise WaitTimeout(f"job {job_id} is still {job.status} after {timeout} s", job)
             time.sleep(plan.pause(asked, time.monotonic() - sent))
 
-    # -- tokens (an unlimited admin token) -------------------------------------
+    # -- tokens (whoami: any token; the rest: an unlimited admin token) ---------
+
+    def whoami(self) -> dict[str, Any]:
+        """The token this client sends, as the server sees it: `{"auth": true, "name":
+        ..., "role": ..., "queues": [...] | None, "expires_at": ... | None}`; with auth
+        off `{"auth": false, "name": None, "role": "admin", ...}`. Never the secret.
+        An unknown, revoked or expired token raises `Unauthorized`."""
+        return self.send(tokens.whoami())
 
     def create_token(
         self,

@@ -1,4 +1,4 @@
-"""The token calls of the client (the admin API) and the token a client sends.
+"""The token calls of the client (the admin API, and GET /whoami) and the token a client sends.
 
 Kept apart from `core` so the job calls there stay on one screen; both
 clients send these calls as they send the others.
@@ -53,6 +53,11 @@ def create_token(
 
 def list_tokens() -> Call[dict[str, Any]]:
     return Call("GET", "/tokens", _read_json(200), retry=Retry.ALWAYS)
+
+
+def whoami() -> Call[dict[str, Any]]:
+    """GET /whoami: the token this client sends, as the server sees it (any role)."""
+    return Call("GET", "/whoami", _read_json(200), retry=Retry.ALWAYS)
 
 
 def revoke_token(name: str) -> Call[dict[str, Any]]:
