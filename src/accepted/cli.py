@@ -318,7 +318,12 @@ def _add_operations(commands: Any, common: argparse.ArgumentParser) -> None:
     jobs.add_argument("--search", metavar="TEXT", help="a job id, or text in params or result")
     jobs.add_argument("--limit", type=int, metavar="N", help="jobs to show, 1 to 500 [50]")
     jobs.add_argument("--cursor", help="show the page after the one that printed this cursor")
-    pause = _client_command(commands, common, "pause", "pause a queue: it hands out nothing")
+    pause = _client_command(
+        commands,
+        common,
+        "pause",
+        "pause a queue: it hands out nothing (a queue with no jobs yet too: a note says so)",
+    )
     resume = _client_command(commands, common, "resume", "resume a paused queue")
     for parser in (pause, resume):
         parser.add_argument("name", metavar="QUEUE")

@@ -47,6 +47,19 @@ def test_pause_and_resume_a_queue(cli: Cli, client: Client) -> None:
     assert "nowhere" in missing.stderr
 
 
+def test_pausing_a_queue_without_jobs_says_so(cli: Cli, client: Client) -> None:
+    """Pausing ahead of a queue's first job is allowed (SPEC); the note on stderr
+    catches the typo that paused a queue nobody uses instead of the busy one."""
+    client.enqueue("emails")
+    busy = cli("pause", "emails")
+    assert busy.returncode == 0 and busy.stderr == ""
+    ahead = cli("pause", "emials", "--json")
+    assert ahead.returncode == 0, ahead.stderr
+    assert json.loads(ahead.stdout)["paused"] is True  # stdout stays the answer
+    assert ahead.stderr.startswith("accepted: ") and "emials holds no jobs" in ahead.stderr
+    assert client.queue("emials").paused
+
+
 def test_jobs_filters_searches_and_pages(cli: Cli, client: Client) -> None:
     first = client.enqueue("a", {"email": "ada@example.com"})
     second = client.enqueue("b", {"email": "bob@example.com"})

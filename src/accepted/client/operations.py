@@ -7,6 +7,7 @@ as it came (e.g. `{"queues": [...]}`), and returns the exit code (see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,23 @@ def queues(client: Client, output: Output) -> ExitCode:
 
 
 def pause(client: Client, output: Output, name: str) -> ExitCode:
-    return _one_queue(client, output, queue_calls.pause(name))
+    """Pause the queue; a note on stderr when it holds no jobs at all.
+
+    Pausing a name no job has used is allowed (SPEC: it holds a queue before its
+    first job comes), so a typo pauses a queue nobody uses, silently: the note
+    says so while the busy queue still hands out."""
+    call = queue_calls.pause(name)
+    if output.as_json:
+        raw = client.send(core.raw(call))
+        output.out.write(raw.decode() + "\n")
+        counts = json.loads(raw)["counts"]
+    else:
+        queue = client.send(call)
+        _table(output, _queue_header(), [_queue_row(queue)])
+        counts = queue.counts
+    if not any(counts.values()):
+        output.error(f"note: queue {name} holds no jobs; it is paused ahead of its first one")
+    return ExitCode.OK
 
 
 def resume(client: Client, output: Output, name: str) -> ExitCode:
