@@ -239,6 +239,24 @@ GROUP = Param(
     min_length=1,
     max_length=MAX_KEY,
 )
+# Every header POST /jobs reads, as the route table declares them. None has a
+# query alias: a request that carries none of them takes every default
+# (handlers.enqueue then skips reading them one by one).
+ENQUEUE = (
+    PRIORITY,
+    DELAY,
+    RESULT_TTL,
+    CALLBACK_URL,
+    JOB_TIMEOUT,
+    MAX_ATTEMPTS,
+    RETRIES,
+    RETRY_BACKOFF,
+    IDEMPOTENCY_KEY,
+    ENQUEUE_WAIT,
+    UNIQUE_KEY,  # flow-deps
+    AFTER,
+    GROUP,  # flow-limits
+)
 DUPLICATE = Param(
     "X-Accepted-Duplicate",
     str,

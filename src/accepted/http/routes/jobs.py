@@ -64,21 +64,7 @@ JOBS = Route(
             "enqueued together (all or none). The 202 goes out only after the job is "
             "durably committed.",
             body=EnqueueBody | Batch,
-            params=(
-                p.PRIORITY,
-                p.DELAY,
-                p.RESULT_TTL,
-                p.CALLBACK_URL,
-                p.JOB_TIMEOUT,
-                p.MAX_ATTEMPTS,
-                p.RETRIES,
-                p.RETRY_BACKOFF,
-                p.IDEMPOTENCY_KEY,
-                p.ENQUEUE_WAIT,
-                p.UNIQUE_KEY,  # flow-deps
-                p.AFTER,
-                p.GROUP,  # flow-limits
-            ),
+            params=p.ENQUEUE,
             responses={
                 200: Answer(
                     "Enqueued and, within X-Accepted-Wait-Result, final: the job with its "
