@@ -11,12 +11,12 @@ the one that reads the body.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from accepted.errors import JobNotFound
 from accepted.http.request import Request
 from accepted.service.auth import ANYONE, Access, AuthService, Caller, Rule, permit
+from accepted.service.ids import canonical_id
 from accepted.service.jobs import JobService
 
 CHALLENGE = (b"www-authenticate", b'Bearer realm="accepted"')
@@ -78,6 +78,6 @@ def recheck(auth: AuthService | None, caller: Caller, clock: Callable[[], float]
 
 def _normalized(raw: str) -> str:
     try:
-        return str(uuid.UUID(raw))
+        return canonical_id(raw)
     except ValueError:
         return raw  # names no job: 404

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from accepted.errors import InvalidField, InvalidHeader, UnknownDependency
@@ -10,6 +9,7 @@ from accepted.http import params
 from accepted.http.context import Context
 from accepted.http.request import Request
 from accepted.service.auth import Caller
+from accepted.service.ids import canonical_id
 from accepted.service.jobs import NewJob, Placed
 
 DUPLICATE = (params.DUPLICATE.key, b"true")
@@ -64,7 +64,7 @@ def item_after(refs: Sequence[str] | None, index: int) -> tuple[str, ...]:
 
 def _job_id(raw: str, where: str, error: type[InvalidHeader] | type[InvalidField]) -> str:
     try:
-        return str(uuid.UUID(raw))
+        return canonical_id(raw)
     except ValueError:
         raise error(f"{where}: {raw[:64]!r} is not a job id") from None
 

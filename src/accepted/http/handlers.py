@@ -4,7 +4,6 @@ method, render the answer. No rules live here, and no SQL."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from accepted.http.parse import (
     WantJobBody,
 )
 from accepted.http.request import Request, Response
+from accepted.service.ids import canonical_id
 from accepted.service.jobs import NewJob, Outcome, Placed, Report
 from accepted.service.rules import LEASE_NAME
 from accepted.types import Job
@@ -48,14 +48,14 @@ def _job_id(request: Request) -> str:
 
 def _normalized_id(raw: str) -> str:
     try:
-        return str(uuid.UUID(raw))
+        return canonical_id(raw)
     except ValueError:
         return raw
 
 
 def _checked_id(raw: str) -> str:
     try:
-        return str(uuid.UUID(raw))
+        return canonical_id(raw)
     except ValueError:
         raise JobNotFound(f"no job {parse.shown(raw)} (job ids are UUIDs)") from None
 

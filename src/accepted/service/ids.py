@@ -4,17 +4,25 @@ Time order keeps new ids at the right edge of the id index, so an insert
 touches one index page instead of a random one: about 3x fewer WAL pages per
 job at group-commit batch sizes (bench.micro). The random bits come from one
 os.urandom call per 409 ids rather than a syscall per id as with uuid4().
+
+Both directions skip `uuid.UUID` on the hot path: a new id is formatted from
+its integer, and an id a client sends back in the server's own spelling is
+recognized by a regular expression, not parsed and printed again (together
+~4 us of every enqueue and report, bench.micro).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 
 _CHUNK = 10 * 409
 _RAND_A = (1 << 12) - 1
 _RAND_B = (1 << 62) - 1
+# A UUID as str(uuid.UUID(...)) spells it: lower-case, hyphenated.
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class _Entropy:
@@ -45,4 +53,13 @@ def new_job_id() -> str:
         | 0b10 << 62
         | (rand & _RAND_B)
     )
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # as str(uuid.UUID(int=value)) prints it
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def canonical_id(raw: str) -> str:
+    """`raw` as str(uuid.UUID(raw)) gives it (any spelling `uuid.UUID` takes, in
+    canonical form); ValueError if it is no UUID."""
+    if _CANONICAL.fullmatch(raw):
+        return raw  # already canonical: what the server hands out and clients send back
+    return str(uuid.UUID(raw))
