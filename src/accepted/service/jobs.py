@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -24,7 +23,7 @@ from accepted.service.dependencies import DependentRules
 from accepted.service.destinations import Destinations
 from accepted.service.events import Subscription
 from accepted.service.health import WriteHealth
-from accepted.service.ids import new_job_id
+from accepted.service.ids import new_job_id, new_lease
 from accepted.service.results import WaitState
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import ClaimRequest, Decide, IdempotencyKey, JobStore, Outcome, Placed
@@ -230,7 +229,7 @@ class JobService:
                 plan.append(found)
             taker, given = found
             expires = now + taker.lease_seconds
-            jobs[i] = rules.hand_out(job, secrets.token_hex(12), expires, now)
+            jobs[i] = rules.hand_out(job, new_lease(), expires, now)
             given.append(jobs[i])
         return plan
 
@@ -540,7 +539,7 @@ class JobService:
 
         Returns the jobs, and when a full rate window of those queues opens.
         """
-        tokens = [secrets.token_hex(12) for _ in range(count)]
+        tokens = [new_lease() for _ in range(count)]
         expires = now + lease
         limited = self._limited_among(queues, prefixes)
         claim: asyncio.Future[tuple[list[Job], float | None]]
