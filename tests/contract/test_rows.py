@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 
@@ -73,6 +75,28 @@ async def test_insert_is_all_or_none(store: JobStore) -> None:
     assert await store.get_job(fresh_before.id) is None
     assert await store.get_job(fresh_after.id) is None
     assert await store.get_job(existing.id) == existing
+
+
+async def test_a_refused_insert_leaves_no_trace_beside_the_inserts_that_stand(
+    store: JobStore,
+) -> None:
+    """Single-job inserts sent together (one commit on SQLite): the one refused
+    leaves neither its row nor its count; the others are stored."""
+    existing = make_job("lone")
+    await store.insert_jobs([existing])
+    before, after = make_job("lone"), make_job("lone")
+    clash = replace(make_job("lone", JobStatus.DELAYED), id=existing.id)
+    outcomes = await asyncio.gather(
+        store.insert_jobs([before]),
+        store.insert_jobs([clash]),
+        store.insert_jobs([after]),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == [before] and outcomes[2] == [after]
+    assert isinstance(outcomes[1], StoreUnavailable)
+    assert await store.get_job(existing.id) == existing
+    [state] = await store.queue_states(["lone"])
+    assert dict(state.counts) == {JobStatus.QUEUED: 3}
 
 
 async def test_delete_returns_the_last_row_and_the_job_is_gone(store: JobStore) -> None:

@@ -252,7 +252,11 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                 _insert(conn, rank_groups(conn, stored) if has_groups(stored) else stored)
                 return stored
 
-            stored = await self._writer.run(checked)
+            # One job, no group: its one INSERT is the only write, and a statement
+            # that fails is undone whole by SQLite (its triggers' writes too), so
+            # the call needs no savepoint of its own.
+            alone = len(jobs) == 1 and not has_groups(jobs)
+            stored = await self._writer.run(checked, savepoint=not alone)
         else:
             statements = insert_statements([_to_row(job) for job in jobs])
 
@@ -260,7 +264,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                 for statement, args in statements:
                     conn.execute(statement, args)
 
-            await self._writer.run(work)
+            # One statement (any batch of 1, 2, 4 ... 64 jobs) needs no savepoint, as above.
+            await self._writer.run(work, savepoint=len(statements) > 1)
             stored = list(jobs)
         self._announce([(None, job) for job in stored])
         return stored
