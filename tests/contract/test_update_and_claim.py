@@ -173,3 +173,51 @@ async def test_a_report_decides_on_the_row_as_another_node_left_it(
     assert isinstance(results[0], Conflict) and jobs == []
     now = await store.get_job(held.id)
     assert now is not None and (now.status, now.lease) == (JobStatus.RUNNING, "theirs")
+
+
+# A report on a job claimed through this store, decided on the row the claim
+# returned: on PostgreSQL the report and the claim may then be one statement
+# (store/postgres_riding.py), whose claim runs on the report's snapshot. These
+# hold it to what the transaction does.
+
+
+async def test_jobs_claimed_here_are_reported_here_and_the_next_ones_claimed_in_order(
+    store: JobStore,
+) -> None:
+    first, *rest = [make_job(due_at=NOW - 10 + n) for n in range(4)]
+    await store.insert_jobs([first, *rest])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    assert held.id == first.id
+    results, jobs, _ = await store.update_and_claim(
+        [(held.id, _done_if_mine("mine"))], _claim(count=3)
+    )
+    assert isinstance(results[0], Job) and results[0].status is JobStatus.DONE
+    assert [(j.id, j.lease) for j in jobs] == [(job.id, f"new-{n}") for n, job in enumerate(rest)]
+    assert await _status(store, held) is JobStatus.DONE
+    # The rows just claimed are the ones their reports decide on, in turn.
+    report = (rest[0].id, _done_if_mine("new-0"))
+    results, jobs, _ = await store.update_and_claim([report], _claim())
+    assert isinstance(results[0], Job) and jobs == []
+
+
+async def test_a_job_claimed_here_and_given_back_is_claimed_again(store: JobStore) -> None:
+    await store.insert_jobs([make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    _, jobs, _ = await store.update_and_claim([(held.id, _given_back)], _claim())
+    assert [(j.id, j.lease, j.attempts) for j in jobs] == [(held.id, "new-0", 2)]
+
+
+async def test_a_job_claimed_here_reported_with_nothing_to_claim(store: JobStore) -> None:
+    await store.insert_jobs([make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    results, jobs, _ = await store.update_and_claim([(held.id, _done)], _claim(["other"]))
+    assert jobs == [] and isinstance(results[0], Job)
+    assert await _status(store, held) is JobStatus.DONE
+
+
+async def test_a_job_claimed_here_frees_its_place_for_a_limited_claim(store: JobStore) -> None:
+    await store.insert_jobs([make_job(due_at=NOW - 10), make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    await store.set_limits("q", QueueLimits(concurrency=1), NOW)
+    _, jobs, _ = await store.update_and_claim([(held.id, _done)], _claim(limited=True))
+    assert len(jobs) == 1 and jobs[0].id != held.id

@@ -38,7 +38,7 @@ from accepted.errors import (
     StoreUnavailable,
     UniqueKeyHeld,
 )
-from accepted.store import idempotency_rows, rows, sql_rules
+from accepted.store import idempotency_rows, rows
 from accepted.store import postgres_flow as flow
 from accepted.store import postgres_idempotency as pg_keys
 from accepted.store import postgres_sql as sql
@@ -62,6 +62,7 @@ from accepted.store.postgres_limits import PostgresLimits, limited_claim
 from accepted.store.postgres_link import DbClock, Link
 from accepted.store.postgres_listing import PostgresListing
 from accepted.store.postgres_queues import HELD_BACK, PostgresQueues
+from accepted.store.postgres_riding import claim_args, riding
 from accepted.store.postgres_schedules import PostgresSchedules
 from accepted.store.postgres_tokens import PostgresTokens
 from accepted.types import Attempt, Due, Job
@@ -436,6 +437,14 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         known = self._known.decide(*changes[0]) if len(changes) == 1 else None
         if known is not None and flow.settles(known[0], known[1]):
             known = None  # its waiting jobs settle in the transaction: the full update
+        one_statement = riding(known, claim, self._known)
+        if one_statement is not None:
+            done = await self._run(one_statement, transaction=False)
+            if done is not None:
+                stored, jobs = done
+                self._announce([(known[0], stored)] if known is not None else [])
+                return [stored], jobs, None
+            known = None  # the row moved on: read it, in the transaction
 
         async def work(conn: Any) -> tuple[list[Job | Exception], list[Job], float | None]:
             # One report on a row this node handed out: decided on the kept row and
@@ -665,14 +674,9 @@ def _claiming(
     transaction that then rolls back, no later version of a row has that version: the
     reports' compare-and-set finds them out of date, and reads the row.
     """
-    limit = sql_rules.claim_size(count, leases, queues, prefixes)
-    if limit == 0:
+    args = claim_args(ClaimRequest(queues, count, now, leases, lease_expires_at, prefixes))
+    if args is None:
         return None
-    args: list[Any] = [now, limit, list(leases), lease_expires_at]
-    if prefixes:
-        args += [list(queues or ()), list(prefixes)]
-    elif queues is not None:
-        args.append(queues[0] if len(queues) == 1 else list(queues))
     query = sql.claim_query(queues, prefixes)
 
     async def work(conn: Any) -> list[Job]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -176,18 +177,55 @@ def claim_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> s
     once per statement (an InitPlan) and skipped. With `prefixes` (a limited
     token's `prefix*` queues, $6) a queue may also start with one.
     """
-    where = claim_where(queues, prefixes)
+    return f"WITH {_claim_picks(claim_where(queues, prefixes))} {_CLAIM_UPDATE}"
+
+
+def _claim_picks(where: str) -> str:
+    """The claim's CTEs: the rows to take (`where`), locked, and numbered in claim order."""
     return (
-        f"WITH picked AS (SELECT {sql_rules.PICK} FROM {TABLE} WHERE {where} "
+        f"picked AS (SELECT {sql_rules.PICK} FROM {TABLE} WHERE {where} "
         f"ORDER BY {sql_rules.order_by()} LIMIT $2 FOR UPDATE SKIP LOCKED), "
         f"numbered AS (SELECT seq, row_number() OVER (ORDER BY {sql_rules.PICKED_ORDER}) AS n "
-        "FROM picked) "
-        f"UPDATE {TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
-        "lease = ($3::text[])[numbered.n], lease_expires_at = $4, "
-        "updated_at = greatest($1, j.updated_at), started_at = greatest($1, j.updated_at) "
-        f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, j.xmin AS version, "
-        f"{_J_LIST}"
+        "FROM picked)"
     )
+
+
+_CLAIM_UPDATE = (
+    f"UPDATE {TABLE} AS j SET status = 'running', attempts = j.attempts + 1, "
+    "lease = ($3::text[])[numbered.n], lease_expires_at = $4, "
+    "updated_at = greatest($1, j.updated_at), started_at = greatest($1, j.updated_at) "
+    f"FROM numbered WHERE j.seq = numbered.seq RETURNING numbered.n, j.xmin AS version, "
+    f"{_J_LIST}"
+)
+
+# The claim's parameters come after UPDATE_IF_VERSION's in `riding_query`.
+RIDING_SHIFT = len(MUTABLE) + 2
+
+
+def riding_query(queues: Sequence[str] | None, prefixes: Sequence[str] = ()) -> str:
+    """A report written by compare-and-set and the plain claim after it, in one statement.
+
+    UPDATE_IF_VERSION's parameters, then `claim_query`'s numbered from
+    RIDING_SHIFT + 1. The claim takes rows only if the report was written, so
+    a report that finds its row moved on leaves nothing done. One row always
+    comes back: `reported` (the version written, or NULL), and the claimed
+    rows' columns (all NULL when nothing was claimed). The claim runs on the
+    statement's snapshot, which is the report's: it cannot see the report's
+    write, so only a report that makes nothing takeable (the caller's check)
+    may ride this way.
+    """
+    where = claim_where(queues, prefixes) + " AND EXISTS (SELECT 1 FROM reported)"
+    claim = _shifted(f"{_claim_picks(where)}, claimed AS ({_CLAIM_UPDATE})", RIDING_SHIFT)
+    return (
+        f"WITH reported AS ({UPDATE_IF_VERSION}), {claim} "
+        "SELECT (SELECT xmin FROM reported) AS reported, claimed.* "
+        "FROM (SELECT 1) AS one LEFT JOIN claimed ON true"
+    )
+
+
+def _shifted(query: str, by: int) -> str:
+    """`query` with each placeholder $n renumbered $(n + by)."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + by}", query)
 
 
 def claim_where(
