@@ -286,6 +286,21 @@ async def test_a_new_job_is_handed_straight_to_a_blocked_taker(service: JobServi
     assert stored.status is JobStatus.RUNNING and stored.lease == taken.lease
 
 
+async def test_an_enqueue_cancelled_in_flight_still_hands_its_job_to_the_taker(
+    service: JobService,
+) -> None:
+    waiting = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until_waiting(service, 1)
+    enqueue = asyncio.create_task(service.enqueue(NewJob("q"), T0))
+    await asyncio.sleep(0)  # the insert is on its way for the blocked taker ...
+    enqueue.cancel()  # ... and the request that sent it is gone
+    with pytest.raises(asyncio.CancelledError):
+        await enqueue
+    [taken] = await asyncio.wait_for(waiting, 5)
+    stored = await service.get(taken.id)
+    assert stored.status is JobStatus.RUNNING and stored.lease == taken.lease
+
+
 async def test_a_taker_gone_before_its_hand_off_lands_gives_the_job_back(
     service: JobService,
 ) -> None:
@@ -309,9 +324,7 @@ async def test_a_taker_that_may_no_longer_take_gives_back_a_job_handed_that_inst
     service: JobService,
 ) -> None:
     allowed = [True]
-    waiting = asyncio.create_task(
-        service.take(["q"], T0, block=30, may_take=lambda: allowed[0])
-    )
+    waiting = asyncio.create_task(service.take(["q"], T0, block=30, may_take=lambda: allowed[0]))
     await _until_waiting(service, 1)
     enqueue = asyncio.create_task(service.enqueue(NewJob("q"), T0))
     await asyncio.sleep(0)  # the insert is on its way for the blocked taker ...

@@ -25,6 +25,7 @@ from accepted.service.events import Subscription
 from accepted.service.health import WriteHealth
 from accepted.service.ids import new_job_id, new_lease
 from accepted.service.results import WaitState
+from accepted.service.shielded import shielded
 from accepted.service.signals import Signals, Taker
 from accepted.store.base import ClaimRequest, Decide, IdempotencyKey, JobStore, Outcome, Placed
 from accepted.tokens import QueueScope
@@ -149,10 +150,9 @@ class JobService:
         built = [self._build(new, now) for new in batch]
         jobs = list(built)
         handoffs = self._plan_handoffs(jobs, now)
-        insert = asyncio.ensure_future(self.store.insert_jobs(jobs, built if handoffs else None))
+        insert = self.store.insert_jobs(jobs, built if handoffs else None)
         # Runs even if this request is cancelled: takers and alarms must hear either way.
-        insert.add_done_callback(lambda done: self._after_insert(done, handoffs, now, built))
-        return await asyncio.shield(insert)
+        return await shielded(insert, lambda done: self._after_insert(done, handoffs, now, built))
 
     async def enqueue_once(
         self, batch: Sequence[NewJob], keys: Sequence[IdempotencyKey | None], now: float
