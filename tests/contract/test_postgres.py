@@ -476,3 +476,55 @@ async def test_heartbeats_and_the_report_of_a_job_handed_out_here_write_the_row_
     assert seen == [taken, first]  # each decided once, on the row the last write left
     assert second.lease_expires_at == NOW + 90
     assert await store.get_job(job.id) == second
+
+
+class Spy:
+    """A plain LISTEN on the nodes' channel (not a node: no node counts it)."""
+
+    def __init__(self) -> None:
+        self.payloads: list[str] = []
+        self.heard = asyncio.Event()
+        self.conn: asyncpg.Connection | None = None
+
+    async def open(self, url: str) -> None:
+        self.conn = await asyncpg.connect(url)
+        await self.conn.add_listener(sql.CHANNEL, self._note)
+
+    def _note(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        self.payloads.append(payload)
+        self.heard.set()
+
+    async def hear(self, payload: str, seconds: float = 2.0) -> None:
+        async with asyncio.timeout(seconds):
+            while payload not in self.payloads:
+                self.heard.clear()
+                await self.heard.wait()
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+
+async def test_a_node_alone_sends_no_notices_and_one_that_joins_hears_it_at_once(
+    url: str, nodes: list[PostgresStore]
+) -> None:
+    alone, joining = nodes[0], nodes[1]
+    here, there = Recorder(), Recorder()
+    alone.attach(here)
+    joining.attach(there)
+    await alone.open()
+    spy = Spy()
+    await spy.open(url)
+    try:
+        await alone.insert_jobs([make_job("solo")])
+        await joining.open()  # returns once the node already there has answered
+        # The answer went out on the link after anything sent before it.
+        await spy.hear(f"a {alone.node} {joining.node}")
+        # Nothing from the node alone: its own notices would only have come back to it.
+        assert [p for p in spy.payloads if p.startswith("q ")] == []
+
+        await alone.insert_jobs([make_job("together")])
+        await there.hear(("available", ("together", "1")), seconds=2.0)
+        assert here.notices() == []  # the writer still acts on its own changes without them
+    finally:
+        await spy.close()

@@ -12,6 +12,16 @@ announces what it changed just after, on this connection, whose session
 commits asynchronously (a notice need not be durable). While one batch is
 being sent the next accumulates, so under load one statement carries many.
 
+A node alone on the database sends no notices: its own would only come back
+to it (PostgreSQL delivers a NOTIFY to every listener, the sender too), and
+it acts on its own changes without them. The link counts the other nodes'
+link sessions when it connects and every few seconds after, and a node
+whose link connects says so on the channel ("h <node>"). A node that hears
+that sends its notices from then on and answers ("a <node> <new node>");
+the new node waits, up to HELLO_TIMEOUT, for the answers of the nodes it
+counted before its first request. A write committed before a node answered
+was committed before the new node's first request, which then sees it.
+
 Notices only hurry waiters along. Those missed (the link was down, or a node
 died between a commit and its notice) are covered by re-checks: takers look
 again every second, and `Wakeups.resync` is called after every reconnect and
@@ -45,10 +55,14 @@ _MARK = (
     "current_setting('application_name'), '\\+events$', '') || "
     "CASE WHEN $1 THEN '+events' ELSE '' END, false), pg_notify($2, $3)"
 )
-_LISTENERS = (
-    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-    "AND application_name LIKE 'accepted/%+events' AND pid <> pg_backend_pid()"
+# Every other node's link session (application_name "accepted/<node>/link",
+# "+events" when marked).
+_LINKS = (
+    "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
+    "AND application_name LIKE 'accepted/%/link%' AND pid <> pg_backend_pid()"
 )
+_SAY = "SELECT pg_notify($1, $2)"
+HELLO_TIMEOUT = 1.0  # seconds a starting node waits for the nodes it counted to answer
 CHECK_TIMEOUT = 5.0  # a reading slower than this means the connection is gone
 RECONNECT_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
 _SAMPLES = 3
@@ -110,6 +124,11 @@ class Link:
         self._sender: asyncio.Task[None] | None = None
         self.listening = False  # this node has live-event subscribers
         self.others_listen = True  # some other node has: until counted, assume so
+        self.others = True  # some other node's link is up: until counted, assume so
+        self._hellos = 0  # other nodes' hellos heard so far
+        self._unanswered: set[str] = set()  # nodes counted at start that have not answered
+        self._answered = asyncio.Event()
+        self._answers: set[asyncio.Task[None]] = set()  # answers being sent
         self._marking: asyncio.Task[None] | None = None
         self._counting: asyncio.Task[None] | None = None
 
@@ -117,6 +136,9 @@ class Link:
         """Connect and listen before returning, so the node hears from its first request."""
         lost = await self._listen()
         self._task = asyncio.create_task(self._run(lost), name="pg-link")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                await self._answered.wait()
 
     async def stop(self) -> None:
         # Notices still held go out first: a short-lived process (`accepted token
@@ -126,7 +148,7 @@ class Link:
                 if self._sender is not None and not self._sender.done():
                     await asyncio.shield(self._sender)
                 await self._send()
-        for task in (self._task, self._sender):
+        for task in (self._task, self._sender, *self._answers):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -135,6 +157,8 @@ class Link:
 
     def announce(self, takeable: Iterable[str], settled: Iterable[str]) -> None:
         """Tell the other nodes, soon, about jobs that became takeable or settled."""
+        if not self.others:
+            return
         self.outbox.add(takeable, settled)
         self._kick()
 
@@ -173,7 +197,15 @@ class Link:
 
     async def _count_listeners(self, conn: Any) -> None:
         async with self._busy:
-            self.others_listen = await conn.fetchval(_LISTENERS) > 0
+            hellos = self._hellos
+            links = [r[0] for r in await conn.fetch(_LINKS)]
+        self._counted(links, hellos)
+
+    def _counted(self, links: list[str], hellos: int) -> None:
+        """The other nodes' link sessions, as counted; `hellos` as the count began
+        (a node whose hello came meanwhile is there, whatever the count says)."""
+        self.others_listen = any(name.endswith("+events") for name in links)
+        self.others = bool(links) or self._hellos != hellos
 
     def _recount(self) -> None:
         conn = self._conn
@@ -205,6 +237,9 @@ class Link:
         self._kick()
 
     def _kick(self) -> None:
+        if not self.others:
+            self.outbox.take()  # nobody to tell
+            return
         if self.outbox and self._conn is not None and (self._sender is None or self._sender.done()):
             self._sender = asyncio.create_task(self._send(), name="pg-notify")
 
@@ -242,11 +277,18 @@ class Link:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _: lost.set())
         try:
-            await conn.add_listener(CHANNEL, self._on_notice)
-            await self.clock.sync(conn)
-            if self.listening:  # a new session: mark it again
-                await conn.execute(_MARK, True, CHANNEL, f"w {self.node} 1")
-            self.others_listen = await conn.fetchval(_LISTENERS) > 0
+            async with self._busy:  # answers to others' hellos share the connection
+                await conn.add_listener(CHANNEL, self._on_notice)
+                await self.clock.sync(conn)
+                if self.listening:  # a new session: mark it again
+                    await conn.execute(_MARK, True, CHANNEL, f"w {self.node} 1")
+                hellos = self._hellos
+                links = [r[0] for r in await conn.fetch(_LINKS)]
+                self._counted(links, hellos)
+                self._unanswered = {name.split("/")[1] for name in links}
+                if not self._unanswered:
+                    self._answered.set()
+                await conn.execute(_SAY, CHANNEL, f"h {self.node}")
         except BaseException:
             conn.terminate()
             raise
@@ -276,6 +318,9 @@ class Link:
             conn.terminate()
 
     def _on_notice(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        if payload.startswith(("h ", "a ")):
+            self._on_hello(conn, payload)
+            return
         if payload.startswith("w "):  # a node's live-event listening changed
             if payload.split(" ")[1] != self.node:
                 if payload.endswith(" 1"):
@@ -285,3 +330,25 @@ class Link:
             return
         if self.wakeups is not None:
             deliver(self.wakeups, payload, self.node)
+
+    def _on_hello(self, conn: Any, payload: str) -> None:
+        """Another node's link connected ("h <node>"): tell it from now on, and answer.
+        Or a node answered ours ("a <node> <us>")."""
+        kind, node, *to = payload.split(" ")
+        if node == self.node:
+            return
+        if kind == "h":
+            self._hellos += 1
+            self.others = True
+            answer = asyncio.create_task(self._answer(conn, node), name="pg-answer")
+            self._answers.add(answer)
+            answer.add_done_callback(self._answers.discard)
+        elif to == [self.node]:
+            self._unanswered.discard(node)
+            if not self._unanswered:
+                self._answered.set()
+
+    async def _answer(self, conn: Any, node: str) -> None:
+        with contextlib.suppress(*_LINK_ERRORS):
+            async with self._busy:
+                await conn.execute(_SAY, CHANNEL, f"a {self.node} {node}")
