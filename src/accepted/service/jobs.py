@@ -462,19 +462,32 @@ class JobService:
             queues, prefixes = sorted(scope.exact), scope.prefixes
         lease = self.default_lease if options.lease_seconds is None else options.lease_seconds
         takers = self.signals.takers
-        if block <= 0 or takers.closed or riding.pending:
+        if block <= 0 or takers.closed:
+            return (await self._claim(queues, count, now, lease, prefixes, riding))[0]
+        # First come, first served: while older takers of these queues block,
+        # a new take queues up behind them without a look of its own (`in_line`).
+        # Not on limited queues: their first look also says when a rate window opens.
+        plain = not self._limited_among(queues, prefixes)
+        in_line = plain and not prefixes and takers.in_line(queues, count)
+        if riding.pending:
             # Riding reports, and a first look, before this take becomes a taker,
             # as a PUT is made before a want_job: a wake-up meant for blocked
-            # takers is not spent on one about to claim anyway. Found nothing: it
-            # registers, and looks again, as any blocked take does.
+            # takers is not spent on one about to claim anyway.
             loop = asyncio.get_running_loop()
-            started = loop.time()
-            jobs = (await self._claim(queues, count, now, lease, prefixes, riding))[0]
-            if block <= 0 or jobs or riding.refused or takers.closed:
+            started, unpromised = loop.time(), takers.unpromised
+            if in_line:
+                await self._report(riding, now)
+                jobs: list[Job] = []
+            else:
+                jobs = (await self._claim(queues, count, now, lease, prefixes, riding))[0]
+            if jobs or riding.refused or takers.closed:
                 return jobs
+            # Found nothing, or did not look: it registers and waits, looking
+            # first only if a job came meanwhile that no taker was woken for.
+            in_line = plain and takers.unpromised == unpromised
             now += loop.time() - started  # the caller's clock, advanced by loop time
             options = replace(options, block=max(0.0, block - (loop.time() - started)))
-        return await self._block(queues, now, lease, prefixes, options)
+        return await self._block(queues, now, lease, prefixes, options, look_first=not in_line)
 
     async def _block(
         self,
@@ -483,8 +496,15 @@ class JobService:
         lease: float,
         prefixes: tuple[str, ...],
         options: _TakeOptions,
+        *,
+        look_first: bool = True,
     ) -> list[Job]:
-        """A take that waits up to `options.block` seconds for its first job (see `take`)."""
+        """A take that waits up to `options.block` seconds for its first job (see `take`).
+
+        Without `look_first` it waits before its first claim: nothing it may
+        take is known to be there (`_take`), so a claim would find nothing or
+        take what an older taker was woken for.
+        """
         takers, count = self.signals.takers, options.count
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + options.block
@@ -499,9 +519,12 @@ class JobService:
                 if handed:
                     return handed
                 looked_at = clock_offset + loop.time()
-                jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
-                if jobs or takers.closed:
-                    return jobs
+                opens_at = None
+                if look_first:
+                    jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
+                    if jobs or takers.closed:
+                        return jobs
+                look_first = True
                 wait = give_up_at - loop.time()
                 if wait <= 0:
                     return []
@@ -573,6 +596,15 @@ class JobService:
                 self._release(jobs, now)  # committed but never answered: back at once
                 raise
         return jobs, opens_at
+
+    async def _report(self, riding: _Riding, now: float) -> None:
+        """The riding reports alone, as `report_many` applies them (a take in line
+        behind blocked takers makes no claim with them)."""
+        changes, riding.changes = riding.changes, []
+        riding.outcomes = await self.store.update_jobs(changes)
+        for outcome in riding.outcomes:
+            if isinstance(outcome, Job):
+                self.after_change(outcome)
 
     async def _report_and_claim(
         self, riding: _Riding, claim: ClaimRequest

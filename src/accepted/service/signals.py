@@ -22,6 +22,8 @@ from accepted.service.results import ResultWaiters
 from accepted.types import Due, Job
 
 ANY_QUEUE: str | None = None
+# Queues whose unpromised jobs `Takers` counts at most (see `Takers.in_line`).
+MAX_COUNTED_QUEUES = 10_000
 
 
 class TakerState(Enum):
@@ -168,6 +170,7 @@ class Taker:
             self.owner.idle -= 1
         if to is IDLE:
             self.owner.idle += 1
+            self.owner._emptied(self)
         self._state = to
 
     # -- the taker's own transitions (service/jobs.py `take`) --------------------
@@ -249,6 +252,18 @@ class Takers:
         self._seq = itertools.count()
         self._closed = False
         self.idle = 0  # takers in state IDLE (kept by `Taker._move`)
+        # How many jobs were made takeable that woke no taker (none was
+        # available): they wait for whoever claims next. Every other job is
+        # promised to the taker it woke (or was handed to). See `in_line`.
+        self.unpromised = 0
+        # Queues whose jobs are counted: a taker of the queue found it empty
+        # and blocked (0), and since then, while it was registered, each job
+        # of it woke a taker (promised) or, none being available, was counted
+        # here (unpromised), less what new takes claimed. ANY_QUEUE: every
+        # queue was found empty (by a taker of any queue), dropped at the
+        # first unpromised job. A job made takeable unannounced here (another
+        # node's, its notice lost) is found by the takers' re-checks.
+        self._unclaimed: dict[str | None, int] = {}
         # Queues that hand out nothing: their jobs wake nobody and are handed to nobody.
         self._paused: set[str] = set()
         # Queues with limits (flow-limits): their jobs are never handed off at
@@ -338,11 +353,50 @@ class Takers:
         """`count` jobs became takeable in `queue`: wake that many takers, oldest first."""
         if queue in self._paused:
             return  # the resume wakes them
-        for _ in range(count):
+        for woken in range(count):
             taker = self._oldest_allowed(queue)
             if taker is None:
+                self._unpromised(queue, count - woken)
                 return
             taker._wake(queue)
+
+    def _unpromised(self, queue: str, count: int) -> None:
+        self.unpromised += count
+        unclaimed = self._unclaimed
+        unclaimed.pop(ANY_QUEUE, None)
+        if queue in unclaimed:
+            unclaimed[queue] += count
+
+    def in_line(self, queues: Sequence[str] | None, count: int = 1) -> bool:
+        """Whether a new take of up to `count` jobs of `queues` must queue up
+        behind blocked takers, rather than claim.
+
+        True when every job of its queues is promised to an older taker (see
+        `_unclaimed`). A new take that claimed anyway would take the job an
+        older one was woken for, which would look in vain and wait again
+        (first come, first served); under a trickle of jobs it could lose this
+        way until its block ran out. False when the queues are not counted,
+        or hold unpromised jobs: then its claim is counted against those.
+        """
+        unclaimed = self._unclaimed
+        if unclaimed.get(ANY_QUEUE) == 0:
+            return True
+        if queues is None or not all(queue in unclaimed for queue in queues):
+            return False
+        for queue in queues:
+            if unclaimed[queue]:
+                unclaimed[queue] = max(0, unclaimed[queue] - count)
+                return False
+        return True
+
+    def _emptied(self, taker: Taker) -> None:
+        """`taker` blocks: its queues hold no unpromised job (`_unclaimed`)."""
+        unclaimed = self._unclaimed
+        for key in taker.keys:
+            if key is not ANY_QUEUE or not taker.prefixes:  # a prefix* taker: not every queue
+                if key not in unclaimed and len(unclaimed) >= MAX_COUNTED_QUEUES:
+                    unclaimed.clear()  # not counted is safe: a new take then claims
+                unclaimed[key] = 0
 
     def set_paused(self, queue: str, paused: bool) -> None:
         """Pause or resume `queue` here; a resume wakes every taker of it to look again."""
@@ -384,6 +438,7 @@ class Takers:
 
     def _wake_all(self, queue: str) -> None:
         """Every available taker of `queue` looks again; those that find nothing wait on."""
+        self._unpromised(queue, 1)  # what is takeable now is promised to nobody in particular
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
                 if taker._state in _AVAILABLE:

@@ -1,0 +1,122 @@
+"""A new take does not jump the line of blocked takers (first come, first served).
+
+A job that arrives while takers block wakes the one that has waited longest.
+A take that arrives meanwhile, with or without reports riding on it, must not
+claim that job first: the woken taker would look in vain and wait again, and
+under a steady trickle of jobs it could lose this way until its block ran out.
+
+The enqueues here are `enqueue_once`, which hands nothing straight to a blocked
+taker: as an enqueue does whose hand-off plan found no idle taker (it began
+while the taker was still looking), so the job is announced once it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from accepted.service.jobs import JobService, NewJob, Report
+from accepted.types import Job, JobStatus
+from tests.unit.conftest import T0
+
+
+async def test_a_take_carrying_a_report_waits_behind_an_older_blocked_take(
+    service: JobService,
+) -> None:
+    await service.enqueue(NewJob("q"), T0)
+    [held] = await service.take(["q"], T0)
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    enqueue = asyncio.create_task(service.enqueue_once([NewJob("q")], [None], T0 + 1))
+    report = [(held.id, Report(JobStatus.DONE, lease=held.lease))]
+    newer = asyncio.create_task(service.report_and_take(report, ["q"], T0 + 1, block=30))
+    [placed] = await enqueue
+
+    first = await _first_done(older, newer)
+    assert first is older, "the newer take claimed the job the older one was woken for"
+    assert [job.id for job in older.result()] == [placed.job.id]
+    assert (await service.get(held.id)).status is JobStatus.DONE  # applied, though it waits
+    await _until(lambda: service.signals.takers.waiting() == 1)  # the newer, next in line
+    nxt = await service.enqueue(NewJob("q"), T0 + 2)
+    outcomes, jobs = await asyncio.wait_for(newer, 5)
+    assert [o.status for o in outcomes if isinstance(o, Job)] == [JobStatus.DONE]
+    assert [job.id for job in jobs] == [nxt.id]
+
+
+async def test_a_new_take_waits_behind_an_older_blocked_take(service: JobService) -> None:
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    enqueue = asyncio.create_task(service.enqueue_once([NewJob("q")], [None], T0 + 1))
+    newer = asyncio.create_task(service.take(["q"], T0 + 1, block=30))
+    [placed] = await enqueue
+
+    first = await _first_done(older, newer)
+    assert first is older, "the newer take claimed the job the older one was woken for"
+    assert [job.id for job in older.result()] == [placed.job.id]
+    service.signals.close()
+    assert await asyncio.wait_for(newer, 5) == []
+
+
+async def test_a_new_take_claims_at_once_what_no_blocked_take_was_woken_for(
+    service: JobService,
+) -> None:
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    placed = await service.enqueue_once([NewJob("q") for _ in range(3)], [None] * 3, T0 + 1)
+    newer = await asyncio.wait_for(service.take(["q"], T0 + 1, block=30), 5)
+    riding = await asyncio.wait_for(
+        service.report_and_take(
+            [(newer[0].id, Report(JobStatus.DONE, lease=newer[0].lease))], ["q"], T0, block=30
+        ),
+        5,
+    )
+    taken = [*await asyncio.wait_for(older, 5), *newer, *riding[1]]
+    assert sorted(job.id for job in taken) == sorted(p.job.id for p in placed)
+
+
+async def test_a_take_of_another_queue_is_not_held_back(service: JobService) -> None:
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    job = await service.enqueue(NewJob("other"), T0)
+    [taken] = await asyncio.wait_for(service.take(["q", "other"], T0, block=30), 5)
+    assert taken.id == job.id and not older.done()
+    service.signals.close()
+    assert await asyncio.wait_for(older, 5) == []
+
+
+async def _first_done(*tasks: asyncio.Task[object]) -> asyncio.Task[object]:
+    done, _ = await asyncio.wait(tasks, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    assert done, "neither take was answered"
+    return done.pop()
+
+
+async def _until(condition: Callable[[], bool], limit: float = 30.0) -> None:
+    """Yield to the loop until `condition()` holds (checked after every turn)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + limit
+    while not condition():
+        if loop.time() > give_up:
+            raise AssertionError("condition never held")
+        await asyncio.sleep(0)
+
+
+async def test_a_take_in_line_looks_if_a_job_came_that_nobody_was_woken_for(
+    service: JobService,
+) -> None:
+    """Jobs another node (or process) made, announced while the riding reports
+    of a take in line were at the store: the older taker is woken for one, and
+    the other is nobody's, so the take looks before it waits."""
+    await service.enqueue(NewJob("q"), T0)
+    [held] = await service.take(["q"], T0)
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    elsewhere = [service.new_job(NewJob("q"), T0 + 1) for _ in range(2)]
+    await service.store.insert_jobs(elsewhere)  # not announced here yet
+    report = [(held.id, Report(JobStatus.DONE, lease=held.lease))]
+    with service.store._writer.turn():  # type: ignore[attr-defined]  # the reports wait
+        newer = asyncio.create_task(service.report_and_take(report, ["q"], T0 + 1, block=30))
+        await asyncio.sleep(0)  # its first step: in line, its reports queued to the store
+        service.signals.takers.job_available("q", 2)  # as the other node's notice does
+    _, jobs = await asyncio.wait_for(newer, 5)
+    taken = [*jobs, *await asyncio.wait_for(older, 5)]
+    assert sorted(job.id for job in taken) == sorted(job.id for job in elsewhere)
