@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Callable
 
 from accepted.service.jobs import JobService, NewJob, Report
+from accepted.service.queues import QueueService
 from accepted.types import Job, JobStatus
 from tests.unit.conftest import T0
 
@@ -120,3 +121,17 @@ async def test_a_take_in_line_looks_if_a_job_came_that_nobody_was_woken_for(
     _, jobs = await asyncio.wait_for(newer, 5)
     taken = [*jobs, *await asyncio.wait_for(older, 5)]
     assert sorted(job.id for job in taken) == sorted(job.id for job in elsewhere)
+
+
+async def test_new_takes_find_at_once_what_a_resumed_queue_holds(service: JobService) -> None:
+    """A resume wakes every blocked taker of the queue, but how many jobs wait
+    there is not known: new takes claim rather than queue up behind them."""
+    queues = QueueService(service.store, service.signals)
+    await queues.pause("q", T0)
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    held = [await service.enqueue(NewJob("q"), T0) for _ in range(3)]
+    await queues.resume("q", T0)
+    newer = [await asyncio.wait_for(service.take(["q"], T0, block=30), 5) for _ in range(2)]
+    taken = [*await asyncio.wait_for(older, 5), *newer[0], *newer[1]]
+    assert sorted(job.id for job in taken) == sorted(job.id for job in held)

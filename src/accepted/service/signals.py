@@ -438,7 +438,11 @@ class Takers:
 
     def _wake_all(self, queue: str) -> None:
         """Every available taker of `queue` looks again; those that find nothing wait on."""
-        self._unpromised(queue, 1)  # what is takeable now is promised to nobody in particular
+        # How many jobs are takeable now is not known (a resume, a limit lifted):
+        # the queue is not counted until one of its takers blocks again.
+        self.unpromised += 1
+        self._unclaimed.pop(queue, None)
+        self._unclaimed.pop(ANY_QUEUE, None)
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
                 if taker._state in _AVAILABLE:
