@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# PostgreSQL connections of one server's processes together (`pool_size` 0).
+POOL_BUDGET = 20
+POOL_FLOOR = 10  # ... and at least this many per process (what each had before)
+
 
 def _setting(default: Any, help: str, *, env_only: bool = False) -> Any:
     """`env_only`: a secret, read from the environment only (a flag would show in `ps`)."""
@@ -81,7 +85,11 @@ class Settings:
         1000, "events one event stream may fall behind before it is disconnected"
     )
     log_format: str = _setting("text", "text, or json (one object per line, for log shippers)")
-    pool_size: int = _setting(10, "PostgreSQL connections per node")
+    pool_size: int = _setting(
+        0,
+        "PostgreSQL connections per node (per process); 0: a budget of "
+        f"{POOL_BUDGET} shared by the server's --workers, at least {POOL_FLOOR} each",
+    )
     shared_recheck: float = _setting(
         1.0,
         "PostgreSQL, or several --workers: seconds between a node's (a process's) own "
@@ -136,6 +144,23 @@ class Settings:
             raise ValueError("--tls-cert and --tls-key go together")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 (0: one per core), not {self.workers}")
+        if self.pool_size < 0:
+            raise ValueError(f"pool_size must be >= 0 (0: from --workers), not {self.pool_size}")
+
+    @property
+    def node_pool_size(self) -> int:
+        """`pool_size`, with 0 resolved: POOL_BUDGET split over the server's
+        processes, at least POOL_FLOOR each.
+
+        Each process is a node with a pool of its own, and a statement holds its
+        connection through its commit: one process serving tens of workers waits
+        for a pool of 10 (20 did 1.2-1.3x its full cycle, docs/performance.md).
+        With N processes, N pools share the database: at 4 processes, 5 each did
+        a little less than 10, so no process gets fewer than before (10).
+        """
+        if self.pool_size:
+            return self.pool_size
+        return max(POOL_FLOOR, POOL_BUDGET // self.worker_count)
 
     @property
     def worker_count(self) -> int:

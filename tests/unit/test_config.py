@@ -71,3 +71,12 @@ def test_workers_default_to_the_cores_this_process_may_use() -> None:
     assert Settings.from_env({}, workers=1).worker_count == 1
     with pytest.raises(ValueError, match="workers"):
         Settings(workers=-1)
+
+
+def test_a_servers_postgresql_connections_are_shared_by_its_processes() -> None:
+    assert Settings.from_env({}, workers=1).node_pool_size == 20
+    assert Settings.from_env({}, workers=2).node_pool_size == 10
+    assert Settings.from_env({}, workers=4).node_pool_size == 10  # at least 10 each
+    assert Settings.from_env({"ACCEPTED_POOL_SIZE": "7"}, workers=4).node_pool_size == 7
+    with pytest.raises(ValueError, match="pool_size"):
+        Settings(pool_size=-1)

@@ -326,5 +326,5 @@ def create_app(
     link = None
     if siblings is not None:  # a lost notice is also covered by the takers' re-checks
         link = LocalLink(siblings, resync_every=settings.shared_recheck)
-    store = open_store(settings.db, pool_size=settings.pool_size, link=link)
+    store = open_store(settings.db, pool_size=settings.node_pool_size, link=link)
     return App(settings, store, clock=clock or store.clock, link=link)
