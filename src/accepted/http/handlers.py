@@ -438,6 +438,31 @@ async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -
     A long-poll whose client has gone would otherwise hold its place in line
     and could be handed a job nobody receives.
     """
+    hangup = request.hangup
+    if hangup is None:  # another ASGI server: the hang-up is heard through `receive`
+        return await _unless_disconnected_asgi(request, work)
+    task = asyncio.get_running_loop().create_task(work)
+    gone = False
+
+    def hung_up() -> None:
+        nonlocal gone
+        gone = True
+        task.cancel()
+
+    # Our protocol calls back when the client goes: no second task reading
+    # `receive` to learn it, and none to cancel after (~4 us of every blocked take).
+    hangup.watch(hung_up)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if gone:
+            return None  # the client hung up
+        raise
+    finally:
+        hangup.unwatch(hung_up)
+
+
+async def _unless_disconnected_asgi(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
     task = asyncio.ensure_future(work)
     gone = asyncio.ensure_future(_disconnect(request))
     # Awaiting the task itself (not asyncio.wait on both) resumes this handler

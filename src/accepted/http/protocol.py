@@ -17,7 +17,8 @@ protocol-class hook, and we register in its `server_state` (`connections`,
   says its buffer is full; `HEAD` answered without a body; `Connection:
   close` and HTTP/1.0 closed after their answer;
 - a client that hangs up mid-request wakes the handler's pending `receive`
-  with `http.disconnect` (how a long-poll learns it has nobody to answer).
+  with `http.disconnect`, and calls back whoever watches the request's
+  `Hangup` (how a long-poll learns it has nobody to answer).
 
 And the limits uvicorn's protocol lacks, per connection:
 
@@ -43,6 +44,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from http import HTTPStatus
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -53,7 +55,7 @@ import httptools
 from accepted.errors import AcceptedError, HeadersTooLarge, MalformedRequest, RequestTimeout
 from accepted.http import render
 from accepted.http.asgi import Message, Scope
-from accepted.http.request import AbandonStream, Response, StreamResponse
+from accepted.http.request import HANGUP_KEY, AbandonStream, Response, StreamResponse
 
 if TYPE_CHECKING:
     from accepted.http.app import App
@@ -101,6 +103,7 @@ class Cycle:
         "size",
         "started",
         "waiter",
+        "watchers",
     )
 
     def __init__(self, conn: HttpProtocol, scope: Scope, keep_alive: bool, expect: bool) -> None:
@@ -116,6 +119,8 @@ class Cycle:
         self.gone = False  # the client hung up before the answer was written
         self.complete = False  # the answer was written whole
         self.waiter: asyncio.Future[None] | None = None
+        self.watchers: list[Callable[[], object]] | None = None  # told when the client goes
+        scope[HANGUP_KEY] = self  # taken out again once answered (`_finished`): no ref cycle
 
     async def receive(self) -> Message:
         """The body as ASGI `http.request` messages, then `http.disconnect` once the client
@@ -143,6 +148,28 @@ class Cycle:
     def wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
+
+    def watch(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the client has gone (at once if it has): what a long
+        wait uses, instead of a task of its own reading `receive` (request.Hangup)."""
+        if self.gone:
+            callback()
+        elif self.watchers is None:
+            self.watchers = [callback]
+        else:
+            self.watchers.append(callback)
+
+    def unwatch(self, callback: Callable[[], object]) -> None:
+        if self.watchers is not None and callback in self.watchers:
+            self.watchers.remove(callback)
+
+    def hang_up(self) -> None:
+        """The client went away before the answer was written."""
+        self.gone = True
+        self.wake()
+        watchers, self.watchers = self.watchers, None
+        for callback in watchers or ():
+            callback()
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -199,8 +226,7 @@ class HttpProtocol(asyncio.Protocol):
         self._cancel_idle_timer()
         for cycle in (self._current, *self._queued):
             if cycle is not None and not cycle.complete:
-                cycle.gone = True
-                cycle.wake()
+                cycle.hang_up()
         self._queued.clear()
         self.resume_writing()
 
@@ -410,6 +436,8 @@ class HttpProtocol(asyncio.Protocol):
         """The answer is done (or abandoned): close, or go on to the next request."""
         self._current = None
         cycle.wake()  # a handler's disconnect watcher, if one is left, hears http.disconnect
+        cycle.watchers = None
+        cycle.scope.pop(HANGUP_KEY, None)  # the scope and the cycle, freed by reference counts
         self.server_state.total_requests += 1
         if not (cycle.complete and cycle.keep_alive):
             self._queued.clear()

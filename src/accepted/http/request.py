@@ -9,9 +9,9 @@ for other ASGI servers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from accepted.errors import PayloadTooLarge
@@ -19,6 +19,16 @@ from accepted.http.asgi import Receive, Scope
 from accepted.service.auth import ANYONE, Caller
 
 JSON_TYPE = (b"content-type", b"application/json")
+# Where our protocol (http/protocol.py) puts the request's `Hangup` in the scope.
+HANGUP_KEY = "accepted.hangup"
+
+
+class Hangup(Protocol):
+    """Tells of a client that went away before its answer: how a long wait learns
+    it has nobody to answer, with a callback rather than a task reading `receive`."""
+
+    def watch(self, callback: Callable[[], object]) -> None: ...
+    def unwatch(self, callback: Callable[[], object]) -> None: ...
 
 
 class Request:
@@ -35,6 +45,12 @@ class Request:
         self._query: dict[str, list[str]] | None = None
         # Who is asking, as the auth layer admitted them (everyone, with auth off).
         self.caller: Caller = ANYONE
+
+    @property
+    def hangup(self) -> Hangup | None:
+        """The hang-up watch our protocol gives; None under other ASGI servers."""
+        found: Hangup | None = self.scope.get(HANGUP_KEY)
+        return found
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)
