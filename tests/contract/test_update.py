@@ -11,8 +11,12 @@ import pytest
 from accepted.errors import Conflict, JobNotFound, LeaseMismatch
 from accepted.service import rules
 from accepted.store import JobStore
-from accepted.types import Job, JobStatus
+from accepted.types import AttemptOutcome, Job, JobStatus
 from tests.contract.builders import NOW, make_job, mark, new_id, replace
+from tests.contract.conftest import OpenStore
+from tests.support.databases import BACKENDS
+
+SHARED_ONLY = [b for b in BACKENDS if b.id == "postgres"]  # empty without PostgreSQL
 
 
 def refuse(job: Job) -> Job:
@@ -198,3 +202,58 @@ async def test_a_batch_of_many_changes_of_every_kind_is_stored_as_answered(
         assert stored == outcome
         ends_a_hand_out = outcome.status is not JobStatus.RUNNING
         assert len(ended) == (ends_a_hand_out and outcome.status is not JobStatus.DONE)
+
+
+# update_jobs with one change on a job claimed through this store: decided on
+# the row the claim returned and written by compare-and-set (on PostgreSQL one
+# statement, no transaction). The same answers as the transaction's.
+
+
+def _finish(lease: str, status: JobStatus = JobStatus.DONE) -> Callable[[Job], Job]:
+    def decide(job: Job) -> Job:
+        if job.status is not JobStatus.RUNNING or job.lease != lease:
+            raise LeaseMismatch(f"job {job.id} is not running under {lease}")
+        return replace(job, status=status, finished_at=NOW, updated_at=NOW, lease=None)
+
+    return decide
+
+
+async def test_one_report_on_a_job_claimed_here_is_written(store: JobStore) -> None:
+    await store.insert_jobs([make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    [done] = await store.update_jobs([(held.id, _finish("mine"))])
+    assert isinstance(done, Job) and done.status is JobStatus.DONE
+    stored = await store.get_job(held.id)
+    assert stored is not None and stored.status is JobStatus.DONE
+
+
+@pytest.mark.parametrize("target", SHARED_ONLY, indirect=True)  # one node per SQLite file
+async def test_one_report_on_a_job_claimed_here_that_moved_on_decides_on_it_now(
+    store: JobStore, open_new_store: OpenStore
+) -> None:
+    other = await open_new_store()
+    await store.insert_jobs([make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+    given_back = replace(held, status=JobStatus.QUEUED, lease=None, updated_at=NOW)
+    await other.update_job(held.id, lambda job: given_back)  # its lease expired there, say
+    await other.claim_jobs(["q"], 1, NOW, ["theirs"], NOW + 30)
+    [refused] = await store.update_jobs([(held.id, _finish("mine"))])
+    assert isinstance(refused, LeaseMismatch)  # in its place, not raised
+    now = await store.get_job(held.id)
+    assert now is not None and (now.status, now.lease) == (JobStatus.RUNNING, "theirs")
+
+
+async def test_one_report_ending_a_hand_out_short_of_done_keeps_its_history(
+    store: JobStore,
+) -> None:
+    await store.insert_jobs([make_job()])
+    [held] = await store.claim_jobs(["q"], 1, NOW, ["mine"], NOW + 30)
+
+    def failed(job: Job) -> Job:
+        new = _finish("mine", JobStatus.FAILED)(job)
+        return replace(new, ended=AttemptOutcome.FAILED)
+
+    [result] = await store.update_jobs([(held.id, failed)])
+    assert isinstance(result, Job) and result.status is JobStatus.FAILED
+    _, attempts = await store.get_attempts(held.id)
+    assert [a.outcome for a in attempts] == [AttemptOutcome.FAILED]

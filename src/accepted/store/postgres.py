@@ -416,6 +416,16 @@ class PostgresStore(PostgresQueues, PostgresListing, PostgresSchedules, Postgres
         return stored
 
     async def update_jobs(self, changes: Sequence[tuple[str, Decide]]) -> list[Job | Exception]:
+        if len(changes) == 1:  # one report on a row kept here: one statement, as update_job's
+            known = self._known.decide(*changes[0])
+            if known is not None and not flow.settles(known[0], known[1]):
+                kept = known
+                stored = await self._run(
+                    lambda conn: self._write_if_version(conn, *kept), transaction=False
+                )
+                if stored is not None:
+                    self._announce([(kept[0], stored)])
+                    return [stored]
         written: Changes = []
         cascaded: Changes = []
         results = await self._run(self._updating(changes, written, cascaded))
