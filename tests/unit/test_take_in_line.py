@@ -135,3 +135,21 @@ async def test_new_takes_find_at_once_what_a_resumed_queue_holds(service: JobSer
     newer = [await asyncio.wait_for(service.take(["q"], T0, block=30), 5) for _ in range(2)]
     taken = [*await asyncio.wait_for(older, 5), *newer[0], *newer[1]]
     assert sorted(job.id for job in taken) == sorted(job.id for job in held)
+
+
+async def test_a_take_whose_report_is_refused_leaves_the_unpromised_job_to_the_next(
+    service: JobService,
+) -> None:
+    """A refused riding report means no claim: the job nobody was woken for is
+    still there, and the next take finds it at once (a worker whose result
+    came too late sends a plain want_job next)."""
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    held = await service.enqueue(NewJob("q"), T0)  # handed to the blocked take
+    await asyncio.wait_for(older, 5)
+    left = await service.enqueue(NewJob("q"), T0)  # nobody waits: nobody's
+    stale = [(held.id, Report(JobStatus.DONE, lease="not-its-lease"))]
+    outcomes, jobs = await service.report_and_take(stale, ["q"], T0, block=30)
+    assert isinstance(outcomes[0], Exception) and jobs == []
+    [taken] = await asyncio.wait_for(service.take(["q"], T0, block=30), 5)
+    assert taken.id == left.id

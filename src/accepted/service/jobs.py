@@ -468,7 +468,7 @@ class JobService:
         # a new take queues up behind them without a look of its own (`in_line`).
         # Not on limited queues: their first look also says when a rate window opens.
         plain = not self._limited_among(queues, prefixes)
-        in_line = plain and not prefixes and takers.in_line(queues, count)
+        in_line = plain and not prefixes and takers.in_line(queues)
         if riding.pending:
             # Riding reports, and a first look, before this take becomes a taker,
             # as a PUT is made before a want_job: a wake-up meant for blocked
@@ -480,6 +480,7 @@ class JobService:
                 jobs: list[Job] = []
             else:
                 jobs = (await self._claim(queues, count, now, lease, prefixes, riding))[0]
+                takers.claimed(queues, len(jobs))
             if jobs or riding.refused or takers.closed:
                 return jobs
             # Found nothing, or did not look: it registers and waits, looking
@@ -511,6 +512,7 @@ class JobService:
         clock_offset = now - loop.time()  # the caller's clock, advanced by loop time
         # Registered before the first look, so no wake-up slips between.
         taker = takers.add(queues, lease, count, prefixes=prefixes, may_take=options.may_take)
+        fresh = True
         try:
             while True:
                 if not taker.allowed:
@@ -522,9 +524,11 @@ class JobService:
                 opens_at = None
                 if look_first:
                     jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
+                    if fresh:  # not woken for a job: what it took was nobody's
+                        takers.claimed(queues, len(jobs))
                     if jobs or takers.closed:
                         return jobs
-                look_first = True
+                look_first, fresh = True, False
                 wait = give_up_at - loop.time()
                 if wait <= 0:
                     return []

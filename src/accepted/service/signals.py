@@ -367,27 +367,33 @@ class Takers:
         if queue in unclaimed:
             unclaimed[queue] += count
 
-    def in_line(self, queues: Sequence[str] | None, count: int = 1) -> bool:
-        """Whether a new take of up to `count` jobs of `queues` must queue up
-        behind blocked takers, rather than claim.
+    def in_line(self, queues: Sequence[str] | None) -> bool:
+        """Whether a new take of `queues` must queue up behind blocked takers,
+        rather than claim.
 
         True when every job of its queues is promised to an older taker (see
         `_unclaimed`). A new take that claimed anyway would take the job an
         older one was woken for, which would look in vain and wait again
         (first come, first served); under a trickle of jobs it could lose this
         way until its block ran out. False when the queues are not counted,
-        or hold unpromised jobs: then its claim is counted against those.
+        or hold unpromised jobs.
         """
         unclaimed = self._unclaimed
         if unclaimed.get(ANY_QUEUE) == 0:
             return True
-        if queues is None or not all(queue in unclaimed for queue in queues):
-            return False
-        for queue in queues:
-            if unclaimed[queue]:
-                unclaimed[queue] = max(0, unclaimed[queue] - count)
-                return False
-        return True
+        return queues is not None and all(unclaimed.get(queue) == 0 for queue in queues)
+
+    def claimed(self, queues: Sequence[str] | None, count: int) -> None:
+        """A new take (not woken, not handed) claimed `count` jobs of `queues`:
+        counted against their unpromised jobs. Only what was claimed counts, so
+        the count never falls below what is there (a take in line then waits
+        for nothing); it may stay above, and then a new take claims in vain."""
+        unclaimed = self._unclaimed
+        for queue in queues or ():
+            left = unclaimed.get(queue)
+            if left:
+                taken = min(left, count)
+                unclaimed[queue], count = left - taken, count - taken
 
     def _emptied(self, taker: Taker) -> None:
         """`taker` blocks: its queues hold no unpromised job (`_unclaimed`)."""
