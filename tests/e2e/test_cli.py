@@ -48,6 +48,14 @@ class Cli:
         return job
 
 
+@pytest.fixture(scope="module")
+def server(module_server: ServerProcess) -> ServerProcess:
+    """This module's server, one per backend: a test that takes a job takes it from a
+    queue of its own, and the others only enqueue and read back what they made.
+    (The modules that import `cli` and `client` keep a server per test.)"""
+    return module_server
+
+
 @pytest.fixture
 def cli(server: ServerProcess) -> Cli:
     return Cli(server.url)
@@ -118,23 +126,23 @@ def test_enqueue_reads_params_from_stdin_and_defaults_them(cli: Cli) -> None:
 
 
 def test_enqueue_wait_prints_the_finished_job_with_its_result(cli: Cli, client: Client) -> None:
-    finish_in_background(client, "work", {"answer": 42})
-    done = cli("enqueue", "work", "{}", "--wait", str(PATIENCE))
+    finish_in_background(client, "wait-done", {"answer": 42})
+    done = cli("enqueue", "wait-done", "{}", "--wait", str(PATIENCE))
     assert done.returncode == 0, done.stderr
     assert "status    done" in done.stdout and '{"answer": 42}' in done.stdout
 
 
 def test_enqueue_wait_exits_1_when_the_job_fails(cli: Cli, client: Client) -> None:
-    finish_in_background(client, "work", {"error": "nope"}, fail=True)
-    done = cli("enqueue", "work", "--wait", "--json")  # --wait alone: no limit
+    finish_in_background(client, "wait-failed", {"error": "nope"}, fail=True)
+    done = cli("enqueue", "wait-failed", "--wait", "--json")  # --wait alone: no limit
     assert done.returncode == 1
     assert json.loads(done.stdout)["status"] == "failed"
 
 
 def test_get_shows_a_job_and_exits_with_its_outcome(cli: Cli, client: Client) -> None:
-    queued = client.enqueue("q")
+    queued = client.enqueue("get-failed")
     assert cli.job("get", queued.id)["status"] == "queued"
-    client.fail(client.take("q") or pytest.fail("no job"), "bad")
+    client.fail(client.take("get-failed") or pytest.fail("no job"), "bad")
     done = cli("get", queued.id)
     assert done.returncode == 1 and "status    failed" in done.stdout
 
@@ -164,8 +172,8 @@ def test_get_wait_gives_up_with_exit_5(cli: Cli, client: Client) -> None:
 
 
 def test_get_wait_returns_when_the_job_finishes(cli: Cli, client: Client) -> None:
-    job = client.enqueue("work", {"n": 1})
-    finish_in_background(client, "work", "ok")
+    job = client.enqueue("get-waited", {"n": 1})
+    finish_in_background(client, "get-waited", "ok")
     done = cli("get", job.id, "--wait", str(PATIENCE), "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["result"] == "ok"
 

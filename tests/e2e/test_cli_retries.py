@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from accepted.client import Client, JobStatus
 from tests.e2e.test_cli import Cli, cli, client
+from tests.support.servers import ServerProcess
 
 __all__ = ["cli", "client"]  # the fixtures, used by name
+
+
+@pytest.fixture(scope="module")
+def server(module_server: ServerProcess) -> ServerProcess:
+    """This module's server, one per backend: each test works in a queue of its own."""
+    return module_server
 
 
 def test_enqueue_with_retries(cli: Cli) -> None:

@@ -29,6 +29,17 @@ from tests.support.servers import ServerProcess
 __all__ = ["start_worker"]  # the fixture, used by name
 
 
+@pytest.fixture(scope="module")
+def server(module_server: ServerProcess) -> ServerProcess:
+    """The server of this module's tests and of `start_worker`: one per backend.
+
+    Each test works in queues of its own, so none takes another's jobs. The
+    tests that count the server's requests are in test_worker_requests.py,
+    each with a server of its own.
+    """
+    return module_server
+
+
 @pytest.fixture
 def client(server: ServerProcess) -> Iterator[Client]:
     with Client(server.url) as client:
@@ -42,57 +53,6 @@ def test_a_job_is_run_and_its_return_value_is_the_result(
     job = client.enqueue("add", {"a": 2, "b": 3})
     done = client.wait(job.id, PATIENCE)
     assert done.status is JobStatus.DONE and done.result == 5 and done.attempts == 1
-
-
-def test_a_busy_worker_reports_each_job_on_its_next_take(
-    client: Client, server: ServerProcess, start_worker: StartWorker
-) -> None:
-    """Report and take in one request: two requests per job, not three."""
-    jobs = [client.enqueue("busy", {"a": n, "b": 1}) for n in range(10)]
-    worker = start_worker("add", "--queue", "busy", "--concurrency", "1")
-    results = [client.wait(job.id, PATIENCE).result for job in jobs]
-    assert results == [n + 1 for n in range(10)]
-    requests = _requests(client, server)
-    assert requests.get(("/jobs/{id}", "PUT"), 0) == 0  # no report went on its own
-    assert requests[("/want_job", "POST")] in (10, 11)  # the 11th, blocked, may not have ended
-    worker.signal(signal.SIGTERM)
-    assert worker.wait() == 0
-    assert worker.log.count("(busy) done in") == 10
-
-
-def test_a_busy_worker_s_failures_ride_on_its_next_take_too(
-    client: Client, server: ServerProcess, start_worker: StartWorker
-) -> None:
-    """A failure, to be retried or for good, rides on the next take as a result does."""
-    retried = [client.enqueue("flaky-busy", {"times": 1}, retries=1, retry_backoff=0.05)
-               for _ in range(3)]  # fmt: skip
-    for_good = client.enqueue("flaky-busy", {"times": 9})  # no retries
-    worker = start_worker("fail_first_attempts", "--queue", "flaky-busy", "--concurrency", "1")
-    assert [client.wait(job.id, PATIENCE).status for job in retried] == [JobStatus.DONE] * 3
-    failed = client.wait(for_good.id, PATIENCE)
-    assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
-    requests = _requests(client, server)
-    assert requests.get(("/jobs/{id}", "PUT"), 0) == 0  # no report went on its own
-    assert requests.get(("/jobs", "PUT"), 0) == 0
-    worker.signal(signal.SIGTERM)
-    assert worker.wait() == 0
-    assert worker.log.count("0 retries left") == 3  # the log still says a retry comes
-
-
-def _requests(client: Client, server: ServerProcess) -> dict[tuple[str, str], float]:
-    """Requests the server answered, by route and method, from its /metrics."""
-    import re
-
-    import httpx
-
-    counts: dict[tuple[str, str], float] = {}
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
-    # Label values may hold braces (route="/jobs/{id}"): the labels end at the last "}".
-    for match in re.finditer(r"^accepted_http_requests_total\{(.*)\} (\S+)$", text, re.M):
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
-        key = (labels["route"], labels["method"])
-        counts[key] = counts.get(key, 0) + float(match.group(2))
-    return counts
 
 
 def test_params_other_than_an_object_are_the_one_argument(
@@ -182,8 +142,8 @@ def test_sigterm_lets_running_jobs_finish_within_grace_and_gives_back_the_rest(
 
 def test_a_second_signal_gives_jobs_back_at_once(client: Client, start_worker: StartWorker) -> None:
     # Grace 120 s: only the second signal can end this worker within PATIENCE.
-    worker = start_worker("sleep", "--queue", "s", "--grace", "120")
-    job = client.enqueue("s", {"seconds": 120})
+    worker = start_worker("sleep", "--queue", "s2", "--grace", "120")
+    job = client.enqueue("s2", {"seconds": 120})
     wait_until_started(worker, job.id)
     worker.signal(signal.SIGINT)
     worker.signal(signal.SIGTERM)
@@ -390,9 +350,9 @@ async def test_the_worker_runs_in_process(server: ServerProcess) -> None:
 
 async def test_an_unfinished_coroutine_is_cancelled_and_given_back(server: ServerProcess) -> None:
     async with AsyncClient(server.url) as client:
-        worker = Worker(worker_jobs.async_sleep, client=client, queues=["py"], grace=0.2)
+        worker = Worker(worker_jobs.async_sleep, client=client, queues=["py2"], grace=0.2)
         running = asyncio.create_task(worker.run())
-        job = await client.enqueue("py", {"seconds": 120})
+        job = await client.enqueue("py2", {"seconds": 120})
         while not worker.running:  # noqa: ASYNC110 - an in-process look, no event to await
             await asyncio.sleep(0.01)
         worker.stop()

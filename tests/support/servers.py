@@ -8,10 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support.databases import database, workers_of
 
 STARTUP_TIMEOUT = 20.0
 
@@ -95,3 +99,21 @@ class ServerProcess:
     def restart(self) -> ServerProcess:
         self.proc = None
         return self.start()
+
+
+@contextmanager
+def shared_server(backend: str, tmp: Path) -> Iterator[ServerProcess]:
+    """A server on a fresh database of `backend` that many tests share.
+
+    When it stops, its log must hold no unexpected error: a 500 that one of the
+    tests provoked, but did not look for, fails the last of them here.
+    """
+    with database(backend, tmp) as target:
+        log_path = tmp / "server.log"
+        proc = ServerProcess(db=target, log_path=log_path, workers=workers_of(backend)).start()
+        try:
+            yield proc
+        finally:
+            proc.stop()
+        log = log_path.read_text()
+        assert "unexpected error" not in log and "Traceback" not in log, log[-4000:]
