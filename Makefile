@@ -26,8 +26,10 @@ $(RUN_STAMP): pyproject.toml
 run: $(RUN_STAMP)
 	$(BIN)/accepted serve
 
+# --durations: every run's log names its slowest tests, so CI time can be
+# followed from one run to the next without a separate profiling run.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 lint: install
 	$(BIN)/ruff check src tests bench
