@@ -2,8 +2,9 @@
 
 A server whose disk is full, or whose database went read-only, still answers
 reads, so "the process is up" says nothing a load balancer can use. The check
-is a real write made durable (the store's `check_writes`), so it fails exactly
-when enqueues and reports would. Its answer is kept for `TTL` seconds and one
+is a real write made durable (the store's `check_writes`; SQLite's also
+counts a disk with almost no room as full), so it fails when enqueues and
+reports would. Its answer is kept for `TTL` seconds and one
 probe serves every health check that arrives meanwhile: a health check every
 second from each of several balancers costs at most one tiny commit a second.
 """

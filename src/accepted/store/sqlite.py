@@ -72,6 +72,10 @@ from accepted.types import Attempt, Due, Job
 if TYPE_CHECKING:
     from accepted.store.local_link import LocalLink
 
+# Free space below which /healthz calls the disk full: a page split or a batch
+# of jobs needs new pages, and a disk this close to full refuses them soon.
+DISK_HEADROOM = 64 * 1024
+
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
@@ -199,6 +203,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             self._lock_file = None
 
     async def check_writes(self) -> None:
+        check_room(self.path)
         await self._writer.run(_probe_write, savepoint=False)
 
     def _check_path(self) -> None:
@@ -720,6 +725,24 @@ def _probe_write(conn: sqlite3.Connection) -> None:
     """The smallest durable write: the schema version, rewritten with its own value."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.execute(f"PRAGMA user_version = {version:d}")
+
+
+def check_room(path: str) -> None:
+    """Say the disk is full while it has less than `DISK_HEADROOM` free.
+
+    The probe write alone does not find a full disk: once a checkpoint has
+    moved the log into the database, a small commit reuses the log's space and
+    succeeds while every enqueue that needs a new page fails, and `/healthz`
+    answered 200 to a server refusing producers.
+    """
+    stat = os.statvfs(Path(path).parent)
+    # Root may write into the blocks a file system keeps back from other users.
+    blocks = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail
+    free = blocks * stat.f_frsize
+    if free < DISK_HEADROOM:
+        raise StoreUnavailable(
+            f"database or disk is full: {free} bytes free on the disk holding {path}"
+        )
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
