@@ -303,7 +303,7 @@ def test_enqueue_unique_key_and_after(cli: Cli, client: Client) -> None:
     again = cli("enqueue", "flow", "--unique-key", "k", "--json")
     assert again.returncode == 0
     assert json.loads(again.stdout)["id"] == first["id"]
-    assert "not enqueued" in again.stderr and first["id"] in again.stderr
+    assert again.stderr.startswith("note: not enqueued") and first["id"] in again.stderr
     other = client.enqueue("flow")
     done = cli("enqueue", "flow", "--after", first["id"], "--after", other.id, "--json")
     waiting = json.loads(done.stdout)

@@ -89,6 +89,11 @@ class Output:
     def error(self, message: str) -> None:
         self.err.write(f"accepted: {message}\n")
 
+    def note(self, message: str) -> None:
+        """Something to know about a command that did what was asked: not an
+        error, so not the `accepted: ` line that scripts look for."""
+        self.err.write(f"note: {message}\n")
+
 
 def exit_code_for(error: AcceptedError) -> ExitCode:
     if isinstance(error, Conflict):
@@ -128,7 +133,7 @@ def enqueue(
 def _note_duplicate(output: Output, job: Job) -> None:
     """On stderr, so stdout stays the job: nothing was enqueued, this job holds the key."""
     if job.duplicate:
-        output.error(f"not enqueued: job {job.id} holds unique key {job.unique_key!r}")
+        output.note(f"not enqueued: job {job.id} holds unique key {job.unique_key!r}")
 
 
 def get(client: Client, output: Output, job_id: str, wait: float | None) -> ExitCode:

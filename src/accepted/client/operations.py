@@ -50,7 +50,7 @@ def pause(client: Client, output: Output, name: str) -> ExitCode:
         _table(output, _queue_header(), [_queue_row(queue)])
         counts = queue.counts
     if not any(counts.values()):
-        output.error(f"note: queue {name} holds no jobs; it is paused ahead of its first one")
+        output.note(f"queue {name} holds no jobs; it is paused ahead of its first one")
     return ExitCode.OK
 
 
