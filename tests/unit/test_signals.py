@@ -32,9 +32,43 @@ async def test_a_consumed_wake_up_is_not_passed_on() -> None:
     takers = Takers()
     first, second = takers.add(["q"]), takers.add(["q"])
     takers.job_available("q")
-    first.look()  # it looked, and took the job
+    first.look()
+    takers.looked(first, [_job()])  # it looked, and took the job
     takers.remove(first)
     assert not second.event.is_set()
+
+
+async def test_a_look_that_took_nothing_passes_nothing_on() -> None:
+    """Nothing there when it looked: another taker had it, and waking a third for
+    it would only make it look in vain."""
+    takers = Takers()
+    first, second = takers.add(["q"]), takers.add(["q"])
+    takers.job_available("q")
+    first.look()
+    takers.looked(first, [])
+    takers.remove(first)
+    assert not second.event.is_set()
+
+
+async def test_a_look_that_took_another_queues_job_passes_the_wake_up_on() -> None:
+    takers = Takers()
+    first, second = takers.add(["a", "q"]), takers.add(["q"])
+    takers.job_available("q")
+    first.look()
+    takers.looked(first, [_job(queue="a")])  # a better job of a, by priority
+    assert not second.event.is_set()  # passed on as `first` leaves, not to itself
+    takers.remove(first)  # it leaves with a's job
+    assert second.event.is_set() and second.queue_token == "q"
+
+
+async def test_a_look_that_never_finished_passes_the_wake_up_on() -> None:
+    """Its claim raised, or its client left mid-claim: the job is still there."""
+    takers = Takers()
+    first, second = takers.add(["q"]), takers.add(["q"])
+    takers.job_available("q")
+    first.look()
+    takers.remove(first)
+    assert second.event.is_set() and second.queue_token == "q"
 
 
 async def test_more_jobs_than_takers_wakes_each_once() -> None:
@@ -56,10 +90,10 @@ async def test_close_releases_everyone_and_new_takers_at_once() -> None:
 # -- the taker's lifecycle (TakerState): each transition, and the illegal ones --
 
 
-def _job(job_id: str = "j1") -> Job:
+def _job(job_id: str = "j1", queue: str = "q") -> Job:
     return Job(
         id=job_id,
-        queue="q",
+        queue=queue,
         status=JobStatus.RUNNING,
         priority=1,
         params=JSON_EMPTY_OBJECT,

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
+import pytest
+
+from accepted.errors import StoreUnavailable
 from accepted.service.jobs import JobService, NewJob, Report
 from accepted.service.queues import QueueService
 from accepted.types import Job, JobStatus
@@ -152,4 +156,88 @@ async def test_a_take_whose_report_is_refused_leaves_the_unpromised_job_to_the_n
     outcomes, jobs = await service.report_and_take(stale, ["q"], T0, block=30)
     assert isinstance(outcomes[0], Exception) and jobs == []
     [taken] = await asyncio.wait_for(service.take(["q"], T0, block=30), 5)
+    assert taken.id == left.id
+
+
+async def test_a_taker_woken_for_one_queue_that_took_anothers_job_passes_the_wake_up_on(
+    service: JobService,
+) -> None:
+    """A take of several queues claims the best job of any: woken for b's job, it
+    may take a's. b's job is then nobody's, and a new take of b finds it at once
+    rather than waiting in line behind it for its whole block."""
+    older = asyncio.create_task(service.take(["a", "b"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    urgent = service.new_job(NewJob("a", priority=0), T0)
+    await service.store.insert_jobs([urgent])  # not announced: another node's, say
+    [placed] = await service.enqueue_once([NewJob("b")], [None], T0 + 1)  # wakes `older`
+    assert [job.id for job in await asyncio.wait_for(older, 5)] == [urgent.id]
+
+    [taken] = await asyncio.wait_for(service.take(["b"], T0 + 2, block=30), 5)
+    assert taken.id == placed.job.id
+
+
+async def test_a_woken_taker_whose_claim_fails_passes_the_wake_up_on(
+    service: JobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses the woken taker's claim (a full disk, say): the job it
+    was woken for is still there, and the next taker in line is woken for it."""
+    first = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    second = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 2)
+    claim_jobs = service.store.claim_jobs
+    failed: list[bool] = []
+
+    async def fails_once(*args: Any, **kwargs: Any) -> list[Job]:
+        if not failed:
+            failed.append(True)
+            raise StoreUnavailable("database or disk is full")
+        return await claim_jobs(*args, **kwargs)
+
+    monkeypatch.setattr(service.store, "claim_jobs", fails_once)
+    [placed] = await service.enqueue_once([NewJob("q")], [None], T0 + 1)  # wakes `first`
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(first, 5)
+    assert [job.id for job in await asyncio.wait_for(second, 5)] == [placed.job.id]
+
+
+async def test_a_report_riding_on_a_take_in_line_is_announced_though_its_client_left(
+    service: JobService,
+) -> None:
+    """A take in line writes its reports alone and then waits. Its client hanging
+    up while the reports are at the store cancels the take, not what follows
+    their commit: whoever waits for the reported job's result is answered."""
+    await service.enqueue(NewJob("q"), T0)
+    [held] = await service.take(["q"], T0)
+    older = asyncio.create_task(service.take(["q"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    result = asyncio.create_task(service.wait_result(held.id, 30))
+    await _until(lambda: len(service.signals.results) == 1)
+    report = [(held.id, Report(JobStatus.DONE, lease=held.lease))]
+    with service.store._writer.turn():  # type: ignore[attr-defined]  # the reports wait
+        newer = asyncio.create_task(service.report_and_take(report, ["q"], T0 + 1, block=30))
+        await asyncio.sleep(0)  # in line, its reports queued to the store
+        newer.cancel()  # the client hung up
+        await asyncio.wait([newer])
+    done = await asyncio.wait_for(result, 5)
+    assert done.status is JobStatus.DONE
+    service.signals.close()
+    assert await asyncio.wait_for(older, 5) == []
+
+
+async def test_a_new_take_counts_what_it_claimed_against_the_queue_it_came_from(
+    service: JobService,
+) -> None:
+    """One unpromised job waits in each of a and b; a new take of both claims b's
+    (the better). a's job is still nobody's: a new take of a claims it at once."""
+    gone = asyncio.create_task(service.take(["a", "b"], T0, block=30))
+    await _until(lambda: service.signals.takers.waiting() == 1)  # a and b counted, empty
+    gone.cancel()
+    await asyncio.wait([gone])
+    left = await service.enqueue(NewJob("a"), T0)  # nobody waits: nobody's
+    best = await service.enqueue(NewJob("b", priority=0), T0)
+    [taken] = await asyncio.wait_for(service.take(["a", "b"], T0, block=30), 5)
+    assert taken.id == best.id
+
+    [taken] = await asyncio.wait_for(service.take(["a"], T0, block=30), 5)
     assert taken.id == left.id

@@ -442,11 +442,14 @@ class JobService:
         """Report and take in one request: each report's outcome (as `report_many`),
         and the jobs taken (as `take`).
 
-        The reports and the first claim are one store call, one transaction:
-        one commit, where a PUT and then a want_job make two. A refused report
-        (its error in its place) leaves the others applied, and nothing is
-        taken, at once. A take that then blocks does so with the reports
-        committed: nothing waits undurable.
+        The reports come first, as a PUT comes before a want_job. A take that may
+        claim at once makes them and its first claim one store call (one commit,
+        where a PUT and then a want_job make two). A take in line behind
+        blocked takers (every job of its queues is promised to one) writes the
+        reports alone and waits without a claim. A refused report (its error in
+        its place) leaves the others applied, and nothing is taken, at once. A
+        take that then blocks does so with the reports committed: nothing waits
+        undurable.
         """
         riding = _Riding([(job_id, self._decision(report, now)) for job_id, report in reports])
         options = _TakeOptions(lease_seconds, block, count, scope, may_take)
@@ -468,24 +471,25 @@ class JobService:
         # a new take queues up behind them without a look of its own (`in_line`).
         # Not on limited queues: their first look also says when a rate window opens.
         plain = not self._limited_among(queues, prefixes)
-        in_line = plain and not prefixes and takers.in_line(queues)
+        line = takers.line
+        in_line = plain and not prefixes and line.in_line(queues)
         if riding.pending:
             # Riding reports, and a first look, before this take becomes a taker,
             # as a PUT is made before a want_job: a wake-up meant for blocked
             # takers is not spent on one about to claim anyway.
             loop = asyncio.get_running_loop()
-            started, unpromised = loop.time(), takers.unpromised
+            started, unpromised = loop.time(), line.unpromised
             if in_line:
-                await self._report(riding, now)
+                await self._report(riding)
                 jobs: list[Job] = []
             else:
                 jobs = (await self._claim(queues, count, now, lease, prefixes, riding))[0]
-                takers.claimed(queues, len(jobs))
+                line.claimed(jobs)
             if jobs or riding.refused or takers.closed:
                 return jobs
             # Found nothing, or did not look: it registers and waits, looking
             # first only if a job came meanwhile that no taker was woken for.
-            in_line = plain and takers.unpromised == unpromised
+            in_line = plain and line.unpromised == unpromised
             now += loop.time() - started  # the caller's clock, advanced by loop time
             options = replace(options, block=max(0.0, block - (loop.time() - started)))
         return await self._block(queues, now, lease, prefixes, options, look_first=not in_line)
@@ -524,8 +528,9 @@ class JobService:
                 opens_at = None
                 if look_first:
                     jobs, opens_at = await self._claim(queues, count, looked_at, lease, prefixes)
+                    takers.looked(taker, jobs)
                     if fresh:  # not woken for a job: what it took was nobody's
-                        takers.claimed(queues, len(jobs))
+                        takers.line.claimed(jobs)
                     if jobs or takers.closed:
                         return jobs
                 look_first, fresh = True, False
@@ -601,12 +606,23 @@ class JobService:
                 raise
         return jobs, opens_at
 
-    async def _report(self, riding: _Riding, now: float) -> None:
+    async def _report(self, riding: _Riding) -> None:
         """The riding reports alone, as `report_many` applies them (a take in line
-        behind blocked takers makes no claim with them)."""
+        behind blocked takers makes no claim with them).
+
+        Shielded: a take in line is a long wait, cancelled when its client hangs
+        up, and a report committed after that must still wake and answer whoever
+        its change concerns."""
         changes, riding.changes = riding.changes, []
-        riding.outcomes = await self.store.update_jobs(changes)
-        for outcome in riding.outcomes:
+        riding.outcomes = await shielded(self.store.update_jobs(changes), self._after_reports)
+
+    def _after_reports(self, update: asyncio.Future[list[Job | Exception]]) -> None:
+        if not update.cancelled() and update.exception() is None:
+            self._after_outcomes(update.result())
+
+    def _after_outcomes(self, outcomes: Sequence[Job | Exception]) -> None:
+        """`after_change` for each report that was applied (not refused)."""
+        for outcome in outcomes:
             if isinstance(outcome, Job):
                 self.after_change(outcome)
 
@@ -623,9 +639,7 @@ class JobService:
         outcomes, jobs, opens_at = await self.store.update_and_claim(changes, claim)
         try:
             riding.outcomes = outcomes
-            for outcome in outcomes:
-                if isinstance(outcome, Job):
-                    self.after_change(outcome)
+            self._after_outcomes(outcomes)
         except BaseException:
             self._release(jobs, claim.now)
             raise
@@ -682,9 +696,7 @@ class JobService:
         outcomes = await self.store.update_jobs(
             [(job_id, self._decision(report, now)) for job_id, report in reports]
         )
-        for outcome in outcomes:
-            if isinstance(outcome, Job):
-                self.after_change(outcome)
+        self._after_outcomes(outcomes)
         return outcomes
 
     def _decision(self, report: Report, now: float) -> Decide:

@@ -29,9 +29,9 @@ import msgspec
 
 from accepted.errors import ScheduleNotFound
 from accepted.schedules import UTC_NAME, Schedule
+from accepted.service.alarm import Alarm
 from accepted.service.cadence import Cadence, cadence
 from accepted.service.jobs import JobService, NewJob
-from accepted.service.signals import Alarm
 from accepted.store.base import JobStore
 from accepted.types import JSON_EMPTY_OBJECT, Job
 

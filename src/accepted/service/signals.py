@@ -17,13 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from enum import Enum
 
+from accepted.service.alarm import Alarm
 from accepted.service.events import EventFeed
 from accepted.service.results import ResultWaiters
+from accepted.service.take_line import ANY_QUEUE, TakeLine
 from accepted.types import Due, Job
-
-ANY_QUEUE: str | None = None
-# Queues whose unpromised jobs `Takers` counts at most (see `Takers.in_line`).
-MAX_COUNTED_QUEUES = 10_000
 
 
 class TakerState(Enum):
@@ -34,7 +32,9 @@ class TakerState(Enum):
              an enqueue may reserve it
     WOKEN    told to look again: a job came in `queue_token` (None: shutdown,
              or a resume or limits change reached it with its queue), not
-             acted on yet; a removal passes an unused wake-up on
+             acted on yet; a removal passes an unused wake-up on. Its look
+             (LOOKING again) acts on it: a look that takes no job of that
+             queue passes it on too (`Takers.looked`)
     RESERVED set aside by an enqueue in flight, which inserts jobs already
              running under its lease; no other wake-up is given to it
     HANDED   the enqueue committed: its jobs wait to be returned
@@ -103,6 +103,7 @@ class Taker:
         "event",
         "keys",
         "lease_seconds",
+        "looking_for",
         "may_take",
         "owner",
         "prefixes",
@@ -134,6 +135,8 @@ class Taker:
         self.event = asyncio.Event()
         self._state = LOOKING
         self.queue_token: str | None = None  # the queue a WOKEN taker was woken for
+        # The queue of the wake-up its look acts on, until `Takers.looked`.
+        self.looking_for: str | None = None
         self._handed: list[Job] = []  # HANDED: jobs inserted for it, committed
 
     def matches(self, queue: str) -> bool:
@@ -170,7 +173,7 @@ class Taker:
             self.owner.idle -= 1
         if to is IDLE:
             self.owner.idle += 1
-            self.owner._emptied(self)
+            self.owner.line.blocked(self.keys, self.prefixes)
         self._state = to
 
     # -- the taker's own transitions (service/jobs.py `take`) --------------------
@@ -192,7 +195,7 @@ class Taker:
         look for). A RESERVED taker stays reserved: its enqueue is still in flight.
         """
         self.event.clear()
-        self.queue_token = None
+        self.looking_for, self.queue_token = self.queue_token, None
         if self._state is RESERVED:
             self._move("look", RESERVED)
             return []
@@ -235,7 +238,10 @@ class Taker:
         self.event.set()
 
     def _remove(self) -> list[Job]:
-        """Returns the jobs handed over to it and never returned (to be given back)."""
+        """Returns the jobs handed over to it and never returned (to be given back).
+
+        `Takers.remove` has read what wake-ups it leaves unused."""
+        self.looking_for = None
         if self._state is RESERVED:
             self._move("remove", ABANDONED)  # the enqueue gives its jobs back
             return []
@@ -252,18 +258,8 @@ class Takers:
         self._seq = itertools.count()
         self._closed = False
         self.idle = 0  # takers in state IDLE (kept by `Taker._move`)
-        # How many jobs were made takeable that woke no taker (none was
-        # available): they wait for whoever claims next. Every other job is
-        # promised to the taker it woke (or was handed to). See `in_line`.
-        self.unpromised = 0
-        # Queues whose jobs are counted: a taker of the queue found it empty
-        # and blocked (0), and since then, while it was registered, each job
-        # of it woke a taker (promised) or, none being available, was counted
-        # here (unpromised), less what new takes claimed. ANY_QUEUE: every
-        # queue was found empty (by a taker of any queue), dropped at the
-        # first unpromised job. A job made takeable unannounced here (another
-        # node's, its notice lost) is found by the takers' re-checks.
-        self._unclaimed: dict[str | None, int] = {}
+        # Which jobs no taker was woken for, so a new take may claim them.
+        self.line = TakeLine()
         # Queues that hand out nothing: their jobs wake nobody and are handed to nobody.
         self._paused: set[str] = set()
         # Queues with limits (flow-limits): their jobs are never handed off at
@@ -332,11 +328,15 @@ class Takers:
                 waiting.pop(taker.seq, None)
                 if not waiting:
                     del self._by_key[key]
-        unused = taker.queue_token if taker.state is WOKEN else None
+        # A wake-up it received but never acted on belongs to the next in line;
+        # so does one its look did not use (`looked`; a claim that raised or
+        # was cancelled never got there).
+        unused = [taker.queue_token] if taker.state is WOKEN else []
+        unused.append(taker.looking_for)
         leftover = taker._remove()
-        # A wake-up it received but never acted on belongs to the next in line.
-        if unused is not None and not self._closed:
-            self.job_available(unused, 1)
+        for queue in unused:
+            if queue is not None and not self._closed:
+                self.job_available(queue, 1)
         return leftover
 
     def reserve(self, queue: str) -> Taker | None:
@@ -356,53 +356,20 @@ class Takers:
         for woken in range(count):
             taker = self._oldest_allowed(queue)
             if taker is None:
-                self._unpromised(queue, count - woken)
+                self.line.nobodys(queue, count - woken)
                 return
             taker._wake(queue)
 
-    def _unpromised(self, queue: str, count: int) -> None:
-        self.unpromised += count
-        unclaimed = self._unclaimed
-        unclaimed.pop(ANY_QUEUE, None)
-        if queue in unclaimed:
-            unclaimed[queue] += count
-
-    def in_line(self, queues: Sequence[str] | None) -> bool:
-        """Whether a new take of `queues` must queue up behind blocked takers,
-        rather than claim.
-
-        True when every job of its queues is promised to an older taker (see
-        `_unclaimed`). A new take that claimed anyway would take the job an
-        older one was woken for, which would look in vain and wait again
-        (first come, first served); under a trickle of jobs it could lose this
-        way until its block ran out. False when the queues are not counted,
-        or hold unpromised jobs.
-        """
-        unclaimed = self._unclaimed
-        if unclaimed.get(ANY_QUEUE) == 0:
-            return True
-        return queues is not None and all(unclaimed.get(queue) == 0 for queue in queues)
-
-    def claimed(self, queues: Sequence[str] | None, count: int) -> None:
-        """A new take (not woken, not handed) claimed `count` jobs of `queues`:
-        counted against their unpromised jobs. Only what was claimed counts, so
-        the count never falls below what is there (a take in line then waits
-        for nothing); it may stay above, and then a new take claims in vain."""
-        unclaimed = self._unclaimed
-        for queue in queues or ():
-            left = unclaimed.get(queue)
-            if left:
-                taken = min(left, count)
-                unclaimed[queue], count = left - taken, count - taken
-
-    def _emptied(self, taker: Taker) -> None:
-        """`taker` blocks: its queues hold no unpromised job (`_unclaimed`)."""
-        unclaimed = self._unclaimed
-        for key in taker.keys:
-            if key is not ANY_QUEUE or not taker.prefixes:  # a prefix* taker: not every queue
-                if key not in unclaimed and len(unclaimed) >= MAX_COUNTED_QUEUES:
-                    unclaimed.clear()  # not counted is safe: a new take then claims
-                unclaimed[key] = 0
+    def looked(self, taker: Taker, jobs: Sequence[Job]) -> None:
+        """`taker`'s look took `jobs`. The wake-up it acted on is used up if it took
+        a job of that queue, or nothing (the job was gone). If it took only other
+        queues' jobs (a claim of several queues takes the best of any), the
+        wake-up stays with it, and its removal, as it leaves with those jobs,
+        passes it on: that queue's job still waits, promised to nobody, and new
+        takes would wait in line behind it."""
+        queue = taker.looking_for
+        if queue is not None and (not jobs or any(job.queue == queue for job in jobs)):
+            taker.looking_for = None
 
     def set_paused(self, queue: str, paused: bool) -> None:
         """Pause or resume `queue` here; a resume wakes every taker of it to look again."""
@@ -444,11 +411,7 @@ class Takers:
 
     def _wake_all(self, queue: str) -> None:
         """Every available taker of `queue` looks again; those that find nothing wait on."""
-        # How many jobs are takeable now is not known (a resume, a limit lifted):
-        # the queue is not counted until one of its takers blocks again.
-        self.unpromised += 1
-        self._unclaimed.pop(queue, None)
-        self._unclaimed.pop(ANY_QUEUE, None)
+        self.line.unknown(queue)
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
                 if taker._state in _AVAILABLE:
@@ -491,32 +454,6 @@ class Takers:
                     taker._wake(None)
                 else:
                     taker.event.set()
-
-
-class Alarm:
-    """Wakes a background task early when a deadline sooner than its sleep appears."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self._sleeping_until: float | None = None
-
-    def poke(self, at: float) -> None:
-        if self._sleeping_until is None or at < self._sleeping_until:
-            self._event.set()
-
-    async def sleep_until(self, at: float | None, now: float, cap: float) -> None:
-        """Sleep until `at` (at most `cap` seconds), or until poked with an earlier time."""
-        delay = cap if at is None else min(max(at - now, 0.0), cap)
-        self._sleeping_until = now + delay
-        try:
-            if delay > 0:
-                async with asyncio.timeout(delay):
-                    await self._event.wait()
-        except TimeoutError:
-            pass
-        finally:
-            self._sleeping_until = None
-            self._event.clear()
 
 
 class Signals:

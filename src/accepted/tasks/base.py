@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from accepted.errors import StoreUnavailable
-from accepted.service.signals import Alarm
+from accepted.service.alarm import Alarm
 
 log = logging.getLogger("accepted.tasks")
 

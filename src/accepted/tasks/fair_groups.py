@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accepted.service.signals import Alarm
+from accepted.service.alarm import Alarm
 from accepted.store.base import JobStore
 from accepted.tasks.base import Task
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from accepted.service.alarm import Alarm
 from accepted.service.idempotency import Idempotency
-from accepted.service.signals import Alarm
 from accepted.tasks.base import Task
 
 LONGEST_SLEEP = 60.0

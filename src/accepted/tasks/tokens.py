@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from accepted.service.alarm import Alarm
 from accepted.service.auth import REFRESH_INTERVAL, AuthService
-from accepted.service.signals import Alarm
 from accepted.tasks.base import Task
 
 
