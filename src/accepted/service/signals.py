@@ -33,8 +33,8 @@ class TakerState(Enum):
     WOKEN    told to look again: a job came in `queue_token` (None: shutdown,
              or a resume or limits change reached it with its queue), not
              acted on yet; a removal passes an unused wake-up on. Its look
-             (LOOKING again) acts on it: a look that takes no job of that
-             queue passes it on too (`Takers.looked`)
+             (LOOKING again) acts on it: one that took only other queues'
+             jobs, or failed, passes it on as it leaves (`Takers.looked`)
     RESERVED set aside by an enqueue in flight, which inserts jobs already
              running under its lease; no other wake-up is given to it
     HANDED   the enqueue committed: its jobs wait to be returned
