@@ -301,3 +301,16 @@ async def test_a_change_of_rights_wakes_only_the_takers_that_may_no_longer_take(
     takers.wake_refused()
     assert revoked.event.is_set() and revoked.queue_token is None
     assert not other.event.is_set()
+
+
+async def test_a_resume_wakes_no_taker_whose_prefixes_the_queue_lacks() -> None:
+    """A limited token's taker of `job-*` waits under any queue, but a resumed
+    `mail` is none of its: woken for it, it would look in vain, and a wake-up
+    it leaves unused would be passed on for a job nobody stands behind."""
+    takers = Takers()
+    scoped = takers.add(None, prefixes=("job-",))
+    mine = takers.add(None, prefixes=("mail",))
+    takers.set_paused("mail", True)
+    takers.set_paused("mail", False)
+    assert scoped.state is TakerState.LOOKING and not scoped.event.is_set()
+    assert mine.state is TakerState.WOKEN and mine.queue_token == "mail"

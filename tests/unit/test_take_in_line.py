@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from accepted.errors import StoreUnavailable
+from accepted.queries import QueueLimits
 from accepted.service.jobs import JobService, NewJob, Report
 from accepted.service.queues import QueueService
+from accepted.tokens import QueueScope
 from accepted.types import Job, JobStatus
 from tests.unit.conftest import T0
 
@@ -241,3 +243,41 @@ async def test_a_new_take_counts_what_it_claimed_against_the_queue_it_came_from(
 
     [taken] = await asyncio.wait_for(service.take(["a"], T0, block=30), 5)
     assert taken.id == left.id
+
+
+async def test_a_new_take_of_a_prefix_scope_waits_behind_an_older_blocked_take(
+    service: JobService,
+) -> None:
+    """Workers whose token is limited to `job-*` take from any queue they may: a
+    new take of theirs must not claim the job an older blocked take of the same
+    scope was woken for (it would look in vain and wait again, as in
+    performance.md's "takes jumping the line")."""
+    scope = QueueScope(("job-*",))
+    older = asyncio.create_task(service.take(None, T0, block=30, scope=scope))
+    await _until(lambda: service.signals.takers.waiting() == 1)
+    enqueue = asyncio.create_task(service.enqueue_once([NewJob("job-x")], [None], T0 + 1))
+    newer = asyncio.create_task(service.take(None, T0 + 1, block=30, scope=scope))
+    [placed] = await enqueue
+
+    first = await _first_done(older, newer)
+    assert first is older, "the newer take claimed the job the older one was woken for"
+    assert [job.id for job in older.result()] == [placed.job.id]
+    service.signals.close()
+    assert await asyncio.wait_for(newer, 5) == []
+
+
+async def test_a_job_given_back_in_a_limited_queue_wakes_one_taker(service: JobService) -> None:
+    """The job is back in `queued` and its place is free: one taker can take it,
+    so one is woken (two were: for the job, and for the room it left)."""
+    queues = QueueService(service.store, service.signals)
+    await queues.set_limits("q", QueueLimits(concurrency=1), T0)
+    await service.enqueue(NewJob("q"), T0)
+    [held] = await service.take(["q"], T0)
+    takes = [asyncio.create_task(service.take(["q"], T0, block=30)) for _ in range(2)]
+    await _until(lambda: service.signals.takers.waiting() == 2)
+    await service.report(held.id, Report(JobStatus.QUEUED, lease=held.lease), T0 + 1)
+    assert service.signals.takers.waiting() == 1  # before either woken take has run
+    done, _ = await asyncio.wait(takes, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    assert [job.id for job in done.pop().result()] == [held.id]
+    service.signals.close()
+    await asyncio.wait(takes)

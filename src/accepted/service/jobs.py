@@ -472,7 +472,7 @@ class JobService:
         # Not on limited queues: their first look also says when a rate window opens.
         plain = not self._limited_among(queues, prefixes)
         line = takers.line
-        in_line = plain and not prefixes and line.in_line(queues)
+        in_line = plain and line.in_line(queues, prefixes)
         if riding.pending:
             # Riding reports, and a first look, before this take becomes a taker,
             # as a PUT is made before a want_job: a wake-up meant for blocked
@@ -794,10 +794,14 @@ class JobService:
 
     def _capacity_back(self, job: Job) -> None:
         """A job of a limited queue stopped running (or never ran): wake a taker of
-        the queue, here and on the other nodes, to look again; there may be room."""
+        the queue, here and on the other nodes, to look again; there may be room.
+
+        Not here for a job back in `queued`: `after_change` wakes one taker for
+        it, and the room it left is what that taker needs to take it."""
         queue = job.queue
         if queue in self.signals.takers.limited:
-            self.signals.takers.job_available(queue)
+            if job.status is not JobStatus.QUEUED:
+                self.signals.takers.job_available(queue)
             self.store.announce_capacity(queue, 1)
 
 

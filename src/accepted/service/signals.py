@@ -414,6 +414,8 @@ class Takers:
         self.line.unknown(queue)
         for key in (queue, ANY_QUEUE):
             for taker in self._by_key.get(key, {}).values():
+                if key is ANY_QUEUE and taker.prefixes and not taker.takes_any(queue):
+                    continue  # a limited token's taker; this queue is not one of its
                 if taker._state in _AVAILABLE:
                     taker._wake(queue)
 
