@@ -176,7 +176,7 @@ class Taker:
             self.owner.line.blocked(self.keys, self.prefixes)
         self._state = to
 
-    # -- the taker's own transitions (service/jobs.py `take`) --------------------
+    # -- the taker's own transitions (service/taking.py `_block`) ----------------
 
     async def wait(self) -> None:
         """Block until woken; a LOOKING taker is IDLE meanwhile (others just block)."""
