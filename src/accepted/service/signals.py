@@ -203,7 +203,7 @@ class Taker:
         self._move("look", LOOKING)
         return jobs
 
-    # -- transitions an enqueue drives (service/jobs.py hand-offs) ---------------
+    # -- transitions an enqueue drives (service/enqueuing.py hand-offs) ----------
 
     def reserve(self) -> None:
         """An enqueue will insert jobs for this idle taker: nobody else wakes it."""
