@@ -27,7 +27,7 @@ from accepted.http import handlers, parse, render
 from accepted.http.request import Request
 from accepted.http.routes import ROUTES, Router
 from accepted.store import sqlite as sq
-from accepted.store.rows import MUTABLE, column_value
+from accepted.store.rows import COLUMN_LIST, MUTABLE, column_value, job_from_row
 from accepted.store.sqlite_batch import MUTABLE_OF, update_one_sql
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job, JobStatus
@@ -136,18 +136,18 @@ def store_pieces(directory: Path) -> dict[str, float]:
         lambda i: (conn.execute("SAVEPOINT call"), conn.execute("RELEASE call")),
     )
     row = conn.execute(f"{sq._SELECT} WHERE id = ?", (jobs[0].id,)).fetchone()
-    timed("_from_row(row) (dict + zip + Job(**))", lambda i: sq._from_row(row))
+    timed("_from_row(row) (dict + zip + Job(**))", lambda i: job_from_row(row))
     timed("_get(conn, id) (SELECT by id + _from_row)", lambda i: sq._get(conn, jobs[i].id))
     claim = (
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "
         "lease_expires_at = ?, updated_at = ? WHERE seq = (SELECT seq FROM jobs WHERE "
         "status = 'queued' AND queue = ? AND (deadline_at IS NULL OR deadline_at > ?) "
-        f"ORDER BY priority, due_at, seq LIMIT 1) RETURNING {sq._COLUMN_LIST}"
+        f"ORDER BY priority, due_at, seq LIMIT 1) RETURNING {COLUMN_LIST}"
     )
     now = time.time()
     timed(
         "claim one (UPDATE .. RETURNING + _from_row)",
-        lambda i: sq._from_row(conn.execute(claim, ("t", now + 30, now, "bench", now)).fetchone()),
+        lambda i: job_from_row(conn.execute(claim, ("t", now + 30, now, "bench", now)).fetchone()),
     )
     running = [job for j in jobs[:n] if (job := sq._get(conn, j.id)) is not None]
     every_column = update_one_sql(tuple(range(len(MUTABLE))))
@@ -216,7 +216,7 @@ def wal_pages_per_job(directory: Path) -> dict[str, float]:
 _CLAIM_ONE = (
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "
     "lease_expires_at = ?, updated_at = ? WHERE seq = ? "
-    f"RETURNING {sq._COLUMN_LIST}"
+    f"RETURNING {COLUMN_LIST}"
 )
 _PICK = (
     "SELECT seq FROM jobs WHERE status = 'queued' AND (deadline_at IS NULL OR deadline_at > ?) "
@@ -225,7 +225,7 @@ _PICK = (
 _CLAIM_MANY = (
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
     "lease = lower(hex(randomblob(12))), lease_expires_at = ?, updated_at = ? "
-    f"WHERE seq IN ({_PICK}) RETURNING {sq._COLUMN_LIST}"
+    f"WHERE seq IN ({_PICK}) RETURNING {COLUMN_LIST}"
 )
 _DONE_NARROW = (
     "UPDATE jobs SET status = 'done', result = ?, updated_at = ?, finished_at = ?, "
@@ -234,7 +234,7 @@ _DONE_NARROW = (
     "callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, "
     "callback_next_at = CASE WHEN callback_url IS NULL THEN NULL ELSE ? END "
     "WHERE id = ? AND status = 'running' AND lease = ? "
-    f"RETURNING {sq._COLUMN_LIST}"
+    f"RETURNING {COLUMN_LIST}"
 )
 
 
@@ -261,13 +261,13 @@ def batch_paths(directory: Path, size: int = 100, rounds: int = 30) -> dict[str,
         began = time.perf_counter()
         if many:
             taken = [
-                sq._from_row(row)
+                job_from_row(row)
                 for row in conn.execute(_CLAIM_MANY, (now + 30, now, now, "bench", size))
             ]
         else:
             seqs = [row[0] for row in conn.execute(_PICK, (now, "bench", size))]
             taken = [
-                sq._from_row(
+                job_from_row(
                     conn.execute(_CLAIM_ONE, (secrets.token_hex(12), now + 30, now, seq)).fetchone()
                 )
                 for seq in seqs
@@ -276,7 +276,7 @@ def batch_paths(directory: Path, size: int = 100, rounds: int = 30) -> dict[str,
         began = time.perf_counter()
         for job in taken:
             if many:
-                sq._from_row(
+                job_from_row(
                     conn.execute(
                         _DONE_NARROW, (bytes(result), now, now, now, now, job.id, job.lease)
                     ).fetchone()

@@ -38,7 +38,8 @@ def open_store(
     """
     if _is_postgres(target):
         return _postgres_store()(target, pool_size=pool_size)
-    from accepted.store.sqlite import SqliteStore, sqlite_path
+    from accepted.store.sqlite import SqliteStore
+    from accepted.store.sqlite_file import sqlite_path
 
     return SqliteStore(sqlite_path(target), exclusive=exclusive, link=link)
 
@@ -65,8 +66,8 @@ def hold_database(target: str) -> IO[bytes] | None:
     """
     if _is_postgres(target):
         return None
-    from accepted.store.sqlite import check_writable, hold_file
-    from accepted.store.sqlite import sqlite_path as path_of
+    from accepted.store.sqlite_file import check_writable, hold_file
+    from accepted.store.sqlite_file import sqlite_path as path_of
 
     path = path_of(target)
     check_writable(path)
@@ -75,7 +76,7 @@ def hold_database(target: str) -> IO[bytes] | None:
 
 def sqlite_path(target: str) -> str:
     """The file path a SQLite `--db` target names (a plain path, or a sqlite:/// URL)."""
-    from accepted.store.sqlite import sqlite_path as path_of
+    from accepted.store.sqlite_file import sqlite_path as path_of
 
     return path_of(target)
 

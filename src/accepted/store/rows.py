@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -20,6 +21,8 @@ TRANSIENT = frozenset({"ended"})
 COLUMNS: tuple[str, ...] = tuple(
     f.name for f in msgspec.structs.fields(Job) if f.name not in TRANSIENT
 )
+# The columns as a select list, in COLUMNS order (`job_from_row` reads them back).
+COLUMN_LIST = ", ".join(COLUMNS)
 # What an update may change; the rest is fixed when the job is created.
 MUTABLE: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ("id", "queue", "created_at"))
 
@@ -58,6 +61,11 @@ def job_columns(job: Job) -> list[Any]:
 # costs ~1 us; a claim or a report batch reads every row it hands back this way.
 _STATUSES = {status.value: status for status in JobStatus}
 _CALLBACK_STATES = {state.value: state for state in CallbackState}
+
+
+def job_from_row(row: Sequence[Any]) -> Job:
+    """A Job from a row of COLUMN_LIST's columns, in that order."""
+    return job_from_columns(dict(zip(COLUMNS, row, strict=True)))
 
 
 def job_from_columns(values: dict[str, Any]) -> Job:

@@ -13,12 +13,9 @@ NOTIFY.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
@@ -40,11 +37,12 @@ from accepted.store.limits_rows import LIMITED, Candidate, handed_off_queues, ho
 from accepted.store.notices import newly_settled, newly_takeable
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
+    COLUMN_LIST,
     COLUMNS,
     attempt_from_columns,
     ended_attempt,
     job_columns,
-    job_from_columns,
+    job_from_row,
     stored,
 )
 from accepted.store.sqlite_batch import (
@@ -55,12 +53,19 @@ from accepted.store.sqlite_batch import (
     update_one_sql,
 )
 from accepted.store.sqlite_checkpoints import SqliteCheckpointer
+from accepted.store.sqlite_claims import PICK_CANDIDATE, claim_candidates, no_window, plain_claim
 from accepted.store.sqlite_fair import rank_groups
+from accepted.store.sqlite_file import (
+    cannot_write,
+    check_room,
+    check_writable,
+    hold_file,
+)
 from accepted.store.sqlite_flow import SqliteFlow, settles
 from accepted.store.sqlite_limits import SqliteLimits
 from accepted.store.sqlite_listing import SqliteListing
 from accepted.store.sqlite_migrations import migrate
-from accepted.store.sqlite_queues import NOT_PAUSED, SqliteQueues
+from accepted.store.sqlite_queues import SqliteQueues
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_schedules import SqliteSchedules
 from accepted.store.sqlite_text import SqliteText
@@ -72,13 +77,8 @@ from accepted.types import Attempt, Due, Job
 if TYPE_CHECKING:
     from accepted.store.local_link import LocalLink
 
-# Free space below which /healthz calls the disk full: a page split or a batch
-# of jobs needs new pages, and a disk this close to full refuses them soon.
-DISK_HEADROOM = 64 * 1024
-
-_COLUMN_LIST = ", ".join(COLUMNS)
-_INSERT = f"INSERT INTO jobs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_SELECT = f"SELECT {_COLUMN_LIST} FROM jobs"
+_INSERT = f"INSERT INTO jobs ({COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_SELECT = f"SELECT {COLUMN_LIST} FROM jobs"
 # The queues of a direct hand-off that must not start jobs on insert (limits_rows).
 _HELD_BACK = (
     f"SELECT name FROM queues WHERE (paused OR {LIMITED}) "
@@ -210,7 +210,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         check_writable(self.path)
 
     def _cannot(self, why: str) -> str:
-        return _cannot(self.path, why)
+        return cannot_write(self.path, why)
 
     def _take_file_lock(self) -> None:
         self._lock_file = hold_file(self.path)
@@ -284,7 +284,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         prefixes: Sequence[str],
     ) -> list[Candidate]:
         """What a plain claim would pick from (queues without limits), as candidates."""
-        query, args = _claim_candidates(queues, now, limit, prefixes, _PICK_CANDIDATE)
+        query, args = claim_candidates(queues, now, limit, prefixes, PICK_CANDIDATE)
         return [Candidate(*row) for row in conn.execute(query, args)]
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -300,7 +300,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
         *,
         prefixes: Sequence[str] = (),
     ) -> list[Job]:
-        work = _claiming(queues, count, now, leases, lease_expires_at, prefixes)
+        work = plain_claim(queues, count, now, leases, lease_expires_at, prefixes)
         return [] if work is None else await self._writer.run(work, savepoint=False)
 
     async def update_job(self, job_id: str, decide: Decide) -> Job:
@@ -348,8 +348,8 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                 c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes
             )
         else:
-            plain = _claiming(c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes)
-            claiming = None if plain is None else _no_window(plain)
+            plain = plain_claim(c.queues, c.count, c.now, c.leases, c.lease_expires_at, c.prefixes)
+            claiming = None if plain is None else no_window(plain)
 
         def work(
             conn: sqlite3.Connection,
@@ -438,7 +438,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
                 for row in rows
                 if row[0] is not None
             ]
-            return _from_row(rows[0][width:]), ended
+            return job_from_row(rows[0][width:]), ended
 
         # On the reader: a history read never waits for, nor holds up, a commit.
         return await self._reader.run(work)
@@ -448,11 +448,11 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
 
         def work(conn: sqlite3.Connection) -> tuple[Job, list[Job]]:
             row = conn.execute(
-                f"DELETE FROM jobs WHERE id = ? RETURNING {_COLUMN_LIST}", (job_id,)
+                f"DELETE FROM jobs WHERE id = ? RETURNING {COLUMN_LIST}", (job_id,)
             ).fetchone()
             if row is None:
                 raise JobNotFound(f"no job {job_id}")
-            job = _from_row(row)
+            job = job_from_row(row)
             return job, self._flow.settle_deleted(conn, (job,), now)
 
         job, cascaded = await self._writer.run(work)
@@ -470,7 +470,7 @@ class SqliteStore(SqliteQueues, SqliteListing, SqliteSchedules, SqliteText, Sqli
             changed = []
             written.clear()
             for row in conn.execute(query, (now, limit)).fetchall():
-                job = _from_row(row)
+                job = job_from_row(row)
                 new = decide(job)
                 if new is not None:
                     written.append((job, new))
@@ -565,96 +565,6 @@ def _replayed(
     return answer
 
 
-_QUEUED = f"{sql_rules.takeable('?')} AND {NOT_PAUSED}"
-# The claim order (store/sql_rules.py): the best rows first.
-_BEST = f"ORDER BY {sql_rules.order_by()} LIMIT ?"
-_PICK = sql_rules.PICK
-# A claimed row comes back with the order's keys first.
-_KEYS = len(sql_rules.ORDER_KEYS)
-
-
-def _claiming(
-    queues: Sequence[str] | None,
-    count: int,
-    now: float,
-    leases: Sequence[str],
-    lease_expires_at: float,
-    prefixes: Sequence[str],
-) -> Callable[[sqlite3.Connection], list[Job]] | None:
-    """`claim_jobs`' work on the writer thread; None when nothing can be claimed."""
-    limit = sql_rules.claim_size(count, leases, queues, prefixes)
-    if limit == 0:
-        return None
-    candidates, args = _claim_candidates(queues, now, limit, prefixes)
-    # One statement picks the best `count` jobs and marks them running; the
-    # n-th picked job gets the n-th lease token of the JSON array bound last.
-    claim = (
-        f"WITH candidates AS ({candidates}), picked AS (SELECT seq, row_number() OVER "
-        f"(ORDER BY {sql_rules.PICKED_ORDER}) - 1 AS n "
-        f"FROM candidates ORDER BY {sql_rules.PICKED_ORDER} LIMIT ?) "
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-        "lease = json_extract(?, '$[' || picked.n || ']'), lease_expires_at = ?, "
-        "updated_at = max(?, updated_at), started_at = max(?, updated_at) "
-        "FROM picked WHERE jobs.seq = picked.seq "
-        f"RETURNING {sql_rules.order_by()}, {_COLUMN_LIST}"
-    )
-    tokens = msgspec.json.encode(list(leases[:limit])).decode()
-
-    def work(conn: sqlite3.Connection) -> list[Job]:
-        rows = conn.execute(claim, (*args, limit, tokens, lease_expires_at, now, now)).fetchall()
-        if len(rows) > 1:  # RETURNING has no order of its own
-            rows.sort(key=lambda row: row[:_KEYS])
-        return [_from_row(row[_KEYS:]) for row in rows]
-
-    return work
-
-
-def _no_window(
-    claim: Callable[[sqlite3.Connection], list[Job]],
-) -> Callable[[sqlite3.Connection], tuple[list[Job], float | None]]:
-    """A plain claim's work in the limited claim's shape (no rate window)."""
-    return lambda conn: (claim(conn), None)
-
-
-def _claim_candidates(
-    queues: Sequence[str] | None,
-    now: float,
-    limit: int,
-    prefixes: Sequence[str] = (),
-    pick: str = _PICK,
-) -> tuple[str, list[Any]]:
-    """The best `limit` takeable rows of each named queue (or of all), and their args.
-
-    Each queue is read through its own index in order and stops after `limit`
-    rows; `queue IN (...)` instead would sort the whole backlog of every queue.
-    Each prefix (a limited token's `prefix*`) adds the best rows of the queues
-    it matches; UNION then drops a row that a name and a prefix both found.
-    """
-    if queues is None and not prefixes:
-        # Named: the planner would otherwise sort the whole queued backlog by
-        # status alone (jobs_by_status), where this index stops after `limit`.
-        return f"SELECT {pick} FROM jobs INDEXED BY jobs_queued WHERE {_QUEUED} {_BEST}", [
-            now,
-            limit,
-        ]
-    parts, args = [], []
-    for queue in dict.fromkeys(queues or ()):
-        parts.append(
-            f"SELECT * FROM (SELECT {pick} FROM jobs WHERE {_QUEUED} AND queue = ? {_BEST})"
-        )
-        args += [now, queue, limit]
-    for prefix in prefixes:
-        parts.append(
-            f"SELECT * FROM (SELECT {pick} FROM jobs "
-            f"WHERE {_QUEUED} AND substr(queue, 1, ?) = ? {_BEST})"
-        )
-        args += [now, len(prefix), prefix, limit]
-    return (" UNION " if prefixes else " UNION ALL ").join(parts), args
-
-
-_PICK_CANDIDATE = sql_rules.CANDIDATE
-
-
 def _insert(conn: sqlite3.Connection, jobs: Sequence[Job]) -> None:
     for statement, args in insert_statements([_to_row(job) for job in jobs]):
         conn.execute(statement, args)
@@ -662,7 +572,7 @@ def _insert(conn: sqlite3.Connection, jobs: Sequence[Job]) -> None:
 
 def _get(conn: sqlite3.Connection, job_id: str) -> Job | None:
     row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
-    return None if row is None else _from_row(row)
+    return None if row is None else job_from_row(row)
 
 
 def _get_many(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Job]:
@@ -671,7 +581,7 @@ def _get_many(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Job]:
         chunk = ids[start : start + 500]
         query = f"{_SELECT} WHERE id IN ({', '.join('?' * len(chunk))})"
         for row in conn.execute(query, chunk):
-            job = _from_row(row)
+            job = job_from_row(row)
             found[job.id] = job
     return found
 
@@ -717,80 +627,12 @@ def _write_changes(conn: sqlite3.Connection, old: Job, new: Job) -> Job:
     return stored(new)
 
 
-def _from_row(row: Sequence[Any]) -> Job:
-    return job_from_columns(dict(zip(COLUMNS, row, strict=True)))
-
-
 def _probe_write(conn: sqlite3.Connection) -> None:
     """The smallest durable write: the schema version, rewritten with its own value."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.execute(f"PRAGMA user_version = {version:d}")
 
 
-def check_room(path: str) -> None:
-    """Say the disk is full while it has less than `DISK_HEADROOM` free.
-
-    The probe write alone does not find a full disk: once a checkpoint has
-    moved the log into the database, a small commit reuses the log's space and
-    succeeds while every enqueue that needs a new page fails, and `/healthz`
-    answered 200 to a server refusing producers.
-    """
-    stat = os.statvfs(Path(path).parent)
-    # Root may write into the blocks a file system keeps back from other users.
-    blocks = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail
-    free = blocks * stat.f_frsize
-    if free < DISK_HEADROOM:
-        raise StoreUnavailable(
-            f"database or disk is full: {free} bytes free on the disk holding {path}"
-        )
-
-
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema up to date (store/sqlite_migrations.py); bench variants wrap it."""
     migrate(conn)
-
-
-def check_writable(path: str) -> None:
-    """Refuse to start on a file we cannot write, naming it and the reason.
-
-    Checked before the lock file, whose own error would name the wrong file.
-    """
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise StoreUnavailable(_cannot(path, f"the folder {folder} does not exist"))
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
-    except OSError as exc:
-        raise StoreUnavailable(_cannot(path, exc.strerror or str(exc))) from exc
-
-
-def _cannot(path: str, why: str) -> str:
-    return f"cannot open the SQLite database {path} for writing: {why}"
-
-
-def hold_file(path: str) -> IO[bytes]:
-    """Refuse a second server on the same file: its wake-ups would not reach ours.
-
-    The lock (`<db>.lock`) is held for as long as the returned file is open.
-    A several-process server takes it in its parent before starting its
-    children, which inherit it: so the file admits the processes of that one
-    server and refuses any other, until the last of them exits.
-    """
-    handle = open(path + ".lock", "ab")  # noqa: SIM115 - held for the server's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        handle.close()
-        raise StoreUnavailable(
-            f"{path} is in use by another accepted server "
-            "(several nodes need a postgresql:// database)"
-        ) from exc
-    return handle
-
-
-def sqlite_path(target: str) -> str:
-    """The file path named by `--db` (a plain path, or a sqlite:/// URL)."""
-    for prefix in ("sqlite:///", "sqlite://"):
-        if target.startswith(prefix):
-            return target[len(prefix) :]
-    return os.fspath(target)
