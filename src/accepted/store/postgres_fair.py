@@ -13,7 +13,7 @@ from typing import Any
 from accepted.store import postgres_sql as sql
 from accepted.store import sql_rules
 from accepted.store.fair_rows import STEP, group_counts, ranked
-from accepted.store.rows import COLUMNS
+from accepted.store.rows import COLUMN_LIST, COLUMNS
 from accepted.types import Job, JobStatus
 
 # The claim order's rank, and its order within a queue's priority (store/sql_rules.py).
@@ -61,7 +61,7 @@ INSERT_ONE_RANKED = (
     f"SELECT {_param('queue')}, {_param('priority')}, {_param('fair_group')}, head FROM h "
     "ON CONFLICT (queue, priority, name) DO UPDATE SET last_rank = "
     f"greatest(EXCLUDED.last_rank, g.last_rank + {_STEP}) RETURNING last_rank) "
-    f"INSERT INTO {sql.TABLE} ({', '.join(COLUMNS)}) SELECT "
+    f"INSERT INTO {sql.TABLE} ({COLUMN_LIST}) SELECT "
     + ", ".join(
         f"coalesce((SELECT last_rank FROM g), {_param(c)})" if c == "fair_rank" else _param(c)
         for c in COLUMNS

@@ -28,7 +28,7 @@ from accepted.store import dependencies, idempotency_rows, sql_rules
 from accepted.store import postgres_sql as sql
 from accepted.store.base import DependencyRules, IdempotencyKey, Outcome, Placed
 from accepted.store.idempotency_rows import Replay
-from accepted.store.rows import COLUMNS
+from accepted.store.rows import COLUMN_LIST, COLUMNS
 from accepted.types import Job, JobStatus
 
 DEPENDENCIES = "accepted_job_dependencies"
@@ -87,7 +87,7 @@ INSERT_IF_AS_READ = (
     f"WHERE id = ANY({_DEPS}) ORDER BY id FOR UPDATE), "
     f"as_read AS (SELECT count(*) = cardinality({_DEPS}) AS ok FROM locked "
     f"JOIN unnest({_DEPS}, {_READ}) AS r(id, class) USING (id, class)), "
-    f"inserted AS (INSERT INTO {sql.TABLE} ({', '.join(COLUMNS)}) SELECT {_TYPED} "
+    f"inserted AS (INSERT INTO {sql.TABLE} ({COLUMN_LIST}) SELECT {_TYPED} "
     "WHERE (SELECT ok FROM as_read) RETURNING id), "
     f"marked AS (UPDATE {sql.TABLE} SET has_dependents = true WHERE id = ANY({_WAITS}) "
     "AND NOT has_dependents AND EXISTS (SELECT 1 FROM inserted)), "

@@ -10,6 +10,7 @@ from accepted.store import sql_rules
 from accepted.store.limits_rows import LIMITED
 from accepted.store.rows import (
     ATTEMPT_COLUMNS,
+    COLUMN_LIST,
     COLUMNS,
     MUTABLE,
     AttemptRow,
@@ -69,7 +70,7 @@ COLUMN_TYPES: dict[str, str] = {
 if set(COLUMNS) != set(COLUMN_TYPES):  # pragma: no cover - a programming error
     raise RuntimeError(f"postgres columns out of step with Job: {set(COLUMNS) ^ set(COLUMN_TYPES)}")
 
-_LIST = ", ".join(COLUMNS)
+_LIST = COLUMN_LIST
 _J_LIST = ", ".join(f"j.{c}" for c in COLUMNS)
 
 

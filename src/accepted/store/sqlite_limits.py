@@ -27,7 +27,7 @@ from accepted.store.limits_rows import (
     pick,
     room_for,
 )
-from accepted.store.rows import COLUMNS, job_from_columns
+from accepted.store.rows import COLUMN_LIST, job_from_row
 from accepted.store.sqlite_writer import SqliteWriter
 from accepted.types import Job
 
@@ -47,7 +47,7 @@ _MARK = (
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease = ?, "
     "lease_expires_at = ?, updated_at = max(?, updated_at), started_at = max(?, updated_at) "
     "WHERE seq = ? "
-    f"RETURNING {', '.join(COLUMNS)}"
+    f"RETURNING {COLUMN_LIST}"
 )
 _LOG = "UPDATE queues SET rate_log = ? WHERE name = ?"
 
@@ -99,7 +99,7 @@ def hand_out(
     jobs = []
     for candidate, lease in zip(chosen, leases, strict=False):
         row = conn.execute(_MARK, (lease, lease_expires_at, now, now, candidate.seq)).fetchone()
-        jobs.append(job_from_columns(dict(zip(COLUMNS, row, strict=True))))
+        jobs.append(job_from_row(row))
     return jobs
 
 

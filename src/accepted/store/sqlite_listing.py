@@ -14,7 +14,7 @@ from typing import Any
 
 from accepted.queries import JobFilter, JobPage
 from accepted.store.listing import Dialect, TextIndex, page_query
-from accepted.store.rows import COLUMNS, job_from_columns
+from accepted.store.rows import COLUMN_LIST, job_from_row
 from accepted.store.sqlite_flow import SqliteFlow
 from accepted.store.sqlite_reader import SqliteReader
 from accepted.store.sqlite_writer import SqliteWriter
@@ -55,8 +55,7 @@ DIALECT = Dialect(
     contains=lambda column, p: f"CAST({column} AS TEXT) LIKE {p} ESCAPE '\\'",
     text_index=TEXT_INDEX,
 )
-_COLUMNS = ", ".join(COLUMNS)
-_ROWS = f"SELECT seq, {_COLUMNS} FROM jobs WHERE seq IN "
+_ROWS = f"SELECT seq, {COLUMN_LIST} FROM jobs WHERE seq IN "
 _DELETE = "DELETE FROM jobs WHERE id IN "
 
 
@@ -91,9 +90,9 @@ class SqliteListing:
             gone = []
             for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
                 chunk = ids[start : start + 500]
-                query = f"{_DELETE}({', '.join('?' * len(chunk))}) RETURNING {_COLUMNS}"
+                query = f"{_DELETE}({', '.join('?' * len(chunk))}) RETURNING {COLUMN_LIST}"
                 for row in conn.execute(query, chunk):
-                    gone.append(job_from_columns(dict(zip(COLUMNS, row, strict=True))))
+                    gone.append(job_from_row(row))
             return gone, self._flow.settle_deleted(conn, gone, now)  # flow-deps
 
         gone, cascaded = await self._writer.run(work)
@@ -106,7 +105,7 @@ def _rows(conn: sqlite3.Connection, seqs: list[int]) -> list[Any]:
     if not seqs:
         return []
     found = {
-        row[0]: job_from_columns(dict(zip(COLUMNS, row[1:], strict=True)))
+        row[0]: job_from_row(row[1:])
         for row in conn.execute(_ROWS + f"({', '.join('?' * len(seqs))})", seqs)
     }
     return [found[seq] for seq in seqs if seq in found]

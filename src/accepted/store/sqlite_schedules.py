@@ -16,7 +16,7 @@ from accepted.errors import ScheduleNotFound
 from accepted.schedules import Schedule
 from accepted.store.base import ChangeSchedule
 from accepted.store.notices import newly_takeable
-from accepted.store.rows import COLUMNS, column_value
+from accepted.store.rows import COLUMN_LIST, COLUMNS, column_value
 from accepted.store.schedule_rows import (
     SCHEDULE_COLUMNS,
     schedule_from_columns,
@@ -41,7 +41,7 @@ _FIRE = (
     "WHERE name = ? AND next_run_at = ? AND revision = ? AND created_at = ?"
 )
 _RAN = "UPDATE schedules SET last_run_at = ?, last_job_id = ? WHERE name = ?"
-_INSERT_JOB = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_INSERT_JOB = f"INSERT INTO jobs ({COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 class SqliteSchedules:
