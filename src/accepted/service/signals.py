@@ -331,12 +331,12 @@ class Takers:
         # A wake-up it received but never acted on belongs to the next in line;
         # so does one its look did not use (`looked`; a claim that raised or
         # was cancelled never got there).
-        unused = [taker.queue_token] if taker.state is WOKEN else []
-        unused.append(taker.looking_for)
+        unused = (taker.queue_token if taker.state is WOKEN else None, taker.looking_for)
         leftover = taker._remove()
-        for queue in unused:
-            if queue is not None and not self._closed:
-                self.job_available(queue, 1)
+        if not self._closed:
+            for queue in unused:
+                if queue is not None:
+                    self.job_available(queue, 1)
         return leftover
 
     def reserve(self, queue: str) -> Taker | None:
